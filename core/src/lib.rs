@@ -1,0 +1,31 @@
+//! The pure core of Coalition Mesh: labels, keys and certificates, envelope
+//! sealing and verification, and the release and admit decisions.
+//!
+//! Nothing here does I/O or knows about tokio or NATS; time is an argument.
+//! The bridge and the SDK are thin shells that receive bytes, call these
+//! functions and act on what they return, so "why was this message denied?"
+//! is answered by [`decision`] and [`envelope`] alone.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod certificate;
+pub mod decision;
+pub mod envelope;
+mod error;
+pub mod keys;
+pub mod label;
+mod reason;
+
+pub use error::CoreError;
+pub use reason::DenyReason;
+
+/// Domain-separation context strings for ML-DSA signatures: one per kind of
+/// signed object, so a signature made for one can never verify as another.
+pub mod context {
+    /// Producer signature over a track envelope header.
+    pub const TRACK: &[u8] = b"coalition-mesh/v1/track";
+    /// Producer signature over an alert envelope header.
+    pub const ALERT: &[u8] = b"coalition-mesh/v1/alert";
+    /// National root signature over a producer certificate.
+    pub const PRODUCER_CERTIFICATE: &[u8] = b"coalition-mesh/v1/producer-certificate";
+}

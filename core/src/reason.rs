@@ -1,0 +1,130 @@
+//! The one vocabulary of reasons a message is not released or not admitted.
+//! The same value is the decision, the metric label, the audit field, the
+//! dead-letter header and what tests assert.
+
+/// Why a message was denied (egress) or rejected (ingress).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The envelope bytes do not decode.
+    MalformedEnvelope,
+    /// The signed header does not decode or lacks a required field.
+    MalformedHeader,
+    /// The subject does not match what the signed header says.
+    SubjectMismatch,
+    /// The message type or schema is not one this bridge knows.
+    UnknownSchema,
+    /// No trust anchor for the certificate's nation, or a different root.
+    UnknownIssuer,
+    /// The certificate does not decode, or its root signature is invalid.
+    BadCertificate,
+    /// The header names a different certificate than the one attached.
+    CertificateMismatch,
+    /// The certificate is outside its validity window.
+    CertificateExpired,
+    /// Origin or producer id in the header differ from the certificate's.
+    ProducerMismatch,
+    /// The certificate does not allow this feed.
+    FeedNotPermitted,
+    /// The label is above the certificate's highest classification.
+    ClassificationAboveCertificate,
+    /// The producer's ML-DSA signature does not verify.
+    BadSignature,
+    /// The payload does not match the digest in the signed header.
+    PayloadDigestMismatch,
+    /// The label's policy is not the one expected here.
+    UnknownPolicy,
+    /// The classification is not in the policy's scale.
+    UnknownClassification,
+    /// A caveat the policy does not know (fail closed).
+    UnknownCaveat,
+    /// A caveat (e.g. NOFORN) forbids any foreign release.
+    CaveatForbidsRelease,
+    /// The destination is not in the label's releasable-to list.
+    NotReleasableToDestination,
+    /// The classification is above the link's ceiling.
+    ClassificationAboveLink,
+    /// The message arrived from a partner other than its origin.
+    OriginMismatch,
+}
+
+impl DenyReason {
+    /// Every reason, for metrics pre-registration and exhaustive tests.
+    pub const ALL: [DenyReason; 20] = [
+        DenyReason::MalformedEnvelope,
+        DenyReason::MalformedHeader,
+        DenyReason::SubjectMismatch,
+        DenyReason::UnknownSchema,
+        DenyReason::UnknownIssuer,
+        DenyReason::BadCertificate,
+        DenyReason::CertificateMismatch,
+        DenyReason::CertificateExpired,
+        DenyReason::ProducerMismatch,
+        DenyReason::FeedNotPermitted,
+        DenyReason::ClassificationAboveCertificate,
+        DenyReason::BadSignature,
+        DenyReason::PayloadDigestMismatch,
+        DenyReason::UnknownPolicy,
+        DenyReason::UnknownClassification,
+        DenyReason::UnknownCaveat,
+        DenyReason::CaveatForbidsRelease,
+        DenyReason::NotReleasableToDestination,
+        DenyReason::ClassificationAboveLink,
+        DenyReason::OriginMismatch,
+    ];
+
+    /// The snake_case name used in metrics, audit records, dead-letter
+    /// subjects and headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::MalformedEnvelope => "malformed_envelope",
+            DenyReason::MalformedHeader => "malformed_header",
+            DenyReason::SubjectMismatch => "subject_mismatch",
+            DenyReason::UnknownSchema => "unknown_schema",
+            DenyReason::UnknownIssuer => "unknown_issuer",
+            DenyReason::BadCertificate => "bad_certificate",
+            DenyReason::CertificateMismatch => "certificate_mismatch",
+            DenyReason::CertificateExpired => "certificate_expired",
+            DenyReason::ProducerMismatch => "producer_mismatch",
+            DenyReason::FeedNotPermitted => "feed_not_permitted",
+            DenyReason::ClassificationAboveCertificate => "classification_above_certificate",
+            DenyReason::BadSignature => "bad_signature",
+            DenyReason::PayloadDigestMismatch => "payload_digest_mismatch",
+            DenyReason::UnknownPolicy => "unknown_policy",
+            DenyReason::UnknownClassification => "unknown_classification",
+            DenyReason::UnknownCaveat => "unknown_caveat",
+            DenyReason::CaveatForbidsRelease => "caveat_forbids_release",
+            DenyReason::NotReleasableToDestination => "not_releasable_to_destination",
+            DenyReason::ClassificationAboveLink => "classification_above_link",
+            DenyReason::OriginMismatch => "origin_mismatch",
+        }
+    }
+
+    /// Parses [`DenyReason::as_str`] back.
+    pub fn parse(s: &str) -> Option<DenyReason> {
+        DenyReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut names: Vec<_> = DenyReason::ALL.iter().map(|r| r.as_str()).collect();
+        for r in DenyReason::ALL {
+            assert_eq!(DenyReason::parse(r.as_str()), Some(r));
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DenyReason::ALL.len());
+        assert_eq!(DenyReason::parse("nonsense"), None);
+    }
+}

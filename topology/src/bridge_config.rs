@@ -1,0 +1,209 @@
+//! The bridge's configuration file and the clients' credentials file, as
+//! generated per nation. Both are TOML; both are parsed here, once, into
+//! typed structs, with file and line in every error.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TopologyError;
+
+/// A NATS user name and password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A caveat the policy knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaveatRule {
+    /// E.g. `NOFORN`.
+    pub name: String,
+    /// Whether a label carrying it may never leave the nation.
+    pub forbids_release: bool,
+}
+
+/// A nation's label vocabulary, as far as the bridge needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NationPolicyConfig {
+    /// Classification names, lowest first.
+    pub classifications: Vec<String>,
+    /// Known caveats.
+    pub caveats: Vec<CaveatRule>,
+}
+
+/// A partner this nation releases to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseLink {
+    /// The partner's nation code.
+    pub partner: String,
+    /// Highest classification released on this link.
+    pub max_classification: String,
+    /// The bridge's user in the `REL_<partner>` account.
+    pub credential: Credential,
+}
+
+/// A partner this nation receives from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressLink {
+    /// The partner's nation code.
+    pub partner: String,
+    /// Highest classification (in the partner's scale) admitted.
+    pub max_classification: String,
+    /// The bridge's user in the `FROM_<partner>` account.
+    pub credential: Credential,
+}
+
+/// Everything one nation's bridge needs, generated from the topology.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeConfig {
+    /// This nation's code.
+    pub nation: String,
+    /// Client URLs of this nation's servers.
+    pub servers: Vec<String>,
+    /// JetStream replicas for this nation's streams.
+    pub replicas: usize,
+    /// Seconds a released message is kept for the partner.
+    pub release_max_age_secs: u64,
+    /// Where to serve Prometheus metrics; none disables the endpoint.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
+    /// The bridge's user in `HOME`.
+    pub home: Credential,
+    /// Trust anchors: nation code to the path of its root public key,
+    /// relative to this file's directory.
+    pub trust_anchors: BTreeMap<String, String>,
+    /// Label vocabularies: this nation's and each partner's.
+    pub policies: BTreeMap<String, NationPolicyConfig>,
+    /// Partners this nation releases to.
+    #[serde(default)]
+    pub release: Vec<ReleaseLink>,
+    /// Partners this nation receives from.
+    #[serde(default)]
+    pub ingress: Vec<IngressLink>,
+}
+
+/// Credentials for a nation's producers and subscribers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsConfig {
+    /// This nation's code.
+    pub nation: String,
+    /// Client URLs.
+    pub servers: Vec<String>,
+    /// Producer id to its user.
+    pub producers: BTreeMap<String, Credential>,
+    /// The subscriber user (alerting systems).
+    pub subscriber: Credential,
+}
+
+fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TopologyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| TopologyError::Syntax {
+        path: PathBuf::from(path),
+        line: e
+            .span()
+            .map_or(0, |s| text[..s.start].matches('\n').count() + 1),
+        message: e.message().to_string(),
+    })
+}
+
+impl BridgeConfig {
+    /// Reads and checks a bridge config file.
+    pub fn load(path: &Path) -> Result<Self, TopologyError> {
+        let cfg: BridgeConfig = load(path)?;
+        cfg.check(path)?;
+        Ok(cfg)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), TopologyError> {
+        let invalid = |message: String| TopologyError::Invalid {
+            path: path.to_path_buf(),
+            line: 0,
+            message,
+        };
+        if self.servers.is_empty() {
+            return Err(invalid("servers is empty: list at least one nats:// URL".into()));
+        }
+        let needs_policy = std::iter::once(&self.nation)
+            .chain(self.ingress.iter().map(|l| &l.partner));
+        for code in needs_policy {
+            let policy = self
+                .policies
+                .get(code)
+                .ok_or_else(|| invalid(format!("no [policies.{code}] section")))?;
+            if policy.classifications.is_empty() {
+                return Err(invalid(format!("[policies.{code}] has no classifications")));
+            }
+        }
+        for l in &self.release {
+            if !self.policies[&self.nation]
+                .classifications
+                .contains(&l.max_classification)
+            {
+                return Err(invalid(format!(
+                    "release to {}: max_classification {:?} is not in {}'s scale",
+                    l.partner, l.max_classification, self.nation
+                )));
+            }
+        }
+        for l in &self.ingress {
+            if !self.trust_anchors.contains_key(&l.partner) {
+                return Err(invalid(format!(
+                    "ingress from {}: no trust anchor for {} in [trust_anchors]",
+                    l.partner, l.partner
+                )));
+            }
+            if !self.policies[&l.partner]
+                .classifications
+                .contains(&l.max_classification)
+            {
+                return Err(invalid(format!(
+                    "ingress from {}: max_classification {:?} is not in {}'s scale",
+                    l.partner, l.max_classification, l.partner
+                )));
+            }
+        }
+        if !self.trust_anchors.contains_key(&self.nation) {
+            return Err(invalid(format!(
+                "no trust anchor for the home nation {} in [trust_anchors]",
+                self.nation
+            )));
+        }
+        Ok(())
+    }
+
+    /// Resolves a trust-anchor path against the config file's directory.
+    pub fn anchor_path(&self, config_path: &Path, nation: &str) -> Option<PathBuf> {
+        let rel = self.trust_anchors.get(nation)?;
+        Some(config_path.parent().unwrap_or(Path::new(".")).join(rel))
+    }
+}
+
+impl ClientsConfig {
+    /// Reads a clients file.
+    pub fn load(path: &Path) -> Result<Self, TopologyError> {
+        load(path)
+    }
+}

@@ -1,0 +1,28 @@
+//! The mesh topology: one TOML file that says which nations exist, how many
+//! servers each runs, who releases to whom and which feeds exist; and the
+//! generator that turns it into nats-server and bridge configs.
+//!
+//! Parsing and generation are pure: no file, socket or process is touched
+//! here. The harness, the CLI and the compose tooling decide where the
+//! generated text goes and which addresses it uses (see [`Addressing`]).
+#![forbid(unsafe_code)]
+
+mod addressing;
+mod bridge_config;
+mod error;
+mod generate;
+mod model;
+mod naming;
+mod nats_config;
+mod parse;
+
+pub use addressing::{Addressing, ServerAddress};
+pub use bridge_config::{
+    BridgeConfig, CaveatRule, ClientsConfig, Credential, IngressLink, NationPolicyConfig,
+    ReleaseLink,
+};
+pub use error::TopologyError;
+pub use generate::{generate, Credentials, GeneratedFile, GeneratedMesh, GeneratedServer};
+pub use model::{Feed, FeedKind, Link, Nation, ServerId, Topology};
+pub use naming::{accounts, streams, subjects};
+pub use parse::{parse_topology, parse_topology_file};

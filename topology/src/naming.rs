@@ -1,0 +1,73 @@
+//! The names every component agrees on: accounts, streams and subjects.
+//! The wire contract in `docs/wire-contract.md` documents the same names.
+
+/// Account names inside one nation's cluster.
+pub mod accounts {
+    /// The nation's own account: producers, subscribers, the bridge.
+    pub const HOME: &str = "HOME";
+
+    /// The account holding what this nation releases to `partner`. The
+    /// partner's leaf connection is bound to it, and sees nothing else.
+    pub fn release_to(partner: &str) -> String {
+        format!("REL_{partner}")
+    }
+
+    /// The account a leaf connection to `origin`'s release account is bound
+    /// to. Only this nation's bridge reads it.
+    pub fn from_partner(origin: &str) -> String {
+        format!("FROM_{origin}")
+    }
+}
+
+/// JetStream stream names.
+pub mod streams {
+    /// HOME: what local producers publish (`out.>`), consumed by the bridge.
+    pub const OUTBOUND: &str = "OUTBOUND";
+    /// HOME: what the bridge admitted from partners (`in.>`).
+    pub const INBOUND: &str = "INBOUND";
+    /// HOME: messages refused at egress or ingress, with the reason (`dlq.>`).
+    pub const DEADLETTER: &str = "DEADLETTER";
+    /// REL_<partner>: what the bridge released to that partner (`rel.>`).
+    pub const RELEASED: &str = "RELEASED";
+
+    /// The durable consumer a receiving nation's bridge holds on the
+    /// sender's RELEASED stream.
+    pub fn ingress_consumer(receiver: &str) -> String {
+        format!("ingress_{receiver}")
+    }
+
+    /// The durable consumer the bridge holds on OUTBOUND.
+    pub const EGRESS_CONSUMER: &str = "egress";
+}
+
+/// Subject grammar.
+pub mod subjects {
+    /// A local producer's feed: `out.<kind>.<producer>.<feed>`.
+    pub fn outbound(kind: &str, producer: &str, feed: &str) -> String {
+        format!("out.{kind}.{producer}.{feed}")
+    }
+
+    /// Released to a partner: `rel.<kind>.<origin>.<producer>.<feed>`.
+    pub fn released(kind: &str, origin: &str, producer: &str, feed: &str) -> String {
+        format!("rel.{kind}.{origin}.{producer}.{feed}")
+    }
+
+    /// Admitted from a partner: `in.<kind>.<origin>.<producer>.<feed>`.
+    pub fn inbound(kind: &str, origin: &str, producer: &str, feed: &str) -> String {
+        format!("in.{kind}.{origin}.{producer}.{feed}")
+    }
+
+    /// Dead letters: `dlq.<stage>.<reason>` (stage is `egress` or `ingress`).
+    pub fn deadletter(stage: &str, reason: &str) -> String {
+        format!("dlq.{stage}.{reason}")
+    }
+
+    /// Whether `token` is usable as one subject token here: non-empty,
+    /// ASCII letters, digits, `-` and `_` only.
+    pub fn is_token(token: &str) -> bool {
+        !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+}

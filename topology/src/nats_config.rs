@@ -1,0 +1,321 @@
+//! Renders one nats-server config: cluster routes, JetStream (with its own
+//! domain and `sync_interval: always`), the nation's accounts and users with
+//! their permissions, and the leaf-node listener and remotes.
+//!
+//! The isolation this file encodes (see docs/architecture.md):
+//! - a partner's leaf connection is bound to `REL_<partner>`, so it sees only
+//!   what this nation's bridge released to it;
+//! - it may read (never delete or write) the `RELEASED` stream there;
+//! - only the bridge may publish release (`rel.>`) and delivery (`in.>`)
+//!   subjects; producers may publish only their own `out.*.<producer>.>`.
+use std::fmt::Write as _;
+
+use crate::addressing::Addressing;
+use crate::error::TopologyError;
+use crate::generate::Credentials;
+use crate::model::{ServerId, Topology};
+use crate::naming::{accounts, streams};
+
+/// The NATS user names inside one nation's config.
+pub(crate) struct UserNames<'a> {
+    nation: &'a str,
+}
+
+impl<'a> UserNames<'a> {
+    pub(crate) fn new(nation: &'a str) -> Self {
+        UserNames { nation }
+    }
+    pub(crate) fn bridge_home(&self) -> String {
+        format!("{}-bridge", self.nation)
+    }
+    pub(crate) fn bridge_rel(&self, partner: &str) -> String {
+        format!("{}-bridge-rel-{partner}", self.nation)
+    }
+    pub(crate) fn bridge_from(&self, origin: &str) -> String {
+        format!("{}-bridge-from-{origin}", self.nation)
+    }
+    pub(crate) fn producer(&self, producer: &str) -> String {
+        format!("{}-producer-{producer}", self.nation)
+    }
+    pub(crate) fn subscriber(&self) -> String {
+        format!("{}-subscriber", self.nation)
+    }
+    /// The user `receiver`'s leaf connection authenticates as, in this
+    /// (the sending) nation.
+    pub(crate) fn leaf(&self, receiver: &str) -> String {
+        format!("{}-leaf-{receiver}", self.nation)
+    }
+    pub(crate) fn route(&self) -> String {
+        format!("{}-route", self.nation)
+    }
+}
+
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| q(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Publish subjects a client needs to consume `stream` with a durable pull
+/// consumer, under JetStream API prefix `api` (`$JS.API` or `$JS.<domain>.API`).
+fn consumer_api(api: &str, stream: &str) -> Vec<String> {
+    vec![
+        format!("{api}.INFO"),
+        format!("{api}.STREAM.INFO.{stream}"),
+        format!("{api}.CONSUMER.CREATE.{stream}.>"),
+        format!("{api}.CONSUMER.DURABLE.CREATE.{stream}.>"),
+        format!("{api}.CONSUMER.INFO.{stream}.>"),
+        format!("{api}.CONSUMER.MSG.NEXT.{stream}.>"),
+        format!("$JS.ACK.{stream}.>"),
+        format!("$JS.ACK.*.*.{stream}.>"),
+        "$JS.FC.>".to_string(),
+    ]
+}
+
+fn user(out: &mut String, cred: &crate::Credential, comment: &str, perms: Option<String>) {
+    let _ = writeln!(out, "      # {comment}");
+    let _ = write!(
+        out,
+        "      {{ user: {}, password: {}",
+        q(&cred.user),
+        q(&cred.password)
+    );
+    if let Some(p) = perms {
+        let _ = write!(out, ",\n        {p}");
+    }
+    out.push_str(" }\n");
+}
+
+fn perms(publish: &[String], subscribe: &[String]) -> String {
+    format!(
+        "permissions: {{\n          publish: {{ allow: {} }}\n          subscribe: {{ allow: {} }}\n        }}",
+        list(publish),
+        list(subscribe)
+    )
+}
+
+fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, code: &str) {
+    let users = UserNames::new(code);
+    out.push_str("  # HOME: producers, subscribers and the bridge. Streams: OUTBOUND (out.>),\n");
+    out.push_str("  # INBOUND (in.>) and DEADLETTER (dlq.>), created by the bridge.\n");
+    let _ = writeln!(out, "  {} {{\n    jetstream: enabled\n    users: [", accounts::HOME);
+    user(
+        out,
+        &creds.get(&users.bridge_home()),
+        "The bridge: the only publisher of in.> and dlq.>.",
+        None,
+    );
+    let mut producers: Vec<&str> = topology.feeds_of(code).map(|f| f.producer.as_str()).collect();
+    producers.dedup();
+    for p in producers {
+        let publish = vec![
+            format!("out.*.{p}.>"),
+            "$JS.API.INFO".into(),
+            format!("$JS.API.STREAM.INFO.{}", streams::OUTBOUND),
+            format!("$JS.API.STREAM.MSG.GET.{}", streams::OUTBOUND),
+            format!("$JS.API.DIRECT.GET.{}.>", streams::OUTBOUND),
+        ];
+        user(
+            out,
+            &creds.get(&users.producer(p)),
+            &format!("Producer {p}: may publish only its own feeds."),
+            Some(perms(&publish, &["_INBOX.>".into()])),
+        );
+    }
+    let mut publish = consumer_api("$JS.API", streams::INBOUND);
+    publish.extend(consumer_api("$JS.API", streams::OUTBOUND));
+    publish.sort();
+    publish.dedup();
+    user(
+        out,
+        &creds.get(&users.subscriber()),
+        "Subscribers (alerting systems): read INBOUND and OUTBOUND; publish nothing.",
+        Some(perms(&publish, &["_INBOX.>".into()])),
+    );
+    out.push_str("    ]\n  }\n");
+}
+
+fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partner: &str) {
+    let users = UserNames::new(code);
+    let _ = writeln!(
+        out,
+        "  # {}: what {code}'s bridge released to {partner}. {partner}'s leaf connection is\n  \
+         # bound here and can read the RELEASED stream (rel.>) but not write or delete it.",
+        accounts::release_to(partner)
+    );
+    let _ = writeln!(
+        out,
+        "  {} {{\n    jetstream: enabled\n    users: [",
+        accounts::release_to(partner)
+    );
+    user(
+        out,
+        &creds.get(&users.bridge_rel(partner)),
+        &format!("{code}'s bridge: the only publisher of rel.>."),
+        None,
+    );
+    let api = format!("$JS.{code}.API");
+    let leaf = creds.get(&users.leaf(partner));
+    let _ = writeln!(out, "      # {partner}'s leaf connection (leaf connections only).");
+    let _ = writeln!(
+        out,
+        "      {{ user: {}, password: {}, allowed_connection_types: [\"LEAFNODE\"],\n        {} }}",
+        q(&leaf.user),
+        q(&leaf.password),
+        perms(
+            &consumer_api(&api, streams::RELEASED),
+            &["_INBOX.>".into(), "rel.>".into()]
+        )
+    );
+    out.push_str("    ]\n  }\n");
+}
+
+fn from_account(out: &mut String, creds: &mut Credentials, code: &str, origin: &str) {
+    let users = UserNames::new(code);
+    let _ = writeln!(
+        out,
+        "  # {}: the leaf link to {origin}'s release account. Only the bridge reads it.\n  {} {{\n    users: [",
+        accounts::from_partner(origin),
+        accounts::from_partner(origin)
+    );
+    user(
+        out,
+        &creds.get(&users.bridge_from(origin)),
+        &format!("{code}'s bridge, pulling what {origin} released."),
+        None,
+    );
+    out.push_str("    ]\n  }\n");
+}
+
+/// Renders the config of server `id`.
+pub(crate) fn render_server(
+    topology: &Topology,
+    addressing: &Addressing,
+    creds: &mut Credentials,
+    id: &ServerId,
+) -> Result<String, TopologyError> {
+    let code = id.nation.as_str();
+    let nation = topology
+        .nation(code)
+        .ok_or_else(|| TopologyError::Addressing(format!("unknown nation {code}")))?;
+    let addr = addressing
+        .servers
+        .get(id)
+        .ok_or_else(|| TopologyError::Addressing(format!("no address for {id}")))?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# nats-server config for {id}: nation {code}, server {} of {}, mesh {:?}.\n\
+         # Generated by `coalition topology generate`; regenerate rather than edit.\n\
+         # docs/architecture.md explains the accounts and links below.\n",
+        id.index + 1,
+        nation.servers,
+        topology.name
+    );
+    let _ = writeln!(out, "server_name: {}", q(&id.to_string()));
+    let _ = writeln!(out, "listen: \"{}:{}\"", addr.bind_host, addr.client_port);
+    let _ = writeln!(out, "http: \"{}:{}\"\n", addr.bind_host, addr.monitor_port);
+    let _ = writeln!(
+        out,
+        "jetstream {{\n  # This nation's JetStream domain: partners reach its API as $JS.{code}.API.\n  \
+         domain: {}\n  store_dir: {}\n  \
+         # Acknowledge a write only once it is on disk (the default acks before fsync).\n  \
+         sync_interval: always\n}}\n",
+        q(code),
+        q(&addr.store_dir)
+    );
+    if nation.servers > 1 {
+        render_cluster(&mut out, addressing, creds, id, nation.servers)?;
+    }
+    out.push_str("accounts {\n");
+    home_account(&mut out, topology, creds, code);
+    for l in topology.links_from(code) {
+        release_account(&mut out, creds, code, &l.to);
+    }
+    for l in topology.links_to(code) {
+        from_account(&mut out, creds, code, &l.from);
+    }
+    out.push_str("}\n\n");
+    render_leafnodes(&mut out, topology, addressing, creds, id)?;
+    Ok(out)
+}
+
+fn render_cluster(
+    out: &mut String,
+    addressing: &Addressing,
+    creds: &mut Credentials,
+    id: &ServerId,
+    servers: usize,
+) -> Result<(), TopologyError> {
+    let route = creds.get(&UserNames::new(&id.nation).route());
+    let addr = &addressing.servers[id];
+    let mut routes = Vec::new();
+    for i in (0..servers).filter(|i| *i != id.index) {
+        let other = addressing
+            .servers
+            .get(&ServerId::new(&id.nation, i))
+            .ok_or_else(|| TopologyError::Addressing(format!("no address for {}-{i}", id.nation)))?;
+        routes.push(format!(
+            "nats-route://{}:{}@{}:{}",
+            route.user, route.password, other.host, other.cluster_port
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "cluster {{\n  name: {}\n  listen: \"{}:{}\"\n  authorization {{ user: {}, password: {} }}\n  routes: {}\n}}\n",
+        q(&id.nation),
+        addr.bind_host,
+        addr.cluster_port,
+        q(&route.user),
+        q(&route.password),
+        list(&routes)
+    );
+    Ok(())
+}
+
+fn render_leafnodes(
+    out: &mut String,
+    topology: &Topology,
+    addressing: &Addressing,
+    creds: &mut Credentials,
+    id: &ServerId,
+) -> Result<(), TopologyError> {
+    let code = id.nation.as_str();
+    let addr = &addressing.servers[id];
+    out.push_str("leafnodes {\n");
+    if topology.links_from(code).next().is_some() {
+        let _ = writeln!(
+            out,
+            "  # Partners that {code} releases to connect here to pull their releases.\n  \
+             listen: \"{}:{}\"",
+            addr.bind_host, addr.leaf_port
+        );
+    }
+    out.push_str("  remotes: [\n");
+    for l in topology.links_to(code) {
+        let sender = topology
+            .nation(&l.from)
+            .ok_or_else(|| TopologyError::Addressing(format!("unknown nation {}", l.from)))?;
+        let leaf = creds.get(&UserNames::new(&l.from).leaf(code));
+        let mut urls = Vec::new();
+        for i in 0..sender.servers {
+            let endpoint = addressing
+                .leaf_endpoint(&l.name(), &ServerId::new(&l.from, i))
+                .ok_or_else(|| TopologyError::Addressing(format!("no leaf endpoint for {}-{i}", l.from)))?;
+            urls.push(format!("nats-leaf://{}:{}@{endpoint}", leaf.user, leaf.password));
+        }
+        let _ = writeln!(
+            out,
+            "    # Link {}: pull what {} released to {code}.\n    {{ urls: {}, account: {} }}",
+            l.name(),
+            l.from,
+            list(&urls),
+            q(&accounts::from_partner(&l.from))
+        );
+    }
+    out.push_str("  ]\n}\n");
+    Ok(())
+}

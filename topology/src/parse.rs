@@ -1,0 +1,319 @@
+//! Reads a topology file into a validated [`Topology`]. Every error names the
+//! file and line and says what to change; nothing is connected to here.
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::TopologyError;
+use crate::model::{Feed, FeedKind, Link, Nation, Topology};
+use crate::naming::subjects::is_token;
+
+/// The NATO-style default scale, used when a nation does not give one.
+const DEFAULT_CLASSIFICATIONS: [&str; 5] = [
+    "UNCLASSIFIED",
+    "RESTRICTED",
+    "CONFIDENTIAL",
+    "SECRET",
+    "TOP SECRET",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    mesh: RawMesh,
+    #[serde(default)]
+    nation: Vec<RawNation>,
+    #[serde(default)]
+    link: Vec<RawLink>,
+    #[serde(default)]
+    feed: Vec<RawFeed>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMesh {
+    name: Spanned<String>,
+    #[serde(default = "default_release_max_age_hours")]
+    release_max_age_hours: Spanned<u64>,
+}
+
+fn default_release_max_age_hours() -> Spanned<u64> {
+    Spanned::new(0..0, 72)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNation {
+    code: Spanned<String>,
+    #[serde(default = "one")]
+    servers: Spanned<usize>,
+    #[serde(default)]
+    classifications: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    caveats: Option<Vec<RawCaveat>>,
+}
+
+fn one() -> Spanned<usize> {
+    Spanned::new(0..0, 1)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCaveat {
+    name: Spanned<String>,
+    forbids_release: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    max_classification: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    nation: Spanned<String>,
+    producer: Spanned<String>,
+    name: Spanned<String>,
+    kind: Spanned<String>,
+}
+
+/// Reads and validates a topology file.
+pub fn parse_topology_file(path: &Path) -> Result<Topology, TopologyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_topology(&text, path)
+}
+
+/// Validates topology text; `path` is only used in error messages.
+pub fn parse_topology(text: &str, path: &Path) -> Result<Topology, TopologyError> {
+    let ctx = Ctx { text, path };
+    let raw: RawFile = toml::from_str(text).map_err(|e| TopologyError::Syntax {
+        path: path.to_path_buf(),
+        line: e.span().map_or(0, |s| ctx.line(s.start)),
+        message: e.message().to_string(),
+    })?;
+    let nations = raw
+        .nation
+        .iter()
+        .map(|n| ctx.nation(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    ctx.check_unique_nations(&raw.nation)?;
+    if nations.len() < 2 {
+        return Err(ctx.invalid(0, "a mesh needs at least two [[nation]] entries".into()));
+    }
+    let links = ctx.links(&raw.link, &nations)?;
+    let feeds = ctx.feeds(&raw.feed, &nations)?;
+    let name = raw.mesh.name.get_ref().clone();
+    if !is_token(&name) {
+        return Err(ctx.invalid_at(
+            &raw.mesh.name,
+            "mesh.name must be letters, digits, '-' or '_'".into(),
+        ));
+    }
+    let hours = *raw.mesh.release_max_age_hours.get_ref();
+    if hours == 0 {
+        return Err(ctx.invalid_at(
+            &raw.mesh.release_max_age_hours,
+            "release_max_age_hours must be at least 1: it must outlast the longest planned outage"
+                .into(),
+        ));
+    }
+    Ok(Topology {
+        name,
+        nations,
+        links,
+        feeds,
+        release_max_age_secs: hours * 3600,
+    })
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|b| *b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn invalid(&self, line: usize, message: String) -> TopologyError {
+        TopologyError::Invalid {
+            path: PathBuf::from(self.path),
+            line,
+            message,
+        }
+    }
+
+    fn invalid_at<T>(&self, at: &Spanned<T>, message: String) -> TopologyError {
+        self.invalid(self.line(at.span().start), message)
+    }
+
+    fn nation(&self, raw: &RawNation) -> Result<Nation, TopologyError> {
+        let code = raw.code.get_ref();
+        if code.len() < 2 || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(self.invalid_at(
+                &raw.code,
+                format!("nation code {code:?} must be 2 to 8 upper-case letters, e.g. \"USA\""),
+            ));
+        }
+        let servers = *raw.servers.get_ref();
+        if !(1..=9).contains(&servers) {
+            return Err(self.invalid_at(
+                &raw.servers,
+                format!("nation {code}: servers = {servers}, but a cluster has 1 to 9 servers"),
+            ));
+        }
+        let classifications = match &raw.classifications {
+            None => DEFAULT_CLASSIFICATIONS.iter().map(|s| s.to_string()).collect(),
+            Some(list) => {
+                let set: BTreeSet<_> = list.get_ref().iter().collect();
+                if list.get_ref().is_empty() || set.len() != list.get_ref().len() {
+                    return Err(self.invalid_at(
+                        list,
+                        format!("nation {code}: classifications must be a non-empty list of distinct names, lowest first"),
+                    ));
+                }
+                list.get_ref().clone()
+            }
+        };
+        let caveats = match &raw.caveats {
+            None => vec![("NOFORN".to_string(), true), ("ORCON".to_string(), false)],
+            Some(list) => list
+                .iter()
+                .map(|c| (c.name.get_ref().clone(), c.forbids_release))
+                .collect(),
+        };
+        Ok(Nation {
+            code: code.clone(),
+            servers,
+            classifications,
+            caveats,
+        })
+    }
+
+    fn check_unique_nations(&self, raw: &[RawNation]) -> Result<(), TopologyError> {
+        let mut seen = BTreeSet::new();
+        for n in raw {
+            if !seen.insert(n.code.get_ref()) {
+                return Err(self.invalid_at(
+                    &n.code,
+                    format!("nation {} is listed twice", n.code.get_ref()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn known_nation<'n>(
+        &self,
+        nations: &'n [Nation],
+        code: &Spanned<String>,
+        role: &str,
+    ) -> Result<&'n Nation, TopologyError> {
+        nations
+            .iter()
+            .find(|n| &n.code == code.get_ref())
+            .ok_or_else(|| {
+                let known: Vec<_> = nations.iter().map(|n| n.code.as_str()).collect();
+                self.invalid_at(
+                    code,
+                    format!(
+                        "{role} {:?} is not a [[nation]] of this mesh (known: {})",
+                        code.get_ref(),
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+
+    fn links(&self, raw: &[RawLink], nations: &[Nation]) -> Result<Vec<Link>, TopologyError> {
+        let mut seen = BTreeSet::new();
+        let mut links = Vec::new();
+        for l in raw {
+            let from = self.known_nation(nations, &l.from, "link.from")?;
+            self.known_nation(nations, &l.to, "link.to")?;
+            if l.from.get_ref() == l.to.get_ref() {
+                return Err(self.invalid_at(&l.to, "a link must join two different nations".into()));
+            }
+            if !seen.insert((l.from.get_ref(), l.to.get_ref())) {
+                return Err(self.invalid_at(
+                    &l.from,
+                    format!("link {}->{} is listed twice", l.from.get_ref(), l.to.get_ref()),
+                ));
+            }
+            if !from.classifications.contains(l.max_classification.get_ref()) {
+                return Err(self.invalid_at(
+                    &l.max_classification,
+                    format!(
+                        "max_classification {:?} is not in {}'s scale ({})",
+                        l.max_classification.get_ref(),
+                        from.code,
+                        from.classifications.join(", ")
+                    ),
+                ));
+            }
+            links.push(Link {
+                from: l.from.get_ref().clone(),
+                to: l.to.get_ref().clone(),
+                max_classification: l.max_classification.get_ref().clone(),
+            });
+        }
+        Ok(links)
+    }
+
+    fn feeds(&self, raw: &[RawFeed], nations: &[Nation]) -> Result<Vec<Feed>, TopologyError> {
+        let mut seen = BTreeSet::new();
+        let mut feeds = Vec::new();
+        for f in raw {
+            self.known_nation(nations, &f.nation, "feed.nation")?;
+            for (field, value) in [("producer", &f.producer), ("name", &f.name)] {
+                let v = value.get_ref();
+                let ok = !v.is_empty()
+                    && v.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !ok {
+                    return Err(self.invalid_at(
+                        value,
+                        format!("feed.{field} {v:?} must be lower-case letters, digits and '-'"),
+                    ));
+                }
+            }
+            let kind = match f.kind.get_ref().as_str() {
+                "track" => FeedKind::Track,
+                "alert" => FeedKind::Alert,
+                other => {
+                    return Err(self.invalid_at(
+                        &f.kind,
+                        format!("feed.kind {other:?} must be \"track\" or \"alert\""),
+                    ))
+                }
+            };
+            if !seen.insert((f.producer.get_ref(), f.name.get_ref())) {
+                return Err(self.invalid_at(
+                    &f.name,
+                    format!("feed {}/{} is listed twice", f.producer.get_ref(), f.name.get_ref()),
+                ));
+            }
+            feeds.push(Feed {
+                nation: f.nation.get_ref().clone(),
+                producer: f.producer.get_ref().clone(),
+                name: f.name.get_ref().clone(),
+                kind,
+            });
+        }
+        Ok(feeds)
+    }
+}
