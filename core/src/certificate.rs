@@ -151,3 +151,47 @@ pub fn verify_certificate(
         max_classification,
     })
 }
+
+/// Root-verified certificates by digest, so each is decoded and checked
+/// once. Only certificates that verified are cached, so the cache grows with
+/// the number of real producers, not with what an attacker sends.
+#[derive(Debug)]
+pub struct CertificateCache {
+    anchors: TrustAnchors,
+    verified: dashmap::DashMap<[u8; 32], std::sync::Arc<VerifiedCertificate>>,
+}
+
+impl CertificateCache {
+    /// An empty cache trusting `anchors`.
+    pub fn new(anchors: TrustAnchors) -> Self {
+        CertificateCache {
+            anchors,
+            verified: dashmap::DashMap::new(),
+        }
+    }
+
+    /// The verified certificate with `digest`, checking `bytes` on a miss.
+    /// `digest` must be the SHA-256 of `bytes` (as `decode_envelope` checks).
+    pub fn get_or_verify(
+        &self,
+        digest: &[u8; 32],
+        bytes: &[u8],
+    ) -> Result<std::sync::Arc<VerifiedCertificate>, DenyReason> {
+        if let Some(hit) = self.verified.get(digest) {
+            return Ok(hit.clone());
+        }
+        let cert = std::sync::Arc::new(verify_certificate(bytes, &self.anchors)?);
+        self.verified.insert(*digest, cert.clone());
+        Ok(cert)
+    }
+
+    /// How many certificates are cached.
+    pub fn len(&self) -> usize {
+        self.verified.len()
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.verified.is_empty()
+    }
+}

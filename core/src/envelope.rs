@@ -250,11 +250,34 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<DecodedEnvelope, DenyReason> {
 }
 
 /// Verifies a decoded envelope against its (root-verified) certificate and
-/// the origin's policy, at `now_ms`.
+/// the origin's policy, at `now_ms`: [`verify_signature`] plus the check that
+/// the label is within the certificate's classification.
 pub fn verify_envelope(
     envelope: &DecodedEnvelope,
     cert: &VerifiedCertificate,
     origin_policy: &NationPolicy,
+    now_ms: i64,
+) -> Result<(), DenyReason> {
+    verify_signature(envelope, cert, now_ms)?;
+    let h = &envelope.header;
+    let (Some(label_rank), Some(cert_rank)) = (
+        origin_policy.rank(&h.label.classification),
+        origin_policy.rank(&cert.max_classification),
+    ) else {
+        return Err(DenyReason::UnknownClassification);
+    };
+    if label_rank > cert_rank {
+        return Err(DenyReason::ClassificationAboveCertificate);
+    }
+    Ok(())
+}
+
+/// Verifies who signed an envelope and that nothing in it changed: the
+/// certificate matches and is valid at `now_ms`, names this producer and
+/// feed, the ML-DSA signature holds and the payload matches its digest.
+pub fn verify_signature(
+    envelope: &DecodedEnvelope,
+    cert: &VerifiedCertificate,
     now_ms: i64,
 ) -> Result<(), DenyReason> {
     let h = &envelope.header;
@@ -280,14 +303,31 @@ pub fn verify_envelope(
     if digest != h.payload_sha256 {
         return Err(DenyReason::PayloadDigestMismatch);
     }
-    let (Some(label_rank), Some(cert_rank)) = (
-        origin_policy.rank(&h.label.classification),
-        origin_policy.rank(&cert.max_classification),
-    ) else {
-        return Err(DenyReason::UnknownClassification);
-    };
-    if label_rank > cert_rank {
-        return Err(DenyReason::ClassificationAboveCertificate);
-    }
     Ok(())
+}
+
+/// A message whose producer signature and certificate chain verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedMessage {
+    /// The envelope.
+    pub envelope: DecodedEnvelope,
+    /// The producer's certificate.
+    pub certificate: std::sync::Arc<VerifiedCertificate>,
+}
+
+/// Decodes `bytes`, checks the certificate chain (through `cache`) and the
+/// producer's signature at `now_ms`.
+pub fn open(
+    bytes: &[u8],
+    cache: &crate::certificate::CertificateCache,
+    now_ms: i64,
+) -> Result<VerifiedMessage, DenyReason> {
+    let envelope = decode_envelope(bytes)?;
+    let certificate =
+        cache.get_or_verify(&envelope.header.producer_cert_sha256, &envelope.certificate)?;
+    verify_signature(&envelope, &certificate, now_ms)?;
+    Ok(VerifiedMessage {
+        envelope,
+        certificate,
+    })
 }

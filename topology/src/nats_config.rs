@@ -294,6 +294,7 @@ fn render_leafnodes(
             addr.bind_host, addr.leaf_port
         );
     }
+    out.push_str("  # How soon a cut leaf link is redialled (nats-server's default is 1s).\n  reconnect: \"500ms\"\n");
     out.push_str("  remotes: [\n");
     for l in topology.links_to(code) {
         let sender = topology
