@@ -259,9 +259,18 @@ pub fn verify_envelope(
     now_ms: i64,
 ) -> Result<(), DenyReason> {
     verify_signature(envelope, cert, now_ms)?;
-    let h = &envelope.header;
+    check_within_certificate(&envelope.header, cert, origin_policy)
+}
+
+/// Checks that the header's label is at or below the certificate's highest
+/// classification, in the origin's scale.
+pub fn check_within_certificate(
+    header: &Header,
+    cert: &VerifiedCertificate,
+    origin_policy: &NationPolicy,
+) -> Result<(), DenyReason> {
     let (Some(label_rank), Some(cert_rank)) = (
-        origin_policy.rank(&h.label.classification),
+        origin_policy.rank(&header.label.classification),
         origin_policy.rank(&cert.max_classification),
     ) else {
         return Err(DenyReason::UnknownClassification);

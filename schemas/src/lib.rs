@@ -15,3 +15,41 @@ pub mod v1 {
 pub const TRACK_SCHEMA_ID: &str = "coalition.v1.Track";
 /// Schema id of alert payloads.
 pub const ALERT_SCHEMA_ID: &str = "coalition.v1.Alert";
+
+/// NATS header names of the wire contract (see `docs/wire-contract.md`).
+pub mod headers {
+    /// JetStream de-duplication id: `<origin>.<producer>.<feed>.<seq>`.
+    pub const MSG_ID: &str = "Nats-Msg-Id";
+    /// Lineage: the producer's nation.
+    pub const ORIGIN: &str = "Coalition-Origin";
+    /// Lineage: the producer id.
+    pub const PRODUCER: &str = "Coalition-Producer";
+    /// Lineage: the feed.
+    pub const FEED: &str = "Coalition-Feed";
+    /// Lineage: the sequence number in the feed.
+    pub const SEQ: &str = "Coalition-Seq";
+    /// Lineage: hex SHA-256 of the producer's public key (first 16 bytes).
+    pub const KEY_ID: &str = "Coalition-Key-Id";
+    /// Lineage: the label as produced, in its one-line human form.
+    pub const LABEL: &str = "Coalition-Label";
+    /// Lineage: `<schema id>@<version>`.
+    pub const SCHEMA: &str = "Coalition-Schema";
+    /// Lineage: `release` (on release subjects) or `admit` (on delivery subjects).
+    pub const DECISION: &str = "Coalition-Decision";
+    /// Lineage: the nation whose bridge released it.
+    pub const RELEASED_BY: &str = "Coalition-Released-By";
+    /// Lineage: when it was released, Unix ms.
+    pub const RELEASED_AT: &str = "Coalition-Released-At";
+    /// Lineage: the nation whose bridge admitted it.
+    pub const ADMITTED_BY: &str = "Coalition-Admitted-By";
+    /// Lineage: when it was admitted, Unix ms.
+    pub const ADMITTED_AT: &str = "Coalition-Admitted-At";
+    /// Dead letters: the deny reason (`DenyReason::as_str`).
+    pub const REASON: &str = "Coalition-Reason";
+    /// Dead letters: `egress` or `ingress`.
+    pub const STAGE: &str = "Coalition-Stage";
+    /// Dead letters: the subject the message arrived on.
+    pub const SOURCE_SUBJECT: &str = "Coalition-Source-Subject";
+    /// Dead letters: the partner the decision was about, if any.
+    pub const PARTNER: &str = "Coalition-Partner";
+}

@@ -1,0 +1,81 @@
+//! Connections and streams: one NATS connection per account the bridge
+//! works in, and the streams it owns (created if missing, idempotently).
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use coalition_topology::{streams, Credential};
+
+use crate::BridgeError;
+
+/// Connects to `servers` as `cred`, for `account`.
+pub(crate) async fn connect(
+    nation: &str,
+    account: &str,
+    servers: &[String],
+    cred: &Credential,
+) -> Result<async_nats::Client, BridgeError> {
+    async_nats::ConnectOptions::with_user_and_password(cred.user.clone(), cred.password.clone())
+        .name(format!("{nation}-bridge-{account}"))
+        .connect(servers)
+        .await
+        .map_err(|e| BridgeError::Connect {
+            account: account.into(),
+            servers: servers.join(","),
+            user: cred.user.clone(),
+            detail: e.to_string(),
+        })
+}
+
+/// Creates `name` capturing `subjects` if it does not exist.
+pub(crate) async fn ensure_stream(
+    js: &jetstream::Context,
+    name: &str,
+    subjects: &str,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<stream::Stream, BridgeError> {
+    js.get_or_create_stream(stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        max_age,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| BridgeError::js(format!("create stream {name}"), e))
+}
+
+/// The durable pull consumer `durable` on `stream`, created if missing.
+pub(crate) async fn durable_consumer(
+    stream: &stream::Stream,
+    durable: &str,
+) -> Result<jetstream::consumer::PullConsumer, BridgeError> {
+    stream
+        .get_or_create_consumer(
+            durable,
+            pull::Config {
+                durable_name: Some(durable.into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 4096,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| BridgeError::js(format!("consumer {durable}"), e))
+}
+
+/// The home streams: OUTBOUND, INBOUND and DEADLETTER.
+pub(crate) async fn ensure_home_streams(
+    js: &jetstream::Context,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<stream::Stream, BridgeError> {
+    let outbound = ensure_stream(js, streams::OUTBOUND, "out.>", replicas, max_age).await?;
+    ensure_stream(js, streams::INBOUND, "in.>", replicas, max_age).await?;
+    ensure_stream(js, streams::DEADLETTER, "dlq.>", replicas, Duration::from_secs(30 * 86400)).await?;
+    Ok(outbound)
+}

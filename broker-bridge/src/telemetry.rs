@@ -1,0 +1,84 @@
+//! Prometheus metrics. Every counter carries the bridge's `nation`, so
+//! several bridges in one process (tests, the local runner) stay apart.
+//!
+//! - `coalition_bridge_released_total{nation,partner}`
+//! - `coalition_bridge_denied_total{nation,partner,reason}`: egress policy said no
+//! - `coalition_bridge_admitted_total{nation,partner}`
+//! - `coalition_bridge_rejected_total{nation,stage,partner,reason}`: failed
+//!   verification or admission; each one is in the DEADLETTER stream
+//! - `coalition_bridge_batch_seconds{nation,stage}`: time to decide and store a batch
+//! - `coalition_bridge_transit_seconds{nation,partner}`: producer seal to admission
+use std::sync::OnceLock;
+
+use coalition_core::DenyReason;
+use metrics::{counter, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::BridgeError;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder, serving `/metrics` on `listen` if
+/// given. Later calls (more bridges in one process) reuse the first one.
+pub fn install(listen: Option<&str>) -> Result<(), BridgeError> {
+    if HANDLE.get().is_some() {
+        return Ok(());
+    }
+    let builder = PrometheusBuilder::new();
+    let (recorder, exporter) = match listen {
+        Some(addr) => {
+            let sock: std::net::SocketAddr = addr.parse().map_err(|e| BridgeError::Metrics {
+                addr: addr.into(),
+                detail: format!("not a socket address: {e}"),
+            })?;
+            builder.with_http_listener(sock).build()
+        }
+        None => builder.build(),
+    }
+    .map_err(|e| BridgeError::Metrics {
+        addr: listen.unwrap_or("-").into(),
+        detail: e.to_string(),
+    })?;
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        return Ok(());
+    }
+    let _ = HANDLE.set(handle);
+    if listen.is_some() {
+        tokio::spawn(async move {
+            if let Err(e) = exporter.await {
+                tracing::error!(error = ?e, "metrics endpoint stopped");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The current metrics in Prometheus text form (empty before [`install`]).
+pub fn render() -> String {
+    HANDLE.get().map(|h| h.render()).unwrap_or_default()
+}
+
+pub(crate) fn released(nation: &str, partner: &str) {
+    counter!("coalition_bridge_released_total", "nation" => nation.to_string(), "partner" => partner.to_string()).increment(1);
+}
+
+pub(crate) fn denied(nation: &str, partner: &str, reason: DenyReason) {
+    counter!("coalition_bridge_denied_total", "nation" => nation.to_string(), "partner" => partner.to_string(), "reason" => reason.as_str()).increment(1);
+}
+
+pub(crate) fn admitted(nation: &str, partner: &str) {
+    counter!("coalition_bridge_admitted_total", "nation" => nation.to_string(), "partner" => partner.to_string()).increment(1);
+}
+
+pub(crate) fn rejected(nation: &str, stage: &'static str, partner: &str, reason: DenyReason) {
+    counter!("coalition_bridge_rejected_total", "nation" => nation.to_string(), "stage" => stage, "partner" => partner.to_string(), "reason" => reason.as_str()).increment(1);
+}
+
+pub(crate) fn batch_seconds(nation: &str, stage: &'static str, seconds: f64) {
+    histogram!("coalition_bridge_batch_seconds", "nation" => nation.to_string(), "stage" => stage).record(seconds);
+}
+
+pub(crate) fn transit_seconds(nation: &str, partner: &str, seconds: f64) {
+    histogram!("coalition_bridge_transit_seconds", "nation" => nation.to_string(), "partner" => partner.to_string()).record(seconds);
+}

@@ -1,0 +1,212 @@
+//! The producer side: seal each message with the producer's ML-DSA key and
+//! publish it to the nation's OUTBOUND stream, where the bridge picks it up.
+//!
+//! Sequence numbers are per feed, start at 1 and continue across restarts
+//! (the next number is read from the stream on first use). A number is only
+//! consumed once the stream acknowledged the message; a failed publish is
+//! retried with the same number, and JetStream's `Nats-Msg-Id` de-duplication
+//! makes the retry safe.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use coalition_core::envelope::{decode_envelope, seal, MessageType, ProducerIdentity, SealRequest};
+use coalition_core::label::Label;
+use coalition_schemas::headers;
+use coalition_schemas::v1::{AlertV1, TrackV1};
+use prost::Message;
+use tokio::sync::Mutex;
+
+use crate::connect::ConnectSpec;
+use crate::{now_ms, SdkError};
+
+const OUTBOUND: &str = "OUTBOUND";
+
+/// Options for [`Producer`]; a builder.
+#[derive(Debug, Clone)]
+pub struct ProducerOptions {
+    spec: ConnectSpec,
+}
+
+impl ProducerOptions {
+    /// Connect to these servers (`nats://host:port`).
+    ///
+    /// ```
+    /// let opts = coalition_sdk::ProducerOptions::new(["nats://127.0.0.1:4222"]);
+    /// ```
+    pub fn new<S: AsRef<str>>(servers: impl IntoIterator<Item = S>) -> Self {
+        ProducerOptions {
+            spec: ConnectSpec::new(servers, "coalition-producer"),
+        }
+    }
+
+    /// Authenticate as this NATS user.
+    ///
+    /// ```
+    /// let opts = coalition_sdk::ProducerOptions::new(["nats://127.0.0.1:4222"])
+    ///     .credentials("USA-producer-radar-1", "password");
+    /// ```
+    pub fn credentials(mut self, user: &str, password: &str) -> Self {
+        self.spec.credentials = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// Connects, as `identity`.
+    pub async fn connect(self, identity: ProducerIdentity) -> Result<Producer, SdkError> {
+        let client = self.spec.connect().await?;
+        let js = jetstream::new(client);
+        let stream = js
+            .get_stream(OUTBOUND)
+            .await
+            .map_err(|e| SdkError::StreamUnavailable {
+                stream: OUTBOUND.into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Producer {
+            js,
+            stream,
+            identity: Arc::new(identity),
+            next_seq: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// What the stream acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishReceipt {
+    /// The message's sequence number in its feed.
+    pub seq: u64,
+    /// Whether JetStream saw it before (a retry of a stored message).
+    pub duplicate: bool,
+}
+
+/// A connected producer. Publishing is serialised per producer, so each
+/// feed's sequence numbers are stored in order.
+#[derive(Debug)]
+pub struct Producer {
+    js: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    identity: Arc<ProducerIdentity>,
+    next_seq: Mutex<HashMap<String, u64>>,
+}
+
+impl Producer {
+    /// Seals and publishes a track delta on `feed`.
+    pub async fn publish_track(
+        &self,
+        feed: &str,
+        label: &Label,
+        track: &TrackV1,
+    ) -> Result<PublishReceipt, SdkError> {
+        let payload = Bytes::from(track.encode_to_vec());
+        self.publish(MessageType::Track, feed, label, payload, None)
+            .await
+    }
+
+    /// Seals and publishes a correction of the delta `corrects_seq` on `feed`.
+    pub async fn publish_track_correction(
+        &self,
+        feed: &str,
+        label: &Label,
+        track: &TrackV1,
+        corrects_seq: u64,
+    ) -> Result<PublishReceipt, SdkError> {
+        let payload = Bytes::from(track.encode_to_vec());
+        self.publish(MessageType::Track, feed, label, payload, Some(corrects_seq))
+            .await
+    }
+
+    /// Seals and publishes an alert on `feed`.
+    pub async fn publish_alert(
+        &self,
+        feed: &str,
+        label: &Label,
+        alert: &AlertV1,
+    ) -> Result<PublishReceipt, SdkError> {
+        let payload = Bytes::from(alert.encode_to_vec());
+        self.publish(MessageType::Alert, feed, label, payload, None)
+            .await
+    }
+
+    /// The producer's id.
+    pub fn producer_id(&self) -> &str {
+        &self.identity.producer_id
+    }
+
+    async fn publish(
+        &self,
+        kind: MessageType,
+        feed: &str,
+        label: &Label,
+        payload: Bytes,
+        corrects_seq: Option<u64>,
+    ) -> Result<PublishReceipt, SdkError> {
+        let subject = format!("out.{}.{}.{feed}", kind.as_str(), self.identity.producer_id);
+        let mut next = self.next_seq.lock().await;
+        let seq = match next.get(feed) {
+            Some(seq) => *seq,
+            None => self.last_stored_seq(&subject).await? + 1,
+        };
+        let identity = self.identity.clone();
+        let label = label.clone();
+        let feed_name = feed.to_string();
+        let envelope = tokio::task::spawn_blocking(move || {
+            seal(
+                &identity,
+                &SealRequest {
+                    message_type: kind,
+                    schema_version: 1,
+                    label: &label,
+                    feed: &feed_name,
+                    seq,
+                    corrects_seq,
+                    payload,
+                    now_ms: now_ms(),
+                },
+            )
+        })
+        .await
+        .map_err(|e| SdkError::Identity(format!("signing task failed: {e}")))?
+        .map_err(|e| SdkError::Identity(e.to_string()))?;
+        let mut hdrs = async_nats::HeaderMap::new();
+        hdrs.insert(
+            headers::MSG_ID,
+            format!("{}.{}.{feed}.{seq}", self.identity.nation, self.identity.producer_id).as_str(),
+        );
+        let publish_error = |e: &dyn std::fmt::Display| SdkError::Publish {
+            subject: subject.clone(),
+            detail: e.to_string(),
+        };
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), hdrs, envelope)
+            .await
+            .map_err(|e| publish_error(&e))?
+            .await
+            .map_err(|e| publish_error(&e))?;
+        next.insert(feed.to_string(), seq + 1);
+        Ok(PublishReceipt {
+            seq,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// The highest seq stored for `subject`, or 0 if none.
+    async fn last_stored_seq(&self, subject: &str) -> Result<u64, SdkError> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        match self.stream.get_last_raw_message_by_subject(subject).await {
+            Ok(msg) => decode_envelope(&msg.payload)
+                .map(|e| e.header.seq)
+                .map_err(|reason| SdkError::Publish {
+                    subject: subject.into(),
+                    detail: format!("the last stored message does not decode ({reason}); cannot continue the sequence"),
+                }),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Err(e) => Err(SdkError::Publish {
+                subject: subject.into(),
+                detail: format!("cannot read the feed's last sequence number: {e}"),
+            }),
+        }
+    }
+}

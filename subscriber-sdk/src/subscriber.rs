@@ -1,0 +1,340 @@
+//! The subscriber side: a durable pull consumer on the nation's INBOUND
+//! stream (what the bridge admitted from partners) that yields verified,
+//! typed deliveries with their label and lineage.
+//!
+//! Every delivery is verified again here against the subscriber's own trust
+//! anchors (defence in depth: a subscriber does not have to trust that only
+//! the bridge can write INBOUND). Duplicates of an already-delivered
+//! (origin, producer, feed, seq) are acknowledged and skipped; a jump in a
+//! feed's sequence is reported on the delivery as a gap.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, AckKind};
+use futures::StreamExt;
+use coalition_core::certificate::{CertificateCache, TrustAnchors};
+use coalition_core::envelope::{open, MessageType};
+use coalition_core::label::Label;
+use coalition_core::DenyReason;
+use coalition_schemas::headers;
+use coalition_schemas::v1::{AlertV1, TrackV1};
+use prost::Message as _;
+
+use crate::connect::ConnectSpec;
+use crate::{now_ms, SdkError};
+
+const INBOUND: &str = "INBOUND";
+
+/// Options for [`Subscriber`]; a builder.
+#[derive(Debug, Clone)]
+pub struct SubscriberOptions {
+    spec: ConnectSpec,
+    anchors: TrustAnchors,
+    durable: Option<String>,
+}
+
+impl SubscriberOptions {
+    /// Connect to these servers.
+    ///
+    /// ```
+    /// let opts = coalition_sdk::SubscriberOptions::new(["nats://127.0.0.1:4222"]);
+    /// ```
+    pub fn new<S: AsRef<str>>(servers: impl IntoIterator<Item = S>) -> Self {
+        SubscriberOptions {
+            spec: ConnectSpec::new(servers, "coalition-subscriber"),
+            anchors: TrustAnchors::new(),
+            durable: None,
+        }
+    }
+
+    /// Authenticate as this NATS user.
+    ///
+    /// ```
+    /// let opts = coalition_sdk::SubscriberOptions::new(["nats://127.0.0.1:4222"])
+    ///     .credentials("GBR-subscriber", "password");
+    /// ```
+    pub fn credentials(mut self, user: &str, password: &str) -> Self {
+        self.spec.credentials = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// The national roots whose producers' messages this subscriber accepts.
+    ///
+    /// ```
+    /// let opts = coalition_sdk::SubscriberOptions::new(["nats://127.0.0.1:4222"])
+    ///     .trust_anchors(coalition_sdk::TrustAnchors::new());
+    /// ```
+    pub fn trust_anchors(mut self, anchors: TrustAnchors) -> Self {
+        self.anchors = anchors;
+        self
+    }
+
+    /// Name the subscription durably, so it resumes where it left off after a
+    /// restart. Without it, each subscription starts from the oldest stored
+    /// message.
+    ///
+    /// ```
+    /// let opts = coalition_sdk::SubscriberOptions::new(["nats://127.0.0.1:4222"])
+    ///     .durable("gbr-alerting-1");
+    /// ```
+    pub fn durable(mut self, name: &str) -> Self {
+        self.durable = Some(name.to_string());
+        self
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<Subscriber, SdkError> {
+        let client = self.spec.connect().await?;
+        Ok(Subscriber {
+            js: jetstream::new(client),
+            cache: Arc::new(CertificateCache::new(self.anchors)),
+            durable: self.durable,
+        })
+    }
+}
+
+/// Which deliveries to receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    kind: Option<MessageType>,
+    origin: Option<String>,
+}
+
+impl Topic {
+    /// Tracks from every partner.
+    pub fn tracks() -> Self {
+        Topic { kind: Some(MessageType::Track), origin: None }
+    }
+
+    /// Alerts from every partner.
+    pub fn alerts() -> Self {
+        Topic { kind: Some(MessageType::Alert), origin: None }
+    }
+
+    /// Everything from every partner.
+    pub fn all() -> Self {
+        Topic { kind: None, origin: None }
+    }
+
+    /// Only what `nation` produced.
+    pub fn from_nation(mut self, nation: &str) -> Self {
+        self.origin = Some(nation.to_string());
+        self
+    }
+
+    fn filter_subject(&self) -> String {
+        format!(
+            "in.{}.{}.>",
+            self.kind.map_or("*", |k| k.as_str()),
+            self.origin.as_deref().unwrap_or("*")
+        )
+    }
+}
+
+/// A connected subscriber.
+#[derive(Debug)]
+pub struct Subscriber {
+    js: jetstream::Context,
+    cache: Arc<CertificateCache>,
+    durable: Option<String>,
+}
+
+impl Subscriber {
+    /// Starts receiving `topic`.
+    pub async fn subscribe(&self, topic: Topic) -> Result<Subscription, SdkError> {
+        let consume_error = |e: &dyn std::fmt::Display| SdkError::Consume {
+            stream: INBOUND.into(),
+            detail: e.to_string(),
+        };
+        let stream = self.js.get_stream(INBOUND).await.map_err(|e| SdkError::StreamUnavailable {
+            stream: INBOUND.into(),
+            detail: e.to_string(),
+        })?;
+        let config = pull::Config {
+            durable_name: self.durable.clone(),
+            filter_subject: topic.filter_subject(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            inactive_threshold: Duration::from_secs(300),
+            ..Default::default()
+        };
+        let consumer = match &self.durable {
+            Some(name) => stream.get_or_create_consumer(name, config).await,
+            None => stream.create_consumer(config).await,
+        }
+        .map_err(|e| consume_error(&e))?;
+        let messages = consumer.messages().await.map_err(|e| consume_error(&e))?;
+        Ok(Subscription {
+            messages,
+            cache: self.cache.clone(),
+            last_seq: HashMap::new(),
+        })
+    }
+}
+
+/// What a delivery carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// A track delta.
+    Track(TrackV1),
+    /// An alert.
+    Alert(AlertV1),
+}
+
+/// Where a delivery came from and who let it through, from the bridges'
+/// lineage headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lineage {
+    /// The nation whose bridge released it.
+    pub released_by: Option<String>,
+    /// When, Unix ms.
+    pub released_at_ms: Option<i64>,
+    /// The nation whose bridge admitted it.
+    pub admitted_by: Option<String>,
+    /// When, Unix ms.
+    pub admitted_at_ms: Option<i64>,
+    /// The producer key's id (hex).
+    pub key_id: Option<String>,
+    /// The decision recorded by the admitting bridge.
+    pub decision: Option<String>,
+}
+
+/// One verified message.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The producer's nation.
+    pub origin: String,
+    /// The producer.
+    pub producer_id: String,
+    /// The feed.
+    pub feed: String,
+    /// Position in the feed.
+    pub seq: u64,
+    /// If this delta corrects an earlier one, its seq.
+    pub corrects_seq: Option<u64>,
+    /// The label, as signed by the producer.
+    pub label: Label,
+    /// The typed payload.
+    pub payload: Payload,
+    /// Lineage.
+    pub lineage: Lineage,
+    /// Sequence numbers of this feed that were skipped before this one
+    /// (first, last), if any.
+    pub gap: Option<(u64, u64)>,
+    message: jetstream::Message,
+}
+
+impl Delivery {
+    /// Acknowledges the delivery; until then it is redelivered after 30 s.
+    pub async fn ack(&self) -> Result<(), SdkError> {
+        self.message.ack().await.map_err(|e| SdkError::Consume {
+            stream: INBOUND.into(),
+            detail: format!("ack failed: {e}"),
+        })
+    }
+}
+
+/// A stream of deliveries.
+pub struct Subscription {
+    messages: pull::Stream,
+    cache: Arc<CertificateCache>,
+    last_seq: HashMap<(String, String, String), u64>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The next delivery. Duplicates are skipped; a message that fails
+    /// verification is terminated (not redelivered) and returned as an error.
+    pub async fn next(&mut self) -> Option<Result<Delivery, SdkError>> {
+        loop {
+            let message = match self.messages.next().await? {
+                Ok(m) => m,
+                Err(e) => {
+                    return Some(Err(SdkError::Consume {
+                        stream: INBOUND.into(),
+                        detail: e.to_string(),
+                    }))
+                }
+            };
+            match self.deliver(message).await {
+                Ok(Some(d)) => return Some(Ok(d)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    async fn deliver(&mut self, message: jetstream::Message) -> Result<Option<Delivery>, SdkError> {
+        let subject = message.subject.to_string();
+        let cache = self.cache.clone();
+        let bytes = message.payload.clone();
+        let verified = tokio::task::spawn_blocking(move || open(&bytes, &cache, now_ms()))
+            .await
+            .map_err(|e| SdkError::Consume { stream: INBOUND.into(), detail: format!("verification task failed: {e}") })?;
+        let fail = |reason: DenyReason| SdkError::Verification { subject: subject.clone(), reason };
+        let verified = match verified {
+            Ok(v) => v,
+            Err(reason) => {
+                let _ = message.ack_with(AckKind::Term).await;
+                return Err(fail(reason));
+            }
+        };
+        let h = verified.envelope.header;
+        let expected = format!("in.{}.{}.{}.{}", h.message_type.as_str(), h.origin, h.producer_id, h.feed);
+        if subject != expected {
+            let _ = message.ack_with(AckKind::Term).await;
+            return Err(fail(DenyReason::SubjectMismatch));
+        }
+        let key = (h.origin.clone(), h.producer_id.clone(), h.feed.clone());
+        let last = self.last_seq.get(&key).copied();
+        if last.is_some_and(|last| h.seq <= last) {
+            let _ = message.ack().await;
+            return Ok(None);
+        }
+        let gap = last.filter(|last| h.seq > last + 1).map(|last| (last + 1, h.seq - 1));
+        let payload = decode_payload(h.message_type, &verified.envelope.payload).map_err(|detail| {
+            SdkError::Payload { subject: subject.clone(), schema: h.message_type.schema_id().into(), detail }
+        })?;
+        self.last_seq.insert(key, h.seq);
+        let lineage = lineage(message.headers.as_ref());
+        Ok(Some(Delivery {
+            origin: h.origin,
+            producer_id: h.producer_id,
+            feed: h.feed,
+            seq: h.seq,
+            corrects_seq: h.corrects_seq,
+            label: h.label,
+            payload,
+            lineage,
+            gap,
+            message,
+        }))
+    }
+}
+
+fn decode_payload(kind: MessageType, bytes: &[u8]) -> Result<Payload, String> {
+    match kind {
+        MessageType::Track => TrackV1::decode(bytes).map(Payload::Track),
+        MessageType::Alert => AlertV1::decode(bytes).map(Payload::Alert),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn lineage(hdrs: Option<&async_nats::HeaderMap>) -> Lineage {
+    let get = |name: &str| hdrs.and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
+    let ms = |name: &str| get(name).and_then(|v| v.parse().ok());
+    Lineage {
+        released_by: get(headers::RELEASED_BY),
+        released_at_ms: ms(headers::RELEASED_AT),
+        admitted_by: get(headers::ADMITTED_BY),
+        admitted_at_ms: ms(headers::ADMITTED_AT),
+        key_id: get(headers::KEY_ID),
+        decision: get(headers::DECISION),
+    }
+}
