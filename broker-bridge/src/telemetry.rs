@@ -25,32 +25,35 @@ pub fn install(listen: Option<&str>) -> Result<(), BridgeError> {
         return Ok(());
     }
     let builder = PrometheusBuilder::new();
-    let (recorder, exporter) = match listen {
-        Some(addr) => {
-            let sock: std::net::SocketAddr = addr.parse().map_err(|e| BridgeError::Metrics {
-                addr: addr.into(),
-                detail: format!("not a socket address: {e}"),
-            })?;
-            builder.with_http_listener(sock).build()
+    let Some(addr) = listen else {
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_ok() {
+            let _ = HANDLE.set(handle);
         }
-        None => builder.build(),
-    }
-    .map_err(|e| BridgeError::Metrics {
-        addr: listen.unwrap_or("-").into(),
-        detail: e.to_string(),
-    })?;
+        return Ok(());
+    };
+    let error = |detail: String| BridgeError::Metrics {
+        addr: addr.into(),
+        detail,
+    };
+    let sock: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|e| error(format!("not a socket address: {e}")))?;
+    let (recorder, exporter) = builder
+        .with_http_listener(sock)
+        .build()
+        .map_err(|e| error(e.to_string()))?;
     let handle = recorder.handle();
     if metrics::set_global_recorder(recorder).is_err() {
         return Ok(());
     }
     let _ = HANDLE.set(handle);
-    if listen.is_some() {
-        tokio::spawn(async move {
-            if let Err(e) = exporter.await {
-                tracing::error!(error = ?e, "metrics endpoint stopped");
-            }
-        });
-    }
+    tokio::spawn(async move {
+        if let Err(e) = exporter.await {
+            tracing::error!(error = ?e, "metrics endpoint stopped");
+        }
+    });
     Ok(())
 }
 

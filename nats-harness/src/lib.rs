@@ -14,13 +14,16 @@
 //!
 //! What it does not do: it never speaks the NATS client protocol (tests use
 //! `async-nats` for that), never kills a process it did not start, and its
-//! generic pieces know nothing about the coalition topology.
+//! generic pieces know nothing about the coalition topology: [`Mesh`]
+//! glues them to a generated topology and a development PKI.
 #![forbid(unsafe_code)]
 
 mod binary;
 mod error;
 mod http;
+mod mesh;
 mod monitor;
+mod pki;
 mod ports;
 mod process;
 mod proxy;
@@ -31,6 +34,8 @@ pub use monitor::{
     connection_count, get_json, healthz_ok, leaf_accounts, route_count, wait_until, POLL_INTERVAL,
     REQUEST_TIMEOUT,
 };
+pub use mesh::{Mesh, READY_TIMEOUT};
+pub use pki::{generate_dev_pki, nation_key_dir, producer_files, write_key_file};
 pub use ports::free_loopback_ports;
 pub use process::ServerProcess;
 pub use proxy::LinkProxy;

@@ -65,6 +65,7 @@ fn consumer_api(api: &str, stream: &str) -> Vec<String> {
     vec![
         format!("{api}.INFO"),
         format!("{api}.STREAM.INFO.{stream}"),
+        format!("{api}.CONSUMER.CREATE.{stream}"),
         format!("{api}.CONSUMER.CREATE.{stream}.>"),
         format!("{api}.CONSUMER.DURABLE.CREATE.{stream}.>"),
         format!("{api}.CONSUMER.INFO.{stream}.>"),

@@ -1,0 +1,161 @@
+//! Shared pieces of the bridge's integration tests: a real mesh from the
+//! harness, in-process bridges, SDK producers and subscribers, and watchers
+//! that subscribe to `>` in a nation's accounts.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coalition_bridge::{BridgeHandle, BridgeSettings};
+use coalition_sdk::{
+    load_producer_identity, load_trust_anchor, Label, Producer, ProducerOptions, Subscriber,
+    SubscriberOptions, TrackV1, TrustAnchors,
+};
+use coalition_topology::parse_topology;
+use futures::StreamExt;
+use nats_harness::Mesh;
+use tokio::sync::watch;
+
+/// Every await in these tests is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Awaits `f` for at most [`WAIT`], failing the test with `what` if not.
+pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {WAIT:?}: {what}"),
+    }
+}
+
+/// Starts a mesh from topology TOML text.
+pub async fn mesh(toml: &str) -> Mesh {
+    let topology = parse_topology(toml, Path::new("<test>")).expect("test topology is valid");
+    within("mesh start", Mesh::start(topology)).await.expect("mesh starts")
+}
+
+/// Running bridges and the switch that stops them.
+pub struct Bridges {
+    pub stop: watch::Sender<bool>,
+    pub handles: Vec<BridgeHandle>,
+}
+
+impl Bridges {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            within("bridge shutdown", h.join()).await;
+        }
+    }
+}
+
+/// Starts the bridge of every nation in `mesh`, in this process.
+pub async fn bridges(mesh: &Mesh) -> Bridges {
+    let (stop, shutdown) = watch::channel(false);
+    let mut handles = Vec::new();
+    for n in &mesh.topology().nations {
+        let settings = BridgeSettings::load(&mesh.bridge_config_path(&n.code)).expect("bridge config loads");
+        handles.push(within("bridge start", coalition_bridge::start(settings, shutdown.clone())).await.expect("bridge starts"));
+    }
+    Bridges { stop, handles }
+}
+
+/// A connected producer of `nation`.
+pub async fn producer(mesh: &Mesh, nation: &str, producer_id: &str) -> Producer {
+    let root = load_trust_anchor(&mesh.root_public_key_path(nation)).expect("root key");
+    let (key, cert) = mesh.producer_key_paths(nation, producer_id);
+    let identity = load_producer_identity(&key, &cert, nation, &root).expect("producer identity");
+    let clients = mesh.clients(nation).expect("clients config");
+    let cred = &clients.producers[producer_id];
+    within("producer connect", ProducerOptions::new(&clients.servers).credentials(&cred.user, &cred.password).connect(identity))
+        .await
+        .expect("producer connects")
+}
+
+/// Every nation's root, as a subscriber's trust anchors.
+pub fn anchors(mesh: &Mesh) -> TrustAnchors {
+    mesh.topology()
+        .nations
+        .iter()
+        .map(|n| (n.code.clone(), load_trust_anchor(&mesh.root_public_key_path(&n.code)).expect("root")))
+        .collect()
+}
+
+/// A connected subscriber of `nation`.
+pub async fn subscriber(mesh: &Mesh, nation: &str) -> Subscriber {
+    let clients = mesh.clients(nation).expect("clients config");
+    within(
+        "subscriber connect",
+        SubscriberOptions::new(&clients.servers)
+            .credentials(&clients.subscriber.user, &clients.subscriber.password)
+            .trust_anchors(anchors(mesh))
+            .connect(),
+    )
+    .await
+    .expect("subscriber connects")
+}
+
+/// A track whose id is `id` (tests look for the id's bytes anywhere).
+pub fn track(id: &str) -> TrackV1 {
+    TrackV1 {
+        track_id: id.to_string(),
+        latitude_deg: 51.5,
+        longitude_deg: -0.12,
+        altitude_m: 10_000.0,
+        speed_mps: 240.0,
+        heading_deg: 90.0,
+        confidence: 0.9,
+        observed_at_ms: 1,
+    }
+}
+
+pub fn label(policy: &str, classification: &str, to: &[&str]) -> Label {
+    Label::new(policy, classification, to)
+}
+
+/// Everything seen by subscriptions to `>` in all of a nation's accounts:
+/// (account, subject, payload).
+#[derive(Clone, Default)]
+pub struct Watch {
+    pub seen: Arc<Mutex<Vec<(String, String, bytes::Bytes)>>>,
+}
+
+impl Watch {
+    /// Whether any message seen so far contains `needle` in its payload.
+    pub fn saw(&self, needle: &[u8]) -> bool {
+        self.seen.lock().unwrap().iter().any(|(_, _, p)| contains(p, needle))
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Subscribes to `>` in every account of `nation` (as the bridge's users,
+/// which may read everything there) and records what arrives.
+pub async fn watch_everything(mesh: &Mesh, nation: &str) -> Watch {
+    let watch = Watch::default();
+    for (account, cred) in mesh.bridge_accounts(nation) {
+        let client = within(
+            "watcher connect",
+            async_nats::ConnectOptions::with_user_and_password(cred.user, cred.password)
+                .connect(mesh.client_urls(nation)),
+        )
+        .await
+        .expect("watcher connects");
+        let mut sub = client.subscribe(">").await.expect("subscribe >");
+        within("watcher flush", client.flush()).await.expect("flush");
+        let seen = watch.seen.clone();
+        tokio::spawn(async move {
+            let _client = client;
+            while let Some(m) = sub.next().await {
+                seen.lock().unwrap().push((account.clone(), m.subject.to_string(), m.payload));
+            }
+        });
+    }
+    watch
+}
