@@ -59,8 +59,10 @@ pub(crate) async fn durable_consumer(
             pull::Config {
                 durable_name: Some(durable.into()),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 4096,
+                // Short, so a message stranded on a pull request that died with
+                // its link is redelivered soon; see `gate`.
+                ack_wait: Duration::from_secs(5),
+                max_ack_pending: 2048,
                 ..Default::default()
             },
         )

@@ -17,6 +17,7 @@ mod bus;
 mod deadletter;
 pub mod egress;
 mod error;
+mod gate;
 pub mod ingress;
 pub mod pipeline;
 mod settings;
@@ -34,7 +35,7 @@ use tokio::task::JoinHandle;
 pub use error::BridgeError;
 pub use settings::BridgeSettings;
 
-use crate::pipeline::{run_stage, Decide};
+use crate::pipeline::{run_stage, Decide, Hooks, Source};
 
 /// A running bridge.
 #[derive(Debug)]
@@ -98,14 +99,17 @@ pub async fn start(
     });
     let decide: Decide = Arc::new(move |inputs| egress::decide(&egress_ctx, inputs, now_ms()));
     let consumer = bus::durable_consumer(&outbound, streams::EGRESS_CONSUMER).await?;
-    let n = nation.clone();
+    let source = Source {
+        consumer,
+        stream: outbound,
+    };
     let mut tasks = vec![tokio::spawn(run_stage(
         format!("{nation} egress"),
-        consumer,
+        source,
         targets,
         decide,
         shutdown.clone(),
-        move |s| telemetry::batch_seconds(&n, "egress", s),
+        stage_hooks(&nation, "egress"),
     ))];
     for link in &cfg.ingress {
         let account = accounts::from_partner(&link.partner);
@@ -140,16 +144,17 @@ async fn run_ingress(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let durable = streams::ingress_consumer(&ctx.nation);
-    let consumer = loop {
+    let source = loop {
         let attempt = async {
             let stream = partner_js
                 .get_stream(streams::RELEASED)
                 .await
                 .map_err(|e| BridgeError::js("partner RELEASED stream", e))?;
-            bus::durable_consumer(&stream, &durable).await
+            let consumer = bus::durable_consumer(&stream, &durable).await?;
+            Ok::<_, BridgeError>(Source { consumer, stream })
         };
         match attempt.await {
-            Ok(c) => break c,
+            Ok(s) => break s,
             Err(e) => {
                 tracing::info!(nation = %ctx.nation, partner = %ctx.partner, error = %e, "waiting for partner link");
                 if pipeline::pause(&mut shutdown, Duration::from_millis(500)).await {
@@ -160,13 +165,18 @@ async fn run_ingress(
     };
     tracing::info!(nation = %ctx.nation, partner = %ctx.partner, "ingress attached");
     let name = format!("{} ingress from {}", ctx.nation, ctx.partner);
-    let n = ctx.nation.clone();
     let decide_ctx = ctx.clone();
     let decide: Decide = Arc::new(move |inputs| ingress::decide(&decide_ctx, inputs, now_ms()));
-    run_stage(name, consumer, vec![home_js], decide, shutdown, move |s| {
-        telemetry::batch_seconds(&n, "ingress", s)
-    })
-    .await;
+    let hooks = stage_hooks(&ctx.nation, "ingress");
+    run_stage(name, source, vec![home_js], decide, shutdown, hooks).await;
+}
+
+fn stage_hooks(nation: &str, stage: &'static str) -> Hooks {
+    let (a, b) = (nation.to_string(), nation.to_string());
+    Hooks {
+        batch: Box::new(move |s| telemetry::batch_seconds(&a, stage, s)),
+        aged_out: Box::new(move |n| telemetry::aged_out(&b, stage, n)),
+    }
 }
 
 /// Runs the bridge until `shutdown` turns true.

@@ -7,16 +7,17 @@
 //! negatively acknowledged and redelivered, and JetStream's `Nats-Msg-Id`
 //! de-duplication absorbs what was already stored. So a message is never
 //! acknowledged before its outcome (release, admission or dead letter) is
-//! durable.
+//! durable. Inputs are processed in source-stream order ([`crate::gate`]).
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
+use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer, AckKind};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::gate::{Gate, Offer};
 use crate::BridgeError;
 
 /// Largest batch taken from a consumer at once.
@@ -45,55 +46,171 @@ pub(crate) struct Outgoing {
 /// A pure, synchronous decision over a batch.
 pub(crate) type Decide = Arc<dyn Fn(&[Incoming]) -> Vec<Outgoing> + Send + Sync>;
 
+/// Where a stage reads from: a durable consumer over a whole stream.
+pub(crate) struct Source {
+    pub consumer: PullConsumer,
+    pub stream: jetstream::stream::Stream,
+}
+
+/// What a stage reports as it goes.
+pub(crate) struct Hooks {
+    /// Seconds a stored batch took.
+    pub batch: Box<dyn Fn(f64) + Send + Sync>,
+    /// Messages that aged out of the source before they could be read.
+    pub aged_out: Box<dyn Fn(u64) + Send + Sync>,
+}
+
+/// How long the gate may wait for a missing message before checking
+/// whether it aged out of the source stream. Longer than the ack wait, so a
+/// message stranded on a dead pull request is redelivered first.
+const STALL_CHECK: Duration = Duration::from_secs(12);
+
 /// Runs one stage until `shutdown` turns true. Errors of the consumer
 /// stream are logged and the stream is re-opened; a stage only returns on
-/// shutdown.
+/// shutdown. Messages are processed in source-stream order ([`Gate`]).
 pub(crate) async fn run_stage(
     name: String,
-    consumer: PullConsumer,
+    source: Source,
     targets: Vec<jetstream::Context>,
     decide: Decide,
     mut shutdown: watch::Receiver<bool>,
-    on_batch: impl Fn(f64) + Send,
+    hooks: Hooks,
 ) {
+    let mut gate: Option<Gate<jetstream::Message>> = None;
     while !*shutdown.borrow() {
-        let messages = match consumer.messages().await {
+        let messages = match open(&source, &mut gate).await {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(stage = %name, error = %e, "cannot open consumer stream; retrying");
+                tracing::warn!(stage = %name, error = %e, "cannot open consumer; retrying");
                 if pause(&mut shutdown, Duration::from_millis(500)).await {
                     return;
                 }
                 continue;
             }
         };
+        let Some(gate) = gate.as_mut() else { continue };
         let mut chunks = messages.ready_chunks(MAX_BATCH);
+        let mut stalled_since: Option<Instant> = None;
         loop {
             let chunk = tokio::select! {
                 _ = shutdown.changed() => return,
-                chunk = chunks.next() => chunk,
+                chunk = tokio::time::timeout(Duration::from_secs(1), chunks.next()) => chunk,
             };
-            let Some(chunk) = chunk else { break };
-            let batch: Vec<jetstream::Message> = chunk
-                .into_iter()
-                .filter_map(|r| r.map_err(|e| tracing::debug!(stage = %name, error = %e, "consumer stream")).ok())
-                .collect();
-            if batch.is_empty() {
-                continue;
+            match chunk {
+                Ok(None) => break,
+                Ok(Some(chunk)) => offer_all(&name, gate, chunk).await,
+                Err(_idle) => {}
             }
-            let started = Instant::now();
-            if let Err(e) = process(&batch, &targets, &decide).await {
-                tracing::warn!(stage = %name, error = %e, size = batch.len(), "batch not stored; redelivering");
-                for m in &batch {
-                    let _ = m.ack_with(AckKind::Nak(Some(Duration::from_millis(500)))).await;
+            let ready = gate.take_ready();
+            if let Some((last, _)) = ready.last() {
+                let last = *last;
+                let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
+                let started = Instant::now();
+                match process(&batch, &targets, &decide).await {
+                    Ok(()) => {
+                        gate.processed(last);
+                        (hooks.batch)(started.elapsed().as_secs_f64());
+                    }
+                    Err(e) => {
+                        tracing::warn!(stage = %name, error = %e, size = batch.len(), "batch not stored; redelivering");
+                        for m in &batch {
+                            let _ = m.ack_with(AckKind::Nak(Some(Duration::from_millis(500)))).await;
+                        }
+                    }
                 }
-                continue;
             }
-            on_batch(started.elapsed().as_secs_f64());
+            check_stall(&name, &source, gate, &mut stalled_since, &hooks).await;
         }
         if pause(&mut shutdown, Duration::from_millis(200)).await {
             return;
         }
+    }
+}
+
+/// Opens the consumer's message stream, placing the gate on first use
+/// after the consumer's acknowledged floor (or the stream's first message).
+async fn open(
+    source: &Source,
+    gate: &mut Option<Gate<jetstream::Message>>,
+) -> Result<pull::Stream, BridgeError> {
+    if gate.is_none() {
+        let mut consumer = source.consumer.clone();
+        let floor = consumer
+            .info()
+            .await
+            .map_err(|e| BridgeError::js("consumer info", e))?
+            .ack_floor
+            .stream_sequence;
+        let mut stream = source.stream.clone();
+        let first = stream
+            .info()
+            .await
+            .map_err(|e| BridgeError::js("stream info", e))?
+            .state
+            .first_sequence;
+        *gate = Some(Gate::new((floor + 1).max(first)));
+    }
+    source
+        .consumer
+        .messages()
+        .await
+        .map_err(|e| BridgeError::js("consumer messages", e))
+}
+
+async fn offer_all(
+    name: &str,
+    gate: &mut Gate<jetstream::Message>,
+    chunk: Vec<Result<jetstream::Message, pull::MessagesError>>,
+) {
+    for item in chunk {
+        let m = match item {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(stage = %name, error = %e, "consumer stream");
+                continue;
+            }
+        };
+        let Ok(seq) = m.info().map(|i| i.stream_sequence) else {
+            tracing::warn!(stage = %name, subject = %m.subject, "message without JetStream metadata; terminated");
+            let _ = m.ack_with(AckKind::Term).await;
+            continue;
+        };
+        if let Offer::Stale(m) = gate.offer(seq, m) {
+            let _ = m.ack().await;
+        }
+    }
+}
+
+/// If the gate has waited too long for a missing message, asks the source
+/// stream whether it aged out, and moves on if it did.
+async fn check_stall(
+    name: &str,
+    source: &Source,
+    gate: &mut Gate<jetstream::Message>,
+    stalled_since: &mut Option<Instant>,
+    hooks: &Hooks,
+) {
+    if gate.held() == 0 {
+        *stalled_since = None;
+        return;
+    }
+    let since = *stalled_since.get_or_insert_with(Instant::now);
+    if since.elapsed() < STALL_CHECK {
+        return;
+    }
+    *stalled_since = None;
+    let mut stream = source.stream.clone();
+    match stream.info().await {
+        Ok(info) => {
+            let skipped = gate.skip_to(info.state.first_sequence);
+            if skipped > 0 {
+                tracing::error!(stage = %name, skipped, "messages aged out of the source stream before they were read");
+                (hooks.aged_out)(skipped);
+            } else {
+                tracing::info!(stage = %name, waiting_for = gate.expected(), held = gate.held(), "waiting for redelivery");
+            }
+        }
+        Err(e) => tracing::debug!(stage = %name, error = %e, "stream info while stalled"),
     }
 }
 

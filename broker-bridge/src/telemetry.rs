@@ -6,6 +6,8 @@
 //! - `coalition_bridge_admitted_total{nation,partner}`
 //! - `coalition_bridge_rejected_total{nation,stage,partner,reason}`: failed
 //!   verification or admission; each one is in the DEADLETTER stream
+//! - `coalition_bridge_aged_out_total{nation,stage}`: source messages that
+//!   expired before the bridge could read them (a retention shorter than an outage)
 //! - `coalition_bridge_batch_seconds{nation,stage}`: time to decide and store a batch
 //! - `coalition_bridge_transit_seconds{nation,partner}`: producer seal to admission
 use std::sync::OnceLock;
@@ -84,4 +86,8 @@ pub(crate) fn batch_seconds(nation: &str, stage: &'static str, seconds: f64) {
 
 pub(crate) fn transit_seconds(nation: &str, partner: &str, seconds: f64) {
     histogram!("coalition_bridge_transit_seconds", "nation" => nation.to_string(), "partner" => partner.to_string()).record(seconds);
+}
+
+pub(crate) fn aged_out(nation: &str, stage: &'static str, n: u64) {
+    counter!("coalition_bridge_aged_out_total", "nation" => nation.to_string(), "stage" => stage).increment(n);
 }

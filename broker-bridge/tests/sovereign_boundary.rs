@@ -117,3 +117,114 @@ async fn noforn_track_never_leaves_usa() {
     );
     bridges.shutdown().await;
 }
+
+/// Seals a real envelope as USA's radar-1, then rewrites its label (what an
+/// attacker on the path, or a faulty sending bridge, could do).
+fn tampered_envelope(mesh: &nats_harness::Mesh, seq: u64) -> bytes::Bytes {
+    use coalition_core::envelope::{seal, MessageType, SealRequest};
+    use coalition_schemas::v1;
+    use prost::Message;
+    let root = coalition_sdk::load_trust_anchor(&mesh.root_public_key_path("USA")).unwrap();
+    let (key, cert) = mesh.producer_key_paths("USA", "radar-1");
+    let identity = coalition_sdk::load_producer_identity(&key, &cert, "USA", &root).unwrap();
+    let signed_for = label("USA", "SECRET", &["FRA"]);
+    let sealed = seal(
+        &identity,
+        &SealRequest {
+            message_type: MessageType::Track,
+            schema_version: 1,
+            label: &signed_for,
+            feed: "tracks",
+            seq,
+            corrects_seq: None,
+            payload: track("TRACK-TAMPERED").encode_to_vec().into(),
+            now_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
+        },
+    )
+    .unwrap();
+    let mut env = v1::Envelope::decode(sealed.as_ref()).unwrap();
+    let mut header = v1::SignedHeader::decode(env.signed_header.as_ref()).unwrap();
+    header.label.as_mut().unwrap().releasable_to = vec!["GBR".into()];
+    env.signed_header = header.encode_to_vec().into();
+    env.encode_to_vec().into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn label_changed_after_signing_is_rejected_counted_and_dead_lettered() {
+    use async_nats::jetstream;
+    let mesh = mesh(THREE_NATIONS).await;
+    let bridges = bridges(&mesh).await;
+    let sub = subscriber(&mesh, "GBR").await;
+    let mut tracks = within("subscribe", sub.subscribe(Topic::tracks())).await.unwrap();
+
+    // Inject straight into USA's release account for GBR, bypassing USA's
+    // egress checks: GBR's bridge is the last line and must refuse it.
+    let rel = mesh.bridge_config("USA").unwrap().release.iter().find(|l| l.partner == "GBR").unwrap().credential.clone();
+    let client = async_nats::ConnectOptions::with_user_and_password(rel.user, rel.password)
+        .connect(mesh.client_urls("USA"))
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let mut hdrs = async_nats::HeaderMap::new();
+    hdrs.insert("Nats-Msg-Id", "USA.radar-1.tracks.100");
+    within("inject", async { js.publish_with_headers("rel.track.USA.radar-1.tracks", hdrs, tampered_envelope(&mesh, 100)).await.unwrap().await.unwrap() }).await;
+
+    // It lands in GBR's dead-letter stream with its reason.
+    let home = mesh.bridge_config("GBR").unwrap().home.clone();
+    let gbr = async_nats::ConnectOptions::with_user_and_password(home.user, home.password).connect(mesh.client_urls("GBR")).await.unwrap();
+    let gbr_js = jetstream::new(gbr);
+    let dlq = gbr_js.get_stream("DEADLETTER").await.unwrap();
+    let dead = within("dead letter", async {
+        loop {
+            match dlq.get_last_raw_message_by_subject("dlq.ingress.bad_signature").await {
+                Ok(m) => break m,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    assert!(contains(&dead.payload, b"TRACK-TAMPERED"), "the dead letter keeps the original bytes");
+    let reason = dead.headers.get("Coalition-Reason").map(|v| v.to_string());
+    assert_eq!(reason.as_deref(), Some("bad_signature"));
+    assert_eq!(dead.headers.get("Coalition-Partner").map(|v| v.to_string()).as_deref(), Some("USA"));
+    let metrics = coalition_bridge::telemetry::render();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("coalition_bridge_rejected_total")
+            && l.contains("nation=\"GBR\"") && l.contains("reason=\"bad_signature\"") && l.ends_with(" 1")),
+        "rejection not counted once:\n{metrics}"
+    );
+    // Nothing was delivered: a valid track published after it is the first delivery.
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    within("publish", usa.publish_track("tracks", &label("USA", "SECRET", &["GBR"]), &track("TRACK-VALID"))).await.unwrap();
+    let d = within("delivery", tracks.next()).await.unwrap().unwrap();
+    let Payload::Track(t) = &d.payload else { panic!("expected a track") };
+    assert_eq!(t.track_id, "TRACK-VALID");
+    bridges.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cut_link_holds_releases_and_delivers_them_when_restored() {
+    let mesh = mesh(THREE_NATIONS).await;
+    let bridges = bridges(&mesh).await;
+    let sub = subscriber(&mesh, "GBR").await;
+    let mut tracks = within("subscribe", sub.subscribe(Topic::tracks())).await.unwrap();
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let rel_gbr = label("USA", "SECRET", &["GBR"]);
+    within("publish", usa.publish_track("tracks", &rel_gbr, &track("BEFORE-CUT"))).await.unwrap();
+    assert_eq!(within("delivery", tracks.next()).await.unwrap().unwrap().seq, 1);
+
+    mesh.cut_link("USA", "GBR").unwrap();
+    within("link down", mesh.wait_link("USA", "GBR", false)).await.unwrap();
+    for i in 0..20 {
+        within("publish", usa.publish_track("tracks", &rel_gbr, &track(&format!("DURING-CUT-{i}")))).await.unwrap();
+    }
+    mesh.restore_link("USA", "GBR").unwrap();
+    within("link up", mesh.wait_link("USA", "GBR", true)).await.unwrap();
+    for want in 2..=21u64 {
+        let d = within("delivery after restore", tracks.next()).await.unwrap().unwrap();
+        assert_eq!(d.seq, want, "in order, none lost");
+        assert_eq!(d.gap, None);
+        d.ack().await.unwrap();
+    }
+    bridges.shutdown().await;
+}
