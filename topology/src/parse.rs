@@ -301,10 +301,15 @@ impl Ctx<'_> {
                     ))
                 }
             };
-            if !seen.insert((f.producer.get_ref(), f.name.get_ref())) {
+            if !seen.insert((f.nation.get_ref(), f.producer.get_ref(), f.name.get_ref())) {
                 return Err(self.invalid_at(
                     &f.name,
-                    format!("feed {}/{} is listed twice", f.producer.get_ref(), f.name.get_ref()),
+                    format!(
+                        "feed {}/{}/{} is listed twice",
+                        f.nation.get_ref(),
+                        f.producer.get_ref(),
+                        f.name.get_ref()
+                    ),
                 ));
             }
             feeds.push(Feed {
