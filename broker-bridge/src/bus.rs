@@ -78,6 +78,13 @@ pub(crate) async fn ensure_home_streams(
 ) -> Result<stream::Stream, BridgeError> {
     let outbound = ensure_stream(js, streams::OUTBOUND, "out.>", replicas, max_age).await?;
     ensure_stream(js, streams::INBOUND, "in.>", replicas, max_age).await?;
-    ensure_stream(js, streams::DEADLETTER, "dlq.>", replicas, Duration::from_secs(30 * 86400)).await?;
+    ensure_stream(
+        js,
+        streams::DEADLETTER,
+        "dlq.>",
+        replicas,
+        Duration::from_secs(30 * 86400),
+    )
+    .await?;
     Ok(outbound)
 }

@@ -44,7 +44,11 @@ pub(crate) fn verify_outbound(
     if input.subject != subjects::outbound(h.message_type.as_str(), &h.producer_id, &h.feed) {
         return Err(DenyReason::SubjectMismatch);
     }
-    check_within_certificate(&verified.envelope.header, &verified.certificate, &ctx.policy)?;
+    check_within_certificate(
+        &verified.envelope.header,
+        &verified.certificate,
+        &ctx.policy,
+    )?;
     Ok(verified)
 }
 
@@ -78,7 +82,12 @@ pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> V
                     hdrs.insert(headers::RELEASED_AT, now_ms.to_string().as_str());
                     out.push(Outgoing {
                         target: i + 1,
-                        subject: subjects::released(h.message_type.as_str(), &h.origin, &h.producer_id, &h.feed),
+                        subject: subjects::released(
+                            h.message_type.as_str(),
+                            &h.origin,
+                            &h.producer_id,
+                            &h.feed,
+                        ),
                         headers: hdrs,
                         payload: input.payload.clone(),
                     });

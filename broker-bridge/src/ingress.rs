@@ -35,7 +35,9 @@ pub(crate) fn verify_and_admit(
 ) -> Result<VerifiedMessage, DenyReason> {
     let verified = open(&input.payload, &ctx.cache, now_ms)?;
     let h = &verified.envelope.header;
-    if input.subject != subjects::released(h.message_type.as_str(), &h.origin, &h.producer_id, &h.feed) {
+    if input.subject
+        != subjects::released(h.message_type.as_str(), &h.origin, &h.producer_id, &h.feed)
+    {
         return Err(DenyReason::SubjectMismatch);
     }
     admit_decision(
@@ -47,11 +49,20 @@ pub(crate) fn verify_and_admit(
             max_classification: &ctx.max_classification,
         },
     )?;
-    check_within_certificate(&verified.envelope.header, &verified.certificate, &ctx.partner_policy)?;
+    check_within_certificate(
+        &verified.envelope.header,
+        &verified.certificate,
+        &ctx.partner_policy,
+    )?;
     Ok(verified)
 }
 
-fn lineage_headers(ctx: &IngressContext, input: &Incoming, v: &VerifiedMessage, now_ms: i64) -> HeaderMap {
+fn lineage_headers(
+    ctx: &IngressContext,
+    input: &Incoming,
+    v: &VerifiedMessage,
+    now_ms: i64,
+) -> HeaderMap {
     let h = &v.envelope.header;
     let mut hdrs = HeaderMap::new();
     hdrs.insert(headers::MSG_ID, h.msg_id().as_str());
@@ -59,7 +70,10 @@ fn lineage_headers(ctx: &IngressContext, input: &Incoming, v: &VerifiedMessage, 
     hdrs.insert(headers::PRODUCER, h.producer_id.as_str());
     hdrs.insert(headers::FEED, h.feed.as_str());
     hdrs.insert(headers::SEQ, h.seq.to_string().as_str());
-    hdrs.insert(headers::KEY_ID, hex::encode(&v.certificate.key.id()[..16]).as_str());
+    hdrs.insert(
+        headers::KEY_ID,
+        hex::encode(&v.certificate.key.id()[..16]).as_str(),
+    );
     hdrs.insert(headers::LABEL, h.label.display().as_str());
     hdrs.insert(
         headers::SCHEMA,
@@ -91,7 +105,12 @@ pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], now_ms: i64) -> 
                 );
                 out.push(Outgoing {
                     target: HOME,
-                    subject: subjects::inbound(h.message_type.as_str(), &h.origin, &h.producer_id, &h.feed),
+                    subject: subjects::inbound(
+                        h.message_type.as_str(),
+                        &h.origin,
+                        &h.producer_id,
+                        &h.feed,
+                    ),
                     headers: lineage_headers(ctx, input, &v, now_ms),
                     payload: input.payload.clone(),
                 });

@@ -114,9 +114,13 @@ pub async fn start(
     for link in &cfg.ingress {
         let account = accounts::from_partner(&link.partner);
         let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
-        let partner_policy = settings.policies.get(&link.partner).cloned().ok_or_else(|| {
-            BridgeError::Config(format!("no policy for partner {}", link.partner))
-        })?;
+        let partner_policy = settings
+            .policies
+            .get(&link.partner)
+            .cloned()
+            .ok_or_else(|| {
+                BridgeError::Config(format!("no policy for partner {}", link.partner))
+            })?;
         let ctx = Arc::new(ingress::IngressContext {
             nation: nation.clone(),
             partner: link.partner.clone(),

@@ -114,7 +114,9 @@ pub(crate) async fn run_stage(
                     Err(e) => {
                         tracing::warn!(stage = %name, error = %e, size = batch.len(), "batch not stored; redelivering");
                         for m in &batch {
-                            let _ = m.ack_with(AckKind::Nak(Some(Duration::from_millis(500)))).await;
+                            let _ = m
+                                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                                .await;
                         }
                     }
                 }
@@ -256,9 +258,7 @@ async fn process(
             .map_err(|e| BridgeError::js(format!("store of {subject}"), e))?;
     }
     for m in batch {
-        m.ack()
-            .await
-            .map_err(|e| BridgeError::js("ack", e))?;
+        m.ack().await.map_err(|e| BridgeError::js("ack", e))?;
     }
     Ok(())
 }

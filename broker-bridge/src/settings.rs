@@ -50,7 +50,10 @@ impl BridgeSettings {
                 ))
             })?;
             let key = PublicKey::from_file_bytes(&bytes).map_err(|e| {
-                BridgeError::Config(format!("{}: trust anchor for {nation}: {e}", file.display()))
+                BridgeError::Config(format!(
+                    "{}: trust anchor for {nation}: {e}",
+                    file.display()
+                ))
             })?;
             anchors.insert(nation.clone(), key);
         }

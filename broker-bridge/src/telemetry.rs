@@ -81,7 +81,8 @@ pub(crate) fn rejected(nation: &str, stage: &'static str, partner: &str, reason:
 }
 
 pub(crate) fn batch_seconds(nation: &str, stage: &'static str, seconds: f64) {
-    histogram!("coalition_bridge_batch_seconds", "nation" => nation.to_string(), "stage" => stage).record(seconds);
+    histogram!("coalition_bridge_batch_seconds", "nation" => nation.to_string(), "stage" => stage)
+        .record(seconds);
 }
 
 pub(crate) fn transit_seconds(nation: &str, partner: &str, seconds: f64) {
@@ -89,5 +90,6 @@ pub(crate) fn transit_seconds(nation: &str, partner: &str, seconds: f64) {
 }
 
 pub(crate) fn aged_out(nation: &str, stage: &'static str, n: u64) {
-    counter!("coalition_bridge_aged_out_total", "nation" => nation.to_string(), "stage" => stage).increment(n);
+    counter!("coalition_bridge_aged_out_total", "nation" => nation.to_string(), "stage" => stage)
+        .increment(n);
 }

@@ -6,8 +6,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use common::*;
 use coalition_sdk::{Payload, Topic};
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_three_server_nation_keeps_flowing_when_one_server_is_killed() {
@@ -34,33 +34,67 @@ kind = "track"
     .await;
     let bridges = bridges(&mesh).await;
     let sub = subscriber(&mesh, "GBR").await;
-    let mut tracks = within("subscribe", sub.subscribe(Topic::tracks())).await.unwrap();
+    let mut tracks = within("subscribe", sub.subscribe(Topic::tracks()))
+        .await
+        .unwrap();
     let usa = producer(&mesh, "USA", "radar-1").await;
     let l = label("USA", "SECRET", &["GBR"]);
-    within("publish", usa.publish_track("tracks", &l, &track("T1"))).await.unwrap();
-    assert_eq!(within("delivery", tracks.next()).await.unwrap().unwrap().seq, 1);
+    within("publish", usa.publish_track("tracks", &l, &track("T1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        within("delivery", tracks.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        1
+    );
 
     // GBR-0 is the first URL everyone dials, so most connections are on it.
     mesh.kill_server("GBR", 0).unwrap();
     for i in 2..=30 {
-        within("publish", usa.publish_track("tracks", &l, &track(&format!("T{i}")))).await.unwrap();
+        within(
+            "publish",
+            usa.publish_track("tracks", &l, &track(&format!("T{i}"))),
+        )
+        .await
+        .unwrap();
     }
     for want in 2..=30u64 {
-        let d = within("delivery with GBR-0 dead", tracks.next()).await.unwrap().unwrap();
+        let d = within("delivery with GBR-0 dead", tracks.next())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(d.seq, want);
         d.ack().await.unwrap();
     }
-    within("restart", mesh.restart_server("GBR", 0)).await.unwrap();
-    within("cluster whole again", mesh.wait_ready()).await.unwrap();
-    within("publish", usa.publish_track("tracks", &l, &track("T31"))).await.unwrap();
-    assert_eq!(within("delivery after restart", tracks.next()).await.unwrap().unwrap().seq, 31);
+    within("restart", mesh.restart_server("GBR", 0))
+        .await
+        .unwrap();
+    within("cluster whole again", mesh.wait_ready())
+        .await
+        .unwrap();
+    within("publish", usa.publish_track("tracks", &l, &track("T31")))
+        .await
+        .unwrap();
+    assert_eq!(
+        within("delivery after restart", tracks.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        31
+    );
     bridges.shutdown().await;
 }
 
 /// 15 nations, one server each, links both ways around a ring plus chords
 /// i -> i+5 for every third nation: 35 directed links.
 fn fifteen_nations() -> (String, Vec<(String, String)>) {
-    let codes: Vec<String> = (0..15).map(|i| format!("N{}X", (b'A' + i as u8) as char)).collect();
+    let codes: Vec<String> = (0..15)
+        .map(|i| format!("N{}X", (b'A' + i as u8) as char))
+        .collect();
     let mut toml = String::from("[mesh]\nname = \"fifteen\"\n");
     for c in &codes {
         let _ = write!(toml, "[[nation]]\ncode = \"{c}\"\n");
@@ -75,7 +109,10 @@ fn fifteen_nations() -> (String, Vec<(String, String)>) {
         }
     }
     for (from, to) in &links {
-        let _ = write!(toml, "[[link]]\nfrom = \"{from}\"\nto = \"{to}\"\nmax_classification = \"SECRET\"\n");
+        let _ = write!(
+            toml,
+            "[[link]]\nfrom = \"{from}\"\nto = \"{to}\"\nmax_classification = \"SECRET\"\n"
+        );
     }
     for c in &codes {
         let _ = write!(toml, "[[feed]]\nnation = \"{c}\"\nproducer = \"sensor\"\nname = \"tracks\"\nkind = \"track\"\n");
@@ -93,28 +130,50 @@ async fn fifteen_nation_ring_with_chords_carries_a_track_across_every_link() {
     // to its receiver only.
     let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (from, to) in &links {
-        expected.entry(to.clone()).or_default().insert(format!("{from}->{to}"));
+        expected
+            .entry(to.clone())
+            .or_default()
+            .insert(format!("{from}->{to}"));
     }
     let mut subs = Vec::new();
     for nation in expected.keys() {
         let sub = subscriber(&mesh, nation).await;
-        let tracks = within("subscribe", sub.subscribe(Topic::tracks())).await.unwrap();
+        let tracks = within("subscribe", sub.subscribe(Topic::tracks()))
+            .await
+            .unwrap();
         subs.push((nation.clone(), sub, tracks));
     }
     for nation in mesh.topology().nations.iter().map(|n| n.code.clone()) {
         let p = producer(&mesh, &nation, "sensor").await;
         for (from, to) in links.iter().filter(|(f, _)| *f == nation) {
             let l = label(from, "SECRET", &[to]);
-            within("publish", p.publish_track("tracks", &l, &track(&format!("{from}->{to}")))).await.unwrap();
+            within(
+                "publish",
+                p.publish_track("tracks", &l, &track(&format!("{from}->{to}"))),
+            )
+            .await
+            .unwrap();
         }
     }
     for (nation, _sub, tracks) in &mut subs {
         let want = &expected[nation];
         let mut got = BTreeSet::new();
         while got.len() < want.len() {
-            let d = within(&format!("{nation} receives {want:?}, has {got:?}"), tracks.next()).await.unwrap().unwrap();
-            let Payload::Track(t) = &d.payload else { panic!("expected a track") };
-            assert!(t.track_id.ends_with(&format!("->{nation}")), "{nation} received {}", t.track_id);
+            let d = within(
+                &format!("{nation} receives {want:?}, has {got:?}"),
+                tracks.next(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            let Payload::Track(t) = &d.payload else {
+                panic!("expected a track")
+            };
+            assert!(
+                t.track_id.ends_with(&format!("->{nation}")),
+                "{nation} received {}",
+                t.track_id
+            );
             assert_eq!(d.lineage.admitted_by.as_deref(), Some(nation.as_str()));
             got.insert(t.track_id.clone());
         }

@@ -1,1 +1,111 @@
-fn main() {}
+//! `coalition`: keys and certificates, topology generation, and the local
+//! multi-nation mesh. `main` only parses arguments and dispatches.
+#![forbid(unsafe_code)]
+
+mod error;
+mod keys;
+mod runner;
+mod topology_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use error::CliError;
+
+/// Coalition Mesh: sovereign, policy-enforced sharing of tracks and alerts
+/// between allied nations' NATS clusters.
+#[derive(Parser)]
+#[command(name = "coalition", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local multi-nation mesh with producers and subscribers, printing
+    /// deliveries and denials live. Ctrl-C stops it.
+    Run {
+        /// The topology file.
+        #[arg(long, default_value = "topologies/coalition-3.toml")]
+        topology: PathBuf,
+        /// Where to put configs, keys, JetStream data and logs (wiped first).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Publish for this many seconds, wait for the backlog, check
+        /// everything and exit non-zero if any check fails.
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Milliseconds between a producer's messages.
+        #[arg(long, default_value_t = 250)]
+        interval_ms: u64,
+    },
+    /// Topology files: check, generate configs.
+    #[command(subcommand)]
+    Topology(topology_cmd::TopologyCommand),
+    /// National root keys and producer certificates.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Unix ms now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coalition: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Run {
+            topology,
+            dir,
+            duration,
+            interval_ms,
+        } => {
+            if interval_ms == 0 {
+                return Err(CliError::Usage("--interval-ms must be at least 1".into()));
+            }
+            if duration == Some(0) {
+                return Err(CliError::Usage(
+                    "--duration must be at least 1 second".into(),
+                ));
+            }
+            let name = topology
+                .file_stem()
+                .map_or("mesh".into(), |s| s.to_string_lossy().to_string());
+            let dir = dir.unwrap_or_else(|| PathBuf::from("run").join(name));
+            let runtime = tokio::runtime::Runtime::new()
+                .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
+            runtime.block_on(runner::run(runner::RunOptions {
+                topology,
+                dir,
+                duration: duration.map(Duration::from_secs),
+                interval: Duration::from_millis(interval_ms),
+            }))
+        }
+        Command::Topology(cmd) => topology_cmd::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
+    }
+}

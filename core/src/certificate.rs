@@ -111,8 +111,8 @@ pub fn verify_certificate(
     signed_certificate: &[u8],
     anchors: &TrustAnchors,
 ) -> Result<VerifiedCertificate, DenyReason> {
-    let signed =
-        v1::SignedCertificate::decode(signed_certificate).map_err(|_| DenyReason::BadCertificate)?;
+    let signed = v1::SignedCertificate::decode(signed_certificate)
+        .map_err(|_| DenyReason::BadCertificate)?;
     let cert = v1::ProducerCertificate::decode(signed.certificate.as_ref())
         .map_err(|_| DenyReason::BadCertificate)?;
     let v1::ProducerCertificate {

@@ -82,7 +82,9 @@ fn check_label(
     if !label.releasable_to.contains(destination) {
         return Err(DenyReason::NotReleasableToDestination);
     }
-    let ceiling = policy.rank(ceiling).ok_or(DenyReason::UnknownClassification)?;
+    let ceiling = policy
+        .rank(ceiling)
+        .ok_or(DenyReason::UnknownClassification)?;
     if rank > ceiling {
         return Err(DenyReason::ClassificationAboveLink);
     }

@@ -88,7 +88,10 @@ pub struct Header {
 impl Header {
     /// The JetStream de-duplication id: `<origin>.<producer>.<feed>.<seq>`.
     pub fn msg_id(&self) -> String {
-        format!("{}.{}.{}.{}", self.origin, self.producer_id, self.feed, self.seq)
+        format!(
+            "{}.{}.{}.{}",
+            self.origin, self.producer_id, self.feed, self.seq
+        )
     }
 }
 
@@ -120,7 +123,9 @@ impl TryFrom<v1::SignedHeader> for Header {
         }
         let label = label.ok_or(DenyReason::MalformedHeader)?;
         let digest = |b: Bytes| -> Result<[u8; 32], DenyReason> {
-            b.as_ref().try_into().map_err(|_| DenyReason::MalformedHeader)
+            b.as_ref()
+                .try_into()
+                .map_err(|_| DenyReason::MalformedHeader)
         };
         if origin.is_empty() || producer_id.is_empty() || feed.is_empty() || seq == 0 {
             return Err(DenyReason::MalformedHeader);
@@ -197,9 +202,7 @@ pub fn seal(identity: &ProducerIdentity, request: &SealRequest<'_>) -> Result<By
         corrects_seq: request.corrects_seq.unwrap_or(0),
     }
     .encode_to_vec();
-    let signature = identity
-        .key
-        .sign(&header, request.message_type.context())?;
+    let signature = identity.key.sign(&header, request.message_type.context())?;
     Ok(v1::Envelope {
         signed_header: header.into(),
         payload: request.payload.clone(),
@@ -302,10 +305,11 @@ pub fn verify_signature(
     if !cert.feeds.contains(&h.feed) {
         return Err(DenyReason::FeedNotPermitted);
     }
-    if !cert
-        .key
-        .verify(&envelope.signed_header, h.message_type.context(), &envelope.signature)
-    {
+    if !cert.key.verify(
+        &envelope.signed_header,
+        h.message_type.context(),
+        &envelope.signature,
+    ) {
         return Err(DenyReason::BadSignature);
     }
     let digest: [u8; 32] = Sha256::digest(&envelope.payload).into();

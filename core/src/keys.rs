@@ -263,7 +263,9 @@ mod tests {
             assert!(!kp.public_key().verify(b"hellO", b"ctx-a", &sig));
             assert!(!kp.public_key().verify(b"hello", b"ctx-b", &sig));
             assert!(!other.public_key().verify(b"hello", b"ctx-a", &sig));
-            assert!(!kp.public_key().verify(b"hello", b"ctx-a", &sig[..sig.len() - 1]));
+            assert!(!kp
+                .public_key()
+                .verify(b"hello", b"ctx-a", &sig[..sig.len() - 1]));
             let mut flipped = sig.to_vec();
             flipped[100] ^= 1;
             assert!(!kp.public_key().verify(b"hello", b"ctx-a", &flipped));
@@ -284,6 +286,9 @@ mod tests {
         assert!(PublicKey::from_wire(&wire).is_err());
         wire.algorithm = 9;
         assert!(PublicKey::from_wire(&wire).is_err());
-        assert!(format!("{kp:?}").len() < 200, "Debug must not dump key material");
+        assert!(
+            format!("{kp:?}").len() < 200,
+            "Debug must not dump key material"
+        );
     }
 }

@@ -102,7 +102,9 @@ pub struct NationPolicy {
 impl NationPolicy {
     /// The rank of `classification` in this scale (0 = lowest).
     pub fn rank(&self, classification: &str) -> Option<usize> {
-        self.classifications.iter().position(|c| c == classification)
+        self.classifications
+            .iter()
+            .position(|c| c == classification)
     }
 
     /// `Some(true)` if the caveat forbids release, `Some(false)` if it is

@@ -3,8 +3,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use coalition_core::certificate::{issue_certificate, verify_certificate, CertificateRequest, TrustAnchors};
-use coalition_core::envelope::{decode_envelope, seal, verify_envelope, MessageType, ProducerIdentity, SealRequest};
+use coalition_core::certificate::{
+    issue_certificate, verify_certificate, CertificateRequest, TrustAnchors,
+};
+use coalition_core::envelope::{
+    decode_envelope, seal, verify_envelope, MessageType, ProducerIdentity, SealRequest,
+};
 use coalition_core::keys::{Algorithm, SigningKeyPair};
 use coalition_core::label::{Label, NationPolicy};
 use coalition_core::DenyReason;
@@ -43,7 +47,12 @@ fn fixture() -> Fixture {
             classifications: vec!["UNCLASSIFIED".into(), "SECRET".into(), "TOP SECRET".into()],
             caveats: vec![("NOFORN".into(), true)],
         },
-        identity: ProducerIdentity { nation: "USA".into(), producer_id: "radar-1".into(), key, certificate },
+        identity: ProducerIdentity {
+            nation: "USA".into(),
+            producer_id: "radar-1".into(),
+            key,
+            certificate,
+        },
         other_root: SigningKeyPair::generate(Algorithm::MlDsa65, "evil root"),
     }
 }
@@ -97,19 +106,86 @@ fn intact_envelope_verifies_and_every_tamper_is_refused() {
 
     use DenyReason::*;
     let cases: Vec<(&str, Vec<u8>, DenyReason)> = vec![
-        ("label widened", edit_header(&good, |h| h.label.as_mut().unwrap().releasable_to.push("FRA".into())), BadSignature),
-        ("caveat removed", edit_header(&good, |h| h.label.as_mut().unwrap().classification = "UNCLASSIFIED".into()), BadSignature),
-        ("seq changed", edit_header(&good, |h| h.seq = 8), BadSignature),
-        ("schema version changed", edit_header(&good, |h| h.schema.as_mut().unwrap().version = 2), BadSignature),
-        ("schema id changed", edit_header(&good, |h| h.schema.as_mut().unwrap().id = "coalition.v1.Alert".into()), UnknownSchema),
-        ("message type changed", edit_header(&good, |h| { h.message_type = v1::MessageType::Alert as i32; h.schema.as_mut().unwrap().id = "coalition.v1.Alert".into(); }), BadSignature),
-        ("payload changed", edit(&good, |e| e.payload = Bytes::from_static(b"track paylOad")), PayloadDigestMismatch),
-        ("signature flipped", edit(&good, |e| { let mut s = e.signature.to_vec(); s[10] ^= 0x40; e.signature = s.into(); }), BadSignature),
-        ("signature truncated", edit(&good, |e| e.signature = e.signature.slice(..100)), BadSignature),
-        ("certificate swapped for garbage", edit(&good, |e| e.producer_certificate = Bytes::from_static(b"\x0a\x02hi")), CertificateMismatch),
-        ("not an envelope", b"\xff\xff\xff".to_vec(), MalformedEnvelope),
-        ("header garbage", edit(&good, |e| e.signed_header = Bytes::from_static(b"\xff\xff")), MalformedHeader),
-        ("producer renamed", edit_header(&good, |h| h.producer_id = "radar-2".into()), ProducerMismatch),
+        (
+            "label widened",
+            edit_header(&good, |h| {
+                h.label.as_mut().unwrap().releasable_to.push("FRA".into())
+            }),
+            BadSignature,
+        ),
+        (
+            "caveat removed",
+            edit_header(&good, |h| {
+                h.label.as_mut().unwrap().classification = "UNCLASSIFIED".into()
+            }),
+            BadSignature,
+        ),
+        (
+            "seq changed",
+            edit_header(&good, |h| h.seq = 8),
+            BadSignature,
+        ),
+        (
+            "schema version changed",
+            edit_header(&good, |h| h.schema.as_mut().unwrap().version = 2),
+            BadSignature,
+        ),
+        (
+            "schema id changed",
+            edit_header(&good, |h| {
+                h.schema.as_mut().unwrap().id = "coalition.v1.Alert".into()
+            }),
+            UnknownSchema,
+        ),
+        (
+            "message type changed",
+            edit_header(&good, |h| {
+                h.message_type = v1::MessageType::Alert as i32;
+                h.schema.as_mut().unwrap().id = "coalition.v1.Alert".into();
+            }),
+            BadSignature,
+        ),
+        (
+            "payload changed",
+            edit(&good, |e| e.payload = Bytes::from_static(b"track paylOad")),
+            PayloadDigestMismatch,
+        ),
+        (
+            "signature flipped",
+            edit(&good, |e| {
+                let mut s = e.signature.to_vec();
+                s[10] ^= 0x40;
+                e.signature = s.into();
+            }),
+            BadSignature,
+        ),
+        (
+            "signature truncated",
+            edit(&good, |e| e.signature = e.signature.slice(..100)),
+            BadSignature,
+        ),
+        (
+            "certificate swapped for garbage",
+            edit(&good, |e| {
+                e.producer_certificate = Bytes::from_static(b"\x0a\x02hi")
+            }),
+            CertificateMismatch,
+        ),
+        (
+            "not an envelope",
+            b"\xff\xff\xff".to_vec(),
+            MalformedEnvelope,
+        ),
+        (
+            "header garbage",
+            edit(&good, |e| e.signed_header = Bytes::from_static(b"\xff\xff")),
+            MalformedHeader,
+        ),
+        (
+            "producer renamed",
+            edit_header(&good, |h| h.producer_id = "radar-2".into()),
+            ProducerMismatch,
+        ),
     ];
     for (name, bytes, want) in cases {
         assert_eq!(check(&f, &bytes, NOW), Err(want), "case: {name}");
@@ -122,9 +198,15 @@ fn intact_envelope_verifies_and_every_tamper_is_refused() {
 fn certificate_rules_are_enforced() {
     let f = fixture();
     let other_feed = sealed(&f, &Label::new("USA", "SECRET", &["GBR"]), "other-feed");
-    assert_eq!(check(&f, &other_feed, NOW), Err(DenyReason::FeedNotPermitted));
+    assert_eq!(
+        check(&f, &other_feed, NOW),
+        Err(DenyReason::FeedNotPermitted)
+    );
     let too_high = sealed(&f, &Label::new("USA", "TOP SECRET", &["GBR"]), "tracks");
-    assert_eq!(check(&f, &too_high, NOW), Err(DenyReason::ClassificationAboveCertificate));
+    assert_eq!(
+        check(&f, &too_high, NOW),
+        Err(DenyReason::ClassificationAboveCertificate)
+    );
 
     // A certificate signed by a root nobody trusts.
     let forged = issue_certificate(
@@ -140,13 +222,21 @@ fn certificate_rules_are_enforced() {
         },
     )
     .unwrap();
-    assert_eq!(verify_certificate(&forged, &f.anchors).unwrap_err(), DenyReason::UnknownIssuer);
+    assert_eq!(
+        verify_certificate(&forged, &f.anchors).unwrap_err(),
+        DenyReason::UnknownIssuer
+    );
     // The envelope names one certificate but carries another.
     let good = sealed(&f, &Label::new("USA", "SECRET", &["GBR"]), "tracks");
-    let swapped = edit(&good, |e| e.producer_certificate = f.identity.certificate.clone().slice(..));
+    let swapped = edit(&good, |e| {
+        e.producer_certificate = f.identity.certificate.clone().slice(..)
+    });
     assert_eq!(check(&f, &swapped, NOW), Ok(()));
     let mut anchors_gbr = f.anchors.clone();
     anchors_gbr.remove("USA");
     let env = decode_envelope(&good).unwrap();
-    assert_eq!(verify_certificate(&env.certificate, &anchors_gbr).unwrap_err(), DenyReason::UnknownIssuer);
+    assert_eq!(
+        verify_certificate(&env.certificate, &anchors_gbr).unwrap_err(),
+        DenyReason::UnknownIssuer
+    );
 }

@@ -30,11 +30,11 @@ mod proxy;
 
 pub use binary::{nats_server_path, resolve_nats_server, workspace_root, NATS_SERVER_ENV};
 pub use error::HarnessError;
+pub use mesh::{Mesh, READY_TIMEOUT};
 pub use monitor::{
     connection_count, get_json, healthz_ok, leaf_accounts, route_count, wait_until, POLL_INTERVAL,
     REQUEST_TIMEOUT,
 };
-pub use mesh::{Mesh, READY_TIMEOUT};
 pub use pki::{generate_dev_pki, nation_key_dir, producer_files, write_key_file};
 pub use ports::free_loopback_ports;
 pub use process::ServerProcess;

@@ -73,19 +73,27 @@ impl Mesh {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or(HarnessError::Config { what: "mesh did not start".into() }))
+        Err(last.unwrap_or(HarnessError::Config {
+            what: "mesh did not start".into(),
+        }))
     }
 
     async fn try_start(topology: &Topology, dir: &Path) -> Result<Mesh, HarnessError> {
         let addressing = loopback_addressing(topology, dir)?;
-        let generated = generate(topology, &addressing, &mut Credentials::random())
-            .map_err(|e| HarnessError::Config { what: e.to_string() })?;
+        let generated =
+            generate(topology, &addressing, &mut Credentials::random()).map_err(|e| {
+                HarnessError::Config {
+                    what: e.to_string(),
+                }
+            })?;
         for file in generated.files() {
             let path = dir.join(&file.path);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io(format!("create {}", parent.display())))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(io(format!("create {}", parent.display())))?;
             }
-            std::fs::write(&path, &file.contents).map_err(io(format!("write {}", path.display())))?;
+            std::fs::write(&path, &file.contents)
+                .map_err(io(format!("write {}", path.display())))?;
         }
         let mut proxies = BTreeMap::new();
         for link in &topology.links {
@@ -94,7 +102,8 @@ impl Mesh {
                 let (_, port) = split_endpoint(&addressing.leaf_endpoints[&(link.name(), i)]);
                 let upstream_port = addressing.servers[&ServerId::new(&link.from, i)].leaf_port;
                 let upstream = ([127, 0, 0, 1], upstream_port).into();
-                let proxy = LinkProxy::start(&format!("{}#{i}", link.name()), port, upstream).await?;
+                let proxy =
+                    LinkProxy::start(&format!("{}#{i}", link.name()), port, upstream).await?;
                 proxies.insert((link.name(), i), proxy);
             }
         }
@@ -104,7 +113,10 @@ impl Mesh {
             let log = dir.join("logs").join(format!("{}.log", s.id));
             std::fs::create_dir_all(dir.join("logs")).map_err(io("create logs folder".into()))?;
             let monitor = addressing.servers[&s.id].monitor_port;
-            servers.insert(s.id.clone(), ServerProcess::spawn(&s.id.to_string(), &config, &log, monitor)?);
+            servers.insert(
+                s.id.clone(),
+                ServerProcess::spawn(&s.id.to_string(), &config, &log, monitor)?,
+            );
         }
         for p in servers.values_mut() {
             p.wait_healthy(READY_TIMEOUT).await?;
@@ -132,16 +144,24 @@ impl Mesh {
             }
             let live_peers = (0..self.nation_size(&s.id.nation))
                 .filter(|i| *i != s.id.index)
-                .filter(|i| self.servers.get(&ServerId::new(&s.id.nation, *i)).is_some_and(|p| p.pid().is_some()))
+                .filter(|i| {
+                    self.servers
+                        .get(&ServerId::new(&s.id.nation, *i))
+                        .is_some_and(|p| p.pid().is_some())
+                })
                 .count();
-            wait_until(&format!("{} has {live_peers} routes", s.id), READY_TIMEOUT, || async move {
-                route_count(port).await.is_ok_and(|n| n >= live_peers)
-            })
+            wait_until(
+                &format!("{} has {live_peers} routes", s.id),
+                READY_TIMEOUT,
+                || async move { route_count(port).await.is_ok_and(|n| n >= live_peers) },
+            )
             .await?;
             for account in &s.expected_leaf_accounts {
-                wait_until(&format!("{} leaf link in {account}", s.id), READY_TIMEOUT, || async move {
-                    leaf_accounts(port).await.is_ok_and(|a| a.contains(account))
-                })
+                wait_until(
+                    &format!("{} leaf link in {account}", s.id),
+                    READY_TIMEOUT,
+                    || async move { leaf_accounts(port).await.is_ok_and(|a| a.contains(account)) },
+                )
                 .await?;
             }
         }
@@ -190,16 +210,28 @@ impl Mesh {
     /// Every account of `nation` with the bridge's user in it: for tests
     /// that must look at everything a nation's cluster holds.
     pub fn bridge_accounts(&self, nation: &str) -> Vec<(String, Credential)> {
-        let Some(cfg) = self.bridge_config(nation) else { return Vec::new() };
+        let Some(cfg) = self.bridge_config(nation) else {
+            return Vec::new();
+        };
         let mut out = vec![(accounts::HOME.to_string(), cfg.home.clone())];
-        out.extend(cfg.release.iter().map(|l| (accounts::release_to(&l.partner), l.credential.clone())));
-        out.extend(cfg.ingress.iter().map(|l| (accounts::from_partner(&l.partner), l.credential.clone())));
+        out.extend(
+            cfg.release
+                .iter()
+                .map(|l| (accounts::release_to(&l.partner), l.credential.clone())),
+        );
+        out.extend(
+            cfg.ingress
+                .iter()
+                .map(|l| (accounts::from_partner(&l.partner), l.credential.clone())),
+        );
         out
     }
 
     /// Client URLs of `nation`'s servers.
     pub fn client_urls(&self, nation: &str) -> Vec<String> {
-        self.bridge_config(nation).map(|c| c.servers.clone()).unwrap_or_default()
+        self.bridge_config(nation)
+            .map(|c| c.servers.clone())
+            .unwrap_or_default()
     }
 
     /// Cuts the leaf link `from`->`to` (every connection of it).
@@ -210,15 +242,24 @@ impl Mesh {
 
     /// Restores the leaf link `from`->`to`.
     pub fn restore_link(&self, from: &str, to: &str) -> Result<(), HarnessError> {
-        self.link_proxies(from, to)?.iter().for_each(|p| p.restore());
+        self.link_proxies(from, to)?
+            .iter()
+            .for_each(|p| p.restore());
         Ok(())
     }
 
     fn link_proxies(&self, from: &str, to: &str) -> Result<Vec<&LinkProxy>, HarnessError> {
         let name = format!("{from}->{to}");
-        let found: Vec<_> = self.proxies.iter().filter(|((l, _), _)| *l == name).map(|(_, p)| p).collect();
+        let found: Vec<_> = self
+            .proxies
+            .iter()
+            .filter(|((l, _), _)| *l == name)
+            .map(|(_, p)| p)
+            .collect();
         if found.is_empty() {
-            return Err(HarnessError::Config { what: format!("no link {name} in this mesh") });
+            return Err(HarnessError::Config {
+                what: format!("no link {name} in this mesh"),
+            });
         }
         Ok(found)
     }
@@ -228,15 +269,22 @@ impl Mesh {
         let account = accounts::from_partner(from);
         for i in 0..self.nation_size(to) {
             let id = ServerId::new(to, i);
-            if !self.servers.get(&id).is_some_and(|p| p.pid().is_some()) {
+            if self.servers.get(&id).is_none_or(|p| p.pid().is_none()) {
                 continue;
             }
             let port = self.addressing.servers[&id].monitor_port;
             let account = account.clone();
-            let what = format!("link {from}->{to} {} at {id}", if up { "up" } else { "down" });
+            let what = format!(
+                "link {from}->{to} {} at {id}",
+                if up { "up" } else { "down" }
+            );
             wait_until(&what, READY_TIMEOUT, || {
                 let account = account.clone();
-                async move { leaf_accounts(port).await.is_ok_and(|a| a.contains(&account) == up) }
+                async move {
+                    leaf_accounts(port)
+                        .await
+                        .is_ok_and(|a| a.contains(&account) == up)
+                }
             })
             .await?;
         }
@@ -256,15 +304,24 @@ impl Mesh {
         server.wait_healthy(READY_TIMEOUT).await
     }
 
-    fn server_mut(&mut self, nation: &str, index: usize) -> Result<&mut ServerProcess, HarnessError> {
+    fn server_mut(
+        &mut self,
+        nation: &str,
+        index: usize,
+    ) -> Result<&mut ServerProcess, HarnessError> {
         self.servers
             .get_mut(&ServerId::new(nation, index))
-            .ok_or_else(|| HarnessError::Config { what: format!("no server {nation}-{index}") })
+            .ok_or_else(|| HarnessError::Config {
+                what: format!("no server {nation}-{index}"),
+            })
     }
 
     /// The monitoring port of a server.
     pub fn monitor_port(&self, nation: &str, index: usize) -> Option<u16> {
-        self.addressing.servers.get(&ServerId::new(nation, index)).map(|a| a.monitor_port)
+        self.addressing
+            .servers
+            .get(&ServerId::new(nation, index))
+            .map(|a| a.monitor_port)
     }
 }
 
@@ -308,7 +365,9 @@ fn loopback_addressing(topology: &Topology, dir: &Path) -> Result<Addressing, Ha
     }
     for link in &topology.links {
         for i in 0..topology.nation(&link.from).map_or(0, |n| n.servers) {
-            addressing.leaf_endpoints.insert((link.name(), i), format!("127.0.0.1:{}", next()));
+            addressing
+                .leaf_endpoints
+                .insert((link.name(), i), format!("127.0.0.1:{}", next()));
         }
     }
     Ok(addressing)

@@ -65,16 +65,24 @@ pub fn write_key_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), Ha
 /// topology lists for it, up to the nation's highest classification.
 pub fn generate_dev_pki(root: &Path, topology: &Topology, now_ms: i64) -> Result<(), HarnessError> {
     for nation in &topology.nations {
-        let root_key = SigningKeyPair::generate(Algorithm::MlDsa65, &format!("{} root", nation.code));
+        let root_key =
+            SigningKeyPair::generate(Algorithm::MlDsa65, &format!("{} root", nation.code));
         let dir = nation_key_dir(root, &nation.code);
         write_key_file(&dir.join("root.key"), &root_key.to_private_file(), true)?;
-        write_key_file(&dir.join("root.pub"), &root_key.public_key().to_file_bytes(), false)?;
+        write_key_file(
+            &dir.join("root.pub"),
+            &root_key.public_key().to_file_bytes(),
+            false,
+        )?;
         let mut feeds: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for f in topology.feeds_of(&nation.code) {
             feeds.entry(&f.producer).or_default().push(f.name.clone());
         }
         for (producer, feeds) in feeds {
-            let key = SigningKeyPair::generate(Algorithm::MlDsa65, &format!("{}/{producer}", nation.code));
+            let key = SigningKeyPair::generate(
+                Algorithm::MlDsa65,
+                &format!("{}/{producer}", nation.code),
+            );
             let cert = issue_certificate(
                 &root_key,
                 &CertificateRequest {
@@ -87,7 +95,9 @@ pub fn generate_dev_pki(root: &Path, topology: &Topology, now_ms: i64) -> Result
                     max_classification: nation.classifications.last().cloned().unwrap_or_default(),
                 },
             )
-            .map_err(|e| HarnessError::Config { what: format!("certificate for {producer}: {e}") })?;
+            .map_err(|e| HarnessError::Config {
+                what: format!("certificate for {producer}: {e}"),
+            })?;
             let (key_path, cert_path) = producer_files(root, &nation.code, producer);
             write_key_file(&key_path, &key.to_private_file(), true)?;
             write_key_file(&cert_path, &cert, false)?;

@@ -21,7 +21,10 @@ impl std::fmt::Debug for ConnectSpec {
 impl ConnectSpec {
     pub(crate) fn new<S: AsRef<str>>(servers: impl IntoIterator<Item = S>, name: &str) -> Self {
         ConnectSpec {
-            servers: servers.into_iter().map(|s| s.as_ref().to_string()).collect(),
+            servers: servers
+                .into_iter()
+                .map(|s| s.as_ref().to_string())
+                .collect(),
             credentials: None,
             name: name.to_string(),
         }

@@ -47,7 +47,9 @@ pub use coalition_schemas::v1::{AlertV1, Severity, TrackV1};
 pub use error::SdkError;
 pub use files::{load_producer_identity, load_trust_anchor};
 pub use producer::{Producer, ProducerOptions, PublishReceipt};
-pub use subscriber::{Delivery, Lineage, Payload, Subscriber, SubscriberOptions, Subscription, Topic};
+pub use subscriber::{
+    Delivery, Lineage, Payload, Subscriber, SubscriberOptions, Subscription, Topic,
+};
 
 /// Now, in Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {

@@ -172,7 +172,11 @@ impl Producer {
         let mut hdrs = async_nats::HeaderMap::new();
         hdrs.insert(
             headers::MSG_ID,
-            format!("{}.{}.{feed}.{seq}", self.identity.nation, self.identity.producer_id).as_str(),
+            format!(
+                "{}.{}.{feed}.{seq}",
+                self.identity.nation, self.identity.producer_id
+            )
+            .as_str(),
         );
         let publish_error = |e: &dyn std::fmt::Display| SdkError::Publish {
             subject: subject.clone(),

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, AckKind};
-use futures::StreamExt;
 use coalition_core::certificate::{CertificateCache, TrustAnchors};
 use coalition_core::envelope::{open, MessageType};
 use coalition_core::label::Label;
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::{AlertV1, TrackV1};
+use futures::StreamExt;
 use prost::Message as _;
 
 use crate::connect::ConnectSpec;
@@ -104,17 +104,26 @@ pub struct Topic {
 impl Topic {
     /// Tracks from every partner.
     pub fn tracks() -> Self {
-        Topic { kind: Some(MessageType::Track), origin: None }
+        Topic {
+            kind: Some(MessageType::Track),
+            origin: None,
+        }
     }
 
     /// Alerts from every partner.
     pub fn alerts() -> Self {
-        Topic { kind: Some(MessageType::Alert), origin: None }
+        Topic {
+            kind: Some(MessageType::Alert),
+            origin: None,
+        }
     }
 
     /// Everything from every partner.
     pub fn all() -> Self {
-        Topic { kind: None, origin: None }
+        Topic {
+            kind: None,
+            origin: None,
+        }
     }
 
     /// Only what `nation` produced.
@@ -147,10 +156,14 @@ impl Subscriber {
             stream: INBOUND.into(),
             detail: e.to_string(),
         };
-        let stream = self.js.get_stream(INBOUND).await.map_err(|e| SdkError::StreamUnavailable {
-            stream: INBOUND.into(),
-            detail: e.to_string(),
-        })?;
+        let stream =
+            self.js
+                .get_stream(INBOUND)
+                .await
+                .map_err(|e| SdkError::StreamUnavailable {
+                    stream: INBOUND.into(),
+                    detail: e.to_string(),
+                })?;
         let config = pull::Config {
             durable_name: self.durable.clone(),
             filter_subject: topic.filter_subject(),
@@ -276,8 +289,14 @@ impl Subscription {
         let bytes = message.payload.clone();
         let verified = tokio::task::spawn_blocking(move || open(&bytes, &cache, now_ms()))
             .await
-            .map_err(|e| SdkError::Consume { stream: INBOUND.into(), detail: format!("verification task failed: {e}") })?;
-        let fail = |reason: DenyReason| SdkError::Verification { subject: subject.clone(), reason };
+            .map_err(|e| SdkError::Consume {
+                stream: INBOUND.into(),
+                detail: format!("verification task failed: {e}"),
+            })?;
+        let fail = |reason: DenyReason| SdkError::Verification {
+            subject: subject.clone(),
+            reason,
+        };
         let verified = match verified {
             Ok(v) => v,
             Err(reason) => {
@@ -286,7 +305,13 @@ impl Subscription {
             }
         };
         let h = verified.envelope.header;
-        let expected = format!("in.{}.{}.{}.{}", h.message_type.as_str(), h.origin, h.producer_id, h.feed);
+        let expected = format!(
+            "in.{}.{}.{}.{}",
+            h.message_type.as_str(),
+            h.origin,
+            h.producer_id,
+            h.feed
+        );
         if subject != expected {
             let _ = message.ack_with(AckKind::Term).await;
             return Err(fail(DenyReason::SubjectMismatch));
@@ -297,10 +322,17 @@ impl Subscription {
             let _ = message.ack().await;
             return Ok(None);
         }
-        let gap = last.filter(|last| h.seq > last + 1).map(|last| (last + 1, h.seq - 1));
-        let payload = decode_payload(h.message_type, &verified.envelope.payload).map_err(|detail| {
-            SdkError::Payload { subject: subject.clone(), schema: h.message_type.schema_id().into(), detail }
-        })?;
+        let gap = last
+            .filter(|last| h.seq > last + 1)
+            .map(|last| (last + 1, h.seq - 1));
+        let payload =
+            decode_payload(h.message_type, &verified.envelope.payload).map_err(|detail| {
+                SdkError::Payload {
+                    subject: subject.clone(),
+                    schema: h.message_type.schema_id().into(),
+                    detail,
+                }
+            })?;
         self.last_seq.insert(key, h.seq);
         let lineage = lineage(message.headers.as_ref());
         Ok(Some(Delivery {
@@ -327,7 +359,10 @@ fn decode_payload(kind: MessageType, bytes: &[u8]) -> Result<Payload, String> {
 }
 
 fn lineage(hdrs: Option<&async_nats::HeaderMap>) -> Lineage {
-    let get = |name: &str| hdrs.and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
+    let get = |name: &str| {
+        hdrs.and_then(|h| h.get(name))
+            .map(|v| v.as_str().to_string())
+    };
     let ms = |name: &str| get(name).and_then(|v| v.parse().ok());
     Lineage {
         released_by: get(headers::RELEASED_BY),

@@ -144,10 +144,12 @@ impl BridgeConfig {
             message,
         };
         if self.servers.is_empty() {
-            return Err(invalid("servers is empty: list at least one nats:// URL".into()));
+            return Err(invalid(
+                "servers is empty: list at least one nats:// URL".into(),
+            ));
         }
-        let needs_policy = std::iter::once(&self.nation)
-            .chain(self.ingress.iter().map(|l| &l.partner));
+        let needs_policy =
+            std::iter::once(&self.nation).chain(self.ingress.iter().map(|l| &l.partner));
         for code in needs_policy {
             let policy = self
                 .policies

@@ -116,7 +116,9 @@ pub fn generate(
 ) -> Result<GeneratedMesh, TopologyError> {
     for id in topology.servers() {
         if !addressing.servers.contains_key(&id) {
-            return Err(TopologyError::Addressing(format!("no address for server {id}")));
+            return Err(TopologyError::Addressing(format!(
+                "no address for server {id}"
+            )));
         }
     }
     let mut servers = Vec::new();

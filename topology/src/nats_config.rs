@@ -102,14 +102,21 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
     let users = UserNames::new(code);
     out.push_str("  # HOME: producers, subscribers and the bridge. Streams: OUTBOUND (out.>),\n");
     out.push_str("  # INBOUND (in.>) and DEADLETTER (dlq.>), created by the bridge.\n");
-    let _ = writeln!(out, "  {} {{\n    jetstream: enabled\n    users: [", accounts::HOME);
+    let _ = writeln!(
+        out,
+        "  {} {{\n    jetstream: enabled\n    users: [",
+        accounts::HOME
+    );
     user(
         out,
         &creds.get(&users.bridge_home()),
         "The bridge: the only publisher of in.> and dlq.>.",
         None,
     );
-    let mut producers: Vec<&str> = topology.feeds_of(code).map(|f| f.producer.as_str()).collect();
+    let mut producers: Vec<&str> = topology
+        .feeds_of(code)
+        .map(|f| f.producer.as_str())
+        .collect();
     producers.dedup();
     for p in producers {
         let publish = vec![
@@ -160,7 +167,10 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
     );
     let api = format!("$JS.{code}.API");
     let leaf = creds.get(&users.leaf(partner));
-    let _ = writeln!(out, "      # {partner}'s leaf connection (leaf connections only).");
+    let _ = writeln!(
+        out,
+        "      # {partner}'s leaf connection (leaf connections only)."
+    );
     let _ = writeln!(
         out,
         "      {{ user: {}, password: {}, allowed_connection_types: [\"LEAFNODE\"],\n        {} }}",
@@ -258,7 +268,9 @@ fn render_cluster(
         let other = addressing
             .servers
             .get(&ServerId::new(&id.nation, i))
-            .ok_or_else(|| TopologyError::Addressing(format!("no address for {}-{i}", id.nation)))?;
+            .ok_or_else(|| {
+                TopologyError::Addressing(format!("no address for {}-{i}", id.nation))
+            })?;
         routes.push(format!(
             "nats-route://{}:{}@{}:{}",
             route.user, route.password, other.host, other.cluster_port
@@ -306,8 +318,13 @@ fn render_leafnodes(
         for i in 0..sender.servers {
             let endpoint = addressing
                 .leaf_endpoint(&l.name(), &ServerId::new(&l.from, i))
-                .ok_or_else(|| TopologyError::Addressing(format!("no leaf endpoint for {}-{i}", l.from)))?;
-            urls.push(format!("nats-leaf://{}:{}@{endpoint}", leaf.user, leaf.password));
+                .ok_or_else(|| {
+                    TopologyError::Addressing(format!("no leaf endpoint for {}-{i}", l.from))
+                })?;
+            urls.push(format!(
+                "nats-leaf://{}:{}@{endpoint}",
+                leaf.user, leaf.password
+            ));
         }
         let _ = writeln!(
             out,

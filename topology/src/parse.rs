@@ -177,7 +177,10 @@ impl Ctx<'_> {
             ));
         }
         let classifications = match &raw.classifications {
-            None => DEFAULT_CLASSIFICATIONS.iter().map(|s| s.to_string()).collect(),
+            None => DEFAULT_CLASSIFICATIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             Some(list) => {
                 let set: BTreeSet<_> = list.get_ref().iter().collect();
                 if list.get_ref().is_empty() || set.len() != list.get_ref().len() {
@@ -251,10 +254,17 @@ impl Ctx<'_> {
             if !seen.insert((l.from.get_ref(), l.to.get_ref())) {
                 return Err(self.invalid_at(
                     &l.from,
-                    format!("link {}->{} is listed twice", l.from.get_ref(), l.to.get_ref()),
+                    format!(
+                        "link {}->{} is listed twice",
+                        l.from.get_ref(),
+                        l.to.get_ref()
+                    ),
                 ));
             }
-            if !from.classifications.contains(l.max_classification.get_ref()) {
+            if !from
+                .classifications
+                .contains(l.max_classification.get_ref())
+            {
                 return Err(self.invalid_at(
                     &l.max_classification,
                     format!(

@@ -31,7 +31,9 @@ pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T
 /// Starts a mesh from topology TOML text.
 pub async fn mesh(toml: &str) -> Mesh {
     let topology = parse_topology(toml, Path::new("<test>")).expect("test topology is valid");
-    within("mesh start", Mesh::start(topology)).await.expect("mesh starts")
+    within("mesh start", Mesh::start(topology))
+        .await
+        .expect("mesh starts")
 }
 
 /// Running bridges and the switch that stops them.
@@ -54,8 +56,16 @@ pub async fn bridges(mesh: &Mesh) -> Bridges {
     let (stop, shutdown) = watch::channel(false);
     let mut handles = Vec::new();
     for n in &mesh.topology().nations {
-        let settings = BridgeSettings::load(&mesh.bridge_config_path(&n.code)).expect("bridge config loads");
-        handles.push(within("bridge start", coalition_bridge::start(settings, shutdown.clone())).await.expect("bridge starts"));
+        let settings =
+            BridgeSettings::load(&mesh.bridge_config_path(&n.code)).expect("bridge config loads");
+        handles.push(
+            within(
+                "bridge start",
+                coalition_bridge::start(settings, shutdown.clone()),
+            )
+            .await
+            .expect("bridge starts"),
+        );
     }
     Bridges { stop, handles }
 }
@@ -67,9 +77,14 @@ pub async fn producer(mesh: &Mesh, nation: &str, producer_id: &str) -> Producer 
     let identity = load_producer_identity(&key, &cert, nation, &root).expect("producer identity");
     let clients = mesh.clients(nation).expect("clients config");
     let cred = &clients.producers[producer_id];
-    within("producer connect", ProducerOptions::new(&clients.servers).credentials(&cred.user, &cred.password).connect(identity))
-        .await
-        .expect("producer connects")
+    within(
+        "producer connect",
+        ProducerOptions::new(&clients.servers)
+            .credentials(&cred.user, &cred.password)
+            .connect(identity),
+    )
+    .await
+    .expect("producer connects")
 }
 
 /// Every nation's root, as a subscriber's trust anchors.
@@ -77,7 +92,12 @@ pub fn anchors(mesh: &Mesh) -> TrustAnchors {
     mesh.topology()
         .nations
         .iter()
-        .map(|n| (n.code.clone(), load_trust_anchor(&mesh.root_public_key_path(&n.code)).expect("root")))
+        .map(|n| {
+            (
+                n.code.clone(),
+                load_trust_anchor(&mesh.root_public_key_path(&n.code)).expect("root"),
+            )
+        })
         .collect()
 }
 
@@ -123,7 +143,11 @@ pub struct Watch {
 impl Watch {
     /// Whether any message seen so far contains `needle` in its payload.
     pub fn saw(&self, needle: &[u8]) -> bool {
-        self.seen.lock().unwrap().iter().any(|(_, _, p)| contains(p, needle))
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, _, p)| contains(p, needle))
     }
 
     pub fn count(&self) -> usize {
@@ -148,12 +172,16 @@ pub async fn watch_everything(mesh: &Mesh, nation: &str) -> Watch {
         .await
         .expect("watcher connects");
         let mut sub = client.subscribe(">").await.expect("subscribe >");
-        within("watcher flush", client.flush()).await.expect("flush");
+        within("watcher flush", client.flush())
+            .await
+            .expect("flush");
         let seen = watch.seen.clone();
         tokio::spawn(async move {
             let _client = client;
             while let Some(m) = sub.next().await {
-                seen.lock().unwrap().push((account.clone(), m.subject.to_string(), m.payload));
+                seen.lock()
+                    .unwrap()
+                    .push((account.clone(), m.subject.to_string(), m.payload));
             }
         });
     }

@@ -33,19 +33,92 @@ fn release(label: &Label, partner: &str, ceiling: &str) -> Result<(), DenyReason
 fn release_table() {
     use DenyReason::*;
     let rel = |c: &str, to: &[&str]| Label::new("USA", c, to);
-    let cases: Vec<(&str, Label, &str, &str, Result<(), DenyReason>)> = vec![
-        ("releasable and under ceiling", rel("SECRET", &["GBR"]), "GBR", "SECRET", Ok(())),
-        ("other partner listed only", rel("SECRET", &["FRA"]), "GBR", "SECRET", Err(NotReleasableToDestination)),
-        ("empty releasable-to", rel("UNCLASSIFIED", &[]), "GBR", "SECRET", Err(NotReleasableToDestination)),
-        ("at ceiling", rel("CONFIDENTIAL", &["GBR"]), "GBR", "CONFIDENTIAL", Ok(())),
-        ("above ceiling", rel("TOP SECRET", &["GBR"]), "GBR", "SECRET", Err(ClassificationAboveLink)),
-        ("NOFORN", rel("UNCLASSIFIED", &["GBR"]).with_caveat("NOFORN"), "GBR", "SECRET", Err(CaveatForbidsRelease)),
-        ("ORCON is releasable", rel("SECRET", &["GBR"]).with_caveat("ORCON"), "GBR", "SECRET", Ok(())),
-        ("unknown caveat", rel("SECRET", &["GBR"]).with_caveat("EYES-ONLY"), "GBR", "SECRET", Err(UnknownCaveat)),
-        ("unknown classification", rel("COSMIC", &["GBR"]), "GBR", "SECRET", Err(UnknownClassification)),
-        ("foreign policy", Label::new("GBR", "SECRET", &["GBR"]), "GBR", "SECRET", Err(UnknownPolicy)),
-        ("unknown ceiling fails closed", rel("SECRET", &["GBR"]), "GBR", "BOGUS", Err(UnknownClassification)),
-        ("case matters", rel("secret", &["GBR"]), "GBR", "SECRET", Err(UnknownClassification)),
+    type Case<'a> = (&'a str, Label, &'a str, &'a str, Result<(), DenyReason>);
+    let cases: Vec<Case> = vec![
+        (
+            "releasable and under ceiling",
+            rel("SECRET", &["GBR"]),
+            "GBR",
+            "SECRET",
+            Ok(()),
+        ),
+        (
+            "other partner listed only",
+            rel("SECRET", &["FRA"]),
+            "GBR",
+            "SECRET",
+            Err(NotReleasableToDestination),
+        ),
+        (
+            "empty releasable-to",
+            rel("UNCLASSIFIED", &[]),
+            "GBR",
+            "SECRET",
+            Err(NotReleasableToDestination),
+        ),
+        (
+            "at ceiling",
+            rel("CONFIDENTIAL", &["GBR"]),
+            "GBR",
+            "CONFIDENTIAL",
+            Ok(()),
+        ),
+        (
+            "above ceiling",
+            rel("TOP SECRET", &["GBR"]),
+            "GBR",
+            "SECRET",
+            Err(ClassificationAboveLink),
+        ),
+        (
+            "NOFORN",
+            rel("UNCLASSIFIED", &["GBR"]).with_caveat("NOFORN"),
+            "GBR",
+            "SECRET",
+            Err(CaveatForbidsRelease),
+        ),
+        (
+            "ORCON is releasable",
+            rel("SECRET", &["GBR"]).with_caveat("ORCON"),
+            "GBR",
+            "SECRET",
+            Ok(()),
+        ),
+        (
+            "unknown caveat",
+            rel("SECRET", &["GBR"]).with_caveat("EYES-ONLY"),
+            "GBR",
+            "SECRET",
+            Err(UnknownCaveat),
+        ),
+        (
+            "unknown classification",
+            rel("COSMIC", &["GBR"]),
+            "GBR",
+            "SECRET",
+            Err(UnknownClassification),
+        ),
+        (
+            "foreign policy",
+            Label::new("GBR", "SECRET", &["GBR"]),
+            "GBR",
+            "SECRET",
+            Err(UnknownPolicy),
+        ),
+        (
+            "unknown ceiling fails closed",
+            rel("SECRET", &["GBR"]),
+            "GBR",
+            "BOGUS",
+            Err(UnknownClassification),
+        ),
+        (
+            "case matters",
+            rel("secret", &["GBR"]),
+            "GBR",
+            "SECRET",
+            Err(UnknownClassification),
+        ),
     ];
     for (name, label, partner, ceiling, want) in cases {
         assert_eq!(release(&label, partner, ceiling), want, "case: {name}");
@@ -81,11 +154,31 @@ fn admit_table() {
     let ok = Label::new("USA", "SECRET", &["GBR"]);
     let cases = vec![
         ("released to us", header("USA", ok.clone()), Ok(())),
-        ("arrived on the wrong link", header("FRA", ok.clone()), Err(OriginMismatch)),
-        ("not releasable to us", header("USA", Label::new("USA", "SECRET", &["FRA"])), Err(NotReleasableToDestination)),
-        ("NOFORN leaked", header("USA", ok.clone().with_caveat("NOFORN")), Err(CaveatForbidsRelease)),
-        ("above our ceiling", header("USA", Label::new("USA", "TOP SECRET", &["GBR"])), Err(ClassificationAboveLink)),
-        ("label in another policy", header("USA", Label::new("FRA", "SECRET", &["GBR"])), Err(UnknownPolicy)),
+        (
+            "arrived on the wrong link",
+            header("FRA", ok.clone()),
+            Err(OriginMismatch),
+        ),
+        (
+            "not releasable to us",
+            header("USA", Label::new("USA", "SECRET", &["FRA"])),
+            Err(NotReleasableToDestination),
+        ),
+        (
+            "NOFORN leaked",
+            header("USA", ok.clone().with_caveat("NOFORN")),
+            Err(CaveatForbidsRelease),
+        ),
+        (
+            "above our ceiling",
+            header("USA", Label::new("USA", "TOP SECRET", &["GBR"])),
+            Err(ClassificationAboveLink),
+        ),
+        (
+            "label in another policy",
+            header("USA", Label::new("FRA", "SECRET", &["GBR"])),
+            Err(UnknownPolicy),
+        ),
     ];
     for (name, h, want) in cases {
         assert_eq!(admit_decision(&h, &ctx), want, "case: {name}");
@@ -100,13 +193,24 @@ fn reference_allows(label: &Label, dest: &str, ceiling_rank: usize) -> bool {
         return false;
     };
     let caveats_ok = label.caveats.iter().all(|c| c == "ORCON");
-    label.policy_id == "USA" && caveats_ok && label.releasable_to.contains(dest) && rank <= ceiling_rank
+    label.policy_id == "USA"
+        && caveats_ok
+        && label.releasable_to.contains(dest)
+        && rank <= ceiling_rank
 }
 
 fn arb_label() -> impl Strategy<Value = Label> {
-    let names = prop::sample::select(vec!["UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET", "COSMIC"]);
-    let nations = prop::collection::btree_set(prop::sample::select(vec!["GBR", "FRA", "USA", "DEU"]), 0..4);
-    let caveats = prop::collection::btree_set(prop::sample::select(vec!["NOFORN", "ORCON", "XYZ"]), 0..3);
+    let names = prop::sample::select(vec![
+        "UNCLASSIFIED",
+        "CONFIDENTIAL",
+        "SECRET",
+        "TOP SECRET",
+        "COSMIC",
+    ]);
+    let nations =
+        prop::collection::btree_set(prop::sample::select(vec!["GBR", "FRA", "USA", "DEU"]), 0..4);
+    let caveats =
+        prop::collection::btree_set(prop::sample::select(vec!["NOFORN", "ORCON", "XYZ"]), 0..3);
     let policy = prop::sample::select(vec!["USA", "GBR"]);
     (policy, names, nations, caveats).prop_map(|(p, c, n, cv)| Label {
         policy_id: p.into(),

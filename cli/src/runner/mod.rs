@@ -1,0 +1,374 @@
+//! `coalition run`: the local multi-nation mesh. Starts every nation's
+//! nats-server cluster (through the harness), its bridge, a producer and a
+//! subscriber, and prints publishes, deliveries and denials live. With
+//! `--duration` it stops publishing after that long, waits for the backlog
+//! and checks that exactly the expected deliveries and denials happened.
+mod expect;
+mod metrics_text;
+mod tally;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use coalition_bridge::BridgeSettings;
+use coalition_sdk::{
+    load_producer_identity, load_trust_anchor, Payload, ProducerOptions, SubscriberOptions, Topic,
+    TrackV1,
+};
+use coalition_topology::{parse_topology_file, Topology};
+use nats_harness::Mesh;
+use tokio::sync::{mpsc, watch};
+
+use crate::error::CliError;
+use tally::{Event, Tally};
+
+/// How long a bounded run waits for the last deliveries after publishing stops.
+const DRAIN: Duration = Duration::from_secs(60);
+
+/// Options of a run.
+#[derive(Debug)]
+pub struct RunOptions {
+    pub topology: PathBuf,
+    pub dir: PathBuf,
+    pub duration: Option<Duration>,
+    pub interval: Duration,
+}
+
+/// Runs the mesh; in bounded mode returns an error if a check fails.
+pub async fn run(opts: RunOptions) -> Result<(), CliError> {
+    let topology = parse_topology_file(&opts.topology)?;
+    prepare_dir(&opts.dir)?;
+    println!(
+        "starting mesh {:?} in {} ...",
+        topology.name,
+        opts.dir.display()
+    );
+    let mesh = Mesh::start_in(topology.clone(), &opts.dir).await?;
+    println!(
+        "{} servers up, {} leaf links up",
+        topology.servers().count(),
+        topology.links.len()
+    );
+    let (stop, shutdown) = watch::channel(false);
+    let metrics_addr = start_bridges(&mesh, &shutdown).await?;
+    println!("bridges running; Prometheus metrics at http://{metrics_addr}/metrics");
+    let (events_tx, mut events) = mpsc::channel(4096);
+    let started = Instant::now();
+    let tasks = spawn_clients(&mesh, &topology, &opts, &shutdown, &events_tx).await?;
+    drop(events_tx);
+    let mut tally = Tally::default();
+    let mut last_denied = BTreeMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let publish_until = opts.duration.map(|d| started + d);
+    let outcome = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break None,
+            ev = events.recv() => match ev {
+                Some(ev) => if let Some(line) = tally.record(ev, Instant::now()) {
+                    println!("{:>7.2}s  {line}", started.elapsed().as_secs_f64());
+                },
+                None => break None,
+            },
+            _ = tick.tick() => {
+                print_new_denials(started, &mut last_denied);
+                if publish_until.is_some_and(|t| Instant::now() > t + DRAIN) || (publish_until.is_some_and(|t| Instant::now() > t) && tally.complete()) {
+                    break Some(());
+                }
+            }
+        }
+    };
+    let _ = stop.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    print_new_denials(started, &mut last_denied);
+    let verdict = summarise(&tally, started);
+    println!(
+        "configs, keys and server logs are in {}",
+        opts.dir.display()
+    );
+    drop(mesh);
+    match (outcome, verdict.passed() && tally.failures.is_empty()) {
+        (Some(()), false) => Err(CliError::CheckFailed(
+            "the run's checks failed (see above)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Makes `dir` empty, refusing to wipe a folder the runner did not create.
+fn prepare_dir(dir: &Path) -> Result<(), CliError> {
+    let marker = dir.join(".coalition-run");
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !marker.exists() && !empty {
+            return Err(CliError::Usage(format!(
+                "{} exists and was not made by `coalition run`; pass another --dir",
+                dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| CliError::Runtime(format!("cannot clear {}: {e}", dir.display())))?;
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Runtime(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::write(&marker, b"made by coalition run; wiped at the next run\n")
+        .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", marker.display())))
+}
+
+async fn start_bridges(mesh: &Mesh, shutdown: &watch::Receiver<bool>) -> Result<String, CliError> {
+    let port = nats_harness::free_loopback_ports(1)?[0];
+    let addr = format!("127.0.0.1:{port}");
+    for (i, n) in mesh.topology().nations.iter().enumerate() {
+        let mut settings = BridgeSettings::load(&mesh.bridge_config_path(&n.code))?;
+        if i == 0 {
+            settings.config.metrics_listen = Some(addr.clone());
+        }
+        coalition_bridge::start(settings, shutdown.clone()).await?;
+    }
+    Ok(addr)
+}
+
+async fn spawn_clients(
+    mesh: &Mesh,
+    topology: &Topology,
+    opts: &RunOptions,
+    shutdown: &watch::Receiver<bool>,
+    events: &mpsc::Sender<Event>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, CliError> {
+    let mut anchors = coalition_sdk::TrustAnchors::new();
+    for n in &topology.nations {
+        anchors.insert(
+            n.code.clone(),
+            load_trust_anchor(&mesh.root_public_key_path(&n.code))?,
+        );
+    }
+    let mut tasks = Vec::new();
+    for n in &topology.nations {
+        let clients = mesh
+            .clients(&n.code)
+            .ok_or_else(|| CliError::Runtime(format!("no clients for {}", n.code)))?;
+        let sub = SubscriberOptions::new(&clients.servers)
+            .credentials(&clients.subscriber.user, &clients.subscriber.password)
+            .trust_anchors(anchors.clone())
+            .connect()
+            .await?;
+        let subscription = sub.subscribe(Topic::all()).await?;
+        tasks.push(tokio::spawn(subscribe_loop(
+            n.code.clone(),
+            sub,
+            subscription,
+            events.clone(),
+            shutdown.clone(),
+        )));
+        for feed in topology.feeds_of(&n.code) {
+            let (key, cert) = mesh.producer_key_paths(&n.code, &feed.producer);
+            let identity = load_producer_identity(&key, &cert, &n.code, &anchors[&n.code])?;
+            let cred = &clients.producers[&feed.producer];
+            let producer = ProducerOptions::new(&clients.servers)
+                .credentials(&cred.user, &cred.password)
+                .connect(identity)
+                .await?;
+            let plan = PublishPlan {
+                topology: topology.clone(),
+                nation: n.code.clone(),
+                feed: feed.name.clone(),
+                interval: opts.interval,
+                duration: opts.duration,
+            };
+            tasks.push(tokio::spawn(publish_loop(
+                plan,
+                producer,
+                events.clone(),
+                shutdown.clone(),
+            )));
+        }
+    }
+    Ok(tasks)
+}
+
+struct PublishPlan {
+    topology: Topology,
+    nation: String,
+    feed: String,
+    interval: Duration,
+    duration: Option<Duration>,
+}
+
+async fn publish_loop(
+    plan: PublishPlan,
+    producer: coalition_sdk::Producer,
+    events: mpsc::Sender<Event>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(nation) = plan.topology.nation(&plan.nation).cloned() else {
+        return;
+    };
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(plan.interval);
+    for n in 1u64.. {
+        tokio::select! { _ = shutdown.changed() => return, _ = tick.tick() => {} }
+        if plan.duration.is_some_and(|d| started.elapsed() >= d) {
+            return;
+        }
+        let label = expect::label_for(&plan.topology, &nation, n);
+        let track = TrackV1 {
+            track_id: format!("{}-T{n}", plan.nation),
+            latitude_deg: 50.0 + n as f64 * 0.01,
+            longitude_deg: 1.0,
+            confidence: 0.8,
+            observed_at_ms: crate::now_ms(),
+            ..Default::default()
+        };
+        let event = match producer.publish_track(&plan.feed, &label, &track).await {
+            Ok(receipt) => {
+                let denials = expect::partners(&plan.topology, &plan.nation)
+                    .into_iter()
+                    .filter_map(|p| {
+                        expect::denial_reason(&plan.topology, &plan.nation, &p, &label)
+                            .map(|r| (p, r))
+                    })
+                    .collect();
+                Event::Published {
+                    key: (
+                        plan.nation.clone(),
+                        producer.producer_id().to_string(),
+                        receipt.seq,
+                    ),
+                    label: label.display(),
+                    expected: expect::receivers(&plan.topology, &plan.nation, &label),
+                    denials,
+                }
+            }
+            Err(e) => Event::Failed {
+                who: format!("{} producer", plan.nation),
+                error: e.to_string(),
+            },
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn subscribe_loop(
+    nation: String,
+    _sub: coalition_sdk::Subscriber,
+    mut subscription: coalition_sdk::Subscription,
+    events: mpsc::Sender<Event>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let next =
+            tokio::select! { _ = shutdown.changed() => return, n = subscription.next() => n };
+        let event = match next {
+            None => return,
+            Some(Ok(d)) => {
+                let _ = d.ack().await;
+                debug_assert!(matches!(d.payload, Payload::Track(_) | Payload::Alert(_)));
+                Event::Delivered {
+                    receiver: nation.clone(),
+                    key: (d.origin.clone(), d.producer_id.clone(), d.seq),
+                    label: d.label.display(),
+                }
+            }
+            Some(Err(e)) => Event::Failed {
+                who: format!("{nation} subscriber"),
+                error: e.to_string(),
+            },
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn denied_now() -> BTreeMap<(String, String, String), u64> {
+    metrics_text::counters(
+        &coalition_bridge::telemetry::render(),
+        "coalition_bridge_denied_total",
+    )
+    .into_iter()
+    .filter_map(|(labels, v)| {
+        Some((
+            (
+                labels.get("nation")?.clone(),
+                labels.get("partner")?.clone(),
+                labels.get("reason")?.clone(),
+            ),
+            v as u64,
+        ))
+    })
+    .collect()
+}
+
+fn print_new_denials(started: Instant, last: &mut BTreeMap<(String, String, String), u64>) {
+    let now = denied_now();
+    for (k, v) in &now {
+        let before = last.get(k).copied().unwrap_or(0);
+        if *v > before {
+            println!(
+                "{:>7.2}s  {:<4} DENIED    to {} x{}: {}",
+                started.elapsed().as_secs_f64(),
+                k.0,
+                k.1,
+                v - before,
+                k.2
+            );
+        }
+    }
+    *last = now;
+}
+
+fn summarise(tally: &Tally, started: Instant) -> tally::Verdict {
+    let verdict = tally.verdict(&denied_now());
+    println!(
+        "\n== summary after {:.1}s ==",
+        started.elapsed().as_secs_f64()
+    );
+    println!("published   {}", tally.published.len());
+    println!(
+        "delivered   {} of {} expected",
+        verdict.delivered, verdict.expected
+    );
+    let p = |q| {
+        tally
+            .latency_percentile(q)
+            .map_or("-".into(), |v| format!("{v:.0} ms"))
+    };
+    println!(
+        "latency     p50 {}  p99 {}  (publish to verified delivery)",
+        p(50.0),
+        p(99.0)
+    );
+    println!("missing     {}", verdict.missing.len());
+    println!("unexpected  {}", verdict.unexpected.len());
+    println!("duplicates  {}", verdict.duplicates);
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for ((_, _, reason), n) in denied_now() {
+        *by_reason.entry(reason).or_default() += n;
+    }
+    println!("denied      {by_reason:?}");
+    for line in verdict
+        .missing
+        .iter()
+        .chain(&verdict.unexpected)
+        .chain(&verdict.denial_mismatches)
+        .chain(&tally.failures)
+        .take(20)
+    {
+        println!("  ! {line}");
+    }
+    println!(
+        "{}",
+        if verdict.passed() && tally.failures.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
+    verdict
+}
