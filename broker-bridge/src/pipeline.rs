@@ -152,8 +152,14 @@ async fn open(
             .first_sequence;
         *gate = Some(Gate::new((floor + 1).max(first)));
     }
+    // Short pull expiry and heartbeats: a pull request stranded on a server
+    // or link that died is noticed in seconds, not after the 30 s default.
     source
         .consumer
+        .stream()
+        .max_messages_per_batch(MAX_BATCH)
+        .expires(Duration::from_secs(5))
+        .heartbeat(Duration::from_secs(1))
         .messages()
         .await
         .map_err(|e| BridgeError::js("consumer messages", e))

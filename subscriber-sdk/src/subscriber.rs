@@ -172,14 +172,29 @@ impl Subscriber {
             inactive_threshold: Duration::from_secs(300),
             ..Default::default()
         };
-        let consumer = match &self.durable {
-            Some(name) => stream.get_or_create_consumer(name, config).await,
-            None => stream.create_consumer(config).await,
-        }
-        .map_err(|e| consume_error(&e))?;
-        let messages = consumer.messages().await.map_err(|e| consume_error(&e))?;
+        // Always a durable consumer: it is replicated like the stream, so it
+        // survives the loss of a server. An unnamed subscription gets a
+        // random name and is removed by the server after 5 idle minutes.
+        let name = self.durable.clone().unwrap_or_else(|| {
+            let mut id = [0u8; 8];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+            format!("sub-{}", hex::encode(id))
+        });
+        let config = pull::Config {
+            durable_name: Some(name.clone()),
+            ..config
+        };
+        let consumer = stream
+            .get_or_create_consumer(&name, config)
+            .await
+            .map_err(|e| consume_error(&e))?;
+        let messages = open_messages(&consumer)
+            .await
+            .map_err(|e| consume_error(&e))?;
         Ok(Subscription {
-            messages,
+            consumer,
+            messages: Some(messages),
+            failing_since: None,
             cache: self.cache.clone(),
             last_seq: HashMap::new(),
         })
@@ -248,9 +263,16 @@ impl Delivery {
     }
 }
 
+/// How long a subscription rides out consumer errors (a server restarting,
+/// missed heartbeats) before it reports one.
+const TOLERATE_FAILURE: Duration = Duration::from_secs(60);
+
 /// A stream of deliveries.
 pub struct Subscription {
-    messages: pull::Stream,
+    consumer: jetstream::consumer::PullConsumer,
+    messages: Option<pull::Stream>,
+    /// Since when the consumer has been failing, if it is.
+    failing_since: Option<std::time::Instant>,
     cache: Arc<CertificateCache>,
     last_seq: HashMap<(String, String, String), u64>,
 }
@@ -263,22 +285,69 @@ impl std::fmt::Debug for Subscription {
 
 impl Subscription {
     /// The next delivery. Duplicates are skipped; a message that fails
-    /// verification is terminated (not redelivered) and returned as an error.
+    /// verification is terminated (not redelivered) and returned as an
+    /// error. Transient consumer errors (a server restarting, missed
+    /// heartbeats) are ridden out; one is returned only after the consumer
+    /// has failed for a minute without a break.
     pub async fn next(&mut self) -> Option<Result<Delivery, SdkError>> {
         loop {
-            let message = match self.messages.next().await? {
-                Ok(m) => m,
-                Err(e) => {
-                    return Some(Err(SdkError::Consume {
-                        stream: INBOUND.into(),
-                        detail: e.to_string(),
-                    }))
+            let item = match self.messages.as_mut() {
+                Some(messages) => messages.next().await,
+                None => None,
+            };
+            let message = match item {
+                Some(Ok(m)) => {
+                    self.failing_since = None;
+                    m
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "subscription: transient consumer error");
+                    if let Some(err) = self.failing(e.to_string()) {
+                        return Some(Err(err));
+                    }
+                    continue;
+                }
+                None => {
+                    if let Some(err) = self.reopen().await {
+                        return Some(Err(err));
+                    }
+                    continue;
                 }
             };
             match self.deliver(message).await {
                 Ok(Some(d)) => return Some(Ok(d)),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Notes a failure; returns an error once failures have lasted too long.
+    fn failing(&mut self, detail: String) -> Option<SdkError> {
+        let since = *self
+            .failing_since
+            .get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < TOLERATE_FAILURE {
+            return None;
+        }
+        self.failing_since = None;
+        Some(SdkError::Consume {
+            stream: INBOUND.into(),
+            detail: format!("failing for {TOLERATE_FAILURE:?}: {detail}"),
+        })
+    }
+
+    /// Re-opens the message stream after it ended.
+    async fn reopen(&mut self) -> Option<SdkError> {
+        match open_messages(&self.consumer).await {
+            Ok(m) => {
+                self.messages = Some(m);
+                None
+            }
+            Err(e) => {
+                self.messages = None;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                self.failing(e.to_string())
             }
         }
     }
@@ -372,4 +441,18 @@ fn lineage(hdrs: Option<&async_nats::HeaderMap>) -> Lineage {
         key_id: get(headers::KEY_ID),
         decision: get(headers::DECISION),
     }
+}
+
+/// Opens a consumer's message stream with short pull expiry and heartbeats,
+/// so a pull request stranded on a server that died is noticed in seconds,
+/// not after the 30 s default.
+async fn open_messages(
+    consumer: &jetstream::consumer::PullConsumer,
+) -> Result<pull::Stream, jetstream::consumer::StreamError> {
+    consumer
+        .stream()
+        .expires(Duration::from_secs(5))
+        .heartbeat(Duration::from_secs(1))
+        .messages()
+        .await
 }
