@@ -370,3 +370,85 @@ async fn cut_link_holds_releases_and_delivers_them_when_restored() {
     }
     bridges.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn garbage_from_a_producer_is_dead_lettered_at_egress_and_the_feed_goes_on() {
+    use async_nats::jetstream;
+    let mesh = mesh(THREE_NATIONS).await;
+    let bridges = bridges(&mesh).await;
+    let sub = subscriber(&mesh, "GBR").await;
+    let mut tracks = within("subscribe", sub.subscribe(Topic::tracks()))
+        .await
+        .unwrap();
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let rel_gbr = label("USA", "SECRET", &["GBR"]);
+    within(
+        "publish",
+        usa.publish_track("tracks", &rel_gbr, &track("BEFORE-GARBAGE")),
+    )
+    .await
+    .unwrap();
+    // The producer's own NATS user, publishing bytes that are no envelope.
+    let cred = mesh.clients("USA").unwrap().producers["radar-1"].clone();
+    let raw = async_nats::ConnectOptions::with_user_and_password(cred.user, cred.password)
+        .connect(mesh.client_urls("USA"))
+        .await
+        .unwrap();
+    let js = jetstream::new(raw);
+    within("garbage", async {
+        js.publish(
+            "out.track.radar-1.tracks",
+            bytes::Bytes::from_static(b"\xde\xad\xbe\xef"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+    })
+    .await;
+    // Nor may it publish on a delivery subject: the server refuses.
+    if let Ok(ack) = js
+        .publish(
+            "in.track.USA.radar-1.tracks",
+            bytes::Bytes::from_static(b"x"),
+        )
+        .await
+    {
+        assert!(
+            within("no ack", std::future::IntoFuture::into_future(ack))
+                .await
+                .is_err(),
+            "a producer must not publish delivery subjects"
+        );
+    }
+    within(
+        "publish",
+        usa.publish_track("tracks", &rel_gbr, &track("AFTER-GARBAGE")),
+    )
+    .await
+    .unwrap();
+    for want in ["BEFORE-GARBAGE", "AFTER-GARBAGE"] {
+        let d = within("delivery", tracks.next()).await.unwrap().unwrap();
+        let Payload::Track(t) = &d.payload else {
+            panic!("expected a track")
+        };
+        assert_eq!(t.track_id, want);
+        d.ack().await.unwrap();
+    }
+    let home = mesh.bridge_config("USA").unwrap().home.clone();
+    let usa_js = jetstream::new(
+        async_nats::ConnectOptions::with_user_and_password(home.user, home.password)
+            .connect(mesh.client_urls("USA"))
+            .await
+            .unwrap(),
+    );
+    let dead = usa_js
+        .get_stream("DEADLETTER")
+        .await
+        .unwrap()
+        .get_last_raw_message_by_subject("dlq.egress.malformed_envelope")
+        .await
+        .unwrap();
+    assert_eq!(dead.payload.as_ref(), b"\xde\xad\xbe\xef");
+    bridges.shutdown().await;
+}

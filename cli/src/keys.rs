@@ -13,8 +13,10 @@ use crate::error::CliError;
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AlgorithmArg {
     /// ML-DSA-65 (default).
+    #[value(name = "ml-dsa-65")]
     MlDsa65,
     /// ML-DSA-87.
+    #[value(name = "ml-dsa-87")]
     MlDsa87,
 }
 

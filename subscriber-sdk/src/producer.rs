@@ -204,7 +204,12 @@ impl Producer {
                 .map(|e| e.header.seq)
                 .map_err(|reason| SdkError::Publish {
                     subject: subject.into(),
-                    detail: format!("the last stored message does not decode ({reason}); cannot continue the sequence"),
+                    detail: format!(
+                        "the last message stored on this feed is not a valid envelope ({reason}), so the \
+                         next sequence number is unknown; only this producer's credentials can write \
+                         there, so check for another process using them, then have the nation's ops \
+                         purge that message from OUTBOUND (it is already in DEADLETTER)"
+                    ),
                 }),
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
             Err(e) => Err(SdkError::Publish {

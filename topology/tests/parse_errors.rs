@@ -132,7 +132,7 @@ fn bad_files_are_refused_with_line_and_reason() {
         (
             "missing mesh",
             GOOD.replace("[mesh]\nname = \"t\"\n", ""),
-            0,
+            1,
             "missing field `mesh`",
         ),
     ];
