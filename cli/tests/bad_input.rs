@@ -54,7 +54,10 @@ fn bad_run_arguments_exit_2() {
     assert!(stderr.contains("invalid value 'soon'"), "{stderr}");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("precious.txt"), b"keep me").unwrap();
-    let topology = concat!(env!("CARGO_MANIFEST_DIR"), "/../topologies/coalition-3.toml");
+    let topology = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../topologies/coalition-3.toml"
+    );
     let (code, _, stderr) = coalition(&[
         "run",
         "--topology",

@@ -18,6 +18,7 @@ use coalition_sdk::{
 };
 use coalition_topology::{parse_topology_file, Topology};
 use nats_harness::Mesh;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::CliError;
@@ -37,6 +38,9 @@ pub struct RunOptions {
 
 /// Runs the mesh; in bounded mode returns an error if a check fails.
 pub async fn run(opts: RunOptions) -> Result<(), CliError> {
+    // Registered first, so Ctrl-C during start-up stops cleanly too.
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| CliError::Runtime(format!("cannot handle Ctrl-C: {e}")))?;
     let topology = parse_topology_file(&opts.topology)?;
     prepare_dir(&opts.dir)?;
     println!(
@@ -44,7 +48,13 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         topology.name,
         opts.dir.display()
     );
-    let mesh = Mesh::start_in(topology.clone(), &opts.dir).await?;
+    let mesh = tokio::select! {
+        mesh = Mesh::start_in(topology.clone(), &opts.dir) => mesh?,
+        _ = interrupt.recv() => {
+            println!("interrupted while starting; stopped");
+            return Ok(());
+        }
+    };
     println!(
         "{} servers up, {} leaf links up",
         topology.servers().count(),
@@ -63,7 +73,7 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     let publish_until = opts.duration.map(|d| started + d);
     let outcome = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break None,
+            _ = interrupt.recv() => break None,
             ev = events.recv() => match ev {
                 Some(ev) => if let Some(line) = tally.record(ev, Instant::now()) {
                     println!("{:>7.2}s  {line}", started.elapsed().as_secs_f64());
