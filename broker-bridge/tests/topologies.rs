@@ -6,12 +6,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use coalition_sdk::{Payload, Topic};
+use coalition_sdk::Topic;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_three_server_nation_keeps_flowing_when_one_server_is_killed() {
-    let mut mesh = mesh(
+    let mut s = scene(
         r#"
 [mesh]
 name = "cluster"
@@ -32,61 +32,27 @@ kind = "track"
 "#,
     )
     .await;
-    let bridges = bridges(&mesh).await;
-    let sub = subscriber(&mesh, "GBR").await;
-    let mut tracks = within("subscribe", sub.subscribe(Topic::tracks()))
-        .await
-        .unwrap();
-    let usa = producer(&mesh, "USA", "radar-1").await;
     let l = label("USA", "SECRET", &["GBR"]);
-    within("publish", usa.publish_track("tracks", &l, &track("T1")))
-        .await
-        .unwrap();
-    assert_eq!(
-        within("delivery", tracks.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .seq,
-        1
-    );
+    publish(&s.usa, &l, "T1").await;
+    assert_eq!(next_delivery(&mut s.gbr_tracks).await.seq, 1);
 
     // GBR-0 is the first URL everyone dials, so most connections are on it.
-    mesh.kill_server("GBR", 0).unwrap();
+    s.mesh.kill_server("GBR", 0).unwrap();
     for i in 2..=30 {
-        within(
-            "publish",
-            usa.publish_track("tracks", &l, &track(&format!("T{i}"))),
-        )
-        .await
-        .unwrap();
+        publish(&s.usa, &l, &format!("T{i}")).await;
     }
     for want in 2..=30u64 {
-        let d = within("delivery with GBR-0 dead", tracks.next())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(d.seq, want);
-        d.ack().await.unwrap();
+        assert_eq!(next_delivery(&mut s.gbr_tracks).await.seq, want);
     }
-    within("restart", mesh.restart_server("GBR", 0))
+    within("restart", s.mesh.restart_server("GBR", 0))
         .await
         .unwrap();
-    within("cluster whole again", mesh.wait_ready())
+    within("cluster whole again", s.mesh.wait_ready())
         .await
         .unwrap();
-    within("publish", usa.publish_track("tracks", &l, &track("T31")))
-        .await
-        .unwrap();
-    assert_eq!(
-        within("delivery after restart", tracks.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .seq,
-        31
-    );
-    bridges.shutdown().await;
+    publish(&s.usa, &l, "T31").await;
+    assert_eq!(next_delivery(&mut s.gbr_tracks).await.seq, 31);
+    s.bridges.shutdown().await;
 }
 
 /// 15 nations, one server each, links both ways around a ring plus chords
@@ -146,36 +112,21 @@ async fn fifteen_nation_ring_with_chords_carries_a_track_across_every_link() {
     for nation in mesh.topology().nations.iter().map(|n| n.code.clone()) {
         let p = producer(&mesh, &nation, "sensor").await;
         for (from, to) in links.iter().filter(|(f, _)| *f == nation) {
-            let l = label(from, "SECRET", &[to]);
-            within(
-                "publish",
-                p.publish_track("tracks", &l, &track(&format!("{from}->{to}"))),
-            )
-            .await
-            .unwrap();
+            publish(&p, &label(from, "SECRET", &[to]), &format!("{from}->{to}")).await;
         }
     }
     for (nation, _sub, tracks) in &mut subs {
         let want = &expected[nation];
         let mut got = BTreeSet::new();
         while got.len() < want.len() {
-            let d = within(
-                &format!("{nation} receives {want:?}, has {got:?}"),
-                tracks.next(),
-            )
-            .await
-            .unwrap()
-            .unwrap();
-            let Payload::Track(t) = &d.payload else {
-                panic!("expected a track")
-            };
+            let d = next_delivery(tracks).await;
+            let id = track_id(&d).to_string();
             assert!(
-                t.track_id.ends_with(&format!("->{nation}")),
-                "{nation} received {}",
-                t.track_id
+                id.ends_with(&format!("->{nation}")),
+                "{nation} received {id}"
             );
             assert_eq!(d.lineage.admitted_by.as_deref(), Some(nation.as_str()));
-            got.insert(t.track_id.clone());
+            got.insert(id);
         }
         assert_eq!(&got, want);
     }

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use coalition_topology::{
-    generate, parse_topology_file, Addressing, Credentials, ServerAddress, Topology,
-};
+use coalition_topology::{generate, parse_topology_file, Addressing, Credentials, Topology};
 
 use crate::error::CliError;
 
@@ -92,30 +90,13 @@ fn print_summary(t: &Topology) {
 }
 
 fn generate_into(t: &Topology, out: &Path, base_port: u16) -> Result<(), CliError> {
-    let servers: Vec<_> = t.servers().collect();
-    let needed = servers.len() as u32 * 4;
+    let needed = t.servers().count() as u32 * 4;
     if u32::from(base_port) + needed > 65535 || base_port < 1024 {
         return Err(CliError::Usage(format!(
             "--base-port {base_port}: need {needed} ports between 1024 and 65535"
         )));
     }
-    let mut addressing = Addressing::default();
-    for (i, id) in servers.into_iter().enumerate() {
-        let p = base_port + (i as u16) * 4;
-        let store = out.join("jetstream").join(id.to_string());
-        addressing.servers.insert(
-            id,
-            ServerAddress {
-                bind_host: "127.0.0.1".into(),
-                host: "127.0.0.1".into(),
-                client_port: p,
-                cluster_port: p + 1,
-                leaf_port: p + 2,
-                monitor_port: p + 3,
-                store_dir: store.display().to_string(),
-            },
-        );
-    }
+    let addressing = Addressing::sequential(t, "127.0.0.1", base_port, &out.join("jetstream"));
     let mesh = generate(t, &addressing, &mut Credentials::random())?;
     for file in mesh.files() {
         let path = out.join(&file.path);

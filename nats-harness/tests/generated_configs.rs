@@ -2,28 +2,13 @@
 //! config test mode), and says what the isolation design needs it to say.
 use std::path::Path;
 
-use coalition_topology::{generate, parse_topology, Addressing, Credentials, ServerAddress};
+use coalition_topology::{generate, parse_topology, Addressing, Credentials};
 
 const TOPOLOGY: &str = include_str!("../../topologies/coalition-3.toml");
 
 fn generated(dir: &Path) -> coalition_topology::GeneratedMesh {
     let t = parse_topology(TOPOLOGY, Path::new("coalition-3.toml")).unwrap();
-    let mut a = Addressing::default();
-    for (i, id) in t.servers().enumerate() {
-        let p = 20000 + i as u16 * 4;
-        a.servers.insert(
-            id.clone(),
-            ServerAddress {
-                bind_host: "127.0.0.1".into(),
-                host: "127.0.0.1".into(),
-                client_port: p,
-                cluster_port: p + 1,
-                leaf_port: p + 2,
-                monitor_port: p + 3,
-                store_dir: dir.join(id.to_string()).display().to_string(),
-            },
-        );
-    }
+    let a = Addressing::sequential(&t, "127.0.0.1", 20000, dir);
     generate(&t, &a, &mut Credentials::random()).unwrap()
 }
 

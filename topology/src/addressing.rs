@@ -3,7 +3,9 @@
 //! (dynamic ports, link proxies) and docker-compose (fixed hostnames) alike.
 use std::collections::BTreeMap;
 
-use crate::model::ServerId;
+use std::path::Path;
+
+use crate::model::{ServerId, Topology};
 
 /// The network identity of one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,5 +47,31 @@ impl Addressing {
         self.servers
             .get(sender)
             .map(|a| format!("{}:{}", a.host, a.leaf_port))
+    }
+}
+
+impl Addressing {
+    /// Every server of `topology` on `host`, four consecutive ports each
+    /// from `base_port` (client, cluster, leaf, monitoring), with JetStream
+    /// under `store_root/<server>`. Leaf endpoints are the servers' own.
+    pub fn sequential(topology: &Topology, host: &str, base_port: u16, store_root: &Path) -> Self {
+        let mut addressing = Addressing::default();
+        for (i, id) in topology.servers().enumerate() {
+            let p = base_port.saturating_add((i as u16).saturating_mul(4));
+            let store = store_root.join(id.to_string());
+            addressing.servers.insert(
+                id,
+                ServerAddress {
+                    bind_host: host.into(),
+                    host: host.into(),
+                    client_port: p,
+                    cluster_port: p.saturating_add(1),
+                    leaf_port: p.saturating_add(2),
+                    monitor_port: p.saturating_add(3),
+                    store_dir: store.display().to_string(),
+                },
+            );
+        }
+        addressing
     }
 }

@@ -187,3 +187,76 @@ pub async fn watch_everything(mesh: &Mesh, nation: &str) -> Watch {
     }
     watch
 }
+
+/// The usual cast: a mesh with its bridges, a GBR subscriber to tracks, and
+/// USA's `radar-1` producer.
+pub struct Scene {
+    pub mesh: Mesh,
+    pub bridges: Bridges,
+    pub gbr: coalition_sdk::Subscriber,
+    pub gbr_tracks: coalition_sdk::Subscription,
+    pub usa: Producer,
+}
+
+/// Starts a [`Scene`] on `toml` (which must have USA -> GBR and USA's `radar-1`).
+pub async fn scene(toml: &str) -> Scene {
+    let mesh = mesh(toml).await;
+    let bridges = bridges(&mesh).await;
+    let gbr = subscriber(&mesh, "GBR").await;
+    let gbr_tracks = within("subscribe", gbr.subscribe(coalition_sdk::Topic::tracks()))
+        .await
+        .expect("subscribes");
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    Scene {
+        mesh,
+        bridges,
+        gbr,
+        gbr_tracks,
+        usa,
+    }
+}
+
+/// Publishes a track with id `id` on feed `tracks`; returns its seq.
+pub async fn publish(producer: &Producer, label: &Label, id: &str) -> u64 {
+    within(
+        "publish",
+        producer.publish_track("tracks", label, &track(id)),
+    )
+    .await
+    .expect("published")
+    .seq
+}
+
+/// The next delivery, verified, acknowledged.
+pub async fn next_delivery(sub: &mut coalition_sdk::Subscription) -> coalition_sdk::Delivery {
+    let d = within("delivery", sub.next())
+        .await
+        .expect("subscription open")
+        .expect("delivery verifies");
+    within("ack", d.ack()).await.expect("ack");
+    d
+}
+
+/// The track id of a delivery that must be a track.
+pub fn track_id(d: &coalition_sdk::Delivery) -> &str {
+    match &d.payload {
+        coalition_sdk::Payload::Track(t) => &t.track_id,
+        other => panic!("expected a track, got {other:?}"),
+    }
+}
+
+/// A JetStream context in `nation`'s cluster as `cred`.
+pub async fn jetstream_as(
+    mesh: &Mesh,
+    nation: &str,
+    cred: coalition_topology::Credential,
+) -> async_nats::jetstream::Context {
+    let client = within(
+        "connect",
+        async_nats::ConnectOptions::with_user_and_password(cred.user, cred.password)
+            .connect(mesh.client_urls(nation)),
+    )
+    .await
+    .expect("connects");
+    async_nats::jetstream::new(client)
+}
