@@ -16,8 +16,7 @@ use coalition_schemas::headers;
 use coalition_topology::subjects;
 
 use crate::deadletter::dead_letter;
-use crate::pipeline::{Incoming, Outgoing};
-use crate::telemetry;
+use crate::pipeline::{Counted, Decided, Incoming, Outgoing};
 
 /// What the egress decision needs; `links[i]` publishes to target `i + 1`.
 #[derive(Debug)]
@@ -53,15 +52,19 @@ pub(crate) fn verify_outbound(
 }
 
 /// The egress decision for a batch.
-pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> Vec<Outgoing> {
-    let mut out = Vec::new();
+pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> Decided {
+    let mut out = Decided::default();
     for input in inputs {
         let verified = match verify_outbound(ctx, input, now_ms) {
             Ok(v) => v,
             Err(reason) => {
-                telemetry::rejected(&ctx.nation, "egress", "-", reason);
                 tracing::warn!(subject = %input.subject, %reason, "outbound message refused; dead-lettered");
-                out.push(dead_letter(input, "egress", "-", reason));
+                out.counted.push(Counted::Rejected {
+                    stage: "egress",
+                    partner: "-".into(),
+                    reason,
+                });
+                out.outputs.push(dead_letter(input, "egress", "-", reason));
                 continue;
             }
         };
@@ -74,13 +77,15 @@ pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> V
             };
             match release_decision(&h.label, &release) {
                 Ok(()) => {
-                    telemetry::released(&ctx.nation, partner);
+                    out.counted.push(Counted::Released {
+                        partner: partner.clone(),
+                    });
                     let mut hdrs = HeaderMap::new();
                     hdrs.insert(headers::MSG_ID, h.msg_id().as_str());
                     hdrs.insert(headers::DECISION, "release");
                     hdrs.insert(headers::RELEASED_BY, ctx.nation.as_str());
                     hdrs.insert(headers::RELEASED_AT, now_ms.to_string().as_str());
-                    out.push(Outgoing {
+                    out.outputs.push(Outgoing {
                         target: i + 1,
                         subject: subjects::released(
                             h.message_type.as_str(),
@@ -93,7 +98,10 @@ pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> V
                     });
                 }
                 Err(reason) => {
-                    telemetry::denied(&ctx.nation, partner, reason);
+                    out.counted.push(Counted::Denied {
+                        partner: partner.clone(),
+                        reason,
+                    });
                     tracing::info!(msg = %h.msg_id(), %partner, %reason, label = %h.label.display(), "not released");
                 }
             }

@@ -14,8 +14,7 @@ use coalition_schemas::headers;
 use coalition_topology::subjects;
 
 use crate::deadletter::{dead_letter, HOME};
-use crate::pipeline::{Incoming, Outgoing};
-use crate::telemetry;
+use crate::pipeline::{Counted, Decided, Incoming, Outgoing};
 
 /// What the ingress decision for one partner needs.
 #[derive(Debug)]
@@ -91,19 +90,17 @@ fn lineage_headers(
 }
 
 /// The ingress decision for a batch from one partner.
-pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], now_ms: i64) -> Vec<Outgoing> {
-    let mut out = Vec::with_capacity(inputs.len());
+pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], now_ms: i64) -> Decided {
+    let mut out = Decided::default();
     for input in inputs {
         match verify_and_admit(ctx, input, now_ms) {
             Ok(v) => {
                 let h = &v.envelope.header;
-                telemetry::admitted(&ctx.nation, &ctx.partner);
-                telemetry::transit_seconds(
-                    &ctx.nation,
-                    &ctx.partner,
-                    (now_ms - h.produced_at_ms).max(0) as f64 / 1000.0,
-                );
-                out.push(Outgoing {
+                out.counted.push(Counted::Admitted {
+                    partner: ctx.partner.clone(),
+                    transit_ms: (now_ms - h.produced_at_ms).max(0),
+                });
+                out.outputs.push(Outgoing {
                     target: HOME,
                     subject: subjects::inbound(
                         h.message_type.as_str(),
@@ -116,9 +113,14 @@ pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], now_ms: i64) -> 
                 });
             }
             Err(reason) => {
-                telemetry::rejected(&ctx.nation, "ingress", &ctx.partner, reason);
+                out.counted.push(Counted::Rejected {
+                    stage: "ingress",
+                    partner: ctx.partner.clone(),
+                    reason,
+                });
                 tracing::warn!(partner = %ctx.partner, subject = %input.subject, %reason, "released message rejected; dead-lettered");
-                out.push(dead_letter(input, "ingress", &ctx.partner, reason));
+                out.outputs
+                    .push(dead_letter(input, "ingress", &ctx.partner, reason));
             }
         }
     }

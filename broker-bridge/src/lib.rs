@@ -178,7 +178,10 @@ async fn run_ingress(
 fn stage_hooks(nation: &str, stage: &'static str) -> Hooks {
     let (a, b) = (nation.to_string(), nation.to_string());
     Hooks {
-        batch: Box::new(move |s| telemetry::batch_seconds(&a, stage, s)),
+        batch: Box::new(move |s, counted| {
+            telemetry::batch_seconds(&a, stage, s);
+            telemetry::record(&a, counted);
+        }),
         aged_out: Box::new(move |n| telemetry::aged_out(&b, stage, n)),
     }
 }

@@ -17,6 +17,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use coalition_core::DenyReason;
+
 use crate::gate::{Gate, Offer};
 use crate::BridgeError;
 
@@ -43,8 +45,37 @@ pub(crate) struct Outgoing {
     pub payload: Bytes,
 }
 
+/// What a batch's decision counts; recorded only once the batch is stored,
+/// so a redelivered batch is never counted twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Counted {
+    Released {
+        partner: String,
+    },
+    Denied {
+        partner: String,
+        reason: DenyReason,
+    },
+    Admitted {
+        partner: String,
+        transit_ms: i64,
+    },
+    Rejected {
+        stage: &'static str,
+        partner: String,
+        reason: DenyReason,
+    },
+}
+
+/// The outcome of deciding a batch.
+#[derive(Debug, Default)]
+pub(crate) struct Decided {
+    pub outputs: Vec<Outgoing>,
+    pub counted: Vec<Counted>,
+}
+
 /// A pure, synchronous decision over a batch.
-pub(crate) type Decide = Arc<dyn Fn(&[Incoming]) -> Vec<Outgoing> + Send + Sync>;
+pub(crate) type Decide = Arc<dyn Fn(&[Incoming]) -> Decided + Send + Sync>;
 
 /// Where a stage reads from: a durable consumer over a whole stream.
 pub(crate) struct Source {
@@ -52,10 +83,13 @@ pub(crate) struct Source {
     pub stream: jetstream::stream::Stream,
 }
 
+/// Called with the seconds a stored batch took and what it counted.
+pub(crate) type BatchHook = Box<dyn Fn(f64, &[Counted]) + Send + Sync>;
+
 /// What a stage reports as it goes.
 pub(crate) struct Hooks {
-    /// Seconds a stored batch took.
-    pub batch: Box<dyn Fn(f64) + Send + Sync>,
+    /// Seconds a stored batch took, and what it counted.
+    pub batch: BatchHook,
     /// Messages that aged out of the source before they could be read.
     pub aged_out: Box<dyn Fn(u64) + Send + Sync>,
 }
@@ -107,9 +141,9 @@ pub(crate) async fn run_stage(
                 let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
                 let started = Instant::now();
                 match process(&batch, &targets, &decide).await {
-                    Ok(()) => {
+                    Ok(counted) => {
                         gate.processed(last);
-                        (hooks.batch)(started.elapsed().as_secs_f64());
+                        (hooks.batch)(started.elapsed().as_secs_f64(), &counted);
                     }
                     Err(e) => {
                         tracing::warn!(stage = %name, error = %e, size = batch.len(), "batch not stored; redelivering");
@@ -234,7 +268,7 @@ async fn process(
     batch: &[jetstream::Message],
     targets: &[jetstream::Context],
     decide: &Decide,
-) -> Result<(), BridgeError> {
+) -> Result<Vec<Counted>, BridgeError> {
     let inputs: Vec<Incoming> = batch
         .iter()
         .map(|m| Incoming {
@@ -245,11 +279,11 @@ async fn process(
         })
         .collect();
     let decide = decide.clone();
-    let outputs = tokio::task::spawn_blocking(move || decide(&inputs))
+    let decided = tokio::task::spawn_blocking(move || decide(&inputs))
         .await
         .map_err(|e| BridgeError::js("decision task", e))?;
-    let mut pending = Vec::with_capacity(outputs.len());
-    for out in outputs {
+    let mut pending = Vec::with_capacity(decided.outputs.len());
+    for out in decided.outputs {
         let ctx = targets
             .get(out.target)
             .ok_or_else(|| BridgeError::js("publish", format!("no target {}", out.target)))?;
@@ -266,5 +300,5 @@ async fn process(
     for m in batch {
         m.ack().await.map_err(|e| BridgeError::js("ack", e))?;
     }
-    Ok(())
+    Ok(decided.counted)
 }

@@ -64,19 +64,42 @@ pub fn render() -> String {
     HANDLE.get().map(|h| h.render()).unwrap_or_default()
 }
 
-pub(crate) fn released(nation: &str, partner: &str) {
+/// Records what a stored batch counted.
+pub(crate) fn record(nation: &str, counted: &[crate::pipeline::Counted]) {
+    use crate::pipeline::Counted;
+    for c in counted {
+        match c {
+            Counted::Released { partner } => released(nation, partner),
+            Counted::Denied { partner, reason } => denied(nation, partner, *reason),
+            Counted::Admitted {
+                partner,
+                transit_ms,
+            } => {
+                admitted(nation, partner);
+                transit_seconds(nation, partner, *transit_ms as f64 / 1000.0);
+            }
+            Counted::Rejected {
+                stage,
+                partner,
+                reason,
+            } => rejected(nation, stage, partner, *reason),
+        }
+    }
+}
+
+fn released(nation: &str, partner: &str) {
     counter!("coalition_bridge_released_total", "nation" => nation.to_string(), "partner" => partner.to_string()).increment(1);
 }
 
-pub(crate) fn denied(nation: &str, partner: &str, reason: DenyReason) {
+fn denied(nation: &str, partner: &str, reason: DenyReason) {
     counter!("coalition_bridge_denied_total", "nation" => nation.to_string(), "partner" => partner.to_string(), "reason" => reason.as_str()).increment(1);
 }
 
-pub(crate) fn admitted(nation: &str, partner: &str) {
+fn admitted(nation: &str, partner: &str) {
     counter!("coalition_bridge_admitted_total", "nation" => nation.to_string(), "partner" => partner.to_string()).increment(1);
 }
 
-pub(crate) fn rejected(nation: &str, stage: &'static str, partner: &str, reason: DenyReason) {
+fn rejected(nation: &str, stage: &'static str, partner: &str, reason: DenyReason) {
     counter!("coalition_bridge_rejected_total", "nation" => nation.to_string(), "stage" => stage, "partner" => partner.to_string(), "reason" => reason.as_str()).increment(1);
 }
 
@@ -85,7 +108,7 @@ pub(crate) fn batch_seconds(nation: &str, stage: &'static str, seconds: f64) {
         .record(seconds);
 }
 
-pub(crate) fn transit_seconds(nation: &str, partner: &str, seconds: f64) {
+fn transit_seconds(nation: &str, partner: &str, seconds: f64) {
     histogram!("coalition_bridge_transit_seconds", "nation" => nation.to_string(), "partner" => partner.to_string()).record(seconds);
 }
 
