@@ -71,46 +71,12 @@ pub async fn start(
     let cfg = &settings.config;
     telemetry::install(cfg.metrics_listen.as_deref())?;
     let nation = cfg.nation.clone();
-    let home_policy = settings
-        .home_policy()
-        .cloned()
-        .ok_or_else(|| BridgeError::Config(format!("no policy for home nation {nation}")))?;
     let cache = Arc::new(CertificateCache::new(settings.anchors.clone()));
-    let max_age = Duration::from_secs(cfg.release_max_age_secs);
     let home = bus::connect(&nation, accounts::HOME, &cfg.servers, &cfg.home).await?;
     let home_js = jetstream::new(home);
+    let max_age = Duration::from_secs(cfg.release_max_age_secs);
     let outbound = bus::ensure_home_streams(&home_js, cfg.replicas, max_age).await?;
-
-    let mut targets = vec![home_js.clone()];
-    let mut links = Vec::new();
-    for link in &cfg.release {
-        let account = accounts::release_to(&link.partner);
-        let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
-        let js = jetstream::new(client);
-        bus::ensure_stream(&js, streams::RELEASED, "rel.>", cfg.replicas, max_age).await?;
-        targets.push(js);
-        links.push((link.partner.clone(), link.max_classification.clone()));
-    }
-    let egress_ctx = Arc::new(egress::EgressContext {
-        nation: nation.clone(),
-        policy: home_policy,
-        cache: cache.clone(),
-        links,
-    });
-    let decide: Decide = Arc::new(move |inputs| egress::decide(&egress_ctx, inputs, now_ms()));
-    let consumer = bus::durable_consumer(&outbound, streams::EGRESS_CONSUMER).await?;
-    let source = Source {
-        consumer,
-        stream: outbound,
-    };
-    let mut tasks = vec![tokio::spawn(run_stage(
-        format!("{nation} egress"),
-        source,
-        targets,
-        decide,
-        shutdown.clone(),
-        stage_hooks(&nation, "egress"),
-    ))];
+    let mut tasks = vec![start_egress(&settings, &cache, &home_js, outbound, &shutdown).await?];
     for link in &cfg.ingress {
         let account = accounts::from_partner(&link.partner);
         let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
@@ -137,6 +103,54 @@ pub async fn start(
     }
     tracing::info!(%nation, release = cfg.release.len(), ingress = cfg.ingress.len(), "bridge started");
     Ok(BridgeHandle { nation, tasks })
+}
+
+/// Connects to every release account, creates their RELEASED streams and
+/// the egress consumer on OUTBOUND, and spawns the egress stage.
+async fn start_egress(
+    settings: &BridgeSettings,
+    cache: &Arc<CertificateCache>,
+    home_js: &jetstream::Context,
+    outbound: jetstream::stream::Stream,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, BridgeError> {
+    let cfg = &settings.config;
+    let nation = cfg.nation.clone();
+    let policy = settings
+        .home_policy()
+        .cloned()
+        .ok_or_else(|| BridgeError::Config(format!("no policy for home nation {nation}")))?;
+    let max_age = Duration::from_secs(cfg.release_max_age_secs);
+    let mut targets = vec![home_js.clone()];
+    let mut links = Vec::new();
+    for link in &cfg.release {
+        let account = accounts::release_to(&link.partner);
+        let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
+        let js = jetstream::new(client);
+        bus::ensure_stream(&js, streams::RELEASED, "rel.>", cfg.replicas, max_age).await?;
+        targets.push(js);
+        links.push((link.partner.clone(), link.max_classification.clone()));
+    }
+    let ctx = Arc::new(egress::EgressContext {
+        nation: nation.clone(),
+        policy,
+        cache: cache.clone(),
+        links,
+    });
+    let decide: Decide = Arc::new(move |inputs| egress::decide(&ctx, inputs, now_ms()));
+    let consumer = bus::durable_consumer(&outbound, streams::EGRESS_CONSUMER).await?;
+    let source = Source {
+        consumer,
+        stream: outbound,
+    };
+    Ok(tokio::spawn(run_stage(
+        format!("{nation} egress"),
+        source,
+        targets,
+        decide,
+        shutdown.clone(),
+        stage_hooks(&nation, "egress"),
+    )))
 }
 
 /// Attaches to the partner's RELEASED stream (retrying while the link is

@@ -100,26 +100,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
             nation,
             out,
             algorithm,
-        } => {
-            check_token("nation", &nation)?;
-            let alg = match algorithm {
-                AlgorithmArg::MlDsa65 => Algorithm::MlDsa65,
-                AlgorithmArg::MlDsa87 => Algorithm::MlDsa87,
-            };
-            let key = SigningKeyPair::generate(alg, &format!("{nation} root"));
-            write_key_file(&out.join("root.key"), &key.to_private_file(), true)?;
-            write_key_file(
-                &out.join("root.pub"),
-                &key.public_key().to_file_bytes(),
-                false,
-            )?;
-            println!(
-                "wrote {}/root.key (private, 0600) and root.pub",
-                out.display()
-            );
-            println!("key id {}", hex_id(key.public_key()));
-            Ok(())
-        }
+        } => root(&nation, &out, algorithm),
         KeysCommand::Producer {
             nation,
             producer,
@@ -138,19 +119,17 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
                 .map_err(|e| CliError::Usage(format!("{}: {e}", root_key.display())))?;
             let key = SigningKeyPair::generate(Algorithm::MlDsa65, &format!("{nation}/{producer}"));
             let now = now_ms();
-            let cert = issue_certificate(
-                &root,
-                &CertificateRequest {
-                    nation: nation.clone(),
-                    producer_id: producer.clone(),
-                    public_key: key.public_key().clone(),
-                    not_before_ms: now - 60_000,
-                    not_after_ms: now + i64::from(valid_days) * 86_400_000,
-                    feeds,
-                    max_classification,
-                },
-            )
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+            let request = CertificateRequest {
+                nation,
+                producer_id: producer.clone(),
+                public_key: key.public_key().clone(),
+                not_before_ms: now - 60_000,
+                not_after_ms: now + i64::from(valid_days) * 86_400_000,
+                feeds,
+                max_classification,
+            };
+            let cert =
+                issue_certificate(&root, &request).map_err(|e| CliError::Usage(e.to_string()))?;
             write_key_file(
                 &out.join(format!("{producer}.key")),
                 &key.to_private_file(),
@@ -163,24 +142,46 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
-        KeysCommand::Verify { cert, root, nation } => {
-            let root = PublicKey::from_file_bytes(&read(&root)?)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", root.display())))?;
-            let anchors = [(nation, root)].into_iter().collect();
-            let c = verify_certificate(&read(&cert)?, &anchors).map_err(|r| {
-                CliError::CheckFailed(format!("{}: does not verify: {r}", cert.display()))
-            })?;
-            println!("certificate of {}/{} OK", c.nation, c.producer_id);
-            println!("  key id          {}", hex_id(&c.key));
-            println!(
-                "  feeds           {}",
-                c.feeds.iter().cloned().collect::<Vec<_>>().join(", ")
-            );
-            println!("  max class.      {}", c.max_classification);
-            println!("  valid now       {}", c.is_valid_at(now_ms()));
-            Ok(())
-        }
+        KeysCommand::Verify { cert, root, nation } => verify(&cert, &root, nation),
     }
+}
+
+fn root(nation: &str, out: &Path, algorithm: AlgorithmArg) -> Result<(), CliError> {
+    check_token("nation", nation)?;
+    let alg = match algorithm {
+        AlgorithmArg::MlDsa65 => Algorithm::MlDsa65,
+        AlgorithmArg::MlDsa87 => Algorithm::MlDsa87,
+    };
+    let key = SigningKeyPair::generate(alg, &format!("{nation} root"));
+    write_key_file(&out.join("root.key"), &key.to_private_file(), true)?;
+    write_key_file(
+        &out.join("root.pub"),
+        &key.public_key().to_file_bytes(),
+        false,
+    )?;
+    println!(
+        "wrote {}/root.key (private, 0600) and root.pub",
+        out.display()
+    );
+    println!("key id {}", hex_id(key.public_key()));
+    Ok(())
+}
+
+fn verify(cert: &Path, root: &Path, nation: String) -> Result<(), CliError> {
+    let root = PublicKey::from_file_bytes(&read(root)?)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", root.display())))?;
+    let anchors = [(nation, root)].into_iter().collect();
+    let c = verify_certificate(&read(cert)?, &anchors)
+        .map_err(|r| CliError::CheckFailed(format!("{}: does not verify: {r}", cert.display())))?;
+    println!("certificate of {}/{} OK", c.nation, c.producer_id);
+    println!("  key id          {}", hex_id(&c.key));
+    println!(
+        "  feeds           {}",
+        c.feeds.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+    println!("  max class.      {}", c.max_classification);
+    println!("  valid now       {}", c.is_valid_at(now_ms()));
+    Ok(())
 }
 
 fn hex_id(key: &PublicKey) -> String {

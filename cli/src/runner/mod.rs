@@ -63,47 +63,93 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     let (stop, shutdown) = watch::channel(false);
     let metrics_addr = start_bridges(&mesh, &shutdown).await?;
     println!("bridges running; Prometheus metrics at http://{metrics_addr}/metrics");
-    let (events_tx, mut events) = mpsc::channel(4096);
+    let (events_tx, events) = mpsc::channel(4096);
     let started = Instant::now();
     let tasks = spawn_clients(&mesh, &topology, &opts, &shutdown, &events_tx).await?;
     drop(events_tx);
-    let mut tally = Tally::default();
-    let mut last_denied = BTreeMap::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let publish_until = opts.duration.map(|d| started + d);
-    let outcome = loop {
-        tokio::select! {
-            _ = interrupt.recv() => break None,
-            ev = events.recv() => match ev {
-                Some(ev) => if let Some(line) = tally.record(ev, Instant::now()) {
-                    println!("{:>7.2}s  {line}", started.elapsed().as_secs_f64());
-                },
-                None => break None,
-            },
-            _ = tick.tick() => {
-                print_new_denials(started, &mut last_denied);
-                if publish_until.is_some_and(|t| Instant::now() > t + DRAIN) || (publish_until.is_some_and(|t| Instant::now() > t) && tally.complete()) {
-                    break Some(());
-                }
-            }
-        }
+    let mut live = Live {
+        tally: Tally::default(),
+        last_denied: BTreeMap::new(),
+        started,
     };
+    let bounded = live.watch(events, &mut interrupt, opts.duration).await;
     let _ = stop.send(true);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }
-    print_new_denials(started, &mut last_denied);
-    let verdict = summarise(&tally, started);
+    live.print_new_denials();
+    let verdict = summarise(&live.tally, started);
     println!(
         "configs, keys and server logs are in {}",
         opts.dir.display()
     );
     drop(mesh);
-    match (outcome, verdict.passed() && tally.failures.is_empty()) {
-        (Some(()), false) => Err(CliError::CheckFailed(
+    let passed = verdict.passed() && live.tally.failures.is_empty();
+    if bounded && !passed {
+        return Err(CliError::CheckFailed(
             "the run's checks failed (see above)".into(),
-        )),
-        _ => Ok(()),
+        ));
+    }
+    Ok(())
+}
+
+/// The live view: what was seen so far, printed as it happens.
+struct Live {
+    tally: Tally,
+    last_denied: BTreeMap<(String, String, String), u64>,
+    started: Instant,
+}
+
+impl Live {
+    /// Prints events until Ctrl-C (returns false) or, in a bounded run,
+    /// until publishing has stopped and every expected delivery and denial
+    /// has been seen, or [`DRAIN`] has passed (returns true).
+    async fn watch(
+        &mut self,
+        mut events: mpsc::Receiver<Event>,
+        interrupt: &mut tokio::signal::unix::Signal,
+        duration: Option<Duration>,
+    ) -> bool {
+        let publish_until = duration.map(|d| self.started + d);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => return false,
+                ev = events.recv() => match ev {
+                    Some(ev) => if let Some(line) = self.tally.record(ev, Instant::now()) {
+                        println!("{:>7.2}s  {line}", self.started.elapsed().as_secs_f64());
+                    },
+                    None => return publish_until.is_some(),
+                },
+                _ = tick.tick() => {
+                    self.print_new_denials();
+                    let Some(until) = publish_until else { continue };
+                    let now = Instant::now();
+                    let settled = now > until && self.tally.complete() && self.tally.verdict(&denied_now()).passed();
+                    if settled || now > until + DRAIN {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn print_new_denials(&mut self) {
+        let now = denied_now();
+        for (k, v) in &now {
+            let before = self.last_denied.get(k).copied().unwrap_or(0);
+            if *v > before {
+                println!(
+                    "{:>7.2}s  {:<4} DENIED    to {} x{}: {}",
+                    self.started.elapsed().as_secs_f64(),
+                    k.0,
+                    k.1,
+                    v - before,
+                    k.2
+                );
+            }
+        }
+        self.last_denied = now;
     }
 }
 
@@ -313,24 +359,6 @@ fn denied_now() -> BTreeMap<(String, String, String), u64> {
         ))
     })
     .collect()
-}
-
-fn print_new_denials(started: Instant, last: &mut BTreeMap<(String, String, String), u64>) {
-    let now = denied_now();
-    for (k, v) in &now {
-        let before = last.get(k).copied().unwrap_or(0);
-        if *v > before {
-            println!(
-                "{:>7.2}s  {:<4} DENIED    to {} x{}: {}",
-                started.elapsed().as_secs_f64(),
-                k.0,
-                k.1,
-                v - before,
-                k.2
-            );
-        }
-    }
-    *last = now;
 }
 
 fn summarise(tally: &Tally, started: Instant) -> tally::Verdict {
