@@ -71,7 +71,9 @@ async fn main() -> Result<(), Failure> {
     for &size in &args.sizes {
         let raw = raw_leaf(&mesh, size, args.raw_messages).await?;
         eprintln!("raw leaf   {size:>5} B: {raw:>10.0} msg/s");
-        rows.push((size, raw));
+        let stored = jetstream_store(&mesh, size, args.raw_messages / 10).await?;
+        eprintln!("JetStream  {size:>5} B: {stored:>10.0} msg/s (one stream, sync_interval: always, pipelined)");
+        rows.push((size, raw, stored));
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     for nation in ["USA", "GBR"] {
@@ -82,10 +84,16 @@ async fn main() -> Result<(), Failure> {
         .await?;
     }
     let mut table = Vec::new();
-    for (size, raw) in rows {
+    for (size, raw, stored) in rows {
         let m = mesh_path(&mesh, size, args.mesh_messages).await?;
         eprintln!("mesh path  {size:>5} B: {m:>10.0} msg/s");
-        table.push(serde_json::json!({"size": size, "raw_msgs_per_s": raw.round(), "mesh_msgs_per_s": m.round(), "ratio": m / raw}));
+        table.push(serde_json::json!({
+            "size": size,
+            "raw_msgs_per_s": raw.round(),
+            "jetstream_store_msgs_per_s": stored.round(),
+            "mesh_msgs_per_s": m.round(),
+            "ratio": m / raw,
+        }));
     }
     let _ = stop.send(true);
     report(&args.out, &table)?;
@@ -158,6 +166,43 @@ async fn raw_leaf(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
     Ok(got as f64 / elapsed.as_secs_f64())
 }
 
+/// One JetStream stream in USA with the mesh's settings (file storage,
+/// `sync_interval: always`), publishes pipelined 1,000 at a time: the ceiling
+/// any path that stores a message durably at each hop runs into.
+async fn jetstream_store(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
+    let home = &mesh.bridge_config("USA").ok_or("no USA config")?.home;
+    let client = async_nats::ConnectOptions::with_user_and_password(
+        home.user.clone(),
+        home.password.clone(),
+    )
+    .connect(mesh.client_urls("USA"))
+    .await?;
+    let js = async_nats::jetstream::new(client);
+    let name = format!("BENCH{size}");
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: name.clone(),
+        subjects: vec![format!("bench.{size}")],
+        ..Default::default()
+    })
+    .await?;
+    let payload = bytes::Bytes::from(vec![0x5a; size]);
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < n {
+        let mut acks = Vec::new();
+        for _ in 0..1000.min(n - sent) {
+            acks.push(js.publish(format!("bench.{size}"), payload.clone()).await?);
+            sent += 1;
+        }
+        for ack in acks {
+            ack.await?;
+        }
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    js.delete_stream(&name).await?;
+    Ok(rate)
+}
+
 /// The mesh path, end to end, with the SDK on both sides.
 async fn mesh_path(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
     let root = load_trust_anchor(&mesh.root_public_key_path("USA"))?;
@@ -212,12 +257,15 @@ async fn mesh_path(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
 
 fn report(out: &Path, table: &[serde_json::Value]) -> Result<(), Failure> {
     std::fs::create_dir_all(out)?;
-    let mut md = String::from("| payload | raw NATS via leaf (msg/s) | mesh path (msg/s) | mesh / raw |\n|---:|---:|---:|---:|\n");
+    let mut md = String::from(
+        "| payload | raw NATS via leaf (msg/s) | one JetStream store, sync always (msg/s) | mesh path (msg/s) | mesh / raw |\n|---:|---:|---:|---:|---:|\n",
+    );
     for r in table {
         md.push_str(&format!(
-            "| {} B | {} | {} | {:.2} % |\n",
+            "| {} B | {} | {} | {} | {:.2} % |\n",
             r["size"],
             r["raw_msgs_per_s"],
+            r["jetstream_store_msgs_per_s"],
             r["mesh_msgs_per_s"],
             r["ratio"].as_f64().unwrap_or(0.0) * 100.0
         ));
