@@ -304,6 +304,28 @@ impl Mesh {
         server.wait_healthy(READY_TIMEOUT).await
     }
 
+    /// Restarts every stopped server of `nation` at once, then waits until
+    /// all are healthy (a clustered JetStream server is only healthy once
+    /// it has a quorum, so one at a time would never finish).
+    pub async fn restart_nation(&mut self, nation: &str) -> Result<(), HarnessError> {
+        let ids: Vec<ServerId> = (0..self.nation_size(nation))
+            .map(|i| ServerId::new(nation, i))
+            .collect();
+        for id in &ids {
+            if let Some(server) = self.servers.get_mut(id) {
+                if !server.is_running() {
+                    server.restart()?;
+                }
+            }
+        }
+        for id in &ids {
+            if let Some(server) = self.servers.get_mut(id) {
+                server.wait_healthy(READY_TIMEOUT).await?;
+            }
+        }
+        Ok(())
+    }
+
     fn server_mut(
         &mut self,
         nation: &str,

@@ -50,6 +50,10 @@ fn generated_configs_encode_the_isolation_rules() {
         .contents;
     assert!(usa.contains("sync_interval: always"));
     assert!(usa.contains("domain: \"USA\""));
+    assert!(
+        usa.contains("no_advertise: true"),
+        "partners must not learn other leaf URLs"
+    );
     // GBR's leaf user in USA's REL_GBR account: leaf connections only, may
     // read RELEASED through USA's domain API but has no delete or publish on rel.>.
     let rel_gbr = &usa[usa.find("REL_GBR {").unwrap()..];

@@ -303,7 +303,10 @@ fn render_leafnodes(
         let _ = writeln!(
             out,
             "  # Partners that {code} releases to connect here to pull their releases.\n  \
-             listen: \"{}:{}\"",
+             listen: \"{}:{}\"\n  \
+             # Never tell partners other addresses to dial: they use only the\n  \
+             # endpoints {code} designated (a guard, a proxy, a fixed address).\n  \
+             no_advertise: true",
             addr.bind_host, addr.leaf_port
         );
     }

@@ -1,0 +1,258 @@
+//! No loss across link loss, bridge crashes and a whole nation's restart.
+//!
+//! Every delivery is recorded in a bitset keyed by (origin, producer, feed,
+//! seq): a test fails on any missing, duplicated or out-of-order delivery,
+//! never on totals. Sizes are reduced by default; `COALITION_SOAK=1` runs
+//! the full sizes (see docs/testing.md).
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rand::{Rng, SeedableRng};
+
+fn soak() -> bool {
+    std::env::var("COALITION_SOAK").is_ok_and(|v| v == "1")
+}
+
+const USA_GBR: &str = r#"
+[mesh]
+name = "noloss"
+[[nation]]
+code = "USA"
+[[nation]]
+code = "GBR"
+servers = 3
+[[link]]
+from = "USA"
+to = "GBR"
+max_classification = "SECRET"
+[[feed]]
+nation = "USA"
+producer = "radar-1"
+name = "tracks"
+kind = "track"
+"#;
+
+/// Seen deliveries per feed: a bitset of seqs, plus duplicates and order.
+#[derive(Default)]
+struct Ledger {
+    seen: BTreeMap<(String, String, String), Vec<bool>>,
+    duplicates: u64,
+    out_of_order: u64,
+    last: BTreeMap<(String, String, String), u64>,
+}
+
+impl Ledger {
+    fn record(&mut self, d: &coalition_sdk::Delivery) {
+        let key = (d.origin.clone(), d.producer_id.clone(), d.feed.clone());
+        let bits = self.seen.entry(key.clone()).or_default();
+        let i = d.seq as usize;
+        if bits.len() <= i {
+            bits.resize(i + 1, false);
+        }
+        if bits[i] {
+            self.duplicates += 1;
+        }
+        bits[i] = true;
+        if self.last.get(&key).is_some_and(|l| *l >= d.seq) {
+            self.out_of_order += 1;
+        }
+        self.last.insert(key, d.seq);
+    }
+
+    fn missing(&self, feed: &(String, String, String), upto: u64) -> Vec<u64> {
+        let bits = self.seen.get(feed).cloned().unwrap_or_default();
+        (1..=upto)
+            .filter(|s| !bits.get(*s as usize).copied().unwrap_or(false))
+            .collect()
+    }
+}
+
+fn feed() -> (String, String, String) {
+    ("USA".into(), "radar-1".into(), "tracks".into())
+}
+
+/// Receives until every seq up to `n` is seen or `limit` passes.
+async fn collect(sub: &mut coalition_sdk::Subscription, n: u64, limit: Duration) -> Ledger {
+    let mut ledger = Ledger::default();
+    let deadline = Instant::now() + limit;
+    while !ledger.missing(&feed(), n).is_empty() && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+            Ok(Some(Ok(d))) => {
+                ledger.record(&d);
+                let _ = d.ack().await;
+            }
+            Ok(Some(Err(e))) => panic!("subscription error: {e}"),
+            Ok(None) => panic!("subscription ended"),
+            Err(_) => {}
+        }
+    }
+    ledger
+}
+
+fn assert_exactly_once_in_order(ledger: &Ledger, n: u64, what: &str) {
+    let missing = ledger.missing(&feed(), n);
+    assert!(
+        missing.is_empty(),
+        "{what}: {} of {n} missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert_eq!(ledger.duplicates, 0, "{what}: duplicates delivered");
+    assert_eq!(ledger.out_of_order, 0, "{what}: out of order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_link_cuts_lose_nothing_and_keep_order() {
+    let (n, cuts, max_cut_ms) = if soak() {
+        (20_000u64, 20, 10_000)
+    } else {
+        (1_500, 5, 2_000)
+    };
+    let mut s = scene(USA_GBR).await;
+    let l = label("USA", "SECRET", &["GBR"]);
+    let mesh = &s.mesh;
+    let started = Instant::now();
+    let publishing = async {
+        for i in 1..=n {
+            publish(&s.usa, &l, &format!("T{i}")).await;
+        }
+    };
+    let chaos = async {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..cuts {
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1_000))).await;
+            mesh.cut_link("USA", "GBR").unwrap();
+            within("link down", mesh.wait_link("USA", "GBR", false))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(500..=max_cut_ms))).await;
+            mesh.restore_link("USA", "GBR").unwrap();
+            within("link up", mesh.wait_link("USA", "GBR", true))
+                .await
+                .unwrap();
+        }
+    };
+    tokio::time::timeout(
+        Duration::from_secs(900),
+        futures::future::join(publishing, chaos),
+    )
+    .await
+    .expect("publishing and cuts finish");
+    let published_in = started.elapsed();
+    let ledger = collect(&mut s.gbr_tracks, n, Duration::from_secs(180)).await;
+    eprintln!(
+        "{n} tracks, {cuts} cuts: published in {published_in:?}, all delivered after {:?}",
+        started.elapsed()
+    );
+    assert_exactly_once_in_order(&ledger, n, "random cuts");
+    s.bridges.shutdown().await;
+}
+
+/// A bridge in its own process, so it can be killed with SIGKILL.
+struct BridgeProcess {
+    config: std::path::PathBuf,
+    child: Child,
+}
+
+impl BridgeProcess {
+    fn spawn(config: std::path::PathBuf) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_coalition-bridge"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("bridge starts");
+        BridgeProcess { config, child }
+    }
+
+    fn kill9_and_restart(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+        *self = BridgeProcess::spawn(self.config.clone());
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until a bridge process has created its nation's home streams.
+async fn wait_for_streams(mesh: &nats_harness::Mesh, nation: &str) {
+    let js = jetstream_as(
+        mesh,
+        nation,
+        mesh.bridge_config(nation).unwrap().home.clone(),
+    )
+    .await;
+    within(&format!("{nation} bridge creates its streams"), async {
+        while js.get_stream("INBOUND").await.is_err() || js.get_stream("OUTBOUND").await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bridges_killed_with_sigkill_mid_stream_lose_and_duplicate_nothing() {
+    let (n, kills) = if soak() { (10_000u64, 10) } else { (1_200, 4) };
+    let mesh = mesh(USA_GBR).await;
+    let mut usa_bridge = BridgeProcess::spawn(mesh.bridge_config_path("USA"));
+    let mut gbr_bridge = BridgeProcess::spawn(mesh.bridge_config_path("GBR"));
+    for nation in ["USA", "GBR"] {
+        wait_for_streams(&mesh, nation).await;
+    }
+    let gbr = subscriber(&mesh, "GBR").await;
+    let mut tracks = within("subscribe", gbr.subscribe(coalition_sdk::Topic::tracks()))
+        .await
+        .unwrap();
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let l = label("USA", "SECRET", &["GBR"]);
+    let every = n / (kills as u64 + 1);
+    for i in 1..=n {
+        publish(&usa, &l, &format!("K{i}")).await;
+        if i % every == 0 && i / every <= kills as u64 {
+            // Alternate: the sending bridge, then the receiving one.
+            if (i / every) % 2 == 1 {
+                usa_bridge.kill9_and_restart()
+            } else {
+                gbr_bridge.kill9_and_restart()
+            }
+        }
+    }
+    let ledger = collect(&mut tracks, n, Duration::from_secs(180)).await;
+    assert_exactly_once_in_order(&ledger, n, "bridge kills");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_server_of_the_receiving_nation_restarted_loses_nothing() {
+    let n = if soak() { 5_000u64 } else { 600 };
+    let mut s = scene(USA_GBR).await;
+    let l = label("USA", "SECRET", &["GBR"]);
+    for i in 1..=n / 2 {
+        publish(&s.usa, &l, &format!("R{i}")).await;
+    }
+    for i in 0..3 {
+        s.mesh.kill_server("GBR", i).unwrap();
+    }
+    // USA keeps publishing while GBR is entirely down.
+    for i in n / 2 + 1..=n {
+        publish(&s.usa, &l, &format!("R{i}")).await;
+    }
+    within("restart GBR", s.mesh.restart_nation("GBR"))
+        .await
+        .unwrap();
+    within("GBR whole again", s.mesh.wait_ready())
+        .await
+        .unwrap();
+    let ledger = collect(&mut s.gbr_tracks, n, Duration::from_secs(180)).await;
+    assert_exactly_once_in_order(&ledger, n, "nation restart");
+    s.bridges.shutdown().await;
+}
