@@ -2,6 +2,7 @@
 //! multi-nation mesh. `main` only parses arguments and dispatches.
 #![forbid(unsafe_code)]
 
+mod client_cmd;
 mod error;
 mod keys;
 mod runner;
@@ -43,6 +44,10 @@ enum Command {
         #[arg(long, default_value_t = 250)]
         interval_ms: u64,
     },
+    /// Publish one signed track into a mesh folder's nation.
+    Publish(client_cmd::PublishArgs),
+    /// Print verified deliveries in a mesh folder's nation.
+    Subscribe(client_cmd::SubscribeArgs),
     /// Topology files: check, generate configs.
     #[command(subcommand)]
     Topology(topology_cmd::TopologyCommand),
@@ -76,6 +81,12 @@ fn main() -> ExitCode {
     }
 }
 
+fn block_on(f: impl std::future::Future<Output = Result<(), CliError>>) -> Result<(), CliError> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?
+        .block_on(f)
+}
+
 fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Run {
@@ -96,15 +107,15 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                 .file_stem()
                 .map_or("mesh".into(), |s| s.to_string_lossy().to_string());
             let dir = dir.unwrap_or_else(|| PathBuf::from("run").join(name));
-            let runtime = tokio::runtime::Runtime::new()
-                .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
-            runtime.block_on(runner::run(runner::RunOptions {
+            block_on(runner::run(runner::RunOptions {
                 topology,
                 dir,
                 duration: duration.map(Duration::from_secs),
                 interval: Duration::from_millis(interval_ms),
             }))
         }
+        Command::Publish(args) => block_on(client_cmd::publish(args)),
+        Command::Subscribe(args) => block_on(client_cmd::subscribe(args)),
         Command::Topology(cmd) => topology_cmd::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
     }
