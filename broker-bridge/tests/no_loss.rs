@@ -17,25 +17,6 @@ fn soak() -> bool {
     std::env::var("COALITION_SOAK").is_ok_and(|v| v == "1")
 }
 
-const USA_GBR: &str = r#"
-[mesh]
-name = "noloss"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-servers = 3
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-"#;
-
 /// Seen deliveries per feed: a bitset of seqs, plus duplicates and order.
 #[derive(Default)]
 struct Ledger {
@@ -112,7 +93,7 @@ async fn random_link_cuts_lose_nothing_and_keep_order() {
     } else {
         (1_500, 5, 2_000)
     };
-    let mut s = scene(USA_GBR).await;
+    let mut s = scene(USA_TO_GBR_CLUSTER).await;
     let l = label("USA", "SECRET", &["GBR"]);
     let mesh = &s.mesh;
     let started = Instant::now();
@@ -203,7 +184,7 @@ async fn wait_for_streams(mesh: &nats_harness::Mesh, nation: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bridges_killed_with_sigkill_mid_stream_lose_and_duplicate_nothing() {
     let (n, kills) = if soak() { (10_000u64, 10) } else { (1_200, 4) };
-    let mesh = mesh(USA_GBR).await;
+    let mesh = mesh(USA_TO_GBR_CLUSTER).await;
     let mut usa_bridge = BridgeProcess::spawn(mesh.bridge_config_path("USA"));
     let mut gbr_bridge = BridgeProcess::spawn(mesh.bridge_config_path("GBR"));
     for nation in ["USA", "GBR"] {
@@ -234,7 +215,7 @@ async fn bridges_killed_with_sigkill_mid_stream_lose_and_duplicate_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_server_of_the_receiving_nation_restarted_loses_nothing() {
     let n = if soak() { 5_000u64 } else { 600 };
-    let mut s = scene(USA_GBR).await;
+    let mut s = scene(USA_TO_GBR_CLUSTER).await;
     let l = label("USA", "SECRET", &["GBR"]);
     for i in 1..=n / 2 {
         publish(&s.usa, &l, &format!("R{i}")).await;

@@ -11,27 +11,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_three_server_nation_keeps_flowing_when_one_server_is_killed() {
-    let mut s = scene(
-        r#"
-[mesh]
-name = "cluster"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-servers = 3
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-"#,
-    )
-    .await;
+    let mut s = scene(USA_TO_GBR_CLUSTER).await;
     let l = label("USA", "SECRET", &["GBR"]);
     publish(&s.usa, &l, "T1").await;
     assert_eq!(next_delivery(&mut s.gbr_tracks).await.seq, 1);

@@ -5,23 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const TOPOLOGY: &str = r#"
-[mesh]
-name = "cli"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-"#;
+const TOPOLOGY: &str = include_str!("../../topologies/pair.toml");
 
 fn coalition(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_coalition"))

@@ -19,23 +19,7 @@ use coalition_sdk::{
 use futures::StreamExt;
 use nats_harness::Mesh;
 
-const TOPOLOGY: &str = r#"
-[mesh]
-name = "bench"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "bench"
-name = "tracks"
-kind = "track"
-"#;
+const TOPOLOGY: &str = include_str!("../../topologies/pair.toml");
 
 /// Raw NATS vs the mesh path, side by side.
 #[derive(Parser)]
@@ -206,10 +190,10 @@ async fn jetstream_store(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Fail
 /// The mesh path, end to end, with the SDK on both sides.
 async fn mesh_path(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
     let root = load_trust_anchor(&mesh.root_public_key_path("USA"))?;
-    let (key, cert) = mesh.producer_key_paths("USA", "bench");
+    let (key, cert) = mesh.producer_key_paths("USA", "radar-1");
     let identity = load_producer_identity(&key, &cert, "USA", &root)?;
     let clients = mesh.clients("USA").ok_or("no USA clients")?;
-    let cred = &clients.producers["bench"];
+    let cred = &clients.producers["radar-1"];
     let producer = ProducerOptions::new(&clients.servers)
         .credentials(&cred.user, &cred.password)
         .connect(identity)

@@ -17,6 +17,26 @@ use futures::StreamExt;
 use nats_harness::Mesh;
 use tokio::sync::watch;
 
+/// USA releases to GBR, which runs a 3-server cluster.
+pub const USA_TO_GBR_CLUSTER: &str = r#"
+[mesh]
+name = "cluster"
+[[nation]]
+code = "USA"
+[[nation]]
+code = "GBR"
+servers = 3
+[[link]]
+from = "USA"
+to = "GBR"
+max_classification = "SECRET"
+[[feed]]
+nation = "USA"
+producer = "radar-1"
+name = "tracks"
+kind = "track"
+"#;
+
 /// Every await in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(60);
 
