@@ -83,6 +83,34 @@ pub struct Header {
     pub producer_cert_sha256: [u8; 32],
     /// Seq this delta corrects, if any.
     pub corrects_seq: Option<u64>,
+    /// The product (track id or alert id); may be empty.
+    pub product_id: String,
+    /// Sources of a composite product.
+    pub derived_from: Vec<SourceRef>,
+}
+
+/// One source of a composite product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRef {
+    /// The source's origin nation.
+    pub origin: String,
+    /// Its producer.
+    pub producer_id: String,
+    /// Its feed.
+    pub feed: String,
+    /// Its position in the feed.
+    pub seq: u64,
+    /// The source's label as admitted.
+    pub label: Label,
+    /// `<id>@<version>` of the translator that admitted it, if any.
+    pub translator: Option<String>,
+}
+
+impl SourceRef {
+    /// `<origin>.<producer>.<feed>.<seq>`.
+    pub fn msg_id(&self) -> String {
+        format!("{}.{}.{}.{}", self.origin, self.producer_id, self.feed, self.seq)
+    }
 }
 
 impl Header {
@@ -111,6 +139,8 @@ impl TryFrom<v1::SignedHeader> for Header {
             produced_at_ms,
             producer_cert_sha256,
             corrects_seq,
+            derived_from,
+            product_id,
         } = wire;
         let message_type = match v1::MessageType::try_from(message_type) {
             Ok(v1::MessageType::Track) => MessageType::Track,
@@ -142,7 +172,43 @@ impl TryFrom<v1::SignedHeader> for Header {
             produced_at_ms,
             producer_cert_sha256: digest(producer_cert_sha256)?,
             corrects_seq: (corrects_seq != 0).then_some(corrects_seq),
+            product_id,
+            derived_from: derived_from
+                .into_iter()
+                .map(SourceRef::try_from)
+                .collect::<Result<_, _>>()?,
         })
+    }
+}
+
+impl TryFrom<v1::SourceRef> for SourceRef {
+    type Error = DenyReason;
+
+    fn try_from(wire: v1::SourceRef) -> Result<Self, DenyReason> {
+        if wire.origin.is_empty() || wire.producer_id.is_empty() || wire.feed.is_empty() || wire.seq == 0 {
+            return Err(DenyReason::MalformedHeader);
+        }
+        Ok(SourceRef {
+            origin: wire.origin,
+            producer_id: wire.producer_id,
+            feed: wire.feed,
+            seq: wire.seq,
+            label: wire.label.ok_or(DenyReason::MalformedHeader)?.into(),
+            translator: (!wire.translator.is_empty()).then_some(wire.translator),
+        })
+    }
+}
+
+impl From<&SourceRef> for v1::SourceRef {
+    fn from(s: &SourceRef) -> Self {
+        v1::SourceRef {
+            origin: s.origin.clone(),
+            producer_id: s.producer_id.clone(),
+            feed: s.feed.clone(),
+            seq: s.seq,
+            label: Some((&s.label).into()),
+            translator: s.translator.clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -176,6 +242,10 @@ pub struct SealRequest<'a> {
     pub corrects_seq: Option<u64>,
     /// The encoded payload.
     pub payload: Bytes,
+    /// The product (track id or alert id) this delta belongs to.
+    pub product_id: &'a str,
+    /// Sources, for a composite product.
+    pub derived_from: &'a [SourceRef],
     /// Now, Unix ms.
     pub now_ms: i64,
 }
@@ -200,6 +270,8 @@ pub fn seal(identity: &ProducerIdentity, request: &SealRequest<'_>) -> Result<By
         produced_at_ms: request.now_ms,
         producer_cert_sha256: Bytes::copy_from_slice(&certificate_digest(&identity.certificate)),
         corrects_seq: request.corrects_seq.unwrap_or(0),
+        derived_from: request.derived_from.iter().map(v1::SourceRef::from).collect(),
+        product_id: request.product_id.to_string(),
     }
     .encode_to_vec();
     let signature = identity.key.sign(&header, request.message_type.context())?;

@@ -15,6 +15,15 @@ pub enum CoreError {
     /// An envelope cannot be sealed as asked.
     #[error("cannot seal envelope: {0}")]
     Seal(String),
+    /// A signed control-plane object is malformed, badly signed or not
+    /// allowed (see [`crate::signed`]).
+    #[error("invalid {kind}: {detail}")]
+    InvalidObject {
+        /// What kind of object.
+        kind: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// ML-DSA signing failed (context too long, or no randomness).
     #[error("ML-DSA signing failed")]
     Signing,

@@ -21,6 +21,8 @@ pub struct Label {
     pub caveats: BTreeSet<String>,
     /// Informative categories.
     pub informative: BTreeSet<String>,
+    /// The version of the policy document whose vocabulary it uses.
+    pub policy_version: u32,
 }
 
 impl From<v1::ConfidentialityLabel> for Label {
@@ -31,8 +33,10 @@ impl From<v1::ConfidentialityLabel> for Label {
             releasable_to,
             caveats,
             informative,
+            policy_version,
         } = wire;
         Label {
+            policy_version,
             policy_id,
             classification,
             releasable_to: releasable_to.into_iter().collect(),
@@ -50,20 +54,35 @@ impl From<&Label> for v1::ConfidentialityLabel {
             releasable_to: label.releasable_to.iter().cloned().collect(),
             caveats: label.caveats.iter().cloned().collect(),
             informative: label.informative.iter().cloned().collect(),
+            policy_version: label.policy_version,
         }
     }
 }
 
 impl Label {
-    /// A label of `policy_id` at `classification`, releasable to `to`.
+    /// A label of `policy_id` (policy version 1) at `classification`,
+    /// releasable to `to`.
     pub fn new(policy_id: &str, classification: &str, to: &[&str]) -> Self {
         Label {
+            policy_version: 1,
             policy_id: policy_id.to_string(),
             classification: classification.to_string(),
             releasable_to: to.iter().map(|s| s.to_string()).collect(),
             caveats: BTreeSet::new(),
             informative: BTreeSet::new(),
         }
+    }
+
+    /// The same label in policy version `version`.
+    pub fn in_version(mut self, version: u32) -> Self {
+        self.policy_version = version;
+        self
+    }
+
+    /// The same label with an informative category added.
+    pub fn with_informative(mut self, category: &str) -> Self {
+        self.informative.insert(category.to_string());
+        self
     }
 
     /// The same label with a caveat added.
@@ -75,7 +94,10 @@ impl Label {
     /// A one-line human form, e.g. `USA SECRET REL TO GBR, USA // NOFORN`,
     /// used in lineage headers and logs (never parsed back).
     pub fn display(&self) -> String {
-        let mut s = format!("{} {}", self.policy_id, self.classification);
+        let mut s = format!(
+            "{}/v{} {}",
+            self.policy_id, self.policy_version, self.classification
+        );
         if !self.releasable_to.is_empty() {
             let to: Vec<_> = self.releasable_to.iter().map(String::as_str).collect();
             s.push_str(&format!(" REL TO {}", to.join(", ")));
@@ -88,15 +110,20 @@ impl Label {
     }
 }
 
-/// A nation's label vocabulary.
+/// A nation's label vocabulary: one version of its signed policy document
+/// ([`crate::policy`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NationPolicy {
     /// The nation (and policy id), e.g. `USA`.
     pub nation: String,
+    /// The document's version; labels name the version they use.
+    pub version: u32,
     /// Classifications, lowest first.
     pub classifications: Vec<String>,
     /// Known caveats and whether each forbids any foreign release.
     pub caveats: Vec<(String, bool)>,
+    /// Known informative categories.
+    pub informative: Vec<String>,
 }
 
 impl NationPolicy {

@@ -14,7 +14,11 @@ pub mod envelope;
 mod error;
 pub mod keys;
 pub mod label;
+pub mod policy;
 mod reason;
+pub mod revocation;
+pub mod signed;
+pub mod translator;
 
 pub use error::CoreError;
 pub use reason::DenyReason;

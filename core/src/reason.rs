@@ -46,11 +46,33 @@ pub enum DenyReason {
     ClassificationAboveLink,
     /// The message arrived from a partner other than its origin.
     OriginMismatch,
+    /// The label's policy version (or the destination's policy) is not known here.
+    UnknownPolicyVersion,
+    /// No translator covers this pair of nations and policy versions.
+    NoTranslator,
+    /// Every translator that would apply has been revoked.
+    TranslatorRevoked,
+    /// The translator that would apply is outside its validity window.
+    TranslatorNotValid,
+    /// The translator has no mapping for the classification.
+    UntranslatableClassification,
+    /// The translator has no mapping for a caveat.
+    UntranslatableCategory,
+    /// The label lacks a category the translator requires.
+    MissingRequiredCategory,
+    /// The label carries a category the translator forbids.
+    ForbiddenCategory,
+    /// The producer's key has been revoked.
+    ProducerKeyRevoked,
+    /// The product (track or alert) has been retracted by its origin.
+    ProductRetracted,
+    /// The partnership between the two nations is suspended.
+    PartnerSuspended,
 }
 
 impl DenyReason {
     /// Every reason, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [DenyReason; 20] = [
+    pub const ALL: [DenyReason; 31] = [
         DenyReason::MalformedEnvelope,
         DenyReason::MalformedHeader,
         DenyReason::SubjectMismatch,
@@ -71,6 +93,17 @@ impl DenyReason {
         DenyReason::NotReleasableToDestination,
         DenyReason::ClassificationAboveLink,
         DenyReason::OriginMismatch,
+        DenyReason::UnknownPolicyVersion,
+        DenyReason::NoTranslator,
+        DenyReason::TranslatorRevoked,
+        DenyReason::TranslatorNotValid,
+        DenyReason::UntranslatableClassification,
+        DenyReason::UntranslatableCategory,
+        DenyReason::MissingRequiredCategory,
+        DenyReason::ForbiddenCategory,
+        DenyReason::ProducerKeyRevoked,
+        DenyReason::ProductRetracted,
+        DenyReason::PartnerSuspended,
     ];
 
     /// The snake_case name used in metrics, audit records, dead-letter
@@ -97,6 +130,17 @@ impl DenyReason {
             DenyReason::NotReleasableToDestination => "not_releasable_to_destination",
             DenyReason::ClassificationAboveLink => "classification_above_link",
             DenyReason::OriginMismatch => "origin_mismatch",
+            DenyReason::UnknownPolicyVersion => "unknown_policy_version",
+            DenyReason::NoTranslator => "no_translator",
+            DenyReason::TranslatorRevoked => "translator_revoked",
+            DenyReason::TranslatorNotValid => "translator_not_valid",
+            DenyReason::UntranslatableClassification => "untranslatable_classification",
+            DenyReason::UntranslatableCategory => "untranslatable_category",
+            DenyReason::MissingRequiredCategory => "missing_required_category",
+            DenyReason::ForbiddenCategory => "forbidden_category",
+            DenyReason::ProducerKeyRevoked => "producer_key_revoked",
+            DenyReason::ProductRetracted => "product_retracted",
+            DenyReason::PartnerSuspended => "partner_suspended",
         }
     }
 

@@ -1,0 +1,420 @@
+//! Revocation notices and the in-memory revocation state every bridge
+//! checks on every message.
+//!
+//! A notice is signed by its issuer's root and carries a per-issuer epoch
+//! that only increases, and the instant it takes effect from. Who may issue
+//! what is checked here, not trusted:
+//! - a translator: either of its two nations (unilateral);
+//! - a producer key: the producer's nation;
+//! - a product (a track or alert by id): the product's origin;
+//! - a partner suspension or reinstatement: the suspending nation; it stops
+//!   both directions between the two.
+//!
+//! A notice is in force for every decision taken at or after its
+//! `effective_from`, whatever the message's own timestamp (which a holder
+//! of a compromised key could backdate).
+//!
+//! Freshness: each nation's bridge sends a signed heartbeat with its latest
+//! epoch; a view of a partner is fresh when the latest heartbeat is recent
+//! and every notice up to its epoch has been applied.
+use coalition_schemas::v1;
+use dashmap::DashMap;
+use prost::Message;
+
+use crate::certificate::TrustAnchors;
+use crate::keys::SigningKeyPair;
+use crate::signed::{
+    decode_body, invalid_object, sign_object, verify_certified_signature, verify_root_signature,
+    ObjectKind,
+};
+use crate::translator::Translator;
+use crate::CoreError;
+
+/// What a notice revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// A translator version (`version` 0: every version).
+    Translator {
+        /// Translator id.
+        id: String,
+        /// Version, or 0 for all.
+        version: u32,
+    },
+    /// A producer's key.
+    ProducerKey {
+        /// The producer's nation.
+        nation: String,
+        /// The producer.
+        producer_id: String,
+        /// SHA-256 of its public key.
+        key_sha256: [u8; 32],
+    },
+    /// Every delta of a product (track or alert id).
+    Product(ProductKey),
+    /// Suspends the partnership between the issuer and `partner`.
+    SuspendPartner(String),
+    /// Lifts an earlier suspension of `partner` by the same issuer.
+    ReinstatePartner(String),
+}
+
+/// Names one product of one producer feed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProductKey {
+    /// Origin nation.
+    pub origin: String,
+    /// Producer.
+    pub producer_id: String,
+    /// Feed.
+    pub feed: String,
+    /// Track id or alert id.
+    pub product_id: String,
+}
+
+/// A verified revocation notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Issuing nation.
+    pub issuer: String,
+    /// Per-issuer epoch.
+    pub epoch: u64,
+    /// In force for decisions at or after this instant.
+    pub effective_from_ms: i64,
+    /// When issued.
+    pub issued_at_ms: i64,
+    /// For people.
+    pub reason: String,
+    /// What it revokes.
+    pub revoked: Revoked,
+}
+
+impl Notice {
+    /// `<issuer>#<epoch>`, as audit records name it.
+    pub fn name(&self) -> String {
+        format!("{}#{}", self.issuer, self.epoch)
+    }
+
+    /// A one-line summary for logs and audit records.
+    pub fn summary(&self) -> String {
+        let what = match &self.revoked {
+            Revoked::Translator { id, version: 0 } => format!("revoke translator {id} (all versions)"),
+            Revoked::Translator { id, version } => format!("revoke translator {id}@{version}"),
+            Revoked::ProducerKey { nation, producer_id, key_sha256 } => format!(
+                "revoke key {} of producer {nation}/{producer_id}",
+                hex::encode(&key_sha256[..8])
+            ),
+            Revoked::Product(p) => format!(
+                "retract product {} of {}/{}/{}",
+                p.product_id, p.origin, p.producer_id, p.feed
+            ),
+            Revoked::SuspendPartner(p) => format!("suspend partner {p}"),
+            Revoked::ReinstatePartner(p) => format!("reinstate partner {p}"),
+        };
+        format!("{}: {what}, effective {}", self.name(), self.effective_from_ms)
+    }
+
+    /// The wire form.
+    pub fn to_wire(&self) -> v1::RevocationNotice {
+        use v1::revocation_notice::Target;
+        let target = match &self.revoked {
+            Revoked::Translator { id, version } => Target::Translator(v1::TranslatorRef {
+                id: id.clone(),
+                version: *version,
+            }),
+            Revoked::ProducerKey { nation, producer_id, key_sha256 } => {
+                Target::ProducerKey(v1::ProducerKeyRef {
+                    nation: nation.clone(),
+                    producer_id: producer_id.clone(),
+                    key_sha256: bytes::Bytes::copy_from_slice(key_sha256),
+                })
+            }
+            Revoked::Product(p) => Target::Product(v1::ProductRef {
+                origin: p.origin.clone(),
+                producer_id: p.producer_id.clone(),
+                feed: p.feed.clone(),
+                product_id: p.product_id.clone(),
+            }),
+            Revoked::SuspendPartner(p) => Target::SuspendPartner(v1::PartnerRef { partner: p.clone() }),
+            Revoked::ReinstatePartner(p) => {
+                Target::ReinstatePartner(v1::PartnerRef { partner: p.clone() })
+            }
+        };
+        v1::RevocationNotice {
+            issuer: self.issuer.clone(),
+            epoch: self.epoch,
+            effective_from_ms: self.effective_from_ms,
+            issued_at_ms: self.issued_at_ms,
+            reason: self.reason.clone(),
+            target: Some(target),
+        }
+    }
+
+    /// Checks a wire notice's shape and the issuer's authority over what
+    /// it revokes (translator authority is checked when it is applied to a
+    /// translator, see [`RevocationState::is_translator_revoked`]).
+    pub fn from_wire(wire: v1::RevocationNotice) -> Result<Self, CoreError> {
+        use v1::revocation_notice::Target;
+        let name = format!("{}#{}", wire.issuer, wire.epoch);
+        let bad = |d: String| invalid_object(ObjectKind::Notice, format!("{name}: {d}"));
+        if wire.issuer.is_empty() || wire.epoch == 0 {
+            return Err(bad("needs an issuer and an epoch of 1 or more".into()));
+        }
+        let revoked = match wire.target {
+            None => return Err(bad("revokes nothing".into())),
+            Some(Target::Translator(t)) if !t.id.is_empty() => Revoked::Translator {
+                id: t.id,
+                version: t.version,
+            },
+            Some(Target::ProducerKey(k)) => {
+                if k.nation != wire.issuer {
+                    return Err(bad(format!(
+                        "only {} may revoke {}'s producer keys",
+                        k.nation, k.nation
+                    )));
+                }
+                Revoked::ProducerKey {
+                    key_sha256: k
+                        .key_sha256
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| bad("key_sha256 must be 32 bytes".into()))?,
+                    nation: k.nation,
+                    producer_id: k.producer_id,
+                }
+            }
+            Some(Target::Product(p)) => {
+                if p.origin != wire.issuer {
+                    return Err(bad(format!("only {} may retract {}'s products", p.origin, p.origin)));
+                }
+                if p.product_id.is_empty() {
+                    return Err(bad("product id is empty".into()));
+                }
+                Revoked::Product(ProductKey {
+                    origin: p.origin,
+                    producer_id: p.producer_id,
+                    feed: p.feed,
+                    product_id: p.product_id,
+                })
+            }
+            Some(Target::SuspendPartner(p)) if !p.partner.is_empty() && p.partner != wire.issuer => {
+                Revoked::SuspendPartner(p.partner)
+            }
+            Some(Target::ReinstatePartner(p)) if !p.partner.is_empty() && p.partner != wire.issuer => {
+                Revoked::ReinstatePartner(p.partner)
+            }
+            Some(_) => return Err(bad("target is empty or names the issuer itself".into())),
+        };
+        Ok(Notice {
+            issuer: wire.issuer,
+            epoch: wire.epoch,
+            effective_from_ms: wire.effective_from_ms,
+            issued_at_ms: wire.issued_at_ms,
+            reason: wire.reason,
+            revoked,
+        })
+    }
+}
+
+/// Signs a notice with its issuer's root.
+pub fn sign_notice(notice: &Notice, root: &SigningKeyPair) -> Result<v1::SignedObject, CoreError> {
+    sign_object(ObjectKind::Notice, notice.to_wire().encode_to_vec(), &notice.issuer, root, None)
+}
+
+/// Verifies a notice against its issuer's root.
+pub fn verify_notice(object: &v1::SignedObject, anchors: &TrustAnchors) -> Result<Notice, CoreError> {
+    let notice = Notice::from_wire(decode_body(object, ObjectKind::Notice)?)?;
+    verify_root_signature(object, ObjectKind::Notice, &notice.issuer, anchors)?;
+    Ok(notice)
+}
+
+/// The certificate identity (producer id) of a bridge key.
+pub const BRIDGE_IDENTITY: &str = "bridge";
+
+/// A verified heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The issuer's latest epoch.
+    pub epoch: u64,
+    /// When it was signed.
+    pub issued_at_ms: i64,
+}
+
+/// Signs a heartbeat with a bridge key and its certificate.
+pub fn sign_heartbeat(
+    issuer: &str,
+    heartbeat: Heartbeat,
+    key: &SigningKeyPair,
+    certificate: bytes::Bytes,
+) -> Result<v1::SignedObject, CoreError> {
+    let body = v1::Heartbeat {
+        issuer: issuer.to_string(),
+        epoch: heartbeat.epoch,
+        issued_at_ms: heartbeat.issued_at_ms,
+    };
+    sign_object(ObjectKind::Heartbeat, body.encode_to_vec(), issuer, key, Some(certificate))
+}
+
+/// Verifies a heartbeat: signed by a bridge key its issuer's root certified.
+pub fn verify_heartbeat(
+    object: &v1::SignedObject,
+    anchors: &TrustAnchors,
+    now_ms: i64,
+) -> Result<(String, Heartbeat), CoreError> {
+    let hb: v1::Heartbeat = decode_body(object, ObjectKind::Heartbeat)?;
+    verify_certified_signature(object, ObjectKind::Heartbeat, &hb.issuer, BRIDGE_IDENTITY, anchors, now_ms)?;
+    Ok((
+        hb.issuer,
+        Heartbeat {
+            epoch: hb.epoch,
+            issued_at_ms: hb.issued_at_ms,
+        },
+    ))
+}
+
+/// What applying a notice did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// It is new and now in the state.
+    New,
+    /// Its epoch was already applied for its issuer: ignored.
+    Replay,
+}
+
+/// How fresh this bridge's view of a partner's revocation state is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// Recent heartbeat, every notice up to its epoch applied.
+    Fresh,
+    /// Not fresh, and why (for logs and the audit record).
+    Stale(String),
+}
+
+/// The revocation state: concurrent maps, written by the control-plane
+/// task and read on every message by every stage.
+#[derive(Debug, Default)]
+pub struct RevocationState {
+    /// Applied epoch per issuer.
+    epochs: DashMap<String, u64>,
+    /// Translator id -> (version or 0, effective from, issuer).
+    translators: DashMap<String, Vec<(u32, i64, String)>>,
+    /// Producer key digest -> effective from.
+    keys: DashMap<[u8; 32], i64>,
+    /// Product -> effective from.
+    products: DashMap<ProductKey, i64>,
+    /// (issuer, partner) -> (epoch of the latest suspend/reinstate,
+    /// effective from, suspended?).
+    suspensions: DashMap<(String, String), (u64, i64, bool)>,
+    /// Latest verified heartbeat per issuer.
+    heartbeats: DashMap<String, Heartbeat>,
+}
+
+impl RevocationState {
+    /// No revocations.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The highest epoch applied for `issuer` (0 if none).
+    pub fn epoch(&self, issuer: &str) -> u64 {
+        self.epochs.get(issuer).map_or(0, |e| *e)
+    }
+
+    /// Applies a verified notice. Idempotent: an epoch at or below the
+    /// issuer's applied epoch is a replay.
+    pub fn apply(&self, notice: &Notice) -> Applied {
+        let mut epoch = self.epochs.entry(notice.issuer.clone()).or_insert(0);
+        if notice.epoch <= *epoch {
+            return Applied::Replay;
+        }
+        *epoch = notice.epoch;
+        drop(epoch);
+        let from = notice.effective_from_ms;
+        match &notice.revoked {
+            Revoked::Translator { id, version } => self
+                .translators
+                .entry(id.clone())
+                .or_default()
+                .push((*version, from, notice.issuer.clone())),
+            Revoked::ProducerKey { key_sha256, .. } => {
+                let mut e = self.keys.entry(*key_sha256).or_insert(from);
+                *e = (*e).min(from);
+            }
+            Revoked::Product(p) => {
+                let mut e = self.products.entry(p.clone()).or_insert(from);
+                *e = (*e).min(from);
+            }
+            Revoked::SuspendPartner(p) | Revoked::ReinstatePartner(p) => {
+                let suspended = matches!(notice.revoked, Revoked::SuspendPartner(_));
+                let key = (notice.issuer.clone(), p.clone());
+                let mut e = self.suspensions.entry(key).or_insert((0, from, suspended));
+                if notice.epoch > e.0 {
+                    *e = (notice.epoch, from, suspended);
+                }
+            }
+        }
+        Applied::New
+    }
+
+    /// Whether `t` is revoked for decisions at `now_ms`: by a notice of
+    /// either of its nations naming its id and its version (or all).
+    pub fn is_translator_revoked(&self, t: &Translator, now_ms: i64) -> bool {
+        self.translators.get(&t.id).is_some_and(|entries| {
+            entries.iter().any(|(version, from, issuer)| {
+                (*version == 0 || *version == t.version)
+                    && *from <= now_ms
+                    && (*issuer == t.from || *issuer == t.to)
+            })
+        })
+    }
+
+    /// Whether a producer key is revoked at `now_ms`.
+    pub fn is_key_revoked(&self, key_sha256: &[u8; 32], now_ms: i64) -> bool {
+        self.keys.get(key_sha256).is_some_and(|from| *from <= now_ms)
+    }
+
+    /// Whether a product is retracted at `now_ms`.
+    pub fn is_product_retracted(&self, product: &ProductKey, now_ms: i64) -> bool {
+        self.products.get(product).is_some_and(|from| *from <= now_ms)
+    }
+
+    /// Whether the partnership between `a` and `b` is suspended at
+    /// `now_ms`, by either of them.
+    pub fn is_suspended(&self, a: &str, b: &str, now_ms: i64) -> bool {
+        [(a, b), (b, a)].iter().any(|(x, y)| {
+            self.suspensions
+                .get(&(x.to_string(), y.to_string()))
+                .is_some_and(|e| e.2 && e.1 <= now_ms)
+        })
+    }
+
+    /// Records a verified heartbeat (only if newer than the last one).
+    pub fn heartbeat(&self, issuer: &str, heartbeat: Heartbeat) {
+        let mut e = self.heartbeats.entry(issuer.to_string()).or_insert(heartbeat);
+        if heartbeat.issued_at_ms >= e.issued_at_ms {
+            *e = heartbeat;
+        }
+    }
+
+    /// How fresh the view of `partner` is at `now_ms`, given the bound.
+    pub fn freshness(&self, partner: &str, now_ms: i64, max_age_ms: i64) -> Freshness {
+        let Some(hb) = self.heartbeats.get(partner).map(|h| *h) else {
+            return Freshness::Stale(format!("no heartbeat from {partner} yet"));
+        };
+        let age = now_ms - hb.issued_at_ms;
+        if age > max_age_ms {
+            return Freshness::Stale(format!(
+                "last heartbeat from {partner} is {age} ms old (bound {max_age_ms} ms)"
+            ));
+        }
+        let applied = self.epoch(partner);
+        if applied < hb.epoch {
+            return Freshness::Stale(format!(
+                "{partner} is at revocation epoch {}, applied here: {applied}",
+                hb.epoch
+            ));
+        }
+        Freshness::Fresh
+    }
+}
+
+#[cfg(test)]
+mod tests;

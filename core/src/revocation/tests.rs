@@ -1,0 +1,2 @@
+//! Revocation state tests.
+use super::*;

@@ -1,0 +1,2 @@
+//! Translator tests.
+use super::*;
