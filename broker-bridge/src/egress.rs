@@ -1,28 +1,32 @@
 //! Egress: what this nation's producers published (OUTBOUND) is verified,
-//! then released to each partner whose link the label allows, into that
-//! partner's release account (`REL_<partner>`, stream RELEASED).
+//! then released to each partner whose link the label and the policy state
+//! allow (translator in force, nothing revoked), into that partner's
+//! release account (`REL_<partner>`, stream RELEASED).
 //!
 //! Verification failures are dead-lettered. Policy denials are counted per
 //! partner and reason; the message stays in OUTBOUND, so nothing is lost.
+//! Every decision is an audit record.
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
 use coalition_core::certificate::CertificateCache;
-use coalition_core::decision::{release_decision, ReleaseContext};
-use coalition_core::envelope::{check_within_certificate, open, VerifiedMessage};
-use coalition_core::label::NationPolicy;
+use coalition_core::decision::{release_decision, Crossing, MessageFacts, Translated};
+use coalition_core::envelope::{check_within_certificate, decode_envelope, open, VerifiedMessage};
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
+use coalition_schemas::v1::AuditDecision;
 use coalition_topology::subjects;
 
+use crate::audit_record::{record, DecisionFacts};
 use crate::deadletter::dead_letter;
 use crate::pipeline::{Counted, Decided, Incoming, Outgoing};
+use crate::policy_state::PolicyState;
 
 /// What the egress decision needs; `links[i]` publishes to target `i + 1`.
 #[derive(Debug)]
 pub(crate) struct EgressContext {
     pub nation: String,
-    pub policy: NationPolicy,
+    pub state: Arc<PolicyState>,
     pub cache: Arc<CertificateCache>,
     /// (partner, link ceiling)
     pub links: Vec<(String, String)>,
@@ -43,22 +47,48 @@ pub(crate) fn verify_outbound(
     if input.subject != subjects::outbound(h.message_type.as_str(), &h.producer_id, &h.feed) {
         return Err(DenyReason::SubjectMismatch);
     }
-    check_within_certificate(
-        &verified.envelope.header,
-        &verified.certificate,
-        &ctx.policy,
-    )?;
+    let policy = ctx
+        .state
+        .policies
+        .get(&ctx.nation, h.label.policy_version)
+        .ok_or(DenyReason::UnknownPolicyVersion)?;
+    check_within_certificate(h, &verified.certificate, &policy)?;
     Ok(verified)
+}
+
+/// The headers of a released message.
+fn release_headers(nation: &str, v: &VerifiedMessage, t: &Translated, now_ms: i64) -> HeaderMap {
+    let h = &v.envelope.header;
+    let mut hdrs = HeaderMap::new();
+    hdrs.insert(headers::MSG_ID, h.msg_id().as_str());
+    hdrs.insert(headers::DECISION, "release");
+    hdrs.insert(headers::RELEASED_BY, nation);
+    hdrs.insert(headers::RELEASED_AT, now_ms.to_string().as_str());
+    hdrs.insert(headers::TRANSLATOR, t.translator.as_str());
+    hdrs
 }
 
 /// The egress decision for a batch.
 pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> Decided {
     let mut out = Decided::default();
+    let view = ctx.state.view();
     for input in inputs {
         let verified = match verify_outbound(ctx, input, now_ms) {
             Ok(v) => v,
             Err(reason) => {
                 tracing::warn!(subject = %input.subject, %reason, "outbound message refused; dead-lettered");
+                let header = decode_envelope(&input.payload).ok().map(|e| e.header);
+                out.audit.push(record(DecisionFacts {
+                    decision: AuditDecision::Reject,
+                    stage: "egress",
+                    partner: "",
+                    header: header.as_ref(),
+                    key_id: None,
+                    translated: None,
+                    reason: Some(reason),
+                    now_ms,
+                    source_stream_seq: input.stream_seq,
+                }));
                 out.counted.push(Counted::Rejected {
                     stage: "egress",
                     partner: "-".into(),
@@ -69,22 +99,35 @@ pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> D
             }
         };
         let h = &verified.envelope.header;
+        let facts = MessageFacts {
+            header: h,
+            key_sha256: verified.certificate.key.id(),
+        };
+        let key_id = hex::encode(verified.certificate.key.id());
         for (i, (partner, ceiling)) in ctx.links.iter().enumerate() {
-            let release = ReleaseContext {
-                home: &ctx.policy,
-                partner,
-                max_classification: ceiling,
+            let crossing = Crossing {
+                from: &ctx.nation,
+                to: partner,
+                ceiling,
+                now_ms,
             };
-            match release_decision(&h.label, &release) {
-                Ok(()) => {
+            let decision = release_decision(&facts, &crossing, &view);
+            out.audit.push(record(DecisionFacts {
+                decision: if decision.is_ok() { AuditDecision::Release } else { AuditDecision::Deny },
+                stage: "egress",
+                partner,
+                header: Some(h),
+                key_id: Some(key_id.clone()),
+                translated: decision.as_ref().ok(),
+                reason: decision.as_ref().err().copied(),
+                now_ms,
+                source_stream_seq: input.stream_seq,
+            }));
+            match decision {
+                Ok(translated) => {
                     out.counted.push(Counted::Released {
                         partner: partner.clone(),
                     });
-                    let mut hdrs = HeaderMap::new();
-                    hdrs.insert(headers::MSG_ID, h.msg_id().as_str());
-                    hdrs.insert(headers::DECISION, "release");
-                    hdrs.insert(headers::RELEASED_BY, ctx.nation.as_str());
-                    hdrs.insert(headers::RELEASED_AT, now_ms.to_string().as_str());
                     out.outputs.push(Outgoing {
                         target: i + 1,
                         subject: subjects::released(
@@ -93,7 +136,7 @@ pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> D
                             &h.producer_id,
                             &h.feed,
                         ),
-                        headers: hdrs,
+                        headers: release_headers(&ctx.nation, &verified, &translated, now_ms),
                         payload: input.payload.clone(),
                     });
                 }

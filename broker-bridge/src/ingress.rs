@@ -1,27 +1,31 @@
 //! Ingress: what a partner released to this nation is pulled from the
-//! partner's RELEASED stream over the leaf link, verified, checked against
-//! the admit policy, and republished into HOME (`in.>`, stream INBOUND) with
-//! lineage headers. Anything refused goes to DEADLETTER with its reason.
+//! partner's RELEASED stream over the leaf link, verified, decided with this
+//! nation's own policy state (translator in force, nothing revoked, the
+//! label translated into this nation's vocabulary), and republished into
+//! HOME (`in.>`, stream INBOUND) with lineage headers. Anything refused
+//! goes to DEADLETTER with its reason. Every decision is an audit record.
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
 use coalition_core::certificate::CertificateCache;
-use coalition_core::decision::{admit_decision, AdmitContext};
-use coalition_core::envelope::{check_within_certificate, open, VerifiedMessage};
-use coalition_core::label::NationPolicy;
+use coalition_core::decision::{admit_decision, Crossing, MessageFacts, Translated};
+use coalition_core::envelope::{check_within_certificate, decode_envelope, open, VerifiedMessage};
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
+use coalition_schemas::v1::AuditDecision;
 use coalition_topology::subjects;
 
+use crate::audit_record::{record, DecisionFacts};
 use crate::deadletter::{dead_letter, HOME};
 use crate::pipeline::{Counted, Decided, Incoming, Outgoing};
+use crate::policy_state::PolicyState;
 
 /// What the ingress decision for one partner needs.
 #[derive(Debug)]
 pub(crate) struct IngressContext {
     pub nation: String,
     pub partner: String,
-    pub partner_policy: NationPolicy,
+    pub state: Arc<PolicyState>,
     pub max_classification: String,
     pub cache: Arc<CertificateCache>,
 }
@@ -31,7 +35,7 @@ pub(crate) fn verify_and_admit(
     ctx: &IngressContext,
     input: &Incoming,
     now_ms: i64,
-) -> Result<VerifiedMessage, DenyReason> {
+) -> Result<(VerifiedMessage, Translated), DenyReason> {
     let verified = open(&input.payload, &ctx.cache, now_ms)?;
     let h = &verified.envelope.header;
     if input.subject
@@ -39,27 +43,33 @@ pub(crate) fn verify_and_admit(
     {
         return Err(DenyReason::SubjectMismatch);
     }
-    admit_decision(
-        h,
-        &AdmitContext {
-            home: &ctx.nation,
-            link_partner: &ctx.partner,
-            origin_policy: &ctx.partner_policy,
-            max_classification: &ctx.max_classification,
+    let translated = admit_decision(
+        &MessageFacts {
+            header: h,
+            key_sha256: verified.certificate.key.id(),
         },
+        &Crossing {
+            from: &ctx.partner,
+            to: &ctx.nation,
+            ceiling: &ctx.max_classification,
+            now_ms,
+        },
+        &ctx.state.view(),
     )?;
-    check_within_certificate(
-        &verified.envelope.header,
-        &verified.certificate,
-        &ctx.partner_policy,
-    )?;
-    Ok(verified)
+    let origin_policy = ctx
+        .state
+        .policies
+        .get(&h.origin, h.label.policy_version)
+        .ok_or(DenyReason::UnknownPolicyVersion)?;
+    check_within_certificate(h, &verified.certificate, &origin_policy)?;
+    Ok((verified, translated))
 }
 
 fn lineage_headers(
     ctx: &IngressContext,
     input: &Incoming,
     v: &VerifiedMessage,
+    t: &Translated,
     now_ms: i64,
 ) -> HeaderMap {
     let h = &v.envelope.header;
@@ -74,6 +84,16 @@ fn lineage_headers(
         hex::encode(&v.certificate.key.id()[..16]).as_str(),
     );
     hdrs.insert(headers::LABEL, h.label.display().as_str());
+    hdrs.insert(headers::TRANSLATED_LABEL, t.label.display().as_str());
+    hdrs.insert(headers::TRANSLATOR, t.translator.as_str());
+    hdrs.insert(
+        headers::POLICY_VERSIONS,
+        format!(
+            "{}/v{} -> {}/v{}",
+            h.origin, t.source_policy_version, ctx.nation, t.target_policy_version
+        )
+        .as_str(),
+    );
     hdrs.insert(
         headers::SCHEMA,
         format!("{}@{}", h.message_type.schema_id(), h.schema_version).as_str(),
@@ -94,8 +114,19 @@ pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], now_ms: i64) -> 
     let mut out = Decided::default();
     for input in inputs {
         match verify_and_admit(ctx, input, now_ms) {
-            Ok(v) => {
+            Ok((v, t)) => {
                 let h = &v.envelope.header;
+                out.audit.push(record(DecisionFacts {
+                    decision: AuditDecision::Admit,
+                    stage: "ingress",
+                    partner: &ctx.partner,
+                    header: Some(h),
+                    key_id: Some(hex::encode(v.certificate.key.id())),
+                    translated: Some(&t),
+                    reason: None,
+                    now_ms,
+                    source_stream_seq: input.stream_seq,
+                }));
                 out.counted.push(Counted::Admitted {
                     partner: ctx.partner.clone(),
                     transit_ms: (now_ms - h.produced_at_ms).max(0),
@@ -108,11 +139,23 @@ pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], now_ms: i64) -> 
                         &h.producer_id,
                         &h.feed,
                     ),
-                    headers: lineage_headers(ctx, input, &v, now_ms),
+                    headers: lineage_headers(ctx, input, &v, &t, now_ms),
                     payload: input.payload.clone(),
                 });
             }
             Err(reason) => {
+                let header = decode_envelope(&input.payload).ok().map(|e| e.header);
+                out.audit.push(record(DecisionFacts {
+                    decision: AuditDecision::Reject,
+                    stage: "ingress",
+                    partner: &ctx.partner,
+                    header: header.as_ref(),
+                    key_id: None,
+                    translated: None,
+                    reason: Some(reason),
+                    now_ms,
+                    source_stream_seq: input.stream_seq,
+                }));
                 out.counted.push(Counted::Rejected {
                     stage: "ingress",
                     partner: ctx.partner.clone(),

@@ -13,13 +13,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod audit;
+mod audit_record;
 mod bus;
+mod control;
 mod deadletter;
 pub mod egress;
 mod error;
 mod gate;
 pub mod ingress;
 pub mod pipeline;
+mod policy_state;
 mod settings;
 pub mod telemetry;
 
@@ -28,6 +32,8 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use coalition_core::certificate::CertificateCache;
+use coalition_core::revocation::Freshness;
+use coalition_schemas::v1::{AuditDecision, AuditRecord};
 use coalition_topology::{accounts, streams};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,7 +41,9 @@ use tokio::task::JoinHandle;
 pub use error::BridgeError;
 pub use settings::BridgeSettings;
 
-use crate::pipeline::{run_stage, Decide, Hooks, Source};
+use crate::audit::Auditor;
+use crate::control::{ensure_control_stream, ControlParts, ControlPlane};
+use crate::pipeline::{run_stage, Decide, Hooks, Sinks, Source};
 
 /// A running bridge.
 #[derive(Debug)]
@@ -43,6 +51,7 @@ pub struct BridgeHandle {
     /// The nation.
     pub nation: String,
     tasks: Vec<JoinHandle<()>>,
+    heartbeats_paused: watch::Sender<bool>,
 }
 
 impl BridgeHandle {
@@ -51,6 +60,13 @@ impl BridgeHandle {
         for t in self.tasks {
             let _ = t.await;
         }
+    }
+
+    /// Fault injection for exercises and tests: stops (`true`) or resumes
+    /// this bridge's heartbeats to its partners, so they see its revocation
+    /// state go stale and stop admitting its messages.
+    pub fn pause_heartbeats(&self, paused: bool) {
+        let _ = self.heartbeats_paused.send(paused);
     }
 }
 
@@ -61,9 +77,19 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Connects, creates the streams and consumers, and starts the egress stage
-/// and one ingress stage per partner. Returns once egress is consuming;
-/// ingress stages attach to partners' streams as their links come up.
+/// What every stage shares.
+struct Shared {
+    nation: String,
+    cache: Arc<CertificateCache>,
+    control: Arc<ControlPlane>,
+    auditor: Arc<Auditor>,
+    home_js: jetstream::Context,
+}
+
+/// Connects, creates the streams and consumers, starts the control plane,
+/// the egress stage and one ingress stage per partner. Returns once egress
+/// is consuming; ingress stages attach to partners' streams as their links
+/// come up.
 pub async fn start(
     settings: BridgeSettings,
     shutdown: watch::Receiver<bool>,
@@ -76,65 +102,87 @@ pub async fn start(
     let home_js = jetstream::new(home);
     let max_age = Duration::from_secs(cfg.release_max_age_secs);
     let outbound = bus::ensure_home_streams(&home_js, cfg.replicas, max_age).await?;
-    let mut tasks = vec![start_egress(&settings, &cache, &home_js, outbound, &shutdown).await?];
-    for link in &cfg.ingress {
-        let account = accounts::from_partner(&link.partner);
-        let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
-        let partner_policy = settings
-            .policies
-            .get(&link.partner)
-            .cloned()
-            .ok_or_else(|| {
-                BridgeError::Config(format!("no policy for partner {}", link.partner))
-            })?;
-        let ctx = Arc::new(ingress::IngressContext {
-            nation: nation.clone(),
-            partner: link.partner.clone(),
-            partner_policy,
-            max_classification: link.max_classification.clone(),
-            cache: cache.clone(),
-        });
-        tasks.push(tokio::spawn(run_ingress(
-            ctx,
-            jetstream::with_domain(client, &link.partner),
-            home_js.clone(),
-            shutdown.clone(),
-        )));
-    }
-    tracing::info!(%nation, release = cfg.release.len(), ingress = cfg.ingress.len(), "bridge started");
-    Ok(BridgeHandle { nation, tasks })
-}
-
-/// Connects to every release account, creates their RELEASED streams and
-/// the egress consumer on OUTBOUND, and spawns the egress stage.
-async fn start_egress(
-    settings: &BridgeSettings,
-    cache: &Arc<CertificateCache>,
-    home_js: &jetstream::Context,
-    outbound: jetstream::stream::Stream,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<JoinHandle<()>, BridgeError> {
-    let cfg = &settings.config;
-    let nation = cfg.nation.clone();
-    let policy = settings
-        .home_policy()
-        .cloned()
-        .ok_or_else(|| BridgeError::Config(format!("no policy for home nation {nation}")))?;
-    let max_age = Duration::from_secs(cfg.release_max_age_secs);
-    let mut targets = vec![home_js.clone()];
-    let mut links = Vec::new();
+    ensure_control_stream(&home_js, cfg.replicas).await?;
+    let auditor = Arc::new(
+        Auditor::open(home_js.clone(), &nation, cfg.replicas, Some(settings.bridge_key.clone())).await?,
+    );
+    let mut release = Vec::new();
     for link in &cfg.release {
         let account = accounts::release_to(&link.partner);
         let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
         let js = jetstream::new(client);
         bus::ensure_stream(&js, streams::RELEASED, "rel.>", cfg.replicas, max_age).await?;
+        ensure_control_stream(&js, cfg.replicas).await?;
+        release.push((link.partner.clone(), link.max_classification.clone(), js));
+    }
+    let (heartbeats_paused, paused_rx) = watch::channel(false);
+    let control = Arc::new(ControlPlane::new(ControlParts {
+        state: Arc::new(settings.initial_state(now_ms())?),
+        home_js: home_js.clone(),
+        release: release.iter().map(|(p, _, js)| (p.clone(), js.clone())).collect(),
+        auditor: auditor.clone(),
+        bridge_key: settings.bridge_key.clone(),
+        staleness_ms: cfg.revocation_staleness_ms as i64,
+        heartbeat_every: Duration::from_millis(cfg.heartbeat_interval_ms),
+        heartbeats_paused: paused_rx,
+    }));
+    control.announce(&settings.control_objects).await?;
+    let mut tasks = vec![
+        tokio::spawn(control.clone().follow_home(shutdown.clone())),
+        tokio::spawn(control.clone().heartbeats(shutdown.clone())),
+    ];
+    let shared = Arc::new(Shared {
+        nation: nation.clone(),
+        cache,
+        control: control.clone(),
+        auditor,
+        home_js: home_js.clone(),
+    });
+    tasks.push(start_egress(&shared, release, outbound, &shutdown).await?);
+    for link in &cfg.ingress {
+        let account = accounts::from_partner(&link.partner);
+        let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
+        let partner_js = jetstream::with_domain(client, &link.partner);
+        tasks.push(tokio::spawn(control.clone().follow_partner(
+            link.partner.clone(),
+            partner_js.clone(),
+            shutdown.clone(),
+        )));
+        let ctx = Arc::new(ingress::IngressContext {
+            nation: nation.clone(),
+            partner: link.partner.clone(),
+            state: control.state.clone(),
+            max_classification: link.max_classification.clone(),
+            cache: shared.cache.clone(),
+        });
+        tasks.push(tokio::spawn(run_ingress(ctx, partner_js, shared.clone(), shutdown.clone())));
+    }
+    tracing::info!(%nation, release = cfg.release.len(), ingress = cfg.ingress.len(), "bridge started");
+    Ok(BridgeHandle {
+        nation,
+        tasks,
+        heartbeats_paused,
+    })
+}
+
+/// Creates the egress consumer on OUTBOUND and spawns the egress stage.
+async fn start_egress(
+    shared: &Arc<Shared>,
+    release: Vec<(String, String, jetstream::Context)>,
+    outbound: jetstream::stream::Stream,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, BridgeError> {
+    let nation = shared.nation.clone();
+    let mut targets = vec![shared.home_js.clone()];
+    let mut links = Vec::new();
+    for (partner, ceiling, js) in release {
         targets.push(js);
-        links.push((link.partner.clone(), link.max_classification.clone()));
+        links.push((partner, ceiling));
     }
     let ctx = Arc::new(egress::EgressContext {
         nation: nation.clone(),
-        policy,
-        cache: cache.clone(),
+        state: shared.control.state.clone(),
+        cache: shared.cache.clone(),
         links,
     });
     let decide: Decide = Arc::new(move |inputs| egress::decide(&ctx, inputs, now_ms()));
@@ -143,22 +191,36 @@ async fn start_egress(
         consumer,
         stream: outbound,
     };
+    let control = shared.control.clone();
+    let ready = Box::new(move || {
+        if control.home_caught_up() {
+            Ok(())
+        } else {
+            Err("this nation's CONTROL stream is still being read".to_string())
+        }
+    });
+    let sinks = Sinks {
+        targets,
+        auditor: shared.auditor.clone(),
+    };
+    let hooks = stage_hooks(shared, "egress", None, ready);
     Ok(tokio::spawn(run_stage(
         format!("{nation} egress"),
         source,
-        targets,
+        sinks,
         decide,
         shutdown.clone(),
-        stage_hooks(&nation, "egress"),
+        hooks,
     )))
 }
 
 /// Attaches to the partner's RELEASED stream (retrying while the link is
-/// down), then runs the ingress stage.
+/// down), then runs the ingress stage, which holds while the view of the
+/// partner's revocation state is stale.
 async fn run_ingress(
     ctx: Arc<ingress::IngressContext>,
     partner_js: jetstream::Context,
-    home_js: jetstream::Context,
+    shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let durable = streams::ingress_consumer(&ctx.nation);
@@ -185,18 +247,52 @@ async fn run_ingress(
     let name = format!("{} ingress from {}", ctx.nation, ctx.partner);
     let decide_ctx = ctx.clone();
     let decide: Decide = Arc::new(move |inputs| ingress::decide(&decide_ctx, inputs, now_ms()));
-    let hooks = stage_hooks(&ctx.nation, "ingress");
-    run_stage(name, source, vec![home_js], decide, shutdown, hooks).await;
+    let (control, partner) = (shared.control.clone(), ctx.partner.clone());
+    let ready = Box::new(move || match control.freshness(&partner) {
+        Freshness::Fresh => Ok(()),
+        Freshness::Stale(why) => Err(why),
+    });
+    let hooks = stage_hooks(&shared, "ingress", Some(ctx.partner.clone()), ready);
+    let sinks = Sinks {
+        targets: vec![shared.home_js.clone()],
+        auditor: shared.auditor.clone(),
+    };
+    run_stage(name, source, sinks, decide, shutdown, hooks).await;
 }
 
-fn stage_hooks(nation: &str, stage: &'static str) -> Hooks {
-    let (a, b) = (nation.to_string(), nation.to_string());
+fn stage_hooks(
+    shared: &Arc<Shared>,
+    stage: &'static str,
+    partner: Option<String>,
+    ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
+) -> Hooks {
+    let (a, b, c) = (shared.nation.clone(), shared.nation.clone(), shared.nation.clone());
+    let auditor = shared.auditor.clone();
     Hooks {
         batch: Box::new(move |s, counted| {
             telemetry::batch_seconds(&a, stage, s);
             telemetry::record(&a, counted);
         }),
         aged_out: Box::new(move |n| telemetry::aged_out(&b, stage, n)),
+        ready,
+        holding: Box::new(move |why| {
+            let partner = partner.clone().unwrap_or_default();
+            telemetry::partner_stale(&c, &partner, why.is_some());
+            let record = AuditRecord {
+                decision: AuditDecision::Hold as i32,
+                stage: stage.to_string(),
+                partner,
+                decided_at_ms: now_ms(),
+                detail: why.map_or("resumed".to_string(), |w| format!("holding: {w}")),
+                ..Default::default()
+            };
+            let auditor = auditor.clone();
+            tokio::spawn(async move {
+                if let Err(e) = auditor.append(vec![record]).await {
+                    tracing::warn!(error = %e, "hold record not audited");
+                }
+            });
+        }),
     }
 }
 

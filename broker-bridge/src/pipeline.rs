@@ -18,7 +18,9 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use coalition_core::DenyReason;
+use coalition_schemas::v1::AuditRecord;
 
+use crate::audit::Auditor;
 use crate::gate::{Gate, Offer};
 use crate::BridgeError;
 
@@ -72,6 +74,9 @@ pub(crate) enum Counted {
 pub(crate) struct Decided {
     pub outputs: Vec<Outgoing>,
     pub counted: Vec<Counted>,
+    /// One audit record per decision, appended before the inputs are
+    /// acknowledged.
+    pub audit: Vec<AuditRecord>,
 }
 
 /// A pure, synchronous decision over a batch.
@@ -92,6 +97,19 @@ pub(crate) struct Hooks {
     pub batch: BatchHook,
     /// Messages that aged out of the source before they could be read.
     pub aged_out: Box<dyn Fn(u64) + Send + Sync>,
+    /// Whether the stage may decide now; `Err(why)` holds every message
+    /// (unacknowledged, so nothing is lost) until it may.
+    pub ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
+    /// Called when the stage starts (`Some(why)`) or stops (`None`) holding.
+    pub holding: Box<dyn Fn(Option<&str>) + Send + Sync>,
+}
+
+/// Where a stage writes: its target contexts and the audit log.
+pub(crate) struct Sinks {
+    /// JetStream contexts indexed by [`Outgoing::target`].
+    pub targets: Vec<jetstream::Context>,
+    /// The nation's audit log.
+    pub auditor: Arc<Auditor>,
 }
 
 /// How long the gate may wait for a missing message before checking
@@ -105,12 +123,13 @@ const STALL_CHECK: Duration = Duration::from_secs(12);
 pub(crate) async fn run_stage(
     name: String,
     source: Source,
-    targets: Vec<jetstream::Context>,
+    sinks: Sinks,
     decide: Decide,
     mut shutdown: watch::Receiver<bool>,
     hooks: Hooks,
 ) {
     let mut gate: Option<Gate<jetstream::Message>> = None;
+    let mut held: Option<String> = None;
     while !*shutdown.borrow() {
         let messages = match open(&source, &mut gate).await {
             Ok(m) => m,
@@ -135,12 +154,15 @@ pub(crate) async fn run_stage(
                 Ok(Some(chunk)) => offer_all(&name, gate, chunk).await,
                 Err(_idle) => {}
             }
+            if !may_decide(&name, &hooks, &mut held) {
+                continue;
+            }
             let ready = gate.take_ready();
             if let Some((last, _)) = ready.last() {
                 let last = *last;
                 let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
                 let started = Instant::now();
-                match process(&batch, &targets, &decide).await {
+                match process(&batch, &sinks, &decide).await {
                     Ok(counted) => {
                         gate.processed(last);
                         (hooks.batch)(started.elapsed().as_secs_f64(), &counted);
@@ -159,6 +181,31 @@ pub(crate) async fn run_stage(
         }
         if pause(&mut shutdown, Duration::from_millis(200)).await {
             return;
+        }
+    }
+}
+
+/// Asks the stage's `ready` hook; reports transitions into and out of
+/// holding. Messages that wait are redelivered after the ack wait and
+/// replace their held copies in the gate.
+fn may_decide(name: &str, hooks: &Hooks, held: &mut Option<String>) -> bool {
+    match (hooks.ready)() {
+        Ok(()) => {
+            if held.take().is_some() {
+                tracing::info!(stage = %name, "resuming");
+                (hooks.holding)(None);
+            }
+            true
+        }
+        Err(why) => {
+            if held.as_deref() != Some(why.as_str()) {
+                if held.is_none() {
+                    (hooks.holding)(Some(&why));
+                }
+                tracing::warn!(stage = %name, %why, "holding: nothing is decided until this clears");
+                *held = Some(why);
+            }
+            false
         }
     }
 }
@@ -266,9 +313,10 @@ pub(crate) async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> 
 
 async fn process(
     batch: &[jetstream::Message],
-    targets: &[jetstream::Context],
+    sinks: &Sinks,
     decide: &Decide,
 ) -> Result<Vec<Counted>, BridgeError> {
+    let targets = &sinks.targets;
     let inputs: Vec<Incoming> = batch
         .iter()
         .map(|m| Incoming {
@@ -297,6 +345,7 @@ async fn process(
         ack.await
             .map_err(|e| BridgeError::js(format!("store of {subject}"), e))?;
     }
+    sinks.auditor.append(decided.audit).await?;
     for m in batch {
         m.ack().await.map_err(|e| BridgeError::js("ack", e))?;
     }

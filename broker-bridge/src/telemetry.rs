@@ -10,6 +10,11 @@
 //!   expired before the bridge could read them (a retention shorter than an outage)
 //! - `coalition_bridge_batch_seconds{nation,stage}`: time to decide and store a batch
 //! - `coalition_bridge_transit_seconds{nation,partner}`: producer seal to admission
+//! - `coalition_bridge_control_refused_total{nation,source}`: control objects
+//!   that did not verify or were not allowed (kept in their stream)
+//! - `coalition_bridge_notices_applied_total{nation,issuer}`
+//! - `coalition_bridge_partner_stale{nation,partner}`: 1 while admission is
+//!   held because the view of the partner's revocation state is stale
 use std::sync::OnceLock;
 
 use coalition_core::DenyReason;
@@ -115,4 +120,21 @@ fn transit_seconds(nation: &str, partner: &str, seconds: f64) {
 pub(crate) fn aged_out(nation: &str, stage: &'static str, n: u64) {
     counter!("coalition_bridge_aged_out_total", "nation" => nation.to_string(), "stage" => stage)
         .increment(n);
+}
+
+/// A control object failed verification or was not allowed.
+pub(crate) fn control_refused(nation: &str, source: &str) {
+    counter!("coalition_bridge_control_refused_total", "nation" => nation.to_string(), "source" => source.to_string()).increment(1);
+}
+
+/// A revocation notice was applied.
+pub(crate) fn notice_applied(nation: &str, issuer: &str) {
+    counter!("coalition_bridge_notices_applied_total", "nation" => nation.to_string(), "issuer" => issuer.to_string()).increment(1);
+}
+
+/// 1 while admission from `partner` is held because the view of its
+/// revocation state is stale, else 0.
+pub(crate) fn partner_stale(nation: &str, partner: &str, stale: bool) {
+    metrics::gauge!("coalition_bridge_partner_stale", "nation" => nation.to_string(), "partner" => partner.to_string())
+        .set(if stale { 1.0 } else { 0.0 });
 }

@@ -172,6 +172,8 @@ fn tampered_envelope(mesh: &nats_harness::Mesh, seq: u64) -> bytes::Bytes {
             seq,
             corrects_seq: None,
             payload: track("TRACK-TAMPERED").encode_to_vec().into(),
+            product_id: "TRACK-TAMPERED",
+            derived_from: &[],
             now_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()

@@ -2,6 +2,7 @@
 //! multi-nation mesh. `main` only parses arguments and dispatches.
 #![forbid(unsafe_code)]
 
+mod audit_cmd;
 mod client_cmd;
 mod error;
 mod keys;
@@ -54,6 +55,10 @@ enum Command {
     /// National root keys and producer certificates.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// A nation's audit log: verify the chain, show a message's records,
+    /// tail the latest.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
 }
 
 /// Unix ms now.
@@ -118,5 +123,6 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Subscribe(args) => block_on(client_cmd::subscribe(args)),
         Command::Topology(cmd) => topology_cmd::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Audit(cmd) => block_on(audit_cmd::run(cmd)),
     }
 }

@@ -8,7 +8,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod certificate;
+pub mod composite;
 pub mod decision;
 pub mod envelope;
 mod error;

@@ -44,6 +44,8 @@ fn fixture() -> Fixture {
         anchors: BTreeMap::from([("USA".to_string(), root.public_key().clone())]),
         policy: NationPolicy {
             nation: "USA".into(),
+            version: 1,
+            informative: Vec::new(),
             classifications: vec!["UNCLASSIFIED".into(), "SECRET".into(), "TOP SECRET".into()],
             caveats: vec![("NOFORN".into(), true)],
         },
@@ -68,6 +70,8 @@ fn sealed(f: &Fixture, label: &Label, feed: &str) -> Bytes {
             seq: 7,
             corrects_seq: None,
             payload: Bytes::from_static(b"track payload"),
+            product_id: "T-1",
+            derived_from: &[],
             now_ms: NOW,
         },
     )

@@ -7,7 +7,15 @@
 //! keys/<NATION>/root.pub              root public key: the trust anchor
 //! keys/<NATION>/producers/<id>.key    producer private key (0600)
 //! keys/<NATION>/producers/<id>.cert   producer certificate, signed by the root
+//! keys/<NATION>/bridge.{key,cert}     the bridge's key, certified as `bridge`
+//! keys/<NATION>/policy-v1.ctl         the nation's policy document, v1
+//! keys/translators/<A>-<B>-v1.ctl     translator A -> B, co-signed by both roots
 //! ```
+//!
+//! `.ctl` files hold one encoded `ControlMessage`. Dev translators map
+//! classifications with the same name, and the NATO equivalences (e.g.
+//! RESTRICTED and DIFFUSION RESTREINTE); caveats with the same name that
+//! the source nation allows to leave.
 //!
 //! This is for local meshes and tests. Real nations generate their roots
 //! offline with `coalition keys` and never share anything but `root.pub`.
@@ -17,7 +25,13 @@ use std::path::{Path, PathBuf};
 
 use coalition_core::certificate::{issue_certificate, CertificateRequest};
 use coalition_core::keys::{Algorithm, SigningKeyPair};
-use coalition_topology::Topology;
+use coalition_core::label::NationPolicy;
+use coalition_core::policy::sign_policy;
+use coalition_core::revocation::BRIDGE_IDENTITY;
+use coalition_core::translator::{cosign_translator, sign_translator, Translator};
+use coalition_schemas::v1::{control_message, ControlMessage};
+use coalition_topology::{control_files, Nation, Topology};
+use prost::Message;
 
 use crate::HarnessError;
 
@@ -60,10 +74,131 @@ pub fn write_key_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), Ha
         .map_err(io(format!("write {}", path.display())))
 }
 
-/// Generates roots and producer certificates for every nation and feed of
-/// `topology` under `root`. Each producer's certificate allows the feeds the
-/// topology lists for it, up to the nation's highest classification.
+fn config_error(what: String) -> HarnessError {
+    HarnessError::Config { what }
+}
+
+/// Issues a certificate for `producer_id` under `root`.
+fn certify(
+    root_key: &SigningKeyPair,
+    nation: &Nation,
+    producer_id: &str,
+    feeds: Vec<String>,
+    now_ms: i64,
+) -> Result<(SigningKeyPair, bytes::Bytes), HarnessError> {
+    let key = SigningKeyPair::generate(Algorithm::MlDsa65, &format!("{}/{producer_id}", nation.code));
+    let cert = issue_certificate(
+        root_key,
+        &CertificateRequest {
+            nation: nation.code.clone(),
+            producer_id: producer_id.to_string(),
+            public_key: key.public_key().clone(),
+            not_before_ms: now_ms - 60_000,
+            not_after_ms: now_ms + VALIDITY_MS,
+            feeds,
+            max_classification: nation.classifications.last().cloned().unwrap_or_default(),
+        },
+    )
+    .map_err(|e| config_error(format!("certificate for {}/{producer_id}: {e}", nation.code)))?;
+    Ok((key, cert))
+}
+
+/// A nation's policy document, version 1, from the topology.
+pub fn dev_policy(nation: &Nation) -> NationPolicy {
+    NationPolicy {
+        nation: nation.code.clone(),
+        version: 1,
+        classifications: nation.classifications.clone(),
+        caveats: nation.caveats.clone(),
+        informative: Vec::new(),
+    }
+}
+
+/// Classification names the dev translators treat as equivalent.
+const EQUIVALENT: [&[&str]; 5] = [
+    &["UNCLASSIFIED", "NON PROTEGE"],
+    &["RESTRICTED", "DIFFUSION RESTREINTE"],
+    &["CONFIDENTIAL", "CONFIDENTIEL"],
+    &["SECRET"],
+    &["TOP SECRET", "TRES SECRET"],
+];
+
+/// The dev translator `from` -> `to`, version 1, valid from `now_ms` for
+/// the certificates' validity.
+pub fn dev_translator(from: &NationPolicy, to: &NationPolicy, now_ms: i64) -> Translator {
+    let classifications = from
+        .classifications
+        .iter()
+        .filter_map(|c| {
+            let group = EQUIVALENT.iter().find(|g| g.contains(&c.as_str()));
+            let target = to.classifications.iter().find(|t| {
+                *t == c || group.is_some_and(|g| g.contains(&t.as_str()))
+            })?;
+            Some((c.clone(), target.clone()))
+        })
+        .collect();
+    let categories = from
+        .caveats
+        .iter()
+        .filter(|(name, forbids)| !forbids && to.caveat_forbids_release(name).is_some())
+        .map(|(name, _)| (name.clone(), name.clone()))
+        .collect();
+    Translator {
+        id: format!("{}-{}", from.nation, to.nation),
+        version: 1,
+        from: from.nation.clone(),
+        to: to.nation.clone(),
+        source_versions: 1..=1,
+        target_versions: 1..=1,
+        classifications,
+        categories,
+        required: Default::default(),
+        forbidden: Default::default(),
+        not_before_ms: now_ms - 60_000,
+        not_after_ms: now_ms + VALIDITY_MS,
+    }
+}
+
+/// Encodes a control object for a `.ctl` file or a `ctl.>` message.
+pub fn control_bytes(body: control_message::Body) -> Vec<u8> {
+    ControlMessage { body: Some(body) }.encode_to_vec()
+}
+
+/// Writes the policy documents and the translators of every link.
+fn write_control_objects(
+    root: &Path,
+    topology: &Topology,
+    roots: &BTreeMap<String, SigningKeyPair>,
+    now_ms: i64,
+) -> Result<(), HarnessError> {
+    let sign_err = |what: String| move |e: coalition_core::CoreError| config_error(format!("{what}: {e}"));
+    for nation in &topology.nations {
+        let key = &roots[&nation.code];
+        let signed = sign_policy(&dev_policy(nation), key, now_ms)
+            .map_err(sign_err(format!("policy of {}", nation.code)))?;
+        let path = root.join(control_files::policy(&nation.code));
+        write_key_file(&path, &control_bytes(control_message::Body::Policy(signed)), false)?;
+    }
+    for link in &topology.links {
+        let (Some(from), Some(to)) = (topology.nation(&link.from), topology.nation(&link.to)) else {
+            continue;
+        };
+        let t = dev_translator(&dev_policy(from), &dev_policy(to), now_ms);
+        let what = format!("translator {}", t.name());
+        let mut signed = sign_translator(&t, &from.code, &roots[&from.code]).map_err(sign_err(what.clone()))?;
+        cosign_translator(&mut signed, &to.code, &roots[&to.code]).map_err(sign_err(what))?;
+        let path = root.join(control_files::translator(&from.code, &to.code));
+        write_key_file(&path, &control_bytes(control_message::Body::Translator(signed)), false)?;
+    }
+    Ok(())
+}
+
+/// Generates roots, producer and bridge certificates, policy documents and
+/// translators for every nation, feed and link of `topology` under `root`.
+/// Each producer's certificate allows the feeds the topology lists for it,
+/// up to the nation's highest classification.
 pub fn generate_dev_pki(root: &Path, topology: &Topology, now_ms: i64) -> Result<(), HarnessError> {
+    let mut roots = BTreeMap::new();
     for nation in &topology.nations {
         let root_key =
             SigningKeyPair::generate(Algorithm::MlDsa65, &format!("{} root", nation.code));
@@ -79,29 +214,15 @@ pub fn generate_dev_pki(root: &Path, topology: &Topology, now_ms: i64) -> Result
             feeds.entry(&f.producer).or_default().push(f.name.clone());
         }
         for (producer, feeds) in feeds {
-            let key = SigningKeyPair::generate(
-                Algorithm::MlDsa65,
-                &format!("{}/{producer}", nation.code),
-            );
-            let cert = issue_certificate(
-                &root_key,
-                &CertificateRequest {
-                    nation: nation.code.clone(),
-                    producer_id: producer.to_string(),
-                    public_key: key.public_key().clone(),
-                    not_before_ms: now_ms - 60_000,
-                    not_after_ms: now_ms + VALIDITY_MS,
-                    feeds,
-                    max_classification: nation.classifications.last().cloned().unwrap_or_default(),
-                },
-            )
-            .map_err(|e| HarnessError::Config {
-                what: format!("certificate for {producer}: {e}"),
-            })?;
+            let (key, cert) = certify(&root_key, nation, producer, feeds, now_ms)?;
             let (key_path, cert_path) = producer_files(root, &nation.code, producer);
             write_key_file(&key_path, &key.to_private_file(), true)?;
             write_key_file(&cert_path, &cert, false)?;
         }
+        let (key, cert) = certify(&root_key, nation, BRIDGE_IDENTITY, vec!["control".into()], now_ms)?;
+        write_key_file(&dir.join("bridge.key"), &key.to_private_file(), true)?;
+        write_key_file(&dir.join("bridge.cert"), &cert, false)?;
+        roots.insert(nation.code.clone(), root_key);
     }
-    Ok(())
+    write_control_objects(root, topology, &roots, now_ms)
 }

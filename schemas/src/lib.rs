@@ -44,6 +44,14 @@ pub mod headers {
     pub const ADMITTED_BY: &str = "Coalition-Admitted-By";
     /// Lineage: when it was admitted, Unix ms.
     pub const ADMITTED_AT: &str = "Coalition-Admitted-At";
+    /// Lineage: the label as translated into the receiving nation's
+    /// vocabulary, in its one-line human form.
+    pub const TRANSLATED_LABEL: &str = "Coalition-Translated-Label";
+    /// Lineage: the translator that admitted it, `<id>@<version>`.
+    pub const TRANSLATOR: &str = "Coalition-Translator";
+    /// Lineage: `<origin>/v<n> -> <receiver>/v<m>`, the policy versions
+    /// the decision was taken under.
+    pub const POLICY_VERSIONS: &str = "Coalition-Policy-Versions";
     /// Dead letters: the deny reason (`DenyReason::as_str`).
     pub const REASON: &str = "Coalition-Reason";
     /// Dead letters: `egress` or `ingress`.

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use bytes::Bytes;
-use coalition_core::envelope::{decode_envelope, seal, MessageType, ProducerIdentity, SealRequest};
+use coalition_core::envelope::{
+    decode_envelope, seal, MessageType, ProducerIdentity, SealRequest, SourceRef,
+};
 use coalition_core::label::Label;
 use coalition_schemas::headers;
 use coalition_schemas::v1::{AlertV1, TrackV1};
@@ -99,9 +101,24 @@ impl Producer {
         label: &Label,
         track: &TrackV1,
     ) -> Result<PublishReceipt, SdkError> {
-        let payload = Bytes::from(track.encode_to_vec());
-        self.publish(MessageType::Track, feed, label, payload, None)
+        self.publish(MessageType::Track, feed, Item::track(label, track))
             .await
+    }
+
+    /// Seals and publishes a composite track (e.g. fused from several
+    /// sources): `label` must be at least as restrictive as the composite
+    /// of the sources' labels (see `coalition_core::composite`), and every
+    /// source's lineage is carried in the signed header.
+    pub async fn publish_derived_track(
+        &self,
+        feed: &str,
+        label: &Label,
+        track: &TrackV1,
+        sources: Vec<SourceRef>,
+    ) -> Result<PublishReceipt, SdkError> {
+        let mut item = Item::track(label, track);
+        item.derived_from = sources;
+        self.publish(MessageType::Track, feed, item).await
     }
 
     /// Seals and publishes a correction of the delta `corrects_seq` on `feed`.
@@ -112,9 +129,9 @@ impl Producer {
         track: &TrackV1,
         corrects_seq: u64,
     ) -> Result<PublishReceipt, SdkError> {
-        let payload = Bytes::from(track.encode_to_vec());
-        self.publish(MessageType::Track, feed, label, payload, Some(corrects_seq))
-            .await
+        let mut item = Item::track(label, track);
+        item.corrects_seq = Some(corrects_seq);
+        self.publish(MessageType::Track, feed, item).await
     }
 
     /// Seals and publishes an alert on `feed`.
@@ -124,9 +141,14 @@ impl Producer {
         label: &Label,
         alert: &AlertV1,
     ) -> Result<PublishReceipt, SdkError> {
-        let payload = Bytes::from(alert.encode_to_vec());
-        self.publish(MessageType::Alert, feed, label, payload, None)
-            .await
+        let item = Item {
+            label: label.clone(),
+            payload: Bytes::from(alert.encode_to_vec()),
+            corrects_seq: None,
+            product_id: alert.alert_id.clone(),
+            derived_from: Vec::new(),
+        };
+        self.publish(MessageType::Alert, feed, item).await
     }
 
     /// The producer's id.
@@ -138,13 +160,9 @@ impl Producer {
         &self,
         kind: MessageType,
         feed: &str,
-        label: &Label,
-        payload: Bytes,
-        corrects_seq: Option<u64>,
+        item: Item,
     ) -> Result<PublishReceipt, SdkError> {
-        let mut receipts = self
-            .publish_batch(kind, feed, vec![(label.clone(), payload, corrects_seq)])
-            .await?;
+        let mut receipts = self.publish_batch(kind, feed, vec![item]).await?;
         receipts.pop().ok_or_else(|| SdkError::Publish {
             subject: feed.to_string(),
             detail: "no receipt".into(),
@@ -165,7 +183,7 @@ impl Producer {
     ) -> Result<Vec<PublishReceipt>, SdkError> {
         let items = tracks
             .iter()
-            .map(|(label, track)| (label.clone(), Bytes::from(track.encode_to_vec()), None))
+            .map(|(label, track)| Item::track(label, track))
             .collect();
         self.publish_batch(MessageType::Track, feed, items).await
     }
@@ -174,7 +192,7 @@ impl Producer {
         &self,
         kind: MessageType,
         feed: &str,
-        items: Vec<(Label, Bytes, Option<u64>)>,
+        items: Vec<Item>,
     ) -> Result<Vec<PublishReceipt>, SdkError> {
         let subject = format!("out.{}.{}.{feed}", kind.as_str(), self.identity.producer_id);
         let mut next = self.next_seq.lock().await;
@@ -248,13 +266,36 @@ impl Producer {
     }
 }
 
+/// One message to seal.
+#[derive(Debug, Clone)]
+struct Item {
+    label: Label,
+    payload: Bytes,
+    corrects_seq: Option<u64>,
+    /// Track id or alert id: what a product retraction names.
+    product_id: String,
+    derived_from: Vec<SourceRef>,
+}
+
+impl Item {
+    fn track(label: &Label, track: &TrackV1) -> Self {
+        Item {
+            label: label.clone(),
+            payload: Bytes::from(track.encode_to_vec()),
+            corrects_seq: None,
+            product_id: track.track_id.clone(),
+            derived_from: Vec::new(),
+        }
+    }
+}
+
 /// Seals `items` as seqs `first..`, spread over the blocking pool.
 async fn seal_all(
     identity: &Arc<ProducerIdentity>,
     kind: MessageType,
     feed: &str,
     first: u64,
-    items: Vec<(Label, Bytes, Option<u64>)>,
+    items: Vec<Item>,
 ) -> Result<Vec<Bytes>, SdkError> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = items.len().div_ceil(workers).max(1);
@@ -271,17 +312,19 @@ async fn seal_all(
         tasks.push(tokio::task::spawn_blocking(move || {
             part.into_iter()
                 .enumerate()
-                .map(|(i, (label, payload, corrects_seq))| {
+                .map(|(i, item)| {
                     seal(
                         &identity,
                         &SealRequest {
                             message_type: kind,
                             schema_version: 1,
-                            label: &label,
+                            label: &item.label,
                             feed: &feed,
                             seq: start + i as u64,
-                            corrects_seq,
-                            payload,
+                            corrects_seq: item.corrects_seq,
+                            payload: item.payload,
+                            product_id: &item.product_id,
+                            derived_from: &item.derived_from,
                             now_ms: now_ms(),
                         },
                     )

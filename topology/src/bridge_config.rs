@@ -27,26 +27,6 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// A caveat the policy knows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaveatRule {
-    /// E.g. `NOFORN`.
-    pub name: String,
-    /// Whether a label carrying it may never leave the nation.
-    pub forbids_release: bool,
-}
-
-/// A nation's label vocabulary, as far as the bridge needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NationPolicyConfig {
-    /// Classification names, lowest first.
-    pub classifications: Vec<String>,
-    /// Known caveats.
-    pub caveats: Vec<CaveatRule>,
-}
-
 /// A partner this nation releases to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,8 +71,23 @@ pub struct BridgeConfig {
     /// Trust anchors: nation code to the path of its root public key,
     /// relative to this file's directory.
     pub trust_anchors: BTreeMap<String, String>,
-    /// Label vocabularies: this nation's and each partner's.
-    pub policies: BTreeMap<String, NationPolicyConfig>,
+    /// This bridge's own key (signs heartbeats and audit checkpoints),
+    /// relative to this file's directory.
+    pub bridge_key: String,
+    /// The bridge key's certificate, issued by this nation's root with
+    /// producer id `bridge`.
+    pub bridge_certificate: String,
+    /// Signed control objects loaded at start and announced on the mesh:
+    /// nation policy documents (this nation's and each partner's) and
+    /// translators. Paths relative to this file's directory.
+    pub control_objects: Vec<String>,
+    /// Past this age of the last heartbeat from a partner, the bridge stops
+    /// admitting that partner's messages (they wait, durably).
+    #[serde(default = "default_staleness_ms")]
+    pub revocation_staleness_ms: u64,
+    /// How often this bridge sends each partner a signed heartbeat.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_interval_ms: u64,
     /// Partners this nation releases to.
     #[serde(default)]
     pub release: Vec<ReleaseLink>,
@@ -113,6 +108,14 @@ pub struct ClientsConfig {
     pub producers: BTreeMap<String, Credential>,
     /// The subscriber user (alerting systems).
     pub subscriber: Credential,
+}
+
+fn default_staleness_ms() -> u64 {
+    15_000
+}
+
+fn default_heartbeat_ms() -> u64 {
+    1_000
 }
 
 fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TopologyError> {
@@ -148,42 +151,17 @@ impl BridgeConfig {
                 "servers is empty: list at least one nats:// URL".into(),
             ));
         }
-        let needs_policy =
-            std::iter::once(&self.nation).chain(self.ingress.iter().map(|l| &l.partner));
-        for code in needs_policy {
-            let policy = self
-                .policies
-                .get(code)
-                .ok_or_else(|| invalid(format!("no [policies.{code}] section")))?;
-            if policy.classifications.is_empty() {
-                return Err(invalid(format!("[policies.{code}] has no classifications")));
-            }
-        }
-        for l in &self.release {
-            if !self.policies[&self.nation]
-                .classifications
-                .contains(&l.max_classification)
-            {
-                return Err(invalid(format!(
-                    "release to {}: max_classification {:?} is not in {}'s scale",
-                    l.partner, l.max_classification, self.nation
-                )));
-            }
+        if self.heartbeat_interval_ms == 0 || self.revocation_staleness_ms <= self.heartbeat_interval_ms {
+            return Err(invalid(format!(
+                "revocation_staleness_ms ({}) must be larger than heartbeat_interval_ms ({}), which must be at least 1",
+                self.revocation_staleness_ms, self.heartbeat_interval_ms
+            )));
         }
         for l in &self.ingress {
             if !self.trust_anchors.contains_key(&l.partner) {
                 return Err(invalid(format!(
                     "ingress from {}: no trust anchor for {} in [trust_anchors]",
                     l.partner, l.partner
-                )));
-            }
-            if !self.policies[&l.partner]
-                .classifications
-                .contains(&l.max_classification)
-            {
-                return Err(invalid(format!(
-                    "ingress from {}: max_classification {:?} is not in {}'s scale",
-                    l.partner, l.max_classification, l.partner
                 )));
             }
         }
@@ -199,7 +177,22 @@ impl BridgeConfig {
     /// Resolves a trust-anchor path against the config file's directory.
     pub fn anchor_path(&self, config_path: &Path, nation: &str) -> Option<PathBuf> {
         let rel = self.trust_anchors.get(nation)?;
-        Some(config_path.parent().unwrap_or(Path::new(".")).join(rel))
+        Some(resolve(config_path, rel))
+    }
+}
+
+/// Resolves `rel` against the directory of `config_path`.
+pub fn resolve(config_path: &Path, rel: &str) -> PathBuf {
+    config_path.parent().unwrap_or(Path::new(".")).join(rel)
+}
+
+impl BridgeConfig {
+    /// Control-object paths, resolved against the config file's directory.
+    pub fn control_object_paths(&self, config_path: &Path) -> Vec<PathBuf> {
+        self.control_objects
+            .iter()
+            .map(|rel| resolve(config_path, rel))
+            .collect()
     }
 }
 

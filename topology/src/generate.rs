@@ -8,12 +8,13 @@ use rand::Rng;
 
 use crate::addressing::Addressing;
 use crate::bridge_config::{
-    BridgeConfig, CaveatRule, ClientsConfig, Credential, IngressLink, NationPolicyConfig,
+    BridgeConfig, ClientsConfig, Credential, IngressLink,
     ReleaseLink,
 };
 use crate::error::TopologyError;
 use crate::model::{Nation, ServerId, Topology};
 use crate::nats_config::render_server;
+use crate::naming::control_files;
 
 /// Passwords for every NATS user of a mesh, by user name.
 #[derive(Clone, Default)]
@@ -210,20 +211,6 @@ pub(crate) fn client_urls(topology: &Topology, addressing: &Addressing, code: &s
         .collect()
 }
 
-fn policy_of(nation: &Nation) -> NationPolicyConfig {
-    NationPolicyConfig {
-        classifications: nation.classifications.clone(),
-        caveats: nation
-            .caveats
-            .iter()
-            .map(|(name, forbids_release)| CaveatRule {
-                name: name.clone(),
-                forbids_release: *forbids_release,
-            })
-            .collect(),
-    }
-}
-
 fn bridge_config(
     topology: &Topology,
     addressing: &Addressing,
@@ -232,14 +219,13 @@ fn bridge_config(
 ) -> BridgeConfig {
     let code = &nation.code;
     let users = crate::nats_config::UserNames::new(code);
-    let mut policies = BTreeMap::from([(code.clone(), policy_of(nation))]);
+    let mut control_objects = vec![format!("../{}", control_files::policy(code))];
     let mut trust_anchors = BTreeMap::from([(code.clone(), format!("../keys/{code}/root.pub"))]);
     let ingress = topology
         .links_to(code)
         .map(|l| {
-            if let Some(partner) = topology.nation(&l.from) {
-                policies.insert(l.from.clone(), policy_of(partner));
-            }
+            control_objects.push(format!("../{}", control_files::policy(&l.from)));
+            control_objects.push(format!("../{}", control_files::translator(&l.from, code)));
             trust_anchors.insert(l.from.clone(), format!("../keys/{}/root.pub", l.from));
             IngressLink {
                 partner: l.from.clone(),
@@ -248,6 +234,13 @@ fn bridge_config(
             }
         })
         .collect();
+    for l in topology.links_from(code) {
+        trust_anchors.insert(l.to.clone(), format!("../keys/{}/root.pub", l.to));
+        control_objects.push(format!("../{}", control_files::policy(&l.to)));
+        control_objects.push(format!("../{}", control_files::translator(code, &l.to)));
+    }
+    control_objects.sort();
+    control_objects.dedup();
     let release = topology
         .links_from(code)
         .map(|l| ReleaseLink {
@@ -264,7 +257,11 @@ fn bridge_config(
         metrics_listen: None,
         home: credentials.get(&users.bridge_home()),
         trust_anchors,
-        policies,
+        bridge_key: format!("../keys/{code}/bridge.key"),
+        bridge_certificate: format!("../keys/{code}/bridge.cert"),
+        control_objects,
+        revocation_staleness_ms: 15_000,
+        heartbeat_interval_ms: 1_000,
         release,
         ingress,
     }

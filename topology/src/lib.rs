@@ -18,11 +18,10 @@ mod parse;
 
 pub use addressing::{Addressing, ServerAddress};
 pub use bridge_config::{
-    BridgeConfig, CaveatRule, ClientsConfig, Credential, IngressLink, NationPolicyConfig,
-    ReleaseLink,
+    resolve, BridgeConfig, ClientsConfig, Credential, IngressLink, ReleaseLink,
 };
 pub use error::TopologyError;
 pub use generate::{generate, Credentials, GeneratedFile, GeneratedMesh, GeneratedServer};
 pub use model::{Feed, FeedKind, Link, Nation, ServerId, Topology};
-pub use naming::{accounts, streams, subjects};
+pub use naming::{accounts, control_files, streams, subjects};
 pub use parse::{parse_topology, parse_topology_file};

@@ -29,6 +29,12 @@ pub mod streams {
     pub const DEADLETTER: &str = "DEADLETTER";
     /// REL_<partner>: what the bridge released to that partner (`rel.>`).
     pub const RELEASED: &str = "RELEASED";
+    /// HOME and every REL_<partner>: signed control objects (`ctl.>`):
+    /// policy documents, translators, revocation notices, heartbeats. One
+    /// message kept per subject.
+    pub const CONTROL: &str = "CONTROL";
+    /// HOME: the hash-chained audit log (`audit.<nation>`).
+    pub const AUDIT: &str = "AUDIT";
 
     /// The durable consumer a receiving nation's bridge holds on the
     /// sender's RELEASED stream.
@@ -40,8 +46,47 @@ pub mod streams {
     pub const EGRESS_CONSUMER: &str = "egress";
 }
 
+/// Where the development PKI writes signed control objects, relative to
+/// a mesh folder; bridge configs (in `bridges/`) name them with `../`.
+pub mod control_files {
+    /// A nation's policy document, version 1.
+    pub fn policy(nation: &str) -> String {
+        format!("keys/{nation}/policy-v1.ctl")
+    }
+
+    /// The translator from `from` to `to`, version 1.
+    pub fn translator(from: &str, to: &str) -> String {
+        format!("keys/translators/{from}-{to}-v1.ctl")
+    }
+}
+
 /// Subject grammar.
 pub mod subjects {
+    /// A nation policy document: `ctl.policy.<nation>.<version>`.
+    pub fn control_policy(nation: &str, version: u32) -> String {
+        format!("ctl.policy.{nation}.{version}")
+    }
+
+    /// A translator: `ctl.translator.<id>.<version>`.
+    pub fn control_translator(id: &str, version: u32) -> String {
+        format!("ctl.translator.{id}.{version}")
+    }
+
+    /// A revocation notice: `ctl.notice.<issuer>.<epoch>`.
+    pub fn control_notice(issuer: &str, epoch: u64) -> String {
+        format!("ctl.notice.{issuer}.{epoch}")
+    }
+
+    /// The latest heartbeat of `issuer`: `ctl.heartbeat.<issuer>`.
+    pub fn control_heartbeat(issuer: &str) -> String {
+        format!("ctl.heartbeat.{issuer}")
+    }
+
+    /// A nation's audit log: `audit.<nation>`.
+    pub fn audit(nation: &str) -> String {
+        format!("audit.{nation}")
+    }
+
     /// A local producer's feed: `out.<kind>.<producer>.<feed>`.
     pub fn outbound(kind: &str, producer: &str, feed: &str) -> String {
         format!("out.{kind}.{producer}.{feed}")

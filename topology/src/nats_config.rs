@@ -151,7 +151,8 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
     let _ = writeln!(
         out,
         "  # {}: what {code}'s bridge released to {partner}. {partner}'s leaf connection is\n  \
-         # bound here and can read the RELEASED stream (rel.>) but not write or delete it.",
+         # bound here and can read the RELEASED (rel.>) and CONTROL (ctl.>) streams\n  \
+         # but not write or delete them.",
         accounts::release_to(partner)
     );
     let _ = writeln!(
@@ -177,8 +178,8 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
         q(&leaf.user),
         q(&leaf.password),
         perms(
-            &consumer_api(&api, streams::RELEASED),
-            &["_INBOX.>".into(), "rel.>".into()]
+            &[consumer_api(&api, streams::RELEASED), consumer_api(&api, streams::CONTROL)].concat(),
+            &["_INBOX.>".into(), "rel.>".into(), "ctl.>".into()]
         )
     );
     out.push_str("    ]\n  }\n");

@@ -1,2 +1,321 @@
-//! Translator tests.
+//! Translator tests: what `translate` maps, drops and denies; which
+//! version `select` picks and why none; the two roots' signatures; the
+//! shapes `from_wire` refuses; and the set refusing a rewritten version.
+use crate::keys::Algorithm;
+use crate::revocation::{Notice, Revoked};
+
 use super::*;
+
+fn usa() -> NationPolicy {
+    NationPolicy {
+        nation: "USA".into(),
+        version: 1,
+        classifications: ["UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET"].map(String::from).to_vec(),
+        caveats: vec![("NOFORN".into(), true), ("ORCON".into(), false), ("PROPIN".into(), false)],
+        informative: vec!["EXERCISE".into(), "OPNAME".into()],
+    }
+}
+
+fn gbr() -> NationPolicy {
+    NationPolicy {
+        nation: "GBR".into(),
+        version: 3,
+        classifications: ["OFFICIAL", "SECRET", "TOP SECRET"].map(String::from).to_vec(),
+        caveats: vec![("UKEO".into(), true), ("ORCON".into(), false)],
+        informative: vec!["EXERCISE".into()],
+    }
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// USA v1 into GBR v3, valid in [0, 1000).
+fn usa_gbr(version: u32) -> Translator {
+    Translator {
+        id: "USA-GBR".into(),
+        version,
+        from: "USA".into(),
+        to: "GBR".into(),
+        source_versions: 1..=1,
+        target_versions: 3..=3,
+        classifications: map(&[
+            ("UNCLASSIFIED", "OFFICIAL"),
+            ("CONFIDENTIAL", "RESTRICTED"), // GBR no longer has it
+            ("SECRET", "SECRET"),
+        ]),
+        categories: map(&[
+            ("ORCON", "ORCON"),
+            ("PROPIN", "PROPRIETARY"), // not a GBR caveat
+            ("REL-EXERCISE", "EXERCISE"), // a GBR informative category, not a caveat
+            ("EXERCISE", "EXERCISE"),
+            ("OPNAME", "OPERATION"), // not a GBR informative category
+        ]),
+        required: BTreeSet::new(),
+        forbidden: BTreeSet::new(),
+        not_before_ms: 0,
+        not_after_ms: 1_000,
+    }
+}
+
+/// A USA v1 label.
+fn label(classification: &str, to: &[&str]) -> Label {
+    Label::new("USA", classification, to)
+}
+
+/// A GBR v3 label.
+fn gbr_label(classification: &str, to: &[&str]) -> Label {
+    Label::new("GBR", classification, to).in_version(3)
+}
+
+#[test]
+fn translate_table() {
+    use DenyReason::*;
+    let plain = usa_gbr(1);
+    let exercise_only = Translator {
+        required: set(&["EXERCISE"]),
+        forbidden: set(&["PROPIN", "OPNAME"]),
+        ..usa_gbr(1)
+    };
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &Translator, Label, Result<Label, DenyReason>)> = vec![
+        ("classification and caveat mapped, into the target's policy and version", &plain,
+            label("SECRET", &["GBR", "USA"]).with_caveat("ORCON"),
+            Ok(gbr_label("SECRET", &["GBR", "USA"]).with_caveat("ORCON"))),
+        ("renamed classification", &plain, label("UNCLASSIFIED", &["GBR"]),
+            Ok(gbr_label("OFFICIAL", &["GBR"]))),
+        ("releasable-to carried as is", &plain, label("SECRET", &["GBR", "NZL", "XYZ"]),
+            Ok(gbr_label("SECRET", &["GBR", "NZL", "XYZ"]))),
+        ("mapped informative kept", &plain, label("SECRET", &[]).with_informative("EXERCISE"),
+            Ok(gbr_label("SECRET", &[]).with_informative("EXERCISE"))),
+        ("unmapped informative dropped", &plain, label("SECRET", &[]).with_informative("TRAINING"),
+            Ok(gbr_label("SECRET", &[]))),
+        ("informative mapped outside the target dropped", &plain,
+            label("SECRET", &[]).with_informative("OPNAME"), Ok(gbr_label("SECRET", &[]))),
+        ("unmapped classification", &plain, label("TOP SECRET", &["GBR"]),
+            Err(UntranslatableClassification)),
+        ("classification mapped outside the target", &plain, label("CONFIDENTIAL", &["GBR"]),
+            Err(UntranslatableClassification)),
+        ("unknown classification", &plain, label("COSMIC", &["GBR"]),
+            Err(UntranslatableClassification)),
+        ("unmapped caveat", &plain, label("SECRET", &["GBR"]).with_caveat("NOFORN"),
+            Err(UntranslatableCategory)),
+        ("caveat mapped outside the target", &plain, label("SECRET", &["GBR"]).with_caveat("PROPIN"),
+            Err(UntranslatableCategory)),
+        ("caveat mapped to an informative category", &plain,
+            label("SECRET", &["GBR"]).with_caveat("REL-EXERCISE"), Err(UntranslatableCategory)),
+        ("classification before categories", &plain,
+            label("TOP SECRET", &["GBR"]).with_caveat("NOFORN"), Err(UntranslatableClassification)),
+        ("required category present as informative", &exercise_only,
+            label("SECRET", &["GBR"]).with_informative("EXERCISE"),
+            Ok(gbr_label("SECRET", &["GBR"]).with_informative("EXERCISE"))),
+        ("required category present as a caveat", &exercise_only,
+            label("SECRET", &["GBR"]).with_caveat("EXERCISE"), Err(UntranslatableCategory)),
+        ("required category missing", &exercise_only, label("SECRET", &["GBR"]),
+            Err(MissingRequiredCategory)),
+        ("forbidden caveat", &exercise_only,
+            label("SECRET", &["GBR"]).with_informative("EXERCISE").with_caveat("PROPIN"),
+            Err(ForbiddenCategory)),
+        ("forbidden informative", &exercise_only,
+            label("SECRET", &["GBR"]).with_informative("EXERCISE").with_informative("OPNAME"),
+            Err(ForbiddenCategory)),
+        ("required before forbidden", &exercise_only, label("SECRET", &["GBR"]).with_caveat("PROPIN"),
+            Err(MissingRequiredCategory)),
+        ("categories before classification", &exercise_only, label("TOP SECRET", &["GBR"]),
+            Err(MissingRequiredCategory)),
+    ];
+    for (name, translator, label, want) in cases {
+        assert_eq!(translator.translate(&label, &gbr()), want, "case: {name}");
+    }
+}
+
+#[test]
+fn name_and_validity_window() {
+    let t = usa_gbr(7);
+    assert_eq!(t.name(), "USA-GBR@7");
+    let cases = [(-1, false), (0, true), (999, true), (1_000, false)];
+    for (now, want) in cases {
+        assert_eq!(t.is_valid_at(now), want, "at {now}");
+    }
+}
+
+fn with_window(mut t: Translator, not_before_ms: i64, not_after_ms: i64) -> Translator {
+    t.not_before_ms = not_before_ms;
+    t.not_after_ms = not_after_ms;
+    t
+}
+
+fn revoked_by_gbr(versions: &[u32], effective_from_ms: i64) -> RevocationState {
+    let state = RevocationState::new();
+    for (epoch, version) in (1..).zip(versions) {
+        state.apply(&Notice {
+            issuer: "GBR".into(),
+            epoch,
+            effective_from_ms,
+            issued_at_ms: 0,
+            reason: String::new(),
+            revoked: Revoked::Translator { id: "USA-GBR".into(), version: *version },
+        });
+    }
+    state
+}
+
+#[test]
+fn select_picks_the_highest_usable_version() {
+    let set = TranslatorSet::new();
+    let v4_target_4 = Translator { target_versions: 4..=4, ..usa_gbr(4) };
+    for t in [usa_gbr(1), usa_gbr(2), with_window(usa_gbr(3), 500, 1_000), v4_target_4] {
+        assert!(set.insert(t).unwrap());
+    }
+    let v2_revoked_at_100 = revoked_by_gbr(&[2], 100);
+    let none = RevocationState::new();
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, &str, u32, u32, &RevocationState, i64, Result<&str, DenyReason>)> = vec![
+        ("v3 not valid yet, v2 not revoked yet", "USA", "GBR", 1, 3, &v2_revoked_at_100, 99, Ok("USA-GBR@2")),
+        ("v2 revoked: falls back to v1", "USA", "GBR", 1, 3, &v2_revoked_at_100, 100, Ok("USA-GBR@1")),
+        ("v3 valid: the highest", "USA", "GBR", 1, 3, &v2_revoked_at_100, 500, Ok("USA-GBR@3")),
+        ("only v4 covers target version 4", "USA", "GBR", 1, 4, &none, 0, Ok("USA-GBR@4")),
+        ("none covers source version 2", "USA", "GBR", 2, 3, &none, 0, Err(DenyReason::NoTranslator)),
+        ("none covers target version 5", "USA", "GBR", 1, 5, &none, 0, Err(DenyReason::NoTranslator)),
+        ("no translator for the pair", "GBR", "USA", 3, 1, &none, 0, Err(DenyReason::NoTranslator)),
+        ("all expired, one revoked: revoked wins", "USA", "GBR", 1, 3, &v2_revoked_at_100, 1_000,
+            Err(DenyReason::TranslatorRevoked)),
+        ("all expired", "USA", "GBR", 1, 3, &none, 1_000, Err(DenyReason::TranslatorNotValid)),
+    ];
+    for (name, from, to, source, target, revocations, now, want) in cases {
+        let got = set.select(from, to, source, target, revocations, now).map(|t| t.name());
+        assert_eq!(got, want.map(String::from), "case: {name}");
+    }
+}
+
+#[test]
+fn select_reports_revoked_before_not_valid_whatever_the_version_order() {
+    let cases = [
+        ("higher not valid, lower revoked", 2, 1),
+        ("higher revoked, lower not valid", 1, 2),
+    ];
+    for (name, not_valid, revoked) in cases {
+        let set = TranslatorSet::new();
+        set.insert(with_window(usa_gbr(not_valid), 500, 1_000)).unwrap();
+        set.insert(usa_gbr(revoked)).unwrap();
+        let got = set.select("USA", "GBR", 1, 3, &revoked_by_gbr(&[revoked], 0), 0);
+        assert_eq!(got.unwrap_err(), DenyReason::TranslatorRevoked, "case: {name}");
+    }
+    let all = revoked_by_gbr(&[0], 0);
+    let set = TranslatorSet::new();
+    set.insert(usa_gbr(1)).unwrap();
+    let got = set.select("USA", "GBR", 1, 3, &all, 0).unwrap_err();
+    assert_eq!(got, DenyReason::TranslatorRevoked, "version 0 revokes every version");
+}
+
+fn root(owner: &str) -> SigningKeyPair {
+    SigningKeyPair::generate(Algorithm::MlDsa65, owner)
+}
+
+#[test]
+fn verify_translator_needs_both_roots() {
+    let (usa_root, gbr_root, fra_root) = (root("USA root"), root("GBR root"), root("FRA root"));
+    let anchors: TrustAnchors = [("USA", &usa_root), ("GBR", &gbr_root), ("FRA", &fra_root)]
+        .iter()
+        .map(|(nation, key)| (nation.to_string(), key.public_key().clone()))
+        .collect();
+    let t = usa_gbr(1);
+    let cosigned = |first: (&str, &SigningKeyPair), second: (&str, &SigningKeyPair)| {
+        let mut object = sign_translator(&t, first.0, first.1).unwrap();
+        cosign_translator(&mut object, second.0, second.1).unwrap();
+        object
+    };
+    let both = cosigned(("USA", &usa_root), ("GBR", &gbr_root));
+    assert_eq!(verify_translator(&both, &anchors).unwrap(), t);
+    let gbr_first = cosigned(("GBR", &gbr_root), ("USA", &usa_root));
+    assert_eq!(verify_translator(&gbr_first, &anchors).unwrap(), t, "either may sign first");
+
+    let mut forged_key_id = both.clone();
+    let fra_signature = fra_root.sign(&both.body, ObjectKind::Translator.context()).unwrap();
+    forged_key_id.signatures.iter_mut().filter(|s| s.signer == "GBR").for_each(|s| s.signature = fra_signature.clone());
+    let mut tampered = both.clone();
+    let mut wire = v1::Translator::decode(tampered.body.as_ref()).unwrap();
+    wire.classifications.push(v1::Mapping { from: "TOP SECRET".into(), to: "OFFICIAL".into() });
+    tampered.body = wire.encode_to_vec().into();
+    let mut flipped = both.clone();
+    let mut body = flipped.body.to_vec();
+    body[3] ^= 1;
+    flipped.body = body.into();
+    let usa_only = anchors.iter().filter(|(n, _)| *n != "GBR").map(|(n, k)| (n.clone(), k.clone())).collect();
+    #[rustfmt::skip]
+    let refusals: Vec<(&str, v1::SignedObject, &TrustAnchors, &str)> = vec![
+        ("USA only", sign_translator(&t, "USA", &usa_root).unwrap(), &anchors, "not signed by GBR's root key"),
+        ("GBR only", sign_translator(&t, "GBR", &gbr_root).unwrap(), &anchors, "not signed by USA's root key"),
+        ("a third nation instead of GBR", cosigned(("USA", &usa_root), ("FRA", &fra_root)), &anchors,
+            "not signed by GBR's root key"),
+        ("FRA's key signing as GBR", cosigned(("USA", &usa_root), ("GBR", &fra_root)), &anchors,
+            "not signed by GBR's root key"),
+        ("FRA's signature under GBR's key id", forged_key_id, &anchors, "GBR's root signature does not verify"),
+        ("a mapping added after signing", tampered, &anchors, "root signature does not verify"),
+        ("one byte flipped", flipped, &anchors, "invalid translator"),
+        ("no anchor for GBR", both.clone(), &usa_only, "no trust anchor for GBR"),
+    ];
+    for (name, object, anchors, text) in refusals {
+        let err = verify_translator(&object, anchors).unwrap_err().to_string();
+        assert!(err.contains(text), "case: {name}: {err}");
+    }
+}
+
+#[test]
+fn from_wire_round_trips_and_refuses_bad_shapes() {
+    assert_eq!(Translator::from_wire(usa_gbr(1).to_wire()).unwrap(), usa_gbr(1));
+    let range = |min, max| Some(v1::VersionRange { min, max });
+    let twice = |m: &mut Vec<v1::Mapping>, from: &str| m.push(v1::Mapping { from: from.into(), to: "X".into() });
+    #[rustfmt::skip]
+    let cases: Vec<(&str, fn(&mut v1::Translator), &str)> = vec![
+        ("empty id", |w| w.id.clear(), "needs an id and a version of 1 or more"),
+        ("version 0", |w| w.version = 0, "USA-GBR@0: needs an id and a version"),
+        ("same nation twice", |w| w.to_nation = "USA".into(), "needs two different nations"),
+        ("no destination", |w| w.to_nation.clear(), "needs two different nations"),
+        ("no source", |w| w.from_nation.clear(), "needs two different nations"),
+        ("inverted validity", |w| w.not_after_ms = -1, "not_after must be later than not_before"),
+        ("empty validity", |w| w.not_after_ms = w.not_before_ms, "not_after must be later"),
+        ("no source range", |w| w.source_policy_versions = None, "source policy version range"),
+        ("inverted source range", |w| w.source_policy_versions = range(2, 1), "source policy version range"),
+        ("source version 0", |w| w.source_policy_versions = range(0, 1), "source policy version range"),
+        ("no target range", |w| w.target_policy_versions = None, "target policy version range"),
+        ("inverted target range", |w| w.target_policy_versions = range(5, 3), "target policy version range"),
+        ("classification mapped twice", |w| twice(&mut w.classifications, "SECRET"),
+            "classification \"SECRET\" is mapped twice"),
+        ("category mapped twice", |w| twice(&mut w.categories, "ORCON"), "category \"ORCON\" is mapped twice"),
+    ];
+    for (name, mutate, text) in cases {
+        let mut wire = usa_gbr(1).to_wire();
+        mutate(&mut wire);
+        let err = Translator::from_wire(wire).unwrap_err().to_string();
+        assert!(err.contains(text), "case: {name}: {err}");
+    }
+}
+
+#[test]
+fn set_refuses_a_different_translator_under_a_known_name() {
+    let set = TranslatorSet::new();
+    assert!(set.insert(usa_gbr(1)).unwrap(), "new");
+    assert!(!set.insert(usa_gbr(1)).unwrap(), "the same again");
+    let rewritten = Translator { not_after_ms: 2_000, ..usa_gbr(1) };
+    let err = set.insert(rewritten).unwrap_err().to_string();
+    assert!(err.contains("USA-GBR@1 is already known with different content"), "{err}");
+    assert!(set.insert(usa_gbr(2)).unwrap(), "a new version");
+    assert_eq!(set.find("USA-GBR", 1).unwrap().not_after_ms, 1_000, "the first one stays");
+    assert_eq!(set.with_id("USA-GBR").len(), 2);
+    assert!(set.find("USA-GBR", 3).is_none());
+}
+
+#[test]
+#[ignore = "bug: translator.rs TranslatorSet::insert only looks for a known id@version \
+            within the same (from, to) pair, so the same name with another pair is accepted"]
+fn set_refuses_a_known_name_for_another_pair() {
+    let set = TranslatorSet::new();
+    set.insert(usa_gbr(1)).unwrap();
+    let reversed = Translator { from: "GBR".into(), to: "USA".into(), ..usa_gbr(1) };
+    assert!(set.insert(reversed).is_err(), "USA-GBR@1 is already known, for USA to GBR");
+}

@@ -1,0 +1,376 @@
+//! The control plane: signed policy documents, translators, revocation
+//! notices and heartbeats travelling on the mesh itself.
+//!
+//! - At start the bridge announces the control objects of its config into
+//!   HOME's CONTROL stream (`ctl.>`).
+//! - It follows HOME's CONTROL from the first message: everything there is
+//!   verified and applied, and this nation's own objects are forwarded into
+//!   each partner's release account (`REL_<partner>`, stream CONTROL), which
+//!   the partner reads over its leaf link.
+//! - It follows each partner's CONTROL stream the same way.
+//! - Every `heartbeat_interval` it sends each partner a heartbeat signed by
+//!   its bridge key, with the highest notice epoch it has forwarded.
+//!
+//! Stages wait until HOME's CONTROL has been read up to where it stood at
+//! start ([`ControlPlane::home_caught_up`]); an ingress stage also waits
+//! while its view of the partner is stale ([`ControlPlane::freshness`]).
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use async_nats::HeaderMap;
+use coalition_core::revocation::{sign_heartbeat, Freshness, Heartbeat};
+use coalition_core::signed::CertifiedKey;
+use coalition_schemas::headers;
+use coalition_schemas::v1::{control_message::Body, AuditDecision, AuditRecord, ControlMessage};
+use coalition_topology::{streams, subjects};
+use futures::StreamExt;
+use prost::Message;
+use tokio::sync::watch;
+
+use crate::audit::Auditor;
+use crate::pipeline::pause;
+use crate::policy_state::{ControlApplied, PolicyState};
+use crate::{now_ms, telemetry, BridgeError};
+
+/// Creates a CONTROL stream (one message kept per subject) if missing.
+pub(crate) async fn ensure_control_stream(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<stream::Stream, BridgeError> {
+    js.get_or_create_stream(stream::Config {
+        name: streams::CONTROL.into(),
+        subjects: vec!["ctl.>".into()],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        max_messages_per_subject: 1,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| BridgeError::js("create stream CONTROL", e))
+}
+
+/// The control plane of one bridge.
+pub(crate) struct ControlPlane {
+    pub state: Arc<PolicyState>,
+    home_js: jetstream::Context,
+    /// (partner, its release account) for every partner released to.
+    release: Vec<(String, jetstream::Context)>,
+    auditor: Arc<Auditor>,
+    bridge_key: Arc<CertifiedKey>,
+    forwarded_epoch: AtomicU64,
+    caught_up: AtomicBool,
+    staleness_ms: i64,
+    heartbeat_every: Duration,
+    heartbeats_paused: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane").field("nation", &self.state.nation).finish()
+    }
+}
+
+/// What the control plane is built from.
+pub(crate) struct ControlParts {
+    pub state: Arc<PolicyState>,
+    pub home_js: jetstream::Context,
+    pub release: Vec<(String, jetstream::Context)>,
+    pub auditor: Arc<Auditor>,
+    pub bridge_key: Arc<CertifiedKey>,
+    pub staleness_ms: i64,
+    pub heartbeat_every: Duration,
+    pub heartbeats_paused: watch::Receiver<bool>,
+}
+
+impl ControlPlane {
+    pub(crate) fn new(parts: ControlParts) -> Self {
+        ControlPlane {
+            state: parts.state,
+            home_js: parts.home_js,
+            release: parts.release,
+            auditor: parts.auditor,
+            bridge_key: parts.bridge_key,
+            forwarded_epoch: AtomicU64::new(0),
+            caught_up: AtomicBool::new(false),
+            staleness_ms: parts.staleness_ms,
+            heartbeat_every: parts.heartbeat_every,
+            heartbeats_paused: parts.heartbeats_paused,
+        }
+    }
+
+    /// Whether HOME's CONTROL stream has been applied up to where it stood
+    /// when the bridge started; no stage decides anything before.
+    pub(crate) fn home_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
+    /// Whether this bridge's view of `partner`'s revocation state is fresh.
+    pub(crate) fn freshness(&self, partner: &str) -> Freshness {
+        if !self.home_caught_up() {
+            return Freshness::Stale("this nation's CONTROL stream is still being read".into());
+        }
+        self.state
+            .revocations
+            .freshness(partner, now_ms(), self.staleness_ms)
+    }
+
+    /// Publishes the configured objects into HOME's CONTROL stream.
+    pub(crate) async fn announce(&self, objects: &[ControlMessage]) -> Result<(), BridgeError> {
+        for object in objects {
+            let applied = self
+                .state
+                .apply(object, now_ms())
+                .map_err(|e| BridgeError::Config(e.to_string()))?;
+            publish(&self.home_js, &applied.subject(), object.encode_to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    /// Follows HOME's CONTROL stream until shutdown.
+    pub(crate) async fn follow_home(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        let js = self.home_js.clone();
+        let this = self.clone();
+        follow("home CONTROL".into(), js, shutdown, move |event| {
+            let this = this.clone();
+            async move {
+                match event {
+                    Follow::Message(m) => this.on_home_message(&m).await,
+                    Follow::CaughtUp => {
+                        this.caught_up.store(true, Ordering::Release);
+                        tracing::info!(nation = %this.state.nation, "control state caught up");
+                        Ok(())
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    async fn on_home_message(&self, message: &jetstream::Message) -> Result<(), BridgeError> {
+        let Some(applied) = self.apply(message, "home").await? else {
+            return Ok(());
+        };
+        let home = &self.state.nation;
+        for (partner, js) in &self.release {
+            if applied.forward_to(home, partner) {
+                publish(js, &applied.subject(), message.payload.to_vec()).await?;
+            }
+        }
+        if let ControlApplied::Notice { notice, .. } = &applied {
+            if notice.issuer == *home {
+                self.forwarded_epoch.fetch_max(notice.epoch, Ordering::AcqRel);
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows `partner`'s CONTROL stream (over the leaf link) until shutdown.
+    pub(crate) async fn follow_partner(
+        self: Arc<Self>,
+        partner: String,
+        js: jetstream::Context,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let this = self.clone();
+        let from = partner.clone();
+        follow(format!("{partner} CONTROL"), js, shutdown, move |event| {
+            let (this, from) = (this.clone(), from.clone());
+            async move {
+                if let Follow::Message(m) = event {
+                    this.apply(&m, &from).await?;
+                }
+                Ok(())
+            }
+        })
+        .await;
+    }
+
+    /// Verifies and applies one control message; refusals are logged and
+    /// counted (the message stays in its stream). New notices are audited.
+    async fn apply(
+        &self,
+        message: &jetstream::Message,
+        source: &str,
+    ) -> Result<Option<ControlApplied>, BridgeError> {
+        let nation = &self.state.nation;
+        let decoded = ControlMessage::decode(message.payload.as_ref()).map_err(|e| e.to_string());
+        let applied = decoded.and_then(|m| self.state.apply(&m, now_ms()).map_err(|e| e.to_string()));
+        let applied = match applied {
+            Ok(a) => a,
+            Err(why) => {
+                tracing::warn!(%nation, %source, subject = %message.subject, %why, "control object refused");
+                telemetry::control_refused(nation, source);
+                return Ok(None);
+            }
+        };
+        match &applied {
+            ControlApplied::Notice { notice, new: true } => {
+                tracing::warn!(%nation, %source, notice = %notice.summary(), "revocation notice applied");
+                telemetry::notice_applied(nation, &notice.issuer);
+                self.auditor.append(vec![revoke_record(source, notice)]).await?;
+            }
+            ControlApplied::Policy { new: true, nation: n, version } => {
+                tracing::info!(%nation, %source, policy = %format!("{n} v{version}"), "policy document applied");
+            }
+            ControlApplied::Translator { new: true, name, .. } => {
+                tracing::info!(%nation, %source, translator = %name, "translator applied");
+            }
+            _ => {}
+        }
+        Ok(Some(applied))
+    }
+
+    /// Sends heartbeats to every partner until shutdown.
+    pub(crate) async fn heartbeats(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let nation = self.state.nation.clone();
+        loop {
+            if !*self.heartbeats_paused.borrow() && self.home_caught_up() {
+                let beat = Heartbeat {
+                    epoch: self.forwarded_epoch.load(Ordering::Acquire),
+                    issued_at_ms: now_ms(),
+                };
+                let key = &self.bridge_key;
+                match sign_heartbeat(&nation, beat, &key.key, key.certificate.clone()) {
+                    Ok(signed) => {
+                        let bytes = ControlMessage {
+                            body: Some(Body::Heartbeat(signed)),
+                        }
+                        .encode_to_vec();
+                        for (partner, js) in &self.release {
+                            let subject = subjects::control_heartbeat(&nation);
+                            if let Err(e) = publish(js, &subject, bytes.clone()).await {
+                                tracing::debug!(%nation, %partner, error = %e, "heartbeat not stored");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(%nation, error = %e, "cannot sign heartbeat"),
+                }
+            }
+            if pause(&mut shutdown, self.heartbeat_every).await {
+                return;
+            }
+        }
+    }
+}
+
+/// The audit record of an applied notice.
+fn revoke_record(source: &str, notice: &coalition_core::revocation::Notice) -> AuditRecord {
+    AuditRecord {
+        decision: AuditDecision::Revoke as i32,
+        stage: "control".into(),
+        partner: if source == "home" { String::new() } else { source.to_string() },
+        msg_id: notice.name(),
+        decided_at_ms: now_ms(),
+        detail: format!(
+            "{} (issued {}, reason: {})",
+            notice.summary(),
+            notice.issued_at_ms,
+            notice.reason
+        ),
+        ..Default::default()
+    }
+}
+
+/// Publishes a control object under `subject` and waits until it is stored.
+pub(crate) async fn publish(js: &jetstream::Context, subject: &str, bytes: Vec<u8>) -> Result<(), BridgeError> {
+    let digest = coalition_core::certificate::certificate_digest(&bytes);
+    let mut hdrs = HeaderMap::new();
+    hdrs.insert(headers::MSG_ID, format!("{subject}.{}", hex::encode(&digest[..8])).as_str());
+    js.publish_with_headers(subject.to_string(), hdrs, bytes.into())
+        .await
+        .map_err(|e| BridgeError::js(format!("publish {subject}"), e))?
+        .await
+        .map_err(|e| BridgeError::js(format!("store {subject}"), e))?;
+    Ok(())
+}
+
+/// What a follower sees.
+enum Follow {
+    /// The next message of the stream, in order.
+    Message(jetstream::Message),
+    /// Everything stored when following began has been handled.
+    CaughtUp,
+}
+
+/// Reads a CONTROL stream from its first message, in order, forever:
+/// reconnects and resumes after the last handled sequence on any error.
+async fn follow<F, Fut>(name: String, js: jetstream::Context, mut shutdown: watch::Receiver<bool>, handle: F)
+where
+    F: Fn(Follow) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BridgeError>>,
+{
+    let mut next_seq = 1u64;
+    let mut caught_up = false;
+    loop {
+        let result = follow_once(&js, &mut next_seq, &mut caught_up, &handle, &mut shutdown).await;
+        match result {
+            Ok(()) => return,
+            Err(e) => tracing::info!(stream = %name, error = %e, "control follower restarting"),
+        }
+        if pause(&mut shutdown, Duration::from_millis(500)).await {
+            return;
+        }
+    }
+}
+
+async fn follow_once<F, Fut>(
+    js: &jetstream::Context,
+    next_seq: &mut u64,
+    caught_up: &mut bool,
+    handle: &F,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), BridgeError>
+where
+    F: Fn(Follow) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BridgeError>>,
+{
+    let mut stream = js
+        .get_stream(streams::CONTROL)
+        .await
+        .map_err(|e| BridgeError::js("CONTROL stream", e))?;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| BridgeError::js("CONTROL stream info", e))?
+        .state
+        .last_sequence;
+    if !*caught_up && last < *next_seq {
+        *caught_up = true;
+        handle(Follow::CaughtUp).await?;
+    }
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: *next_seq,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| BridgeError::js("CONTROL consumer", e))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| BridgeError::js("CONTROL messages", e))?;
+    loop {
+        let item = tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            item = messages.next() => item,
+        };
+        let message = match item {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => return Err(BridgeError::js("CONTROL messages", e)),
+            None => return Err(BridgeError::js("CONTROL messages", "stream ended")),
+        };
+        let seq = message.info().map_or(*next_seq, |i| i.stream_sequence);
+        handle(Follow::Message(message)).await?;
+        *next_seq = seq + 1;
+        if !*caught_up && seq >= last {
+            *caught_up = true;
+            handle(Follow::CaughtUp).await?;
+        }
+    }
+}

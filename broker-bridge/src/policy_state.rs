@@ -1,0 +1,125 @@
+//! The bridge's policy state: every policy version, translator and
+//! revocation it knows, held in concurrent maps and read on every message.
+//! Control objects (from files at start, then from the CONTROL streams)
+//! are verified here before they change anything.
+use coalition_core::certificate::TrustAnchors;
+use coalition_core::decision::PolicyView;
+use coalition_core::policy::{verify_policy, PolicyBook};
+use coalition_core::revocation::{verify_heartbeat, verify_notice, Applied, Notice, RevocationState};
+use coalition_core::translator::{verify_translator, TranslatorSet};
+use coalition_core::CoreError;
+use coalition_schemas::v1::{control_message::Body, ControlMessage};
+
+/// What a control object changed.
+#[derive(Debug, Clone)]
+pub(crate) enum ControlApplied {
+    /// A policy document; `new` if this version was not known.
+    Policy {
+        nation: String,
+        version: u32,
+        new: bool,
+    },
+    /// A translator.
+    Translator {
+        name: String,
+        from: String,
+        to: String,
+        new: bool,
+    },
+    /// A revocation notice; `new` unless its epoch was already applied.
+    Notice { notice: Notice, new: bool },
+    /// A heartbeat.
+    Heartbeat { issuer: String },
+}
+
+/// Policy documents, translators and revocations, shared by every stage.
+#[derive(Debug)]
+pub(crate) struct PolicyState {
+    pub nation: String,
+    pub anchors: TrustAnchors,
+    pub policies: PolicyBook,
+    pub translators: TranslatorSet,
+    pub revocations: RevocationState,
+}
+
+impl PolicyState {
+    pub(crate) fn new(nation: String, anchors: TrustAnchors) -> Self {
+        PolicyState {
+            nation,
+            anchors,
+            policies: PolicyBook::new(),
+            translators: TranslatorSet::new(),
+            revocations: RevocationState::new(),
+        }
+    }
+
+    /// The view decisions read.
+    pub(crate) fn view(&self) -> PolicyView<'_> {
+        PolicyView {
+            policies: &self.policies,
+            translators: &self.translators,
+            revocations: &self.revocations,
+        }
+    }
+
+    /// Verifies and applies one control object.
+    pub(crate) fn apply(&self, message: &ControlMessage, now_ms: i64) -> Result<ControlApplied, CoreError> {
+        let missing = || CoreError::InvalidObject {
+            kind: "control message",
+            detail: "empty: it holds no object".into(),
+        };
+        match message.body.as_ref().ok_or_else(missing)? {
+            Body::Policy(object) => {
+                let policy = verify_policy(object, &self.anchors)?;
+                let (nation, version) = (policy.nation.clone(), policy.version);
+                let new = self.policies.insert(policy)?;
+                Ok(ControlApplied::Policy { nation, version, new })
+            }
+            Body::Translator(object) => {
+                let t = verify_translator(object, &self.anchors)?;
+                let (name, from, to) = (t.name(), t.from.clone(), t.to.clone());
+                let new = self.translators.insert(t)?;
+                Ok(ControlApplied::Translator { name, from, to, new })
+            }
+            Body::Notice(object) => {
+                let notice = verify_notice(object, &self.anchors)?;
+                let new = self.revocations.apply(&notice) == Applied::New;
+                Ok(ControlApplied::Notice { notice, new })
+            }
+            Body::Heartbeat(object) => {
+                let (issuer, heartbeat) = verify_heartbeat(object, &self.anchors, now_ms)?;
+                self.revocations.heartbeat(&issuer, heartbeat);
+                Ok(ControlApplied::Heartbeat { issuer })
+            }
+        }
+    }
+}
+
+impl ControlApplied {
+    /// The `ctl.>` subject the object is kept under.
+    pub(crate) fn subject(&self) -> String {
+        use coalition_topology::subjects;
+        match self {
+            ControlApplied::Policy { nation, version, .. } => subjects::control_policy(nation, *version),
+            ControlApplied::Translator { name, .. } => {
+                let (id, version) = name.rsplit_once('@').unwrap_or((name, "0"));
+                format!("ctl.translator.{id}.{version}")
+            }
+            ControlApplied::Notice { notice, .. } => subjects::control_notice(&notice.issuer, notice.epoch),
+            ControlApplied::Heartbeat { issuer, .. } => subjects::control_heartbeat(issuer),
+        }
+    }
+
+    /// Whether `home`'s bridge forwards this object to `partner`: its own
+    /// policy and notices to every partner, a translator to its other party.
+    pub(crate) fn forward_to(&self, home: &str, partner: &str) -> bool {
+        match self {
+            ControlApplied::Policy { nation, .. } => nation == home,
+            ControlApplied::Translator { from, to, .. } => {
+                (from == home && to == partner) || (to == home && from == partner)
+            }
+            ControlApplied::Notice { notice, .. } => notice.issuer == home,
+            ControlApplied::Heartbeat { .. } => false,
+        }
+    }
+}

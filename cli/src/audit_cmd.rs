@@ -1,0 +1,620 @@
+//! `coalition audit verify|show|tail`: reads a nation's audit log (the
+//! `AUDIT` stream of its HOME account, subject `audit.<NATION>`) with the
+//! bridge's credentials from a mesh folder, and checks or prints it.
+//!
+//! Read-only: it reads with ordered (ephemeral) consumers and direct
+//! message gets, and leaves no durable consumer behind. The checks
+//! themselves are `coalition_core::audit`; this file connects, reads and
+//! formats.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use clap::{Args, Subcommand};
+use coalition_core::audit::{decision_name, decode_block, records_for, verify_chain, RecordRef};
+use coalition_core::certificate::TrustAnchors;
+use coalition_core::keys::PublicKey;
+use coalition_core::label::Label;
+use coalition_schemas::v1;
+use coalition_topology::BridgeConfig;
+use futures::StreamExt;
+
+use crate::client_cmd::MeshDir;
+use crate::error::CliError;
+
+/// The audit stream (as the bridge creates it).
+const AUDIT_STREAM: &str = "AUDIT";
+/// Bound on connecting and on each wait for a stored message.
+const IO_LIMIT: Duration = Duration::from_secs(30);
+
+/// Check or print a nation's audit log.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain and the signed checkpoints; exit 1 on any problem.
+    Verify(VerifyArgs),
+    /// Every record about one message: decision, labels, translator,
+    /// policy versions, key.
+    Show(ShowArgs),
+    /// The latest records, one line each.
+    Tail(TailArgs),
+}
+
+/// `audit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    mesh: MeshDir,
+    /// First block index to check (its link to the block before is taken
+    /// as given).
+    #[arg(long)]
+    from_index: Option<u64>,
+    /// Last block index to check.
+    #[arg(long)]
+    to_index: Option<u64>,
+}
+
+/// `audit show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    mesh: MeshDir,
+    /// `<origin>.<producer>.<feed>.<seq>` (or a notice's `<issuer>#<epoch>`).
+    #[arg(long)]
+    msg_id: String,
+}
+
+/// `audit tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    mesh: MeshDir,
+    /// How many of the latest records.
+    #[arg(long, default_value_t = 20)]
+    count: usize,
+    /// Keep printing new records until Ctrl-C.
+    #[arg(long)]
+    follow: bool,
+}
+
+/// Runs one `audit` subcommand.
+pub async fn run(command: AuditCommand) -> Result<(), CliError> {
+    match command {
+        AuditCommand::Verify(args) => verify(args).await,
+        AuditCommand::Show(args) => show(args).await,
+        AuditCommand::Tail(args) => tail(args).await,
+    }
+}
+
+async fn verify(args: VerifyArgs) -> Result<(), CliError> {
+    let range = IndexRange::new(args.from_index, args.to_index)?;
+    let (config, path) = bridge_config(&args.mesh)?;
+    let anchors = trust_anchors(&config, &path)?;
+    let log = AuditLog::open(&config).await?;
+    let stored = log.read_all().await?;
+    let total = stored.len();
+    let selected = range.select(stored);
+    if selected.is_empty() && total > 0 {
+        return Err(CliError::CheckFailed(format!(
+            "no block of {}'s audit log has an index in {range}",
+            config.nation
+        )));
+    }
+    let report = verify_chain(&config.nation, selected, &anchors, crate::now_ms());
+    println!(
+        "{} audit log: {} blocks, {} records, {} checkpoints verified{}; last verified block {}",
+        config.nation,
+        report.blocks_checked,
+        report.records_checked,
+        report.checkpoints_verified,
+        report
+            .last_checkpoint_index
+            .map_or(String::new(), |i| format!(" (last at block {i})")),
+        report
+            .last_verified_index
+            .map_or("none".to_string(), |i| i.to_string()),
+    );
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    match report.problems.len() {
+        0 => Ok(()),
+        n => Err(CliError::CheckFailed(format!(
+            "{n} problem(s) in {}'s audit log",
+            config.nation
+        ))),
+    }
+}
+
+async fn show(args: ShowArgs) -> Result<(), CliError> {
+    let (config, _) = bridge_config(&args.mesh)?;
+    let log = AuditLog::open(&config).await?;
+    let blocks = decoded(log.read_all().await?);
+    let found = records_for(&blocks, &args.msg_id);
+    if found.is_empty() {
+        return Err(CliError::CheckFailed(format!(
+            "no record in {}'s audit log is about {} ({} blocks searched)",
+            config.nation,
+            args.msg_id,
+            blocks.len()
+        )));
+    }
+    for (i, r) in found.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print!("{}", describe(r));
+    }
+    Ok(())
+}
+
+async fn tail(args: TailArgs) -> Result<(), CliError> {
+    let (config, _) = bridge_config(&args.mesh)?;
+    let log = AuditLog::open(&config).await?;
+    let (blocks, last_seq) = log.read_latest(args.count).await?;
+    let lines: Vec<String> = blocks
+        .iter()
+        .flat_map(|b| b.records.iter().map(|r| one_line(b.index, r)))
+        .collect();
+    for line in &lines[lines.len().saturating_sub(args.count)..] {
+        println!("{line}");
+    }
+    if args.follow {
+        log.follow(last_seq + 1).await?;
+    }
+    Ok(())
+}
+
+/// Loads `<dir>/bridges/<NATION>.toml`.
+fn bridge_config(mesh: &MeshDir) -> Result<(BridgeConfig, PathBuf), CliError> {
+    let MeshDir { dir, nation } = mesh;
+    if !dir.is_dir() {
+        return Err(CliError::Usage(format!(
+            "{}: no such folder (expected a mesh folder from `coalition run` or `coalition topology generate`)",
+            dir.display()
+        )));
+    }
+    let path = dir.join("bridges").join(format!("{nation}.toml"));
+    if !path.is_file() {
+        return Err(CliError::Usage(format!(
+            "{} not found: is {} a mesh folder, and {nation} one of its nations?",
+            path.display(),
+            dir.display()
+        )));
+    }
+    let config = BridgeConfig::load(&path)?;
+    if config.nation != *nation {
+        return Err(CliError::Usage(format!(
+            "{} is the bridge config of {}, not {nation}",
+            path.display(),
+            config.nation
+        )));
+    }
+    Ok((config, path))
+}
+
+/// The trust anchors the bridge config names.
+fn trust_anchors(config: &BridgeConfig, path: &Path) -> Result<TrustAnchors, CliError> {
+    let mut anchors = TrustAnchors::new();
+    for nation in config.trust_anchors.keys() {
+        let file = config
+            .anchor_path(path, nation)
+            .unwrap_or_else(|| path.to_path_buf());
+        let bytes = std::fs::read(&file).map_err(|e| {
+            CliError::Usage(format!("trust anchor of {nation}: {}: {e}", file.display()))
+        })?;
+        let key = PublicKey::from_file_bytes(&bytes).map_err(|e| {
+            CliError::Usage(format!("trust anchor of {nation}: {}: {e}", file.display()))
+        })?;
+        anchors.insert(nation.clone(), key);
+    }
+    Ok(anchors)
+}
+
+/// The blocks that decode, in stream order.
+fn decoded<B: AsRef<[u8]>>(stored: Vec<(u64, B)>) -> Vec<v1::AuditBlock> {
+    stored
+        .iter()
+        .filter_map(|(_, raw)| decode_block(raw.as_ref()).ok())
+        .collect()
+}
+
+/// `--from-index` / `--to-index`, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexRange {
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+impl std::fmt::Display for IndexRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.from, self.to) {
+            (Some(a), Some(b)) => write!(f, "{a}..={b}"),
+            (Some(a), None) => write!(f, "{a}.."),
+            (None, Some(b)) => write!(f, "..={b}"),
+            (None, None) => write!(f, ".."),
+        }
+    }
+}
+
+impl IndexRange {
+    fn new(from: Option<u64>, to: Option<u64>) -> Result<Self, CliError> {
+        match (from, to) {
+            (Some(a), Some(b)) if a > b => Err(CliError::Usage(format!(
+                "--from-index {a} is after --to-index {b}"
+            ))),
+            _ => Ok(IndexRange { from, to }),
+        }
+    }
+
+    fn contains(&self, index: u64) -> bool {
+        self.from.is_none_or(|a| a <= index) && self.to.is_none_or(|b| index <= b)
+    }
+
+    /// The stored messages from the first block in range to the last one,
+    /// including whatever lies between (undecodable or out of place
+    /// messages there are for the verifier to report).
+    fn select<B: AsRef<[u8]>>(&self, stored: Vec<(u64, B)>) -> Vec<(u64, B)> {
+        if self.from.is_none() && self.to.is_none() {
+            return stored;
+        }
+        let in_range: Vec<usize> = stored
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, raw))| {
+                decode_block(raw.as_ref()).is_ok_and(|b| self.contains(b.index))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match (in_range.first(), in_range.last()) {
+            (Some(&first), Some(&last)) => stored
+                .into_iter()
+                .skip(first)
+                .take(last - first + 1)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A nation's AUDIT stream, opened with the bridge's HOME credentials.
+struct AuditLog {
+    stream: stream::Stream,
+    subject: String,
+    nation: String,
+}
+
+impl AuditLog {
+    async fn open(config: &BridgeConfig) -> Result<Self, CliError> {
+        let servers = config.servers.join(",");
+        let client = async_nats::ConnectOptions::with_user_and_password(
+            config.home.user.clone(),
+            config.home.password.clone(),
+        )
+        .name(format!("coalition-audit-{}", config.nation))
+        .connection_timeout(Duration::from_secs(5))
+        .connect(config.servers.as_slice());
+        let client = tokio::time::timeout(IO_LIMIT, client)
+            .await
+            .map_err(|_| format!("no answer within {}s", IO_LIMIT.as_secs()))
+            .and_then(|c| c.map_err(|e| e.to_string()))
+            .map_err(|why| {
+                CliError::Runtime(format!(
+                    "cannot connect to {}'s servers {servers} as {}: {why}",
+                    config.nation, config.home.user
+                ))
+            })?;
+        let stream = jetstream::new(client)
+            .get_stream(AUDIT_STREAM)
+            .await
+            .map_err(|e| {
+                CliError::Runtime(format!(
+                    "cannot open {}'s {AUDIT_STREAM} stream at {servers} (has its bridge run?): {e}",
+                    config.nation
+                ))
+            })?;
+        Ok(AuditLog {
+            stream,
+            subject: format!("audit.{}", config.nation),
+            nation: config.nation.clone(),
+        })
+    }
+
+    fn failed(&self, what: &str, e: impl std::fmt::Display) -> CliError {
+        CliError::Runtime(format!(
+            "{} of {}'s {AUDIT_STREAM} stream: {e}",
+            what, self.nation
+        ))
+    }
+
+    /// The stream sequence of the newest block; none if there is none.
+    async fn last_seq(&self) -> Result<Option<u64>, CliError> {
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&self.subject)
+            .await
+        {
+            Ok(m) => Ok(Some(m.sequence)),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(self.failed("reading the last block", e)),
+        }
+    }
+
+    /// Every stored block message, (stream seq, payload), in stream order.
+    async fn read_all(&self) -> Result<Vec<(u64, impl AsRef<[u8]> + Clone)>, CliError> {
+        let Some(last) = self.last_seq().await? else {
+            return Ok(Vec::new());
+        };
+        let mut messages = self.ordered_from(1).await?;
+        let mut stored = Vec::new();
+        loop {
+            let message = self.next(&mut messages).await?;
+            let info = message.info().map_err(|e| self.failed("reading", e))?;
+            let (seq, pending) = (info.stream_sequence, info.pending);
+            stored.push((seq, message.message.payload));
+            if seq >= last || pending == 0 {
+                return Ok(stored);
+            }
+        }
+    }
+
+    /// The newest blocks holding at least `count` records, oldest first,
+    /// and the stream sequence to follow from.
+    async fn read_latest(&self, count: usize) -> Result<(Vec<v1::AuditBlock>, u64), CliError> {
+        let Some(last) = self.last_seq().await? else {
+            return Ok((Vec::new(), 0));
+        };
+        let (mut blocks, mut records) = (Vec::new(), 0);
+        let mut seq = last;
+        while seq > 0 && records < count {
+            match self.stream.get_raw_message(seq).await {
+                Ok(m) if m.subject.as_str() == self.subject => {
+                    if let Ok(block) = decode_block(&m.payload) {
+                        records += block.records.len();
+                        blocks.push(block);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {}
+                Err(e) => return Err(self.failed(&format!("reading seq {seq}"), e)),
+            }
+            seq -= 1;
+        }
+        blocks.reverse();
+        Ok((blocks, last))
+    }
+
+    /// Prints every record stored from stream sequence `from` on, until
+    /// Ctrl-C.
+    async fn follow(&self, from: u64) -> Result<(), CliError> {
+        let mut messages = self.ordered_from(from).await?;
+        loop {
+            let next = tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let message = match next {
+                None => return Err(self.failed("following", "the consumer ended")),
+                Some(m) => m.map_err(|e| self.failed("following", e))?,
+            };
+            if let Ok(block) = decode_block(&message.payload) {
+                for r in &block.records {
+                    println!("{}", one_line(block.index, r));
+                }
+            }
+        }
+    }
+
+    /// An ordered (ephemeral, ack-less) consumer on the nation's subject.
+    async fn ordered_from(&self, seq: u64) -> Result<consumer::pull::Ordered, CliError> {
+        self.stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: self.subject.clone(),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: seq.max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| self.failed("creating a reader", e))?
+            .messages()
+            .await
+            .map_err(|e| self.failed("reading", e))
+    }
+
+    async fn next(
+        &self,
+        messages: &mut consumer::pull::Ordered,
+    ) -> Result<jetstream::Message, CliError> {
+        match tokio::time::timeout(IO_LIMIT, messages.next()).await {
+            Err(_) => Err(self.failed(
+                "reading",
+                format!("no message within {}s", IO_LIMIT.as_secs()),
+            )),
+            Ok(None) => Err(self.failed("reading", "the consumer ended")),
+            Ok(Some(m)) => m.map_err(|e| self.failed("reading", e)),
+        }
+    }
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+fn label_text(label: &Option<v1::ConfidentialityLabel>) -> String {
+    label
+        .clone()
+        .map_or("-".to_string(), |l| Label::from(l).display())
+}
+
+/// Everything a record says, for `audit show`.
+fn describe(r: &RecordRef<'_>) -> String {
+    let rec = r.record;
+    let rows = [
+        ("message", rec.msg_id.clone()),
+        ("reason", or_dash(&rec.reason).to_string()),
+        ("label as produced", label_text(&rec.label_as_produced)),
+        ("label as translated", label_text(&rec.label_as_translated)),
+        ("translator", or_dash(&rec.translator).to_string()),
+        (
+            "policy versions",
+            format!(
+                "source v{}, target v{}",
+                rec.source_policy_version, rec.target_policy_version
+            ),
+        ),
+        ("key", or_dash(&rec.key_id).to_string()),
+        ("schema", or_dash(&rec.schema).to_string()),
+        (
+            "decided at",
+            format!("{} ({} ms)", utc(rec.decided_at_ms), rec.decided_at_ms),
+        ),
+        ("source stream seq", rec.source_stream_seq.to_string()),
+        ("detail", or_dash(&rec.detail).to_string()),
+    ];
+    let mut out = format!(
+        "block {}, record {}: {} at {}, partner {}\n",
+        r.index,
+        r.position,
+        decision_name(rec.decision),
+        or_dash(&rec.stage),
+        or_dash(&rec.partner)
+    );
+    for (name, value) in rows {
+        out.push_str(&format!("  {:<20} {value}\n", format!("{name}:")));
+    }
+    out
+}
+
+/// One record on one line, for `audit tail`.
+fn one_line(index: u64, rec: &v1::AuditRecord) -> String {
+    let mut line = format!(
+        "{} block {index} {} {} {} {}",
+        utc(rec.decided_at_ms),
+        decision_name(rec.decision),
+        or_dash(&rec.stage),
+        or_dash(&rec.partner),
+        rec.msg_id
+    );
+    if !rec.reason.is_empty() {
+        line.push_str(&format!(" reason={}", rec.reason));
+    }
+    if !rec.translator.is_empty() {
+        line.push_str(&format!(" translator={}", rec.translator));
+    }
+    line
+}
+
+/// Unix ms as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
+fn utc(ms: i64) -> String {
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days to civil date (H. Hinnant's algorithm), eras of 400 years.
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        day_secs / 3600,
+        day_secs % 3600 / 60,
+        day_secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coalition_core::audit::{encode_block, AuditChain};
+
+    #[test]
+    fn utc_formats_known_instants() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+            (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(utc(ms), text);
+        }
+    }
+
+    fn stored(n: u64) -> Vec<(u64, Vec<u8>)> {
+        let mut chain = AuditChain::genesis("USA");
+        (1..=n)
+            .map(|i| {
+                let record = v1::AuditRecord {
+                    msg_id: format!("m{i}"),
+                    ..Default::default()
+                };
+                let block = chain.seal(vec![record], None).unwrap();
+                (10 + i, encode_block(&block).to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ranges_select_from_the_first_to_the_last_block_in_range() {
+        let mut with_garbage = stored(5);
+        with_garbage.insert(3, (99, b"garbage".to_vec()));
+        let seqs = |v: Vec<(u64, Vec<u8>)>| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+        let cases = [
+            ((None, None), stored(5), vec![11, 12, 13, 14, 15]),
+            ((Some(2), Some(4)), stored(5), vec![12, 13, 14]),
+            ((Some(4), None), stored(5), vec![14, 15]),
+            ((None, Some(1)), stored(5), vec![11]),
+            ((Some(7), None), stored(5), vec![]),
+            ((Some(3), Some(4)), with_garbage, vec![13, 99, 14]),
+        ];
+        for ((from, to), input, want) in cases {
+            let range = IndexRange::new(from, to).unwrap();
+            assert_eq!(seqs(range.select(input)), want, "{range}");
+        }
+        assert!(IndexRange::new(Some(5), Some(4)).is_err());
+    }
+
+    #[test]
+    fn records_print_every_field_that_explains_a_decision() {
+        let record = v1::AuditRecord {
+            decision: v1::AuditDecision::Deny as i32,
+            stage: "egress".into(),
+            partner: "GBR".into(),
+            msg_id: "USA.radar-1.tracks.7".into(),
+            reason: "noforn".into(),
+            translator: "USA-GBR@1".into(),
+            source_policy_version: 1,
+            target_policy_version: 2,
+            decided_at_ms: 1_700_000_000_000,
+            ..Default::default()
+        };
+        let r = RecordRef {
+            index: 3,
+            position: 1,
+            record: &record,
+        };
+        let text = describe(&r);
+        for want in [
+            "block 3, record 1: deny at egress, partner GBR",
+            "reason:              noforn",
+            "translator:          USA-GBR@1",
+            "policy versions:     source v1, target v2",
+            "label as produced:   -",
+            "decided at:          2023-11-14T22:13:20.000Z",
+        ] {
+            assert!(text.contains(want), "{want:?} not in\n{text}");
+        }
+        assert_eq!(
+            one_line(3, &record),
+            "2023-11-14T22:13:20.000Z block 3 deny egress GBR USA.radar-1.tracks.7 \
+             reason=noforn translator=USA-GBR@1"
+        );
+    }
+}

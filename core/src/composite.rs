@@ -1,0 +1,497 @@
+//! Composite labels: the label of a product derived from several sources,
+//! such as a track fused from a home radar and a partner's track.
+//!
+//! A composite carries the most restrictive combination of its sources'
+//! labels, in one policy (the producing nation's):
+//! - the highest classification, by that policy's scale;
+//! - the *intersection* of the releasable-to lists (it may only go where
+//!   every source may go; disjoint lists give a label releasable to nobody);
+//! - the *union* of the caveats and of the informative categories.
+//!
+//! Its lineage ([`derived_from`]) names every source, with the label as it
+//! was admitted and the translator that admitted it.
+//!
+//! API:
+//! - [`composite_label`]`(policy, sources)` builds the composite label.
+//!   Every source must already be in `policy`'s vocabulary and version;
+//!   a partner's product is used in its translated, home-vocabulary form
+//!   (the `label` of [`crate::decision::Translated`]), never as produced.
+//! - [`is_at_least_as_restrictive`]`(policy, candidate, reference)` lets a
+//!   bridge check that a producer's composite label is no weaker than the
+//!   one computed here (the producer may be stricter).
+//! - [`derived_from`]`(sources)` builds the `derived_from` lineage list of
+//!   the composite's header.
+//!
+//! What it does not do: check caveats against the policy (an unknown
+//! caveat simply joins the union, and the release decision denies it
+//! later, fail closed), or decide anything about release.
+//!
+//! Problems are a [`CompositeProblem`], not a [`crate::CoreError`]: like a
+//! [`crate::DenyReason`], they are the result of validating data in a pure
+//! function, to be shown to whoever supplied the sources, not a failure of
+//! local machinery such as a key file or a signature.
+use std::collections::BTreeSet;
+
+use crate::envelope::{Header, SourceRef};
+use crate::label::{Label, NationPolicy};
+
+/// Why no composite label can be computed for a list of sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompositeProblem {
+    /// The list of sources is empty: a composite needs at least one.
+    NoSources,
+    /// A source is not in the composite's policy and version (a partner's
+    /// label must be translated into the home vocabulary first).
+    ForeignPolicy {
+        /// Position of the source in the list.
+        index: usize,
+        /// The source's policy id.
+        policy_id: String,
+        /// The source's policy version.
+        version: u32,
+    },
+    /// A source's classification is not in the policy's scale.
+    UnknownClassification {
+        /// Position of the source in the list.
+        index: usize,
+        /// The classification it names.
+        classification: String,
+    },
+}
+
+impl std::fmt::Display for CompositeProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompositeProblem::NoSources => {
+                f.write_str("a composite label needs at least one source")
+            }
+            CompositeProblem::ForeignPolicy {
+                index,
+                policy_id,
+                version,
+            } => write!(
+                f,
+                "source {index} is labelled in policy {policy_id} v{version}; \
+                 translate it into the home policy first"
+            ),
+            CompositeProblem::UnknownClassification {
+                index,
+                classification,
+            } => write!(
+                f,
+                "source {index} has classification {classification:?}, \
+                 which is not in the policy's scale"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CompositeProblem {}
+
+/// The most restrictive label of `sources`, in `policy`'s vocabulary:
+/// highest classification, intersection of releasable-to, union of caveats
+/// and informative categories.
+pub fn composite_label(
+    policy: &NationPolicy,
+    sources: &[&Label],
+) -> Result<Label, CompositeProblem> {
+    let mut highest: Option<(usize, &str)> = None;
+    for (index, source) in sources.iter().enumerate() {
+        if source.policy_id != policy.nation || source.policy_version != policy.version {
+            return Err(CompositeProblem::ForeignPolicy {
+                index,
+                policy_id: source.policy_id.clone(),
+                version: source.policy_version,
+            });
+        }
+        let rank = policy.rank(&source.classification).ok_or_else(|| {
+            CompositeProblem::UnknownClassification {
+                index,
+                classification: source.classification.clone(),
+            }
+        })?;
+        if highest.is_none_or(|(top, _)| rank > top) {
+            highest = Some((rank, &source.classification));
+        }
+    }
+    let (Some((_, classification)), Some(first)) = (highest, sources.first()) else {
+        return Err(CompositeProblem::NoSources);
+    };
+    let mut releasable_to = first.releasable_to.clone();
+    let mut caveats = BTreeSet::new();
+    let mut informative = BTreeSet::new();
+    for source in sources {
+        releasable_to.retain(|nation| source.releasable_to.contains(nation));
+        caveats.extend(source.caveats.iter().cloned());
+        informative.extend(source.informative.iter().cloned());
+    }
+    Ok(Label {
+        policy_id: policy.nation.clone(),
+        policy_version: policy.version,
+        classification: classification.to_string(),
+        releasable_to,
+        caveats,
+        informative,
+    })
+}
+
+/// Whether `candidate` restricts at least as much as `reference`, both in
+/// `policy`: a classification ranked at or above, a releasable-to list
+/// within, and every caveat of `reference`. Informative categories do not
+/// restrict and are ignored. A label outside `policy` (other policy or
+/// version, unknown classification) is never judged restrictive enough.
+pub fn is_at_least_as_restrictive(
+    policy: &NationPolicy,
+    candidate: &Label,
+    reference: &Label,
+) -> bool {
+    let in_policy = |l: &Label| l.policy_id == policy.nation && l.policy_version == policy.version;
+    if !in_policy(candidate) || !in_policy(reference) {
+        return false;
+    }
+    let (Some(candidate_rank), Some(reference_rank)) = (
+        policy.rank(&candidate.classification),
+        policy.rank(&reference.classification),
+    ) else {
+        return false;
+    };
+    candidate_rank >= reference_rank
+        && candidate.releasable_to.is_subset(&reference.releasable_to)
+        && candidate.caveats.is_superset(&reference.caveats)
+}
+
+/// One source of a composite product, as this nation admitted it.
+#[derive(Debug, Clone, Copy)]
+pub struct AdmittedSource<'a> {
+    /// The source's verified header (origin, producer, feed, seq).
+    pub header: &'a Header,
+    /// Its label as admitted: translated into the home vocabulary for a
+    /// partner's product, as produced for a home one.
+    pub label: &'a Label,
+    /// `<id>@<version>` of the translator that admitted it; `None` for a
+    /// home product.
+    pub translator: Option<&'a str>,
+}
+
+/// The lineage of a composite: one [`SourceRef`] per source, in order.
+pub fn derived_from(sources: &[AdmittedSource<'_>]) -> Vec<SourceRef> {
+    sources
+        .iter()
+        .map(|s| SourceRef {
+            origin: s.header.origin.clone(),
+            producer_id: s.header.producer_id.clone(),
+            feed: s.header.feed.clone(),
+            seq: s.header.seq,
+            label: s.label.clone(),
+            translator: s.translator.map(str::to_string),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::envelope::MessageType;
+
+    fn gbr() -> NationPolicy {
+        NationPolicy {
+            nation: "GBR".into(),
+            version: 2,
+            classifications: ["OFFICIAL", "SECRET", "TOP SECRET"]
+                .map(String::from)
+                .to_vec(),
+            caveats: vec![("UKEO".into(), true), ("ORCON".into(), false)],
+            informative: vec!["EXERCISE".into()],
+        }
+    }
+
+    /// A GBR v2 label.
+    fn label(classification: &str, to: &[&str]) -> Label {
+        Label::new("GBR", classification, to).in_version(2)
+    }
+
+    #[test]
+    fn composite_label_table() {
+        use CompositeProblem as P;
+        let secret_usa = label("SECRET", &["GBR", "USA"]);
+        let official_all = label("OFFICIAL", &["GBR", "USA", "FRA"]);
+        let orcon = label("OFFICIAL", &["GBR", "USA"])
+            .with_caveat("ORCON")
+            .with_informative("EXERCISE");
+        let ukeo = label("OFFICIAL", &["GBR", "USA"]).with_caveat("UKEO");
+        let foreign = |policy_id: &str, version| P::ForeignPolicy {
+            index: 0,
+            policy_id: policy_id.into(),
+            version,
+        };
+        let cases: Vec<(&str, Vec<Label>, Result<Label, P>)> = vec![
+            (
+                "single source is the identity",
+                vec![orcon.clone()],
+                Ok(orcon.clone()),
+            ),
+            (
+                "duplicate sources change nothing",
+                vec![secret_usa.clone(), secret_usa.clone()],
+                Ok(secret_usa.clone()),
+            ),
+            (
+                "highest classification, intersection of releasable-to",
+                vec![official_all.clone(), secret_usa.clone()],
+                Ok(label("SECRET", &["GBR", "USA"])),
+            ),
+            (
+                "order of sources does not matter",
+                vec![secret_usa.clone(), official_all.clone()],
+                Ok(label("SECRET", &["GBR", "USA"])),
+            ),
+            (
+                "caveats and informative are united",
+                vec![orcon.clone(), ukeo, official_all.clone()],
+                Ok(label("OFFICIAL", &["GBR", "USA"])
+                    .with_caveat("ORCON")
+                    .with_caveat("UKEO")
+                    .with_informative("EXERCISE")),
+            ),
+            (
+                "disjoint releasable-to: releasable to nobody",
+                vec![label("OFFICIAL", &["FRA"]), label("OFFICIAL", &["USA"])],
+                Ok(label("OFFICIAL", &[])),
+            ),
+            ("no sources", vec![], Err(P::NoSources)),
+            (
+                "a partner's label as produced, not translated",
+                vec![Label::new("USA", "SECRET", &["GBR"]).in_version(2)],
+                Err(foreign("USA", 2)),
+            ),
+            (
+                "another version of the home policy",
+                vec![Label::new("GBR", "SECRET", &["GBR"])],
+                Err(foreign("GBR", 1)),
+            ),
+            (
+                "the index of the bad source is reported",
+                vec![secret_usa.clone(), label("RESTRICTED", &["GBR"])],
+                Err(P::UnknownClassification {
+                    index: 1,
+                    classification: "RESTRICTED".into(),
+                }),
+            ),
+            (
+                "the first problem is reported",
+                vec![label("COSMIC", &[]), Label::new("FRA", "SECRET", &[])],
+                Err(P::UnknownClassification {
+                    index: 0,
+                    classification: "COSMIC".into(),
+                }),
+            ),
+        ];
+        for (name, sources, want) in cases {
+            let sources: Vec<&Label> = sources.iter().collect();
+            assert_eq!(composite_label(&gbr(), &sources), want, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn problems_explain_themselves() {
+        let foreign = CompositeProblem::ForeignPolicy {
+            index: 3,
+            policy_id: "USA".into(),
+            version: 1,
+        };
+        assert_eq!(
+            foreign.to_string(),
+            "source 3 is labelled in policy USA v1; translate it into the home policy first"
+        );
+        assert!(CompositeProblem::NoSources
+            .to_string()
+            .contains("at least one source"));
+    }
+
+    #[test]
+    fn restrictiveness_table() {
+        let reference = label("SECRET", &["GBR", "USA"]).with_caveat("ORCON");
+        let cases: Vec<(&str, Label, bool)> = vec![
+            ("the same label", reference.clone(), true),
+            (
+                "higher classification",
+                label("TOP SECRET", &["GBR", "USA"]).with_caveat("ORCON"),
+                true,
+            ),
+            (
+                "fewer nations",
+                label("SECRET", &["GBR"]).with_caveat("ORCON"),
+                true,
+            ),
+            ("more caveats", reference.clone().with_caveat("UKEO"), true),
+            (
+                "informative does not matter",
+                reference.clone().with_informative("EXERCISE"),
+                true,
+            ),
+            (
+                "lower classification",
+                label("OFFICIAL", &["GBR", "USA"]).with_caveat("ORCON"),
+                false,
+            ),
+            (
+                "one more nation",
+                label("SECRET", &["GBR", "USA", "FRA"]).with_caveat("ORCON"),
+                false,
+            ),
+            ("a caveat dropped", label("SECRET", &["GBR", "USA"]), false),
+            (
+                "unknown classification",
+                label("COSMIC", &["GBR"]).with_caveat("ORCON"),
+                false,
+            ),
+            (
+                "another policy version",
+                reference.clone().in_version(1),
+                false,
+            ),
+            (
+                "another policy",
+                Label {
+                    policy_id: "USA".into(),
+                    ..reference.clone()
+                },
+                false,
+            ),
+        ];
+        for (name, candidate, want) in cases {
+            assert_eq!(
+                is_at_least_as_restrictive(&gbr(), &candidate, &reference),
+                want,
+                "case: {name}"
+            );
+        }
+        let unknown_reference = label("COSMIC", &[]);
+        assert!(!is_at_least_as_restrictive(
+            &gbr(),
+            &reference,
+            &unknown_reference
+        ));
+    }
+
+    #[test]
+    fn lineage_names_every_source_with_its_admitted_label_and_translator() {
+        let header = |origin: &str, seq: u64, label: Label| Header {
+            message_type: MessageType::Track,
+            schema_version: 1,
+            label,
+            origin: origin.into(),
+            producer_id: "radar-1".into(),
+            feed: "air".into(),
+            seq,
+            payload_sha256: [0; 32],
+            produced_at_ms: 0,
+            producer_cert_sha256: [0; 32],
+            corrects_seq: None,
+            product_id: "T-1".into(),
+            derived_from: vec![],
+        };
+        let produced = Label::new("USA", "SECRET", &["GBR"]);
+        let admitted = label("SECRET", &["GBR"]);
+        let partner = header("USA", 7, produced);
+        let home = header("GBR", 9, admitted.clone());
+        let lineage = derived_from(&[
+            AdmittedSource {
+                header: &partner,
+                label: &admitted,
+                translator: Some("USA-GBR@1"),
+            },
+            AdmittedSource {
+                header: &home,
+                label: &home.label,
+                translator: None,
+            },
+        ]);
+        assert_eq!(lineage.len(), 2);
+        assert_eq!(lineage[0].msg_id(), "USA.radar-1.air.7");
+        assert_eq!(
+            lineage[0].label, admitted,
+            "the label as admitted, not as produced"
+        );
+        assert_eq!(lineage[0].translator.as_deref(), Some("USA-GBR@1"));
+        assert_eq!(lineage[1].msg_id(), "GBR.radar-1.air.9");
+        assert_eq!(lineage[1].translator, None);
+        assert!(derived_from(&[]).is_empty());
+    }
+
+    const NATIONS: [&str; 5] = ["GBR", "USA", "FRA", "CAN", "AUS"];
+
+    fn arb_label() -> impl Strategy<Value = Label> {
+        let class = prop::sample::select(vec!["OFFICIAL", "SECRET", "TOP SECRET"]);
+        let nations = prop::collection::btree_set(prop::sample::select(NATIONS.to_vec()), 0..=5);
+        let caveats =
+            prop::collection::btree_set(prop::sample::select(vec!["UKEO", "ORCON"]), 0..=2);
+        let informative =
+            prop::collection::btree_set(prop::sample::select(vec!["EXERCISE", "X"]), 0..=2);
+        (class, nations, caveats, informative).prop_map(|(c, n, cv, i)| Label {
+            policy_id: "GBR".into(),
+            policy_version: 2,
+            classification: c.into(),
+            releasable_to: n.into_iter().map(String::from).collect(),
+            caveats: cv.into_iter().map(String::from).collect(),
+            informative: i.into_iter().map(String::from).collect(),
+        })
+    }
+
+    /// Labels one step less restrictive than `label`: one rank lower, one
+    /// more nation, or one caveat fewer.
+    fn one_step_weaker(policy: &NationPolicy, label: &Label) -> Vec<Label> {
+        let mut weaker = Vec::new();
+        if let Some(rank) = policy.rank(&label.classification).filter(|r| *r > 0) {
+            weaker.push(Label {
+                classification: policy.classifications[rank - 1].clone(),
+                ..label.clone()
+            });
+        }
+        for nation in NATIONS
+            .iter()
+            .filter(|n| !label.releasable_to.contains(**n))
+        {
+            let mut l = label.clone();
+            l.releasable_to.insert(nation.to_string());
+            weaker.push(l);
+        }
+        for caveat in &label.caveats {
+            let mut l = label.clone();
+            l.caveats.remove(caveat);
+            weaker.push(l);
+        }
+        weaker
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn composite_is_the_least_label_restricting_every_source(
+            sources in prop::collection::vec(arb_label(), 1..5),
+            candidate in arb_label(),
+        ) {
+            let policy = gbr();
+            let refs: Vec<&Label> = sources.iter().collect();
+            let composite = composite_label(&policy, &refs).unwrap();
+            for source in &sources {
+                prop_assert!(is_at_least_as_restrictive(&policy, &composite, source));
+            }
+            for weaker in one_step_weaker(&policy, &composite) {
+                prop_assert!(
+                    sources.iter().any(|s| !is_at_least_as_restrictive(&policy, &weaker, s)),
+                    "{} is weaker than the composite yet restricts every source", weaker.display()
+                );
+            }
+            let restricts_all = sources.iter().all(|s| is_at_least_as_restrictive(&policy, &candidate, s));
+            prop_assert_eq!(restricts_all, is_at_least_as_restrictive(&policy, &candidate, &composite));
+            let union: BTreeSet<String> = sources.iter().flat_map(|s| s.informative.iter().cloned()).collect();
+            prop_assert_eq!(&composite.informative, &union);
+        }
+    }
+}
