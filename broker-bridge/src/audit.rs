@@ -182,7 +182,7 @@ impl Auditor {
             .map_err(|e| {
                 AppendError::Failed(BridgeError::js(format!("seal {}", self.subject), e))
             })?;
-        let publish = jetstream::context::Publish::build()
+        let publish = jetstream::message::PublishMessage::build()
             .payload(encode_block(&block))
             .message_id(format!("{}.{}", self.subject, block.index))
             .expected_last_subject_sequence(head.last_seq);

@@ -494,7 +494,10 @@ fn verify_checkpoint(
         anchors,
         checkpoint.signed_at_ms,
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| match e {
+        CoreError::InvalidObject { detail, .. } => detail,
+        other => other.to_string(),
+    })
 }
 
 /// The id (SHA-256 of the encoded key) of the key a certificate names,

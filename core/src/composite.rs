@@ -468,30 +468,45 @@ mod tests {
         weaker
     }
 
+    /// The composite restricts every source, nothing one step weaker does,
+    /// and a label restricts every source exactly when it restricts the
+    /// composite.
+    fn check_least_restrictive(sources: &[Label], candidate: &Label) -> Result<(), TestCaseError> {
+        let policy = gbr();
+        let refs: Vec<&Label> = sources.iter().collect();
+        let composite = composite_label(&policy, &refs).unwrap();
+        let restricts_all = |l: &Label| {
+            sources
+                .iter()
+                .all(|s| is_at_least_as_restrictive(&policy, l, s))
+        };
+        prop_assert!(restricts_all(&composite));
+        for weaker in one_step_weaker(&policy, &composite) {
+            prop_assert!(
+                !restricts_all(&weaker),
+                "{} restricts every source",
+                weaker.display()
+            );
+        }
+        let restricts_composite = is_at_least_as_restrictive(&policy, candidate, &composite);
+        prop_assert_eq!(restricts_all(candidate), restricts_composite);
+        let union: BTreeSet<String> = sources.iter().flat_map(|s| s.informative.clone()).collect();
+        prop_assert_eq!(&composite.informative, &union);
+        Ok(())
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn composite_is_the_least_label_restricting_every_source(
             sources in prop::collection::vec(arb_label(), 1..5),
             candidate in arb_label(),
         ) {
-            let policy = gbr();
-            let refs: Vec<&Label> = sources.iter().collect();
-            let composite = composite_label(&policy, &refs).unwrap();
-            for source in &sources {
-                prop_assert!(is_at_least_as_restrictive(&policy, &composite, source));
-            }
-            for weaker in one_step_weaker(&policy, &composite) {
-                prop_assert!(
-                    sources.iter().any(|s| !is_at_least_as_restrictive(&policy, &weaker, s)),
-                    "{} is weaker than the composite yet restricts every source", weaker.display()
-                );
-            }
-            let restricts_all = sources.iter().all(|s| is_at_least_as_restrictive(&policy, &candidate, s));
-            prop_assert_eq!(restricts_all, is_at_least_as_restrictive(&policy, &candidate, &composite));
-            let union: BTreeSet<String> = sources.iter().flat_map(|s| s.informative.iter().cloned()).collect();
-            prop_assert_eq!(&composite.informative, &union);
+            check_least_restrictive(&sources, &candidate)?;
         }
     }
 }

@@ -35,7 +35,10 @@ pub use monitor::{
     connection_count, get_json, healthz_ok, leaf_accounts, route_count, wait_until, POLL_INTERVAL,
     REQUEST_TIMEOUT,
 };
-pub use pki::{generate_dev_pki, nation_key_dir, producer_files, write_key_file};
+pub use pki::{
+    control_bytes, dev_policy, dev_translator, generate_dev_pki, nation_key_dir, producer_files,
+    write_key_file,
+};
 pub use ports::free_loopback_ports;
 pub use process::ServerProcess;
 pub use proxy::LinkProxy;

@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod connect;
+mod control;
 mod error;
 mod files;
 mod producer;
@@ -44,6 +45,7 @@ pub use coalition_core::certificate::TrustAnchors;
 pub use coalition_core::envelope::{MessageType, ProducerIdentity};
 pub use coalition_core::label::Label;
 pub use coalition_schemas::v1::{AlertV1, Severity, TrackV1};
+pub use control::ControlPublisher;
 pub use error::SdkError;
 pub use files::{load_producer_identity, load_trust_anchor};
 pub use producer::{Producer, ProducerOptions, PublishReceipt};

@@ -226,6 +226,12 @@ pub struct Lineage {
     pub key_id: Option<String>,
     /// The decision recorded by the admitting bridge.
     pub decision: Option<String>,
+    /// The label as translated into this nation's vocabulary.
+    pub translated_label: Option<String>,
+    /// The translator that admitted it, `<id>@<version>`.
+    pub translator: Option<String>,
+    /// `<origin>/v<n> -> <receiver>/v<m>`: the policy versions decided under.
+    pub policy_versions: Option<String>,
 }
 
 /// One verified message.
@@ -440,6 +446,9 @@ fn lineage(hdrs: Option<&async_nats::HeaderMap>) -> Lineage {
         admitted_at_ms: ms(headers::ADMITTED_AT),
         key_id: get(headers::KEY_ID),
         decision: get(headers::DECISION),
+        translated_label: get(headers::TRANSLATED_LABEL),
+        translator: get(headers::TRANSLATOR),
+        policy_versions: get(headers::POLICY_VERSIONS),
     }
 }
 

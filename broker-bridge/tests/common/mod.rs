@@ -280,3 +280,112 @@ pub async fn jetstream_as(
     .expect("connects");
     async_nats::jetstream::new(client)
 }
+
+/// Starts every nation's bridge after `tweak` has adjusted its settings
+/// (e.g. a shorter staleness bound).
+pub async fn bridges_with(mesh: &Mesh, tweak: impl Fn(&mut BridgeSettings)) -> Bridges {
+    let (stop, shutdown) = watch::channel(false);
+    let mut handles = Vec::new();
+    for n in &mesh.topology().nations {
+        let mut settings =
+            BridgeSettings::load(&mesh.bridge_config_path(&n.code)).expect("bridge config loads");
+        tweak(&mut settings);
+        handles.push(
+            within("bridge start", coalition_bridge::start(settings, shutdown.clone()))
+                .await
+                .expect("bridge starts"),
+        );
+    }
+    Bridges { stop, handles }
+}
+
+/// `nation`'s root signing key, from the mesh's development PKI.
+pub fn root_key(mesh: &Mesh, nation: &str) -> coalition_core::keys::SigningKeyPair {
+    let path = nats_harness::nation_key_dir(mesh.dir(), nation).join("root.key");
+    coalition_core::keys::SigningKeyPair::from_private_file(&std::fs::read(path).expect("root key"))
+        .expect("root key decodes")
+}
+
+/// A control publisher in `nation` (as its bridge's HOME user).
+pub async fn control(mesh: &Mesh, nation: &str) -> coalition_sdk::ControlPublisher {
+    let cfg = mesh.bridge_config(nation).expect("bridge config");
+    within(
+        "control connect",
+        coalition_sdk::ControlPublisher::connect(&cfg.servers, nation, &cfg.home.user, &cfg.home.password),
+    )
+    .await
+    .expect("control connects")
+}
+
+/// Every block of `nation`'s audit log: (stream sequence, raw block).
+pub async fn audit_blocks(mesh: &Mesh, nation: &str) -> Vec<(u64, bytes::Bytes)> {
+    let cred = mesh.bridge_config(nation).expect("bridge config").home.clone();
+    let js = jetstream_as(mesh, nation, cred).await;
+    let stream = within("audit stream", js.get_stream("AUDIT")).await.expect("AUDIT stream");
+    let last = within("audit info", stream.get_info())
+        .await
+        .expect("AUDIT info")
+        .state
+        .last_sequence;
+    let mut out = Vec::new();
+    if last == 0 {
+        return out;
+    }
+    let consumer = within(
+        "audit consumer",
+        stream.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()),
+    )
+    .await
+    .expect("ordered consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    while let Some(m) = within("audit read", messages.next()).await {
+        let m = m.expect("audit message");
+        let seq = m.info().expect("metadata").stream_sequence;
+        out.push((seq, m.payload.clone()));
+        if seq >= last {
+            break;
+        }
+    }
+    out
+}
+
+/// Every record of `nation`'s audit log, in order.
+pub async fn audit_records(mesh: &Mesh, nation: &str) -> Vec<coalition_schemas::v1::AuditRecord> {
+    audit_blocks(mesh, nation)
+        .await
+        .iter()
+        .flat_map(|(_, raw)| coalition_core::audit::decode_block(raw).expect("block decodes").records)
+        .collect()
+}
+
+/// The value of the metric line starting with `prefix` (e.g.
+/// `coalition_bridge_partner_stale{nation="GBR",partner="USA"}`), or 0.
+pub fn metric(prefix: &str) -> f64 {
+    let text = coalition_bridge::telemetry::render();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (normalise(name) == normalise(prefix)).then(|| value.parse().ok())?
+        })
+        .unwrap_or(0.0)
+}
+
+fn normalise(series: &str) -> String {
+    let Some((name, labels)) = series.split_once('{') else {
+        return series.to_string();
+    };
+    let mut parts: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+    parts.sort();
+    format!("{name}{{{}}}", parts.join(","))
+}
+
+/// Polls `check` every 100 ms until it is true, failing after [`WAIT`].
+pub async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    within(what, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}

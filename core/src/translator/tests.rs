@@ -6,28 +6,23 @@ use crate::revocation::{Notice, Revoked};
 
 use super::*;
 
-fn usa() -> NationPolicy {
-    NationPolicy {
-        nation: "USA".into(),
-        version: 1,
-        classifications: ["UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET"].map(String::from).to_vec(),
-        caveats: vec![("NOFORN".into(), true), ("ORCON".into(), false), ("PROPIN".into(), false)],
-        informative: vec!["EXERCISE".into(), "OPNAME".into()],
-    }
-}
-
 fn gbr() -> NationPolicy {
     NationPolicy {
         nation: "GBR".into(),
         version: 3,
-        classifications: ["OFFICIAL", "SECRET", "TOP SECRET"].map(String::from).to_vec(),
+        classifications: ["OFFICIAL", "SECRET", "TOP SECRET"]
+            .map(String::from)
+            .to_vec(),
         caveats: vec![("UKEO".into(), true), ("ORCON".into(), false)],
         informative: vec!["EXERCISE".into()],
     }
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -50,7 +45,7 @@ fn usa_gbr(version: u32) -> Translator {
         ]),
         categories: map(&[
             ("ORCON", "ORCON"),
-            ("PROPIN", "PROPRIETARY"), // not a GBR caveat
+            ("PROPIN", "PROPRIETARY"),    // not a GBR caveat
             ("REL-EXERCISE", "EXERCISE"), // a GBR informative category, not a caveat
             ("EXERCISE", "EXERCISE"),
             ("OPNAME", "OPERATION"), // not a GBR informative category
@@ -104,7 +99,8 @@ fn translate_table() {
             Err(UntranslatableClassification)),
         ("unmapped caveat", &plain, label("SECRET", &["GBR"]).with_caveat("NOFORN"),
             Err(UntranslatableCategory)),
-        ("caveat mapped outside the target", &plain, label("SECRET", &["GBR"]).with_caveat("PROPIN"),
+        ("caveat mapped outside the target", &plain,
+            label("SECRET", &["GBR"]).with_caveat("PROPIN"),
             Err(UntranslatableCategory)),
         ("caveat mapped to an informative category", &plain,
             label("SECRET", &["GBR"]).with_caveat("REL-EXERCISE"), Err(UntranslatableCategory)),
@@ -123,7 +119,8 @@ fn translate_table() {
         ("forbidden informative", &exercise_only,
             label("SECRET", &["GBR"]).with_informative("EXERCISE").with_informative("OPNAME"),
             Err(ForbiddenCategory)),
-        ("required before forbidden", &exercise_only, label("SECRET", &["GBR"]).with_caveat("PROPIN"),
+        ("required before forbidden", &exercise_only,
+            label("SECRET", &["GBR"]).with_caveat("PROPIN"),
             Err(MissingRequiredCategory)),
         ("categories before classification", &exercise_only, label("TOP SECRET", &["GBR"]),
             Err(MissingRequiredCategory)),
@@ -158,7 +155,10 @@ fn revoked_by_gbr(versions: &[u32], effective_from_ms: i64) -> RevocationState {
             effective_from_ms,
             issued_at_ms: 0,
             reason: String::new(),
-            revoked: Revoked::Translator { id: "USA-GBR".into(), version: *version },
+            revoked: Revoked::Translator {
+                id: "USA-GBR".into(),
+                version: *version,
+            },
         });
     }
     state
@@ -167,29 +167,47 @@ fn revoked_by_gbr(versions: &[u32], effective_from_ms: i64) -> RevocationState {
 #[test]
 fn select_picks_the_highest_usable_version() {
     let set = TranslatorSet::new();
-    let v4_target_4 = Translator { target_versions: 4..=4, ..usa_gbr(4) };
-    for t in [usa_gbr(1), usa_gbr(2), with_window(usa_gbr(3), 500, 1_000), v4_target_4] {
+    let v4_target_4 = Translator {
+        target_versions: 4..=4,
+        ..usa_gbr(4)
+    };
+    for t in [
+        usa_gbr(1),
+        usa_gbr(2),
+        with_window(usa_gbr(3), 500, 1_000),
+        v4_target_4,
+    ] {
         assert!(set.insert(t).unwrap());
     }
     let v2_revoked_at_100 = revoked_by_gbr(&[2], 100);
-    let none = RevocationState::new();
+    let (r100, none) = (&v2_revoked_at_100, &RevocationState::new());
+    use DenyReason::*;
+    // (case, source policy version, target policy version, revocations, now, expected)
     #[rustfmt::skip]
-    let cases: Vec<(&str, &str, &str, u32, u32, &RevocationState, i64, Result<&str, DenyReason>)> = vec![
-        ("v3 not valid yet, v2 not revoked yet", "USA", "GBR", 1, 3, &v2_revoked_at_100, 99, Ok("USA-GBR@2")),
-        ("v2 revoked: falls back to v1", "USA", "GBR", 1, 3, &v2_revoked_at_100, 100, Ok("USA-GBR@1")),
-        ("v3 valid: the highest", "USA", "GBR", 1, 3, &v2_revoked_at_100, 500, Ok("USA-GBR@3")),
-        ("only v4 covers target version 4", "USA", "GBR", 1, 4, &none, 0, Ok("USA-GBR@4")),
-        ("none covers source version 2", "USA", "GBR", 2, 3, &none, 0, Err(DenyReason::NoTranslator)),
-        ("none covers target version 5", "USA", "GBR", 1, 5, &none, 0, Err(DenyReason::NoTranslator)),
-        ("no translator for the pair", "GBR", "USA", 3, 1, &none, 0, Err(DenyReason::NoTranslator)),
-        ("all expired, one revoked: revoked wins", "USA", "GBR", 1, 3, &v2_revoked_at_100, 1_000,
-            Err(DenyReason::TranslatorRevoked)),
-        ("all expired", "USA", "GBR", 1, 3, &none, 1_000, Err(DenyReason::TranslatorNotValid)),
+    let cases: Vec<(&str, u32, u32, &RevocationState, i64, Result<&str, DenyReason>)> = vec![
+        ("v3 not valid yet, v2 not revoked yet", 1, 3, r100, 99,    Ok("USA-GBR@2")),
+        ("v2 revoked: falls back to v1",         1, 3, r100, 100,   Ok("USA-GBR@1")),
+        ("v3 valid: the highest",                1, 3, r100, 500,   Ok("USA-GBR@3")),
+        ("only v4 covers target version 4",      1, 4, none, 0,     Ok("USA-GBR@4")),
+        ("none covers source version 2",         2, 3, none, 0,     Err(NoTranslator)),
+        ("none covers target version 5",         1, 5, none, 0,     Err(NoTranslator)),
+        ("all expired, one revoked: revoked",    1, 3, r100, 1_000, Err(TranslatorRevoked)),
+        ("all expired",                          1, 3, none, 1_000, Err(TranslatorNotValid)),
     ];
-    for (name, from, to, source, target, revocations, now, want) in cases {
-        let got = set.select(from, to, source, target, revocations, now).map(|t| t.name());
-        assert_eq!(got, want.map(String::from), "case: {name}");
+    for (name, source, target, revocations, now, want) in cases {
+        let got = set.select("USA", "GBR", source, target, revocations, now);
+        assert_eq!(
+            got.map(|t| t.name()),
+            want.map(String::from),
+            "case: {name}"
+        );
     }
+    let reverse = set.select("GBR", "USA", 3, 1, none, 0);
+    assert_eq!(
+        reverse.unwrap_err(),
+        NoTranslator,
+        "no translator for the pair"
+    );
 }
 
 #[test]
@@ -200,16 +218,25 @@ fn select_reports_revoked_before_not_valid_whatever_the_version_order() {
     ];
     for (name, not_valid, revoked) in cases {
         let set = TranslatorSet::new();
-        set.insert(with_window(usa_gbr(not_valid), 500, 1_000)).unwrap();
+        set.insert(with_window(usa_gbr(not_valid), 500, 1_000))
+            .unwrap();
         set.insert(usa_gbr(revoked)).unwrap();
         let got = set.select("USA", "GBR", 1, 3, &revoked_by_gbr(&[revoked], 0), 0);
-        assert_eq!(got.unwrap_err(), DenyReason::TranslatorRevoked, "case: {name}");
+        assert_eq!(
+            got.unwrap_err(),
+            DenyReason::TranslatorRevoked,
+            "case: {name}"
+        );
     }
     let all = revoked_by_gbr(&[0], 0);
     let set = TranslatorSet::new();
     set.insert(usa_gbr(1)).unwrap();
     let got = set.select("USA", "GBR", 1, 3, &all, 0).unwrap_err();
-    assert_eq!(got, DenyReason::TranslatorRevoked, "version 0 revokes every version");
+    assert_eq!(
+        got,
+        DenyReason::TranslatorRevoked,
+        "version 0 revokes every version"
+    );
 }
 
 fn root(owner: &str) -> SigningKeyPair {
@@ -232,29 +259,49 @@ fn verify_translator_needs_both_roots() {
     let both = cosigned(("USA", &usa_root), ("GBR", &gbr_root));
     assert_eq!(verify_translator(&both, &anchors).unwrap(), t);
     let gbr_first = cosigned(("GBR", &gbr_root), ("USA", &usa_root));
-    assert_eq!(verify_translator(&gbr_first, &anchors).unwrap(), t, "either may sign first");
+    assert_eq!(
+        verify_translator(&gbr_first, &anchors).unwrap(),
+        t,
+        "either may sign first"
+    );
 
     let mut forged_key_id = both.clone();
-    let fra_signature = fra_root.sign(&both.body, ObjectKind::Translator.context()).unwrap();
-    forged_key_id.signatures.iter_mut().filter(|s| s.signer == "GBR").for_each(|s| s.signature = fra_signature.clone());
+    let fra_signature = fra_root
+        .sign(&both.body, ObjectKind::Translator.context())
+        .unwrap();
+    forged_key_id
+        .signatures
+        .iter_mut()
+        .filter(|s| s.signer == "GBR")
+        .for_each(|s| s.signature = fra_signature.clone());
     let mut tampered = both.clone();
     let mut wire = v1::Translator::decode(tampered.body.as_ref()).unwrap();
-    wire.classifications.push(v1::Mapping { from: "TOP SECRET".into(), to: "OFFICIAL".into() });
+    wire.classifications.push(v1::Mapping {
+        from: "TOP SECRET".into(),
+        to: "OFFICIAL".into(),
+    });
     tampered.body = wire.encode_to_vec().into();
     let mut flipped = both.clone();
     let mut body = flipped.body.to_vec();
     body[3] ^= 1;
     flipped.body = body.into();
-    let usa_only = anchors.iter().filter(|(n, _)| *n != "GBR").map(|(n, k)| (n.clone(), k.clone())).collect();
+    let usa_only: TrustAnchors = anchors
+        .iter()
+        .filter(|(n, _)| *n != "GBR")
+        .map(|(n, k)| (n.clone(), k.clone()))
+        .collect();
+    let usa_only_signed = sign_translator(&t, "USA", &usa_root).unwrap();
+    let gbr_only_signed = sign_translator(&t, "GBR", &gbr_root).unwrap();
     #[rustfmt::skip]
     let refusals: Vec<(&str, v1::SignedObject, &TrustAnchors, &str)> = vec![
-        ("USA only", sign_translator(&t, "USA", &usa_root).unwrap(), &anchors, "not signed by GBR's root key"),
-        ("GBR only", sign_translator(&t, "GBR", &gbr_root).unwrap(), &anchors, "not signed by USA's root key"),
-        ("a third nation instead of GBR", cosigned(("USA", &usa_root), ("FRA", &fra_root)), &anchors,
-            "not signed by GBR's root key"),
+        ("USA only", usa_only_signed, &anchors, "not signed by GBR's root key"),
+        ("GBR only", gbr_only_signed, &anchors, "not signed by USA's root key"),
+        ("a third nation instead of GBR", cosigned(("USA", &usa_root), ("FRA", &fra_root)),
+            &anchors, "not signed by GBR's root key"),
         ("FRA's key signing as GBR", cosigned(("USA", &usa_root), ("GBR", &fra_root)), &anchors,
             "not signed by GBR's root key"),
-        ("FRA's signature under GBR's key id", forged_key_id, &anchors, "GBR's root signature does not verify"),
+        ("FRA's signature under GBR's key id", forged_key_id, &anchors,
+            "GBR's root signature does not verify"),
         ("a mapping added after signing", tampered, &anchors, "root signature does not verify"),
         ("one byte flipped", flipped, &anchors, "invalid translator"),
         ("no anchor for GBR", both.clone(), &usa_only, "no trust anchor for GBR"),
@@ -267,9 +314,20 @@ fn verify_translator_needs_both_roots() {
 
 #[test]
 fn from_wire_round_trips_and_refuses_bad_shapes() {
-    assert_eq!(Translator::from_wire(usa_gbr(1).to_wire()).unwrap(), usa_gbr(1));
-    let range = |min, max| Some(v1::VersionRange { min, max });
-    let twice = |m: &mut Vec<v1::Mapping>, from: &str| m.push(v1::Mapping { from: from.into(), to: "X".into() });
+    assert_eq!(
+        Translator::from_wire(usa_gbr(1).to_wire()).unwrap(),
+        usa_gbr(1)
+    );
+    fn range(min: u32, max: u32) -> Option<v1::VersionRange> {
+        Some(v1::VersionRange { min, max })
+    }
+    fn twice(mappings: &mut Vec<v1::Mapping>, from: &str) {
+        let to = "X".into();
+        mappings.push(v1::Mapping {
+            from: from.into(),
+            to,
+        });
+    }
     #[rustfmt::skip]
     let cases: Vec<(&str, fn(&mut v1::Translator), &str)> = vec![
         ("empty id", |w| w.id.clear(), "needs an id and a version of 1 or more"),
@@ -280,13 +338,14 @@ fn from_wire_round_trips_and_refuses_bad_shapes() {
         ("inverted validity", |w| w.not_after_ms = -1, "not_after must be later than not_before"),
         ("empty validity", |w| w.not_after_ms = w.not_before_ms, "not_after must be later"),
         ("no source range", |w| w.source_policy_versions = None, "source policy version range"),
-        ("inverted source range", |w| w.source_policy_versions = range(2, 1), "source policy version range"),
-        ("source version 0", |w| w.source_policy_versions = range(0, 1), "source policy version range"),
+        ("inverted source range", |w| w.source_policy_versions = range(2, 1), "source policy"),
+        ("source version 0", |w| w.source_policy_versions = range(0, 1), "source policy version"),
         ("no target range", |w| w.target_policy_versions = None, "target policy version range"),
-        ("inverted target range", |w| w.target_policy_versions = range(5, 3), "target policy version range"),
+        ("inverted target range", |w| w.target_policy_versions = range(5, 3), "target policy"),
         ("classification mapped twice", |w| twice(&mut w.classifications, "SECRET"),
             "classification \"SECRET\" is mapped twice"),
-        ("category mapped twice", |w| twice(&mut w.categories, "ORCON"), "category \"ORCON\" is mapped twice"),
+        ("category mapped twice", |w| twice(&mut w.categories, "ORCON"),
+            "category \"ORCON\" is mapped twice"),
     ];
     for (name, mutate, text) in cases {
         let mut wire = usa_gbr(1).to_wire();
@@ -301,11 +360,21 @@ fn set_refuses_a_different_translator_under_a_known_name() {
     let set = TranslatorSet::new();
     assert!(set.insert(usa_gbr(1)).unwrap(), "new");
     assert!(!set.insert(usa_gbr(1)).unwrap(), "the same again");
-    let rewritten = Translator { not_after_ms: 2_000, ..usa_gbr(1) };
+    let rewritten = Translator {
+        not_after_ms: 2_000,
+        ..usa_gbr(1)
+    };
     let err = set.insert(rewritten).unwrap_err().to_string();
-    assert!(err.contains("USA-GBR@1 is already known with different content"), "{err}");
+    assert!(
+        err.contains("USA-GBR@1 is already known with different content"),
+        "{err}"
+    );
     assert!(set.insert(usa_gbr(2)).unwrap(), "a new version");
-    assert_eq!(set.find("USA-GBR", 1).unwrap().not_after_ms, 1_000, "the first one stays");
+    assert_eq!(
+        set.find("USA-GBR", 1).unwrap().not_after_ms,
+        1_000,
+        "the first one stays"
+    );
     assert_eq!(set.with_id("USA-GBR").len(), 2);
     assert!(set.find("USA-GBR", 3).is_none());
 }
@@ -316,6 +385,13 @@ fn set_refuses_a_different_translator_under_a_known_name() {
 fn set_refuses_a_known_name_for_another_pair() {
     let set = TranslatorSet::new();
     set.insert(usa_gbr(1)).unwrap();
-    let reversed = Translator { from: "GBR".into(), to: "USA".into(), ..usa_gbr(1) };
-    assert!(set.insert(reversed).is_err(), "USA-GBR@1 is already known, for USA to GBR");
+    let reversed = Translator {
+        from: "GBR".into(),
+        to: "USA".into(),
+        ..usa_gbr(1)
+    };
+    assert!(
+        set.insert(reversed).is_err(),
+        "USA-GBR@1 is already known, for USA to GBR"
+    );
 }

@@ -1,0 +1,132 @@
+//! Publishing signed control objects into a nation's CONTROL stream: what
+//! ops use to issue revocation notices (unilaterally), and to put new
+//! policy documents and translators on the mesh. The nation's bridge
+//! verifies, applies and forwards them to its partners.
+//!
+//! Writing `ctl.>` in HOME needs the bridge's HOME credentials (from the
+//! generated bridge config); no producer or subscriber user may.
+use async_nats::jetstream;
+use coalition_core::keys::SigningKeyPair;
+use coalition_core::revocation::{sign_notice, Notice, Revoked};
+use coalition_schemas::v1::{control_message::Body, ControlMessage, SignedObject};
+use coalition_topology::{streams, subjects};
+use prost::Message;
+
+use crate::connect::ConnectSpec;
+use crate::{now_ms, SdkError};
+
+/// A connection to one nation's CONTROL stream.
+#[derive(Debug)]
+pub struct ControlPublisher {
+    js: jetstream::Context,
+    nation: String,
+}
+
+impl ControlPublisher {
+    /// Connects to `nation`'s servers as `user` (its bridge's HOME user).
+    pub async fn connect<S: AsRef<str>>(
+        servers: impl IntoIterator<Item = S>,
+        nation: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<Self, SdkError> {
+        let mut spec = ConnectSpec::new(servers, &format!("{nation}-control"));
+        spec.credentials = Some((user.to_string(), password.to_string()));
+        let client = spec.connect().await?;
+        Ok(ControlPublisher {
+            js: jetstream::new(client),
+            nation: nation.to_string(),
+        })
+    }
+
+    /// Publishes a signed object of the given kind under `subject` and waits
+    /// until it is stored. `expect_new` refuses to overwrite an existing
+    /// object on that subject.
+    async fn publish(&self, subject: String, body: Body, expect_new: bool) -> Result<(), SdkError> {
+        let bytes = ControlMessage { body: Some(body) }.encode_to_vec();
+        let mut hdrs = async_nats::HeaderMap::new();
+        if expect_new {
+            hdrs.insert("Nats-Expected-Last-Subject-Sequence", "0");
+        }
+        let error = |detail: String| SdkError::Publish {
+            subject: subject.clone(),
+            detail,
+        };
+        self.js
+            .publish_with_headers(subject.clone(), hdrs, bytes.into())
+            .await
+            .map_err(|e| error(e.to_string()))?
+            .await
+            .map_err(|e| error(format!("{e} (is the nation's bridge running? it creates the CONTROL stream)")))?;
+        Ok(())
+    }
+
+    /// Publishes a signed policy document (`version` of `nation`).
+    pub async fn publish_policy(&self, nation: &str, version: u32, signed: SignedObject) -> Result<(), SdkError> {
+        self.publish(subjects::control_policy(nation, version), Body::Policy(signed), false)
+            .await
+    }
+
+    /// Publishes a co-signed translator.
+    pub async fn publish_translator(&self, id: &str, version: u32, signed: SignedObject) -> Result<(), SdkError> {
+        self.publish(subjects::control_translator(id, version), Body::Translator(signed), false)
+            .await
+    }
+
+    /// The highest notice epoch this nation has issued (0 if none).
+    pub async fn last_epoch(&self) -> Result<u64, SdkError> {
+        let unavailable = |detail: String| SdkError::StreamUnavailable {
+            stream: streams::CONTROL.into(),
+            detail,
+        };
+        let stream = self
+            .js
+            .get_stream(streams::CONTROL)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let prefix = format!("ctl.notice.{}.", self.nation);
+        let info = stream
+            .info_with_subjects(format!("{prefix}*"))
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        use futures::TryStreamExt;
+        let subjects: Vec<(String, usize)> = info
+            .try_collect()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        Ok(subjects
+            .iter()
+            .filter_map(|(s, _)| s.strip_prefix(&prefix)?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Signs and publishes a revocation notice with this nation's `root`
+    /// key, at the next epoch, in force from `effective_from_ms` (now if
+    /// `None`). Returns the notice as published.
+    pub async fn revoke(
+        &self,
+        root: &SigningKeyPair,
+        revoked: Revoked,
+        effective_from_ms: Option<i64>,
+        reason: &str,
+    ) -> Result<Notice, SdkError> {
+        let now = now_ms();
+        let notice = Notice {
+            issuer: self.nation.clone(),
+            epoch: self.last_epoch().await? + 1,
+            effective_from_ms: effective_from_ms.unwrap_or(now),
+            issued_at_ms: now,
+            reason: reason.to_string(),
+            revoked,
+        };
+        let signed = sign_notice(&notice, root).map_err(|e| SdkError::Identity(e.to_string()))?;
+        self.publish(
+            subjects::control_notice(&notice.issuer, notice.epoch),
+            Body::Notice(signed),
+            true,
+        )
+        .await?;
+        Ok(notice)
+    }
+}
