@@ -215,9 +215,11 @@ impl ControlPlane {
             }
             ControlApplied::Policy { new: true, nation: n, version } => {
                 tracing::info!(%nation, %source, policy = %format!("{n} v{version}"), "policy document applied");
+                telemetry::control_applied(nation, "policy");
             }
             ControlApplied::Translator { new: true, name, .. } => {
                 tracing::info!(%nation, %source, translator = %name, "translator applied");
+                telemetry::control_applied(nation, "translator");
             }
             _ => {}
         }

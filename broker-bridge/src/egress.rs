@@ -69,10 +69,13 @@ fn release_headers(nation: &str, v: &VerifiedMessage, t: &Translated, now_ms: i6
 }
 
 /// The egress decision for a batch.
-pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], now_ms: i64) -> Decided {
+pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], clock: &dyn Fn() -> i64) -> Decided {
     let mut out = Decided::default();
     let view = ctx.state.view();
     for input in inputs {
+        // Per message: the time a decision is audited with is taken just
+        // before it reads the policy state.
+        let now_ms = clock();
         let verified = match verify_outbound(ctx, input, now_ms) {
             Ok(v) => v,
             Err(reason) => {

@@ -110,9 +110,12 @@ fn lineage_headers(
 }
 
 /// The ingress decision for a batch from one partner.
-pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], now_ms: i64) -> Decided {
+pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], clock: &dyn Fn() -> i64) -> Decided {
     let mut out = Decided::default();
     for input in inputs {
+        // Per message: the time a decision is audited with is taken just
+        // before it reads the policy state.
+        let now_ms = clock();
         match verify_and_admit(ctx, input, now_ms) {
             Ok((v, t)) => {
                 let h = &v.envelope.header;

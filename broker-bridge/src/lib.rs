@@ -185,7 +185,7 @@ async fn start_egress(
         cache: shared.cache.clone(),
         links,
     });
-    let decide: Decide = Arc::new(move |inputs| egress::decide(&ctx, inputs, now_ms()));
+    let decide: Decide = Arc::new(move |inputs| egress::decide(&ctx, inputs, &now_ms));
     let consumer = bus::durable_consumer(&outbound, streams::EGRESS_CONSUMER).await?;
     let source = Source {
         consumer,
@@ -246,7 +246,7 @@ async fn run_ingress(
     tracing::info!(nation = %ctx.nation, partner = %ctx.partner, "ingress attached");
     let name = format!("{} ingress from {}", ctx.nation, ctx.partner);
     let decide_ctx = ctx.clone();
-    let decide: Decide = Arc::new(move |inputs| ingress::decide(&decide_ctx, inputs, now_ms()));
+    let decide: Decide = Arc::new(move |inputs| ingress::decide(&decide_ctx, inputs, &now_ms));
     let (control, partner) = (shared.control.clone(), ctx.partner.clone());
     let ready = Box::new(move || match control.freshness(&partner) {
         Freshness::Fresh => Ok(()),

@@ -13,6 +13,8 @@
 //! - `coalition_bridge_control_refused_total{nation,source}`: control objects
 //!   that did not verify or were not allowed (kept in their stream)
 //! - `coalition_bridge_notices_applied_total{nation,issuer}`
+//! - `coalition_bridge_control_applied_total{nation,kind}`: new policy
+//!   versions and translators applied from a CONTROL stream
 //! - `coalition_bridge_partner_stale{nation,partner}`: 1 while admission is
 //!   held because the view of the partner's revocation state is stale
 use std::sync::OnceLock;
@@ -125,6 +127,11 @@ pub(crate) fn aged_out(nation: &str, stage: &'static str, n: u64) {
 /// A control object failed verification or was not allowed.
 pub(crate) fn control_refused(nation: &str, source: &str) {
     counter!("coalition_bridge_control_refused_total", "nation" => nation.to_string(), "source" => source.to_string()).increment(1);
+}
+
+/// A new policy version or translator was applied from a CONTROL stream.
+pub(crate) fn control_applied(nation: &str, kind: &'static str) {
+    counter!("coalition_bridge_control_applied_total", "nation" => nation.to_string(), "kind" => kind).increment(1);
 }
 
 /// A revocation notice was applied.

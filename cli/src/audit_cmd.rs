@@ -95,7 +95,7 @@ async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let selected = range.select(stored);
     if selected.is_empty() && total > 0 {
         return Err(CliError::CheckFailed(format!(
-            "no block of {}'s audit log has an index in {range}",
+            "no block of {}'s audit log has an index from {range}",
             config.nation
         )));
     }
@@ -199,12 +199,12 @@ fn trust_anchors(config: &BridgeConfig, path: &Path) -> Result<TrustAnchors, Cli
         let file = config
             .anchor_path(path, nation)
             .unwrap_or_else(|| path.to_path_buf());
-        let bytes = std::fs::read(&file).map_err(|e| {
-            CliError::Usage(format!("trust anchor of {nation}: {}: {e}", file.display()))
-        })?;
-        let key = PublicKey::from_file_bytes(&bytes).map_err(|e| {
-            CliError::Usage(format!("trust anchor of {nation}: {}: {e}", file.display()))
-        })?;
+        let key = std::fs::read(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|b| PublicKey::from_file_bytes(&b).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                CliError::Usage(format!("trust anchor of {nation}: {}: {e}", file.display()))
+            })?;
         anchors.insert(nation.clone(), key);
     }
     Ok(anchors)
@@ -227,12 +227,9 @@ struct IndexRange {
 
 impl std::fmt::Display for IndexRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.from, self.to) {
-            (Some(a), Some(b)) => write!(f, "{a}..={b}"),
-            (Some(a), None) => write!(f, "{a}.."),
-            (None, Some(b)) => write!(f, "..={b}"),
-            (None, None) => write!(f, ".."),
-        }
+        let from = self.from.map_or("1".to_string(), |a| a.to_string());
+        let to = self.to.map_or("the last".to_string(), |b| b.to_string());
+        write!(f, "{from} to {to}")
     }
 }
 
@@ -340,14 +337,18 @@ impl AuditLog {
     }
 
     /// Every stored block message, (stream seq, payload), in stream order.
-    async fn read_all(&self) -> Result<Vec<(u64, impl AsRef<[u8]> + Clone)>, CliError> {
+    async fn read_all(&self) -> Result<Vec<(u64, impl AsRef<[u8]>)>, CliError> {
         let Some(last) = self.last_seq().await? else {
             return Ok(Vec::new());
         };
         let mut messages = self.ordered_from(1).await?;
         let mut stored = Vec::new();
         loop {
-            let message = self.next(&mut messages).await?;
+            let message = tokio::time::timeout(IO_LIMIT, messages.next())
+                .await
+                .map_err(|_| self.failed("reading", format!("nothing for {IO_LIMIT:?}")))?
+                .ok_or_else(|| self.failed("reading", "the reader ended"))?
+                .map_err(|e| self.failed("reading", e))?;
             let info = message.info().map_err(|e| self.failed("reading", e))?;
             let (seq, pending) = (info.stream_sequence, info.pending);
             stored.push((seq, message.message.payload));
@@ -364,8 +365,9 @@ impl AuditLog {
             return Ok((Vec::new(), 0));
         };
         let (mut blocks, mut records) = (Vec::new(), 0);
+        let first = self.stream.cached_info().state.first_sequence.max(1);
         let mut seq = last;
-        while seq > 0 && records < count {
+        while seq >= first && records < count {
             match self.stream.get_raw_message(seq).await {
                 Ok(m) if m.subject.as_str() == self.subject => {
                     if let Ok(block) = decode_block(&m.payload) {
@@ -420,28 +422,10 @@ impl AuditLog {
             .await
             .map_err(|e| self.failed("reading", e))
     }
-
-    async fn next(
-        &self,
-        messages: &mut consumer::pull::Ordered,
-    ) -> Result<jetstream::Message, CliError> {
-        match tokio::time::timeout(IO_LIMIT, messages.next()).await {
-            Err(_) => Err(self.failed(
-                "reading",
-                format!("no message within {}s", IO_LIMIT.as_secs()),
-            )),
-            Ok(None) => Err(self.failed("reading", "the consumer ended")),
-            Ok(Some(m)) => m.map_err(|e| self.failed("reading", e)),
-        }
-    }
 }
 
-fn or_dash(s: &str) -> &str {
-    if s.is_empty() {
-        "-"
-    } else {
-        s
-    }
+fn or_dash(s: &str) -> String {
+    if s.is_empty() { "-" } else { s }.to_string()
 }
 
 fn label_text(label: &Option<v1::ConfidentialityLabel>) -> String {
@@ -455,10 +439,10 @@ fn describe(r: &RecordRef<'_>) -> String {
     let rec = r.record;
     let rows = [
         ("message", rec.msg_id.clone()),
-        ("reason", or_dash(&rec.reason).to_string()),
+        ("reason", or_dash(&rec.reason)),
         ("label as produced", label_text(&rec.label_as_produced)),
         ("label as translated", label_text(&rec.label_as_translated)),
-        ("translator", or_dash(&rec.translator).to_string()),
+        ("translator", or_dash(&rec.translator)),
         (
             "policy versions",
             format!(
@@ -466,14 +450,14 @@ fn describe(r: &RecordRef<'_>) -> String {
                 rec.source_policy_version, rec.target_policy_version
             ),
         ),
-        ("key", or_dash(&rec.key_id).to_string()),
-        ("schema", or_dash(&rec.schema).to_string()),
+        ("key", or_dash(&rec.key_id)),
+        ("schema", or_dash(&rec.schema)),
         (
             "decided at",
             format!("{} ({} ms)", utc(rec.decided_at_ms), rec.decided_at_ms),
         ),
         ("source stream seq", rec.source_stream_seq.to_string()),
-        ("detail", or_dash(&rec.detail).to_string()),
+        ("detail", or_dash(&rec.detail)),
     ];
     let mut out = format!(
         "block {}, record {}: {} at {}, partner {}\n",

@@ -128,72 +128,103 @@ async fn store(js: &jetstream::Context, block: &v1::AuditBlock) -> u64 {
         .sequence
 }
 
+/// A mesh with USA's AUDIT stream, written to as USA's bridge would.
+struct Fixture {
+    mesh: nats_harness::Mesh,
+    js: jetstream::Context,
+    stream: stream::Stream,
+    chain: AuditChain,
+    /// Stream sequence of each block, by index (0 unused).
+    seqs: Vec<u64>,
+}
+
+impl Fixture {
+    async fn start() -> Self {
+        let topology = coalition_topology::parse_topology(TOPOLOGY, Path::new("<test>")).unwrap();
+        let mesh = tokio::time::timeout(LIMIT, nats_harness::Mesh::start(topology))
+            .await
+            .unwrap()
+            .unwrap();
+        let home = mesh.bridge_config("USA").unwrap().home.clone();
+        let urls = mesh.client_urls("USA");
+        let client = async_nats::ConnectOptions::with_user_and_password(home.user, home.password)
+            .connect(urls.as_slice())
+            .await
+            .unwrap();
+        let js = jetstream::new(client);
+        // As the bridge creates it.
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: "AUDIT".into(),
+                subjects: vec!["audit.>".into()],
+                storage: stream::StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        Fixture {
+            mesh,
+            js,
+            stream,
+            chain: AuditChain::genesis("USA"),
+            seqs: vec![0],
+        }
+    }
+
+    /// Seals and stores the next block, signed if `signer`.
+    async fn append(&mut self, signer: Option<&CertifiedKey>) {
+        let index = self.chain.next_index();
+        let block = self
+            .chain
+            .seal(records(index), signer.map(|k| (k, now_ms())))
+            .unwrap();
+        self.seqs.push(store(&self.js, &block).await);
+    }
+
+    fn dir(&self) -> String {
+        self.mesh.dir().display().to_string()
+    }
+
+    /// Runs `coalition audit <sub> --dir <mesh> --nation USA <extra>`.
+    async fn audit(&self, sub: &str, extra: &[&str]) -> Output {
+        let dir = self.dir();
+        let mut args = vec!["audit", sub, "--dir", &dir, "--nation", "USA"];
+        args.extend(extra);
+        coalition(&args).await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_show_and_tail_on_a_real_audit_stream() {
-    let topology = coalition_topology::parse_topology(TOPOLOGY, Path::new("<test>")).unwrap();
-    let mesh = tokio::time::timeout(LIMIT, nats_harness::Mesh::start(topology))
+    // Every await below is bounded by this (and the CLI runs by `LIMIT`).
+    tokio::time::timeout(4 * LIMIT, scenario())
         .await
-        .unwrap()
-        .unwrap();
-    let home = &mesh.bridge_config("USA").unwrap().home;
-    let urls = mesh.client_urls("USA");
-    let client = async_nats::ConnectOptions::with_user_and_password(
-        home.user.clone(),
-        home.password.clone(),
-    )
-    .connect(urls.as_slice())
-    .await
-    .unwrap();
-    let js = jetstream::new(client);
-    let stream = js
-        .get_or_create_stream(stream::Config {
-            name: "AUDIT".into(),
-            subjects: vec!["audit.>".into()],
-            storage: stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let signer = bridge_key(mesh.dir(), "USA");
-    let mut chain = AuditChain::genesis("USA");
-    let mut seqs = vec![0];
-    for i in 1..=6 {
-        let checkpoint = [1, 4].contains(&i).then_some((&signer, now_ms()));
-        let block = chain.seal(records(i), checkpoint).unwrap();
-        seqs.push(store(&js, &block).await);
-    }
-    let dir = mesh.dir().display().to_string();
-    let usa = ["--dir", dir.as_str(), "--nation", "USA"];
-    let run = |sub: &'static [&'static str], extra: Vec<String>| {
-        let args: Vec<String> = ["audit"]
-            .iter()
-            .chain(sub)
-            .map(|s| s.to_string())
-            .chain(usa.iter().map(|s| s.to_string()))
-            .chain(extra)
-            .collect();
-        async move { coalition(&args.iter().map(String::as_str).collect::<Vec<_>>()).await }
-    };
+        .expect("the audit scenario did not finish in time");
+}
 
-    // A clean chain.
-    let out = run(&["verify"], vec![]).await;
+async fn scenario() {
+    let mut f = Fixture::start().await;
+    let signer = bridge_key(f.mesh.dir(), "USA");
+    for i in 1..=6 {
+        f.append([1, 4].contains(&i).then_some(&signer)).await;
+    }
+    a_clean_chain_verifies_and_explains_its_records(&f).await;
+    follow_prints_new_blocks(&mut f).await;
+    tampering_is_reported_at_the_block_where_it_happened(&f).await;
+    bad_input_says_where_and_why(&f.dir()).await;
+}
+
+async fn a_clean_chain_verifies_and_explains_its_records(f: &Fixture) {
+    let out = f.audit("verify", &[]).await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("USA audit log: 6 blocks, 12 records, 2 checkpoints verified (last at block 4); last verified block 6"),
-        "{stdout}"
-    );
-    let out = run(
-        &["verify"],
-        vec![
-            "--from-index".into(),
-            "2".into(),
-            "--to-index".into(),
-            "4".into(),
-        ],
-    )
-    .await;
+    let summary = "USA audit log: 6 blocks, 12 records, 2 checkpoints verified \
+                   (last at block 4); last verified block 6";
+    assert!(stdout.contains(summary), "{stdout}");
+    let out = f
+        .audit("verify", &["--from-index", "2", "--to-index", "4"])
+        .await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
@@ -202,11 +233,7 @@ async fn audit_verify_show_and_tail_on_a_real_audit_stream() {
     );
 
     // Which translator, policy versions and key released track 3.
-    let out = run(
-        &["show"],
-        vec!["--msg-id".into(), "USA.radar-1.tracks.3".into()],
-    )
-    .await;
+    let out = f.audit("show", &["--msg-id", "USA.radar-1.tracks.3"]).await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     for want in [
@@ -216,13 +243,13 @@ async fn audit_verify_show_and_tail_on_a_real_audit_stream() {
         "translator:          USA-GBR@1",
         "policy versions:     source v1, target v1",
         "schema:              coalition.v1.Track@1",
+        &format!("key:                 {}", "5eed".repeat(16)),
     ] {
         assert!(stdout.contains(want), "{want:?} not in\n{stdout}");
     }
-    assert!(stdout.contains(&"5eed".repeat(16)), "{stdout}");
 
     // The latest records, newest last.
-    let out = run(&["tail"], vec!["--count".into(), "3".into()]).await;
+    let out = f.audit("tail", &["--count", "3"]).await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
@@ -232,74 +259,80 @@ async fn audit_verify_show_and_tail_on_a_real_audit_stream() {
         "{stdout}"
     );
     assert!(
-        lines[2].contains("block 6 deny") && lines[2].contains("reason=caveat-forbids-release"),
+        lines[2].contains("block 6 deny egress GBR USA.radar-1.tracks.106"),
         "{stdout}"
     );
+    assert!(
+        lines[2].contains("reason=caveat-forbids-release"),
+        "{stdout}"
+    );
+}
 
-    follow_prints_new_blocks(&js, &mut chain, &usa).await;
-
-    // Tampering: block 3 deleted, and a forged block 8 appended: it does
-    // not link to block 7, and its checkpoint is signed by a producer key.
-    assert!(stream.delete_message(seqs[3]).await.unwrap());
-    let mut forged_chain = AuditChain::resume(
-        "USA",
-        &v1::AuditBlock {
-            nation: "USA".into(),
-            index: 7,
-            chain_sha256: vec![7; 32].into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let forger = producer_key(mesh.dir());
+/// Block 3 deleted, and a forged block 8 appended: it does not link to
+/// block 7, and its checkpoint is signed by a producer's key.
+async fn tampering_is_reported_at_the_block_where_it_happened(f: &Fixture) {
+    assert!(f.stream.delete_message(f.seqs[3]).await.unwrap());
+    let fake_block_7 = v1::AuditBlock {
+        nation: "USA".into(),
+        index: 7,
+        chain_sha256: vec![7; 32].into(),
+        ..Default::default()
+    };
+    let mut forged_chain = AuditChain::resume("USA", &fake_block_7).unwrap();
+    let forger = producer_key(f.mesh.dir());
     let forged = forged_chain
         .seal(records(8), Some((&forger, now_ms())))
         .unwrap();
-    let forged_seq = store(&js, &forged).await;
-    let out = run(&["verify"], vec![]).await;
+    let forged_seq = store(&f.js, &forged).await;
+
+    let out = f.audit("verify", &[]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("3 problem(s) in USA's audit log"),
         "{stderr}"
     );
+    assert!(stdout.contains("7 blocks, 14 records"), "{stdout}");
     for want in [
-        format!("block 4 (stream seq {}): expected index 3, found 4: 1 block(s) missing", seqs[4]),
-        format!("block 8 (stream seq {forged_seq}): broken link: prev hash 0707070707070707 is not block 7's chain hash"),
-        format!("block 8 (stream seq {forged_seq}): bad checkpoint: signer certificate is for USA/radar-1, expected USA/bridge"),
+        format!(
+            "block 4 (stream seq {}): expected index 3, found 4: 1 block(s) missing",
+            f.seqs[4]
+        ),
+        format!(
+            "block 8 (stream seq {forged_seq}): broken link: prev hash 0707070707070707 \
+             is not block 7's chain hash"
+        ),
+        format!(
+            "block 8 (stream seq {forged_seq}): bad checkpoint: signer certificate is for \
+             USA/radar-1, expected USA/bridge"
+        ),
     ] {
         assert!(stdout.contains(&want), "{want:?} not in\n{stdout}");
     }
-    assert!(stdout.contains("7 blocks, 14 records"), "{stdout}");
 
     // The deleted block's records are gone; the others are still found.
-    let out = run(
-        &["show"],
-        vec!["--msg-id".into(), "USA.radar-1.tracks.3".into()],
-    )
-    .await;
+    let out = f.audit("show", &["--msg-id", "USA.radar-1.tracks.3"]).await;
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
+    let none = "no record in USA's audit log is about USA.radar-1.tracks.3";
+    assert!(stderr.contains(none), "{stderr}");
+    let out = f
+        .audit("show", &["--msg-id", "USA.radar-1.tracks.105"])
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("no record in USA's audit log is about USA.radar-1.tracks.3"),
-        "{stderr}"
+        stdout.contains("block 5, record 1: deny at egress"),
+        "{stdout}"
     );
-    let out = run(
-        &["show"],
-        vec!["--msg-id".into(), "USA.radar-1.tracks.105".into()],
-    )
-    .await;
-    assert!(out.status.success(), "{:?}", text(&out));
-    assert!(text(&out).0.contains("block 5, record 1: deny at egress"));
-
-    bad_input_says_where_and_why(&dir).await;
 }
 
 /// `tail --follow` prints what is appended after it started.
-async fn follow_prints_new_blocks(js: &jetstream::Context, chain: &mut AuditChain, usa: &[&str]) {
+async fn follow_prints_new_blocks(f: &mut Fixture) {
+    let dir = f.dir();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coalition"))
-        .args(["audit", "tail", "--count", "1", "--follow"])
-        .args(usa)
+        .args(["audit", "tail", "--count", "1", "--follow", "--dir", &dir])
+        .args(["--nation", "USA"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -315,8 +348,7 @@ async fn follow_prints_new_blocks(js: &jetstream::Context, chain: &mut AuditChai
         assert!(line.contains(want), "{want:?} not in {line:?}");
     };
     expect_line("block 6 deny egress GBR USA.radar-1.tracks.106").await;
-    let block = chain.seal(records(7), None).unwrap();
-    store(js, &block).await;
+    f.append(None).await;
     expect_line("block 7 release egress GBR USA.radar-1.tracks.7 translator=USA-GBR@1").await;
     expect_line("block 7 deny egress GBR USA.radar-1.tracks.107 reason=").await;
     child.kill().await.unwrap();
