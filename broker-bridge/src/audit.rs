@@ -12,14 +12,17 @@
 //! the writer that loses reloads the head from the stream and retries once.
 //! Delivery is at least once: a block whose acknowledgement was lost may
 //! be stored while the caller sees an error and sends the records again.
+//! A last stored block that cannot be continued (it does not decode, or
+//! is another nation's) fails `open` and `append`: the bridge stops
+//! auditing rather than start a second chain; `coalition audit verify`
+//! shows what is wrong.
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
-use coalition_core::audit::{encode_block, AuditChain};
+use coalition_core::audit::{decode_block, encode_block, AuditChain};
 use coalition_core::signed::CertifiedKey;
 use coalition_schemas::v1;
-use prost::Message;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -119,6 +122,12 @@ impl Auditor {
         replicas: usize,
         signer: Option<Arc<CertifiedKey>>,
     ) -> Result<Self, BridgeError> {
+        if let Some(key) = signer.as_ref().filter(|k| k.nation != nation) {
+            return Err(BridgeError::Config(format!(
+                "the audit checkpoint key is certified by {}, not {nation}",
+                key.nation
+            )));
+        }
         let stream =
             crate::bus::ensure_stream(&js, AUDIT_STREAM, "audit.>", replicas, Duration::ZERO)
                 .await?;
@@ -234,8 +243,7 @@ async fn load_head(
                     message.sequence
                 )
             };
-            let block = v1::AuditBlock::decode(message.payload.as_ref())
-                .map_err(|e| BridgeError::js(what(), format!("not an audit block: {e}")))?;
+            let block = decode_block(&message.payload).map_err(|e| BridgeError::js(what(), e))?;
             let chain =
                 AuditChain::resume(nation, &block).map_err(|e| BridgeError::js(what(), e))?;
             (chain, message.sequence)

@@ -50,7 +50,8 @@ impl BridgeSettings {
             let file = config
                 .anchor_path(path, nation)
                 .ok_or_else(|| BridgeError::Config(format!("no trust anchor for {nation}")))?;
-            let key = PublicKey::from_file_bytes(&read(path, "trust anchor", &file)?).map_err(
+            let what = format!("trust anchor for {nation}");
+            let key = PublicKey::from_file_bytes(&read(path, &what, &file)?).map_err(
                 |e| BridgeError::Config(format!("{}: trust anchor for {nation}: {e}", file.display())),
             )?;
             anchors.insert(nation.clone(), key);

@@ -1,6 +1,7 @@
 //! The bridge binary refuses bad command lines and configs with exit code 2
 //! and a message naming the file and what is wrong, before connecting to
 //! anything.
+use std::path::Path;
 use std::process::Command;
 
 fn bridge(args: &[&str]) -> (i32, String) {
@@ -20,15 +21,15 @@ servers = ["nats://127.0.0.1:1"]
 replicas = 1
 release_max_age_secs = 3600
 trust_anchors = { USA = "root.pub" }
+bridge_key = "bridge.key"
+bridge_certificate = "bridge.cert"
+control_objects = ["policy.ctl"]
 [home]
 user = "u"
 password = "p"
-[policies.USA]
-classifications = ["UNCLASSIFIED", "SECRET"]
-caveats = []
 "#;
 
-fn write(dir: &std::path::Path, text: &str) -> String {
+fn write(dir: &Path, text: &str) -> String {
     let path = dir.join("bridge.toml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
@@ -51,8 +52,8 @@ fn bad_configs_exit_2_naming_file_and_problem() {
             "servers is empty",
         ),
         (
-            GOOD.replace("[policies.USA]", "[policies.GBR]"),
-            "no [policies.USA] section",
+            GOOD.replace("replicas = 1", "replicas = 1\nrevocation_staleness_ms = 500"),
+            "revocation_staleness_ms (500) must be larger than heartbeat_interval_ms (1000)",
         ),
         (
             GOOD.replace(
@@ -80,6 +81,71 @@ fn bad_configs_exit_2_naming_file_and_problem() {
         stderr.contains("root.pub") && stderr.contains("not a public key file"),
         "{stderr}"
     );
+}
+
+/// A real development PKI for a pair mesh, with `bridge.toml` for USA
+/// pointing at its files.
+fn pki(dir: &Path) {
+    let topology = coalition_topology::parse_topology(
+        include_str!("../../topologies/pair.toml"),
+        Path::new("pair.toml"),
+    )
+    .unwrap();
+    nats_harness::generate_dev_pki(dir, &topology, 1_800_000_000_000).unwrap();
+}
+
+#[test]
+fn bad_keys_and_control_objects_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    pki(dir.path());
+    let good = r#"
+nation = "USA"
+servers = ["nats://127.0.0.1:1"]
+replicas = 1
+release_max_age_secs = 3600
+trust_anchors = { USA = "keys/USA/root.pub", GBR = "keys/GBR/root.pub" }
+bridge_key = "keys/USA/bridge.key"
+bridge_certificate = "keys/USA/bridge.cert"
+control_objects = ["keys/USA/policy-v1.ctl", "keys/GBR/policy-v1.ctl", "keys/translators/USA-GBR-v1.ctl"]
+[home]
+user = "u"
+password = "p"
+"#;
+    let gbr_root = std::fs::read(dir.path().join("keys/GBR/root.pub")).unwrap();
+    std::fs::write(dir.path().join("keys/other.pub"), gbr_root).unwrap();
+    std::fs::write(dir.path().join("garbage.ctl"), b"\xff\xff not protobuf").unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            good.replace("keys/USA/bridge.cert", "keys/USA/producers/radar-1.cert"),
+            "is not a certificate of USA's bridge key",
+        ),
+        (
+            good.replace("\"keys/USA/policy-v1.ctl\", ", ""),
+            "no policy document for the home nation USA",
+        ),
+        (
+            good.replace("keys/translators/USA-GBR-v1.ctl", "garbage.ctl"),
+            "garbage.ctl: not a control object",
+        ),
+        (
+            good.replace("keys/translators/USA-GBR-v1.ctl", "keys/USA/policy-v2.ctl"),
+            "control object: cannot read /",
+        ),
+        (
+            good.replace("GBR = \"keys/GBR/root.pub\"", "GBR = \"keys/USA/root.pub\""),
+            "not signed by GBR's root key",
+        ),
+        (
+            format!("{good}[[release]]\npartner = \"GBR\"\nmax_classification = \"COSMIC\"\ncredential = {{ user = \"a\", password = \"b\" }}\n"),
+            "max_classification \"COSMIC\" is not in USA's policy v1",
+        ),
+    ];
+    for (text, needle) in cases {
+        let path = write(dir.path(), &text);
+        let (code, stderr) = bridge(&["--config", &path]);
+        assert_eq!(code, 2, "{needle}: {stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    }
 }
 
 #[test]

@@ -120,16 +120,14 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
 pub async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
     let MeshDir { dir, nation } = &args.mesh;
     let clients = clients(dir, nation)?;
+    // Trust what the nation's own bridge trusts: its config lists the roots.
+    let bridge_path = dir.join("bridges").join(format!("{nation}.toml"));
+    let bridge = coalition_topology::BridgeConfig::load(&bridge_path)?;
     let mut anchors = coalition_sdk::TrustAnchors::new();
-    for entry in std::fs::read_dir(dir.join("keys"))
-        .map_err(|e| CliError::Usage(format!("{}: {e}", dir.join("keys").display())))?
-    {
-        let entry = entry.map_err(|e| CliError::Runtime(e.to_string()))?;
-        let code = entry.file_name().to_string_lossy().to_string();
-        anchors.insert(
-            code.clone(),
-            load_trust_anchor(&entry.path().join("root.pub"))?,
-        );
+    for code in bridge.trust_anchors.keys() {
+        if let Some(path) = bridge.anchor_path(&bridge_path, code) {
+            anchors.insert(code.clone(), load_trust_anchor(&path)?);
+        }
     }
     let subscriber = SubscriberOptions::new(&clients.servers)
         .credentials(&clients.subscriber.user, &clients.subscriber.password)

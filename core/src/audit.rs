@@ -151,6 +151,10 @@ impl AuditChain {
         if records.is_empty() {
             return Err(block_error("a block needs at least one record"));
         }
+        let next_index = self
+            .next_index
+            .checked_add(1)
+            .ok_or_else(|| block_error("the chain has reached the last index"))?;
         let chain = chain_sha256(&self.head, &records);
         let mut block = v1::AuditBlock {
             nation: self.nation.clone(),
@@ -165,7 +169,7 @@ impl AuditChain {
         if let Some((key, now_ms)) = checkpoint {
             self.sign_checkpoint(&mut block, key, now_ms)?;
         }
-        self.next_index += 1;
+        self.next_index = next_index;
         self.head = chain;
         Ok(block)
     }
@@ -429,7 +433,7 @@ impl Verifier<'_> {
             Some(head) if in_sequence && head[..] != *prev => Some(format!(
                 "prev hash {} is not block {}'s chain hash {}",
                 short_hex(prev),
-                block.index - 1,
+                block.index.saturating_sub(1),
                 short_hex(head)
             )),
             _ => None,
