@@ -6,6 +6,7 @@ mod audit_cmd;
 mod client_cmd;
 mod error;
 mod keys;
+mod policy_cmd;
 mod runner;
 mod topology_cmd;
 
@@ -55,10 +56,30 @@ enum Command {
     /// National root keys and producer certificates.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Revoke a translator, a producer key or a product, or suspend or
+    /// reinstate a partner: signed with the nation's root, on the mesh at once.
+    Revoke(policy_cmd::RevokeArgs),
+    /// Sign translators (each of the two nations signs).
+    #[command(subcommand)]
+    Translator(policy_cmd::TranslatorCommand),
+    /// Sign nation policy documents.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+    /// Put a signed policy document or translator on the mesh.
+    #[command(subcommand)]
+    Control(ControlCommand),
     /// A nation's audit log: verify the chain, show a message's records,
     /// tail the latest.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+}
+
+/// Signed control objects.
+#[derive(Subcommand)]
+enum ControlCommand {
+    /// Publish a signed policy document or translator into a nation's
+    /// CONTROL stream; its bridge verifies, applies and forwards it.
+    Publish(policy_cmd::PublishControlArgs),
 }
 
 /// Unix ms now.
@@ -124,5 +145,9 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Topology(cmd) => topology_cmd::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Audit(cmd) => block_on(audit_cmd::run(cmd)),
+        Command::Revoke(args) => block_on(policy_cmd::revoke(args)),
+        Command::Translator(cmd) => policy_cmd::translator(cmd),
+        Command::Policy(cmd) => policy_cmd::policy(cmd),
+        Command::Control(ControlCommand::Publish(args)) => block_on(policy_cmd::publish(args)),
     }
 }

@@ -12,9 +12,14 @@
 //! This module does no I/O: the bridge stores what [`AuditChain::seal`]
 //! returns, and the CLI feeds what it reads to [`verify_chain`].
 //!
+//! The hash covers the records only: a block's `nation` and `index` are
+//! checked against the expected nation and the neighbouring blocks.
+//!
 //! What verification does *not* detect on its own: removal of the newest
 //! blocks (the tail simply looks shorter; compare with a checkpoint seen
-//! elsewhere), and the revocation of a bridge key that signed a checkpoint.
+//! elsewhere), and the revocation of a bridge key that signed a checkpoint
+//! (checkpoints are judged at their signing time, so a stolen key could
+//! sign backdated ones).
 use bytes::Bytes;
 use coalition_schemas::v1;
 use prost::Message;

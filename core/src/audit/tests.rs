@@ -550,42 +550,26 @@ fn records_for_finds_every_record_about_a_message() {
 }
 
 #[test]
-fn problems_read_as_one_line_naming_block_and_stream_sequence() {
+fn problems_and_decisions_read_as_one_line_naming_block_and_stream_sequence() {
+    let line = |index, kind| {
+        AuditProblem {
+            stream_seq: 7,
+            index,
+            kind,
+        }
+        .to_string()
+    };
     let gap = |expected, found| AuditProblemKind::IndexGap { expected, found };
-    let cases = [
-        (
-            Some(4),
-            gap(3, 4),
-            "block 4 (stream seq 7): expected index 3, found 4: 1 block(s) missing",
-        ),
-        (
-            Some(3),
-            gap(5, 3),
-            "block 3 (stream seq 7): expected index 5, found 3: block repeated or out of order",
-        ),
-        (
-            None,
-            AuditProblemKind::Undecodable("bad wire type".into()),
-            "block ? (stream seq 7): not an audit block: bad wire type",
-        ),
-        (
-            Some(2),
-            AuditProblemKind::BadHash,
-            "block 2 (stream seq 7): chain hash does not match the block's records (altered)",
-        ),
-    ];
-    for (index, kind, text) in cases {
-        let stream_seq = 7;
-        assert_eq!(
-            AuditProblem {
-                stream_seq,
-                index,
-                kind
-            }
-            .to_string(),
-            text
-        );
-    }
+    let missing = "block 4 (stream seq 7): expected index 3, found 4: 1 block(s) missing";
+    assert_eq!(line(Some(4), gap(3, 4)), missing);
+    let back = "block 3 (stream seq 7): expected index 5, found 3: block repeated or out of order";
+    assert_eq!(line(Some(3), gap(5, 3)), back);
+    let garbage = AuditProblemKind::Undecodable("bad wire type".into());
+    let text = "block ? (stream seq 7): not an audit block: bad wire type";
+    assert_eq!(line(None, garbage), text);
+    let names: Vec<_> = (0..=7).map(decision_name).collect();
+    let expected = "unspecified release deny admit reject revoke hold unspecified";
+    assert_eq!(names.join(" "), expected);
 }
 
 proptest::proptest! {
@@ -610,11 +594,4 @@ proptest::proptest! {
         let report = verify(stored);
         proptest::prop_assert!(report.is_clean() == unchanged, "{:?}", report.problems);
     }
-}
-
-#[test]
-fn decision_names_cover_every_decision() {
-    let names: Vec<_> = (0..=7).map(decision_name).collect();
-    let expected = "unspecified release deny admit reject revoke hold unspecified";
-    assert_eq!(names.join(" "), expected);
 }

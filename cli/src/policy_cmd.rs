@@ -1,0 +1,374 @@
+//! `coalition revoke`, `coalition translator` and `coalition policy`: the
+//! policy plane from the command line.
+//!
+//! - `revoke` signs a revocation notice with a nation's root key and puts it
+//!   on that nation's CONTROL stream, at the nation's next epoch. The
+//!   nation's bridge applies it at once and forwards it to its partners.
+//! - `translator issue` signs a translator spec (TOML) as one of its two
+//!   nations; `translator cosign` adds the other nation's signature.
+//! - `policy sign` signs a nation policy document spec (TOML).
+//! - `control publish` puts a signed policy or translator file on the mesh.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use coalition_core::certificate::verify_certificate;
+use coalition_core::keys::SigningKeyPair;
+use coalition_core::label::NationPolicy;
+use coalition_core::policy::sign_policy;
+use coalition_core::revocation::{ProductKey, Revoked};
+use coalition_core::translator::{cosign_translator, sign_translator, Translator};
+use coalition_schemas::v1::{control_message::Body, ControlMessage, SignedObject};
+use coalition_sdk::ControlPublisher;
+use coalition_topology::BridgeConfig;
+use prost::Message;
+use serde::Deserialize;
+
+use crate::client_cmd::MeshDir;
+use crate::error::CliError;
+
+/// Root key and notice options shared by every `revoke` command.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    pub mesh: MeshDir,
+    /// The nation's root private key (default: keys/<NATION>/root.key in
+    /// the mesh folder).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// In force from this instant, Unix ms (default: now).
+    #[arg(long)]
+    pub effective_from_ms: Option<i64>,
+    /// Why, for the audit log and the partners' operators.
+    #[arg(long, default_value = "revoked by operator")]
+    pub reason: String,
+    #[command(subcommand)]
+    pub what: RevokeWhat,
+}
+
+/// What to revoke.
+#[derive(Debug, Subcommand)]
+pub enum RevokeWhat {
+    /// A translator this nation is a party to (either party may).
+    Translator {
+        /// Translator id, e.g. USA-GBR.
+        #[arg(long)]
+        id: String,
+        /// One version; every version if omitted.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// A producer key of this nation (from its certificate file).
+    ProducerKey {
+        /// The producer's certificate (default: keys/<NATION>/producers/<id>.cert).
+        #[arg(long)]
+        producer: String,
+        /// The certificate file, if not in the mesh folder.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+    },
+    /// Retract a product (every delta of a track, or an alert) of this nation.
+    Product {
+        /// Producer id.
+        #[arg(long)]
+        producer: String,
+        /// Feed.
+        #[arg(long, default_value = "tracks")]
+        feed: String,
+        /// Track id or alert id.
+        #[arg(long)]
+        product_id: String,
+    },
+    /// Suspend the partnership with a nation: no release to it, no admission from it.
+    Suspend {
+        /// The partner's code.
+        #[arg(long)]
+        partner: String,
+    },
+    /// Lift an earlier suspension.
+    Reinstate {
+        /// The partner's code.
+        #[arg(long)]
+        partner: String,
+    },
+}
+
+/// Translator files.
+#[derive(Debug, Subcommand)]
+pub enum TranslatorCommand {
+    /// Sign a translator spec (TOML) as one of its nations.
+    Issue {
+        /// The spec: see docs/policy.md.
+        #[arg(long)]
+        spec: PathBuf,
+        /// The signing nation (the spec's `from` or `to`).
+        #[arg(long)]
+        nation: String,
+        /// That nation's root private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed translator (.ctl).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add the other nation's signature to a signed translator.
+    Cosign {
+        /// The translator signed by the first nation.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// The co-signing nation.
+        #[arg(long)]
+        nation: String,
+        /// Its root private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the result.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Nation policy documents.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Sign a policy document spec (TOML) with the nation's root key.
+    Sign {
+        /// The spec: see docs/policy.md.
+        #[arg(long)]
+        spec: PathBuf,
+        /// The nation's root private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed document (.ctl).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Put a signed object on the mesh.
+#[derive(Debug, Args)]
+pub struct PublishControlArgs {
+    #[command(flatten)]
+    pub mesh: MeshDir,
+    /// A signed policy document or translator (.ctl).
+    #[arg(long)]
+    pub file: PathBuf,
+}
+
+fn usage(path: &Path, what: impl std::fmt::Display) -> CliError {
+    CliError::Usage(format!("{}: {what}", path.display()))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| usage(path, format!("cannot read: {e}")))
+}
+
+fn load_key(path: &Path) -> Result<SigningKeyPair, CliError> {
+    SigningKeyPair::from_private_file(&read(path)?).map_err(|e| usage(path, e))
+}
+
+fn bridge_config(mesh: &MeshDir) -> Result<(PathBuf, BridgeConfig), CliError> {
+    let path = mesh.dir.join("bridges").join(format!("{}.toml", mesh.nation));
+    if !path.exists() {
+        return Err(usage(
+            &path,
+            format!("not found: is {} a mesh folder with nation {}?", mesh.dir.display(), mesh.nation),
+        ));
+    }
+    let cfg = BridgeConfig::load(&path)?;
+    Ok((path, cfg))
+}
+
+async fn publisher(mesh: &MeshDir) -> Result<ControlPublisher, CliError> {
+    let (_, cfg) = bridge_config(mesh)?;
+    Ok(ControlPublisher::connect(&cfg.servers, &mesh.nation, &cfg.home.user, &cfg.home.password).await?)
+}
+
+/// `coalition revoke ...`
+pub async fn revoke(args: RevokeArgs) -> Result<(), CliError> {
+    let nation = args.mesh.nation.clone();
+    let keys = nats_harness::nation_key_dir(&args.mesh.dir, &nation);
+    let root = load_key(&args.root.clone().unwrap_or_else(|| keys.join("root.key")))?;
+    let revoked = match args.what {
+        RevokeWhat::Translator { id, version } => Revoked::Translator {
+            id,
+            version: version.unwrap_or(0),
+        },
+        RevokeWhat::ProducerKey { producer, cert } => {
+            let path = cert.unwrap_or_else(|| keys.join("producers").join(format!("{producer}.cert")));
+            let (_, cfg) = bridge_config(&args.mesh)?;
+            let anchors = load_anchors(&args.mesh, &cfg)?;
+            let cert = verify_certificate(&read(&path)?, &anchors).map_err(|r| usage(&path, r))?;
+            if cert.nation != nation || cert.producer_id != producer {
+                return Err(usage(&path, format!("is the certificate of {}/{}", cert.nation, cert.producer_id)));
+            }
+            Revoked::ProducerKey {
+                nation: nation.clone(),
+                producer_id: producer,
+                key_sha256: *cert.key.id(),
+            }
+        }
+        RevokeWhat::Product { producer, feed, product_id } => Revoked::Product(ProductKey {
+            origin: nation.clone(),
+            producer_id: producer,
+            feed,
+            product_id,
+        }),
+        RevokeWhat::Suspend { partner } => Revoked::SuspendPartner(partner),
+        RevokeWhat::Reinstate { partner } => Revoked::ReinstatePartner(partner),
+    };
+    let notice = publisher(&args.mesh)
+        .await?
+        .revoke(&root, revoked, args.effective_from_ms, &args.reason)
+        .await?;
+    println!("published {}", notice.summary());
+    Ok(())
+}
+
+fn load_anchors(mesh: &MeshDir, cfg: &BridgeConfig) -> Result<coalition_sdk::TrustAnchors, CliError> {
+    let path = mesh.dir.join("bridges").join(format!("{}.toml", mesh.nation));
+    let mut anchors = coalition_sdk::TrustAnchors::new();
+    for code in cfg.trust_anchors.keys() {
+        if let Some(p) = cfg.anchor_path(&path, code) {
+            anchors.insert(code.clone(), coalition_sdk::load_trust_anchor(&p)?);
+        }
+    }
+    Ok(anchors)
+}
+
+/// A translator spec, as written by people.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranslatorSpec {
+    id: String,
+    version: u32,
+    from: String,
+    to: String,
+    source_policy_versions: [u32; 2],
+    target_policy_versions: [u32; 2],
+    not_before_ms: i64,
+    not_after_ms: i64,
+    classifications: BTreeMap<String, String>,
+    #[serde(default)]
+    categories: BTreeMap<String, String>,
+    #[serde(default)]
+    required_categories: BTreeSet<String>,
+    #[serde(default)]
+    forbidden_categories: BTreeSet<String>,
+}
+
+/// A nation policy spec.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicySpec {
+    nation: String,
+    version: u32,
+    classifications: Vec<String>,
+    #[serde(default)]
+    caveats: BTreeMap<String, bool>,
+    #[serde(default)]
+    informative: Vec<String>,
+}
+
+fn parse_spec<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, CliError> {
+    let text = String::from_utf8(read(path)?).map_err(|_| usage(path, "not UTF-8 text"))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |s| text[..s.start].matches('\n').count() + 1);
+        usage(path, format!("line {line}: {}", e.message()))
+    })
+}
+
+fn write_object(path: &Path, body: Body) -> Result<(), CliError> {
+    let bytes = ControlMessage { body: Some(body) }.encode_to_vec();
+    std::fs::write(path, bytes).map_err(|e| usage(path, format!("cannot write: {e}")))
+}
+
+fn read_object(path: &Path) -> Result<Body, CliError> {
+    ControlMessage::decode(read(path)?.as_slice())
+        .ok()
+        .and_then(|m| m.body)
+        .ok_or_else(|| usage(path, "not a signed control object (.ctl)"))
+}
+
+/// `coalition translator ...`
+pub fn translator(cmd: TranslatorCommand) -> Result<(), CliError> {
+    match cmd {
+        TranslatorCommand::Issue { spec, nation, key, out } => {
+            let s: TranslatorSpec = parse_spec(&spec)?;
+            let t = Translator {
+                id: s.id,
+                version: s.version,
+                from: s.from,
+                to: s.to,
+                source_versions: s.source_policy_versions[0]..=s.source_policy_versions[1],
+                target_versions: s.target_policy_versions[0]..=s.target_policy_versions[1],
+                classifications: s.classifications,
+                categories: s.categories,
+                required: s.required_categories,
+                forbidden: s.forbidden_categories,
+                not_before_ms: s.not_before_ms,
+                not_after_ms: s.not_after_ms,
+            };
+            // Refuse what a bridge would refuse.
+            Translator::from_wire(t.to_wire()).map_err(|e| usage(&spec, e))?;
+            if nation != t.from && nation != t.to {
+                return Err(usage(&spec, format!("{nation} is not a party ({} -> {})", t.from, t.to)));
+            }
+            let signed = sign_translator(&t, &nation, &load_key(&key)?).map_err(|e| usage(&key, e))?;
+            write_object(&out, Body::Translator(signed))?;
+            println!("signed {} as {nation}; the other party must cosign it", t.name());
+        }
+        TranslatorCommand::Cosign { input, nation, key, out } => {
+            let Body::Translator(mut signed) = read_object(&input)? else {
+                return Err(usage(&input, "is not a translator"));
+            };
+            cosign_translator(&mut signed, &nation, &load_key(&key)?).map_err(|e| usage(&key, e))?;
+            write_object(&out, Body::Translator(signed))?;
+            println!("co-signed as {nation}");
+        }
+    }
+    Ok(())
+}
+
+/// `coalition policy sign`
+pub fn policy(cmd: PolicyCommand) -> Result<(), CliError> {
+    let PolicyCommand::Sign { spec, key, out } = cmd;
+    let s: PolicySpec = parse_spec(&spec)?;
+    let policy = NationPolicy {
+        nation: s.nation,
+        version: s.version,
+        classifications: s.classifications,
+        caveats: s.caveats.into_iter().collect(),
+        informative: s.informative,
+    };
+    NationPolicy::from_document(policy.to_document(0)).map_err(|e| usage(&spec, e))?;
+    let signed = sign_policy(&policy, &load_key(&key)?, crate::now_ms()).map_err(|e| usage(&key, e))?;
+    write_object(&out, Body::Policy(signed))?;
+    println!("signed {} policy v{}", policy.nation, policy.version);
+    Ok(())
+}
+
+/// `coalition control publish`
+pub async fn publish(args: PublishControlArgs) -> Result<(), CliError> {
+    let body = read_object(&args.file)?;
+    let publisher = publisher(&args.mesh).await?;
+    let decode = |o: &SignedObject| o.body.clone();
+    match &body {
+        Body::Policy(o) => {
+            let doc = coalition_schemas::v1::NationPolicyDocument::decode(decode(o))
+                .map_err(|e| usage(&args.file, e))?;
+            publisher.publish_policy(&doc.nation, doc.version, o.clone()).await?;
+            println!("published {} policy v{}", doc.nation, doc.version);
+        }
+        Body::Translator(o) => {
+            let t = coalition_schemas::v1::Translator::decode(decode(o)).map_err(|e| usage(&args.file, e))?;
+            if o.signatures.len() < 2 {
+                return Err(usage(&args.file, "has one signature; both nations must sign (translator cosign)"));
+            }
+            publisher.publish_translator(&t.id, t.version, o.clone()).await?;
+            println!("published translator {}@{}", t.id, t.version);
+        }
+        _ => return Err(usage(&args.file, "only policy documents and translators are published this way")),
+    }
+    Ok(())
+}
