@@ -66,6 +66,8 @@ pub(crate) struct ControlPlane {
     staleness_ms: i64,
     heartbeat_every: Duration,
     heartbeats_paused: watch::Receiver<bool>,
+    /// Held while a heartbeat is being signed and sent.
+    pub sending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -99,6 +101,7 @@ impl ControlPlane {
             staleness_ms: parts.staleness_ms,
             heartbeat_every: parts.heartbeat_every,
             heartbeats_paused: parts.heartbeats_paused,
+            sending: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -230,6 +233,7 @@ impl ControlPlane {
     pub(crate) async fn heartbeats(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let nation = self.state.nation.clone();
         loop {
+            let sending = self.sending.lock().await;
             if !*self.heartbeats_paused.borrow() && self.home_caught_up() {
                 let beat = Heartbeat {
                     epoch: self.forwarded_epoch.load(Ordering::Acquire),
@@ -252,6 +256,7 @@ impl ControlPlane {
                     Err(e) => tracing::error!(%nation, error = %e, "cannot sign heartbeat"),
                 }
             }
+            drop(sending);
             if pause(&mut shutdown, self.heartbeat_every).await {
                 return;
             }

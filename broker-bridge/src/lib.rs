@@ -52,6 +52,7 @@ pub struct BridgeHandle {
     pub nation: String,
     tasks: Vec<JoinHandle<()>>,
     heartbeats_paused: watch::Sender<bool>,
+    heartbeat_sending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl BridgeHandle {
@@ -64,9 +65,11 @@ impl BridgeHandle {
 
     /// Fault injection for exercises and tests: stops (`true`) or resumes
     /// this bridge's heartbeats to its partners, so they see its revocation
-    /// state go stale and stop admitting its messages.
-    pub fn pause_heartbeats(&self, paused: bool) {
+    /// state go stale and stop admitting its messages. Returns once no
+    /// heartbeat is being sent: after a pause, none issued later follows.
+    pub async fn pause_heartbeats(&self, paused: bool) {
         let _ = self.heartbeats_paused.send(paused);
+        drop(self.heartbeat_sending.lock().await);
     }
 }
 
@@ -162,6 +165,7 @@ pub async fn start(
         nation,
         tasks,
         heartbeats_paused,
+        heartbeat_sending: control.sending.clone(),
     })
 }
 

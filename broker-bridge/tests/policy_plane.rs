@@ -387,8 +387,11 @@ async fn a_stale_revocation_view_holds_admission_and_the_backlog_arrives_whole_w
     assert_eq!(metric(stale), 0.0);
 
     let usa_bridge = bridges.handles.iter().find(|h| h.nation == "USA").unwrap();
-    usa_bridge.pause_heartbeats(true);
-    until("GBR holds USA", || metric(stale) == 1.0).await;
+    usa_bridge.pause_heartbeats(true).await;
+    let paused_at = now_ms();
+    // Past the bound from the pause, even a heartbeat GBR reads late is too
+    // old to make its view fresh again.
+    until("GBR holds USA", || metric(stale) == 1.0 && now_ms() > paused_at + 3_000).await;
     let held_since = now_ms();
     let backlog = publish_n(&usa, "HELD", &["GBR"], 50).await;
     // USA releases all of them; GBR admits none while its view is stale.
@@ -404,7 +407,7 @@ async fn a_stale_revocation_view_holds_admission_and_the_backlog_arrives_whole_w
     })
     .await;
 
-    usa_bridge.pause_heartbeats(false);
+    usa_bridge.pause_heartbeats(false).await;
     until_received(&at_gbr, &backlog).await;
     assert_eq!(metric(stale), 0.0);
     let gbr_audit = audit_records(&mesh, "GBR").await;

@@ -5,6 +5,7 @@
 //! and checks that exactly the expected deliveries and denials happened.
 mod expect;
 mod metrics_text;
+mod revocation_demo;
 mod tally;
 
 use std::collections::BTreeMap;
@@ -73,18 +74,23 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         started,
     };
     let bounded = live.watch(events, &mut interrupt, opts.duration).await;
+    live.print_new_denials();
+    let verdict = summarise(&live.tally, started);
+    let revocation_held = if bounded {
+        revocation_demo::revoke_and_check(&mesh).await?
+    } else {
+        true
+    };
     let _ = stop.send(true);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }
-    live.print_new_denials();
-    let verdict = summarise(&live.tally, started);
     println!(
         "configs, keys and server logs are in {}",
         opts.dir.display()
     );
     drop(mesh);
-    let passed = verdict.passed() && live.tally.failures.is_empty();
+    let passed = verdict.passed() && live.tally.failures.is_empty() && revocation_held;
     if bounded && !passed {
         return Err(CliError::CheckFailed(
             "the run's checks failed (see above)".into(),

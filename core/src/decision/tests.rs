@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
+use proptest::sample::select;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 
@@ -19,6 +20,7 @@ use super::*;
 use crate::envelope::MessageType;
 use crate::revocation::{Applied, Notice, Revoked};
 use crate::translator::Translator;
+use crate::DenyReason::*;
 
 const NOW: i64 = 1_000;
 /// USA-FRA@1 is valid until then (exclusive); GBR suspends FRA from then.
@@ -61,8 +63,8 @@ type Map<'a> = &'a [(&'a str, &'a str)];
 /// `id@version` from `from` to `to`, for labels of policy version `source`,
 /// into target version 1, valid in `[0, until)`.
 #[rustfmt::skip]
-fn translator((id, version): (&str, u32), from: &str, to: &str, source: u32, until: i64, classes: Map, categories: Map)
-    -> Translator {
+fn translator((id, version): (&str, u32), (from, to): (&str, &str), source: u32, until: i64, classes: Map,
+    categories: Map) -> Translator {
     let map = |m: Map| m.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     Translator {
         id: id.into(), version, from: from.into(), to: to.into(),
@@ -79,18 +81,19 @@ fn translators() -> Vec<Translator> {
     let usa_gbr = [("UNCLASSIFIED", "OFFICIAL"), ("CONFIDENTIAL", "RESTRICTED"), ("SECRET", "SECRET")];
     let usa_fra = [("UNCLASSIFIED", "NON PROTEGE"), ("CONFIDENTIAL", "DIFFUSION RESTREINTE"),
         ("SECRET", "SECRET"), ("TOP SECRET", "TRES SECRET")];
+    let v1_categories = [("ORCON", "ORCON"), ("EXERCISE", "EXERCISE")];
     let v2_categories = [("ORCON", "ORCON"), ("EXERCISE", "EXERCISE"), ("REL-EXERCISE", "EXERCISE-ONLY")];
     let gbr_fra = [("OFFICIAL", "NON PROTEGE"), ("SECRET", "SECRET")];
+    let gbr_usa = [("OFFICIAL", "UNCLASSIFIED"), ("SECRET", "SECRET")];
     vec![
-        translator(("USA-GBR", 1), "USA", "GBR", 1, END, &usa_gbr, &[("ORCON", "ORCON"), ("EXERCISE", "EXERCISE")]),
+        translator(("USA-GBR", 1), ("USA", "GBR"), 1, END, &usa_gbr, &v1_categories),
         Translator { forbidden: set(&["PROPIN"]),
-            ..translator(("USA-GBR", 2), "USA", "GBR", 2, END, &usa_gbr, &v2_categories) },
+            ..translator(("USA-GBR", 2), ("USA", "GBR"), 2, END, &usa_gbr, &v2_categories) },
         Translator { required: set(&["EXERCISE"]), forbidden: set(&["ORCON"]),
-            ..translator(("USA-FRA", 1), "USA", "FRA", 1, T_100K, &usa_fra, &[("EXERCISE", "EXERCICE")]) },
-        translator(("GBR-FRA", 1), "GBR", "FRA", 1, END, &gbr_fra,
+            ..translator(("USA-FRA", 1), ("USA", "FRA"), 1, T_100K, &usa_fra, &[("EXERCISE", "EXERCICE")]) },
+        translator(("GBR-FRA", 1), ("GBR", "FRA"), 1, END, &gbr_fra,
             &[("ORCON", "DIFFUSION CONTROLEE"), ("EXERCISE", "EXERCICE")]),
-        translator(("GBR-USA", 1), "GBR", "USA", 1, END, &[("OFFICIAL", "UNCLASSIFIED"), ("SECRET", "SECRET")],
-            &[("ORCON", "ORCON")]),
+        translator(("GBR-USA", 1), ("GBR", "USA"), 1, END, &gbr_usa, &[("ORCON", "ORCON")]),
     ]
 }
 
@@ -102,38 +105,21 @@ struct World {
     set: TranslatorSet,
 }
 
+#[rustfmt::skip]
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let (book, set) = (PolicyBook::new(), TranslatorSet::new());
-        policies()
-            .into_iter()
-            .for_each(|p| assert!(book.insert(p).unwrap()));
-        translators()
-            .into_iter()
-            .for_each(|t| assert!(set.insert(t).unwrap()));
-        let (policies, translators) = (policies(), translators());
-        World {
-            policies,
-            translators,
-            book,
-            set,
-        }
+        policies().into_iter().for_each(|p| assert!(book.insert(p).unwrap()));
+        translators().into_iter().for_each(|t| assert!(set.insert(t).unwrap()));
+        World { policies: policies(), translators: translators(), book, set }
     })
 }
 
-/// A notice of `issuer` in force from `from_ms` (its epoch is set when
-/// applied, see [`revocations`]).
+/// A notice of `issuer` in force from `from_ms`; [`revocations`] numbers it.
+#[rustfmt::skip]
 fn notice(issuer: &str, from_ms: i64, revoked: Revoked) -> Notice {
-    let (issuer, reason) = (issuer.to_string(), String::new());
-    Notice {
-        issuer,
-        epoch: 0,
-        effective_from_ms: from_ms,
-        issued_at_ms: 0,
-        reason,
-        revoked,
-    }
+    Notice { issuer: issuer.into(), epoch: 0, effective_from_ms: from_ms, issued_at_ms: 0, reason: "".into(), revoked }
 }
 
 fn suspend(issuer: &str, partner: &str, from_ms: i64) -> Notice {
@@ -141,40 +127,22 @@ fn suspend(issuer: &str, partner: &str, from_ms: i64) -> Notice {
 }
 
 /// USA revokes `REVOKED_KEY`.
+#[rustfmt::skip]
 fn revoke_key(from_ms: i64) -> Notice {
-    let (nation, producer_id) = ("USA".into(), "radar-1".into());
-    notice(
-        "USA",
-        from_ms,
-        Revoked::ProducerKey {
-            nation,
-            producer_id,
-            key_sha256: REVOKED_KEY,
-        },
-    )
+    let key = Revoked::ProducerKey { nation: "USA".into(), producer_id: "radar-1".into(), key_sha256: REVOKED_KEY };
+    notice("USA", from_ms, key)
 }
 
 /// USA retracts a product of USA/radar-1/air.
+#[rustfmt::skip]
 fn retract(product: &str, from_ms: i64) -> Notice {
     let (origin, producer_id, feed) = ("USA".into(), "radar-1".into(), "air".into());
-    let key = ProductKey {
-        origin,
-        producer_id,
-        feed,
-        product_id: product.into(),
-    };
-    notice("USA", from_ms, Revoked::Product(key))
+    notice("USA", from_ms, Revoked::Product(ProductKey { origin, producer_id, feed, product_id: product.into() }))
 }
 
 fn revoke_translator(issuer: &str, id: &str, version: u32, from_ms: i64) -> Notice {
-    notice(
-        issuer,
-        from_ms,
-        Revoked::Translator {
-            id: id.into(),
-            version,
-        },
-    )
+    let id = id.into();
+    notice(issuer, from_ms, Revoked::Translator { id, version })
 }
 
 /// The state after applying `notices` in order, each with the next epoch.
@@ -217,6 +185,7 @@ struct Input {
     header: Header,
 }
 
+#[derive(Clone)]
 struct Case {
     name: &'static str,
     input: Input,
@@ -225,17 +194,10 @@ struct Case {
 
 /// A message of `label`'s nation, released by it (and arriving from it)
 /// to `to` with a good key, on a SECRET link, at `NOW`.
+#[rustfmt::skip]
 fn case(name: &'static str, label: Label, to: &str, want: Result<Translated, DenyReason>) -> Case {
-    let from = label.policy_id.clone();
-    let (ceiling, header) = ("SECRET".into(), header(&from, label));
-    let input = Input {
-        from,
-        to: to.into(),
-        ceiling,
-        now_ms: NOW,
-        key: GOOD_KEY,
-        header,
-    };
+    let (from, ceiling) = (label.policy_id.clone(), "SECRET".into());
+    let input = Input { header: header(&from, label), from, to: to.into(), ceiling, now_ms: NOW, key: GOOD_KEY };
     Case { name, input, want }
 }
 
@@ -262,51 +224,29 @@ fn fra(classification: &str, to: &[&str]) -> Label {
     Label::new("FRA", classification, to)
 }
 
+#[rustfmt::skip]
 fn ok(label: Label, translator: &str, source: u32, target: u32) -> Result<Translated, DenyReason> {
-    let (translator, source_policy_version, target_policy_version) =
-        (translator.into(), source, target);
-    Ok(Translated {
-        label,
-        translator,
-        source_policy_version,
-        target_policy_version,
-    })
+    let translator = translator.into();
+    Ok(Translated { label, translator, source_policy_version: source, target_policy_version: target })
 }
 
-type Decision =
-    fn(&MessageFacts<'_>, &Crossing<'_>, &PolicyView<'_>) -> Result<Translated, DenyReason>;
-
-fn run(decision: Decision, input: &Input, notices: &[Notice]) -> Result<Translated, DenyReason> {
+/// The admit decision if `admit`, else the release decision.
+#[rustfmt::skip]
+fn run(admit: bool, input: &Input, notices: &[Notice]) -> Result<Translated, DenyReason> {
     let (world, revocations) = (world(), revocations(notices));
-    let (policies, translators) = (&world.book, &world.set);
-    let view = PolicyView {
-        policies,
-        translators,
-        revocations: &revocations,
-    };
-    let facts = MessageFacts {
-        header: &input.header,
-        key_sha256: &input.key,
-    };
-    let (from, to, ceiling) = (&input.from, &input.to, &input.ceiling);
-    decision(
-        &facts,
-        &Crossing {
-            from,
-            to,
-            ceiling,
-            now_ms: input.now_ms,
-        },
-        &view,
-    )
+    let view = PolicyView { policies: &world.book, translators: &world.set, revocations: &revocations };
+    let facts = MessageFacts { header: &input.header, key_sha256: &input.key };
+    let crossing = Crossing { from: &input.from, to: &input.to, ceiling: &input.ceiling, now_ms: input.now_ms };
+    let decide = if admit { admit_decision } else { release_decision };
+    decide(&facts, &crossing, &view)
 }
 
 /// Checks every case with the real decision and with the model.
-fn check(decision: Decision, admit: bool, notices: &[Notice], cases: Vec<Case>) {
+fn check(admit: bool, notices: &[Notice], cases: &[Case]) {
     for c in cases {
-        assert_eq!(run(decision, &c.input, notices), c.want, "case: {}", c.name);
-        let model = model(admit, &c.input, notices);
-        assert_eq!(model, c.want, "model disagrees, case: {}", c.name);
+        let name = format!("case: {} (admit: {admit})", c.name);
+        assert_eq!(run(admit, &c.input, notices), c.want, "{name}");
+        assert_eq!(model(admit, &c.input, notices), c.want, "model, {name}");
     }
 }
 
@@ -326,7 +266,6 @@ fn usa_secret_in_gbr() -> Result<Translated, DenyReason> {
 /// Rules 2 to 7, each denying and permitting.
 #[rustfmt::skip]
 fn cases_up_to_caveats() -> Vec<Case> {
-    use DenyReason::*;
     let gbr_fra = gbr("OFFICIAL", &["FRA"]).with_caveat("ORCON");
     let gbr_fra_ok = ok(fra("NON PROTEGE", &["FRA"]).with_caveat("DIFFUSION CONTROLEE"), "GBR-FRA@1", 1, 1);
     let usa_v2 = usa("SECRET", &["GBR"]).in_version(2).with_caveat("REL-EXERCISE");
@@ -360,7 +299,6 @@ fn cases_up_to_caveats() -> Vec<Case> {
 /// Rules 8 to 10, each denying and permitting.
 #[rustfmt::skip]
 fn cases_from_releasability() -> Vec<Case> {
-    use DenyReason::*;
     let exercise = usa("UNCLASSIFIED", &["FRA"]).with_informative("EXERCISE");
     let exercise_ok = ok(fra("NON PROTEGE", &["FRA"]).with_informative("EXERCICE"), "USA-FRA@1", 1, 1);
     let top = usa("TOP SECRET", &["FRA"]).with_informative("EXERCISE").with_informative("OPNAME");
@@ -389,10 +327,10 @@ fn cases_from_releasability() -> Vec<Case> {
     ]
 }
 
-/// Messages failing several rules: the first rule in the doc's order wins.
+/// Messages failing several rules: the first rule in the doc's order wins
+/// (part of both tables).
 #[rustfmt::skip]
 fn rule_order_cases() -> Vec<Case> {
-    use DenyReason::*;
     let orcon_to_fra = usa("SECRET", &["FRA"]).with_caveat("ORCON");
     vec![
         case("suspended, UKEO, key revoked", gbr("SECRET", &["FRA"]).with_caveat("UKEO"), "FRA",
@@ -422,78 +360,47 @@ fn rule_order_cases() -> Vec<Case> {
 
 #[test]
 fn release_table() {
-    let mut cases = cases_up_to_caveats();
-    cases.extend(cases_from_releasability());
+    let mut cases = [cases_up_to_caveats(), cases_from_releasability()].concat();
     let other_origin = case("origin not read", usa_secret(), "GBR", usa_secret_in_gbr());
     cases.push(other_origin.with(|i| i.header.origin = "FRA".into()));
-    check(release_decision, false, &table_notices(), cases);
+    cases.extend(rule_order_cases());
+    check(false, &table_notices(), &cases);
 }
 
 #[test]
 fn admit_table() {
-    let mut cases = cases_up_to_caveats();
-    cases.extend(cases_from_releasability());
-    let wrong = |name, label: Label, to, origin: &str| {
-        let c = case(name, label, to, Err(DenyReason::OriginMismatch));
-        c.at(T_100K).with(|i| i.header.origin = origin.into())
-    };
-    cases.push(wrong("header names FRA", usa_secret(), "GBR", "FRA"));
-    cases.push(wrong(
-        "before suspension",
-        gbr("OFFICIAL", &["FRA"]),
-        "FRA",
-        "USA",
-    ));
-    check(admit_decision, true, &table_notices(), cases);
+    let mut cases = [cases_up_to_caveats(), cases_from_releasability()].concat();
+    #[rustfmt::skip]
+    cases.extend([
+        case("header names another origin", usa_secret(), "GBR", Err(OriginMismatch)),
+        case("checked before suspension", gbr("OFFICIAL", &["FRA"]), "FRA", Err(OriginMismatch)).at(T_100K),
+    ].map(|c| c.with(|i| i.header.origin = "DEU".into())));
+    cases.extend(rule_order_cases());
+    check(true, &table_notices(), &cases);
 }
 
+/// USA-GBR@1 (USA v1 labels) and @2 (USA v2 labels) at the same instant;
+/// GBR revoking only @1 stops only v1 labels.
 #[test]
-fn rules_apply_in_the_documented_order() {
-    check(
-        release_decision,
-        false,
-        &table_notices(),
-        rule_order_cases(),
-    );
-    check(admit_decision, true, &table_notices(), rule_order_cases());
-}
-
-#[test]
+#[rustfmt::skip]
 fn translators_for_two_source_versions_cohabit() {
     let v1 = usa("SECRET", &["GBR"]).with_caveat("ORCON");
-    let v2 = usa("SECRET", &["GBR"])
-        .in_version(2)
-        .with_caveat("REL-EXERCISE");
-    let v1_ok = ok(
-        gbr("SECRET", &["GBR"]).with_caveat("ORCON"),
-        "USA-GBR@1",
-        1,
-        1,
-    );
-    let v2_ok = ok(
-        gbr("SECRET", &["GBR"]).with_caveat("EXERCISE-ONLY"),
-        "USA-GBR@2",
-        2,
-        1,
-    );
-    let v1_revoked = Err(DenyReason::TranslatorRevoked);
-    let only_v1 = [revoke_translator("GBR", "USA-GBR", 1, 0)];
-    #[rustfmt::skip]
-    let cases = |v1_want: &Result<Translated, DenyReason>| vec![
-        case("v1 label", v1.clone(), "GBR", v1_want.clone()),
-        case("v2 label, at the same time", v2.clone(), "GBR", v2_ok.clone()),
-    ];
-    for decision in [release_decision as Decision, admit_decision] {
-        let admit = decision == admit_decision as Decision;
-        check(decision, admit, &[], cases(&v1_ok));
-        check(decision, admit, &only_v1, cases(&v1_revoked));
+    let v1_ok = ok(gbr("SECRET", &["GBR"]).with_caveat("ORCON"), "USA-GBR@1", 1, 1);
+    let v2 = usa("SECRET", &["GBR"]).in_version(2).with_caveat("REL-EXERCISE");
+    let v2_ok = ok(gbr("SECRET", &["GBR"]).with_caveat("EXERCISE-ONLY"), "USA-GBR@2", 2, 1);
+    let v2_case = case("v2 label, same instant", v2, "GBR", v2_ok);
+    let both = [case("v1 label", v1.clone(), "GBR", v1_ok), v2_case.clone()];
+    let v1_revoked = [case("v1 label", v1, "GBR", Err(TranslatorRevoked)), v2_case];
+    for admit in [false, true] {
+        check(admit, &[], &both);
+        check(admit, &[revoke_translator("GBR", "USA-GBR", 1, 0)], &v1_revoked);
     }
 }
 
 #[test]
 fn either_nation_may_revoke_a_translator_but_not_a_third() {
     let flows = ok(gbr("SECRET", &["GBR"]), "USA-GBR@1", 1, 1);
-    let revoked = Err(DenyReason::TranslatorRevoked);
+    let revoked = Err(TranslatorRevoked);
     #[rustfmt::skip]
     let cases = [
         ("by the releasing nation", "USA", 0, NOW, &revoked),
@@ -504,52 +411,71 @@ fn either_nation_may_revoke_a_translator_but_not_a_third() {
     ];
     for (name, issuer, from_ms, now, want) in cases {
         let notices = [revoke_translator(issuer, "USA-GBR", 0, from_ms)];
-        let cases = || vec![case(name, usa("SECRET", &["GBR"]), "GBR", want.clone()).at(now)];
-        check(release_decision, false, &notices, cases());
-        check(admit_decision, true, &notices, cases());
+        let c = case(name, usa("SECRET", &["GBR"]), "GBR", want.clone()).at(now);
+        check(false, &notices, &[c.clone()]);
+        check(true, &notices, &[c]);
     }
 }
 
-/// The rules of the module doc over the world's data. Rule 7 is read per
-/// caveat in the label's (sorted) order, as the code does: the doc does
-/// not say which reason wins when one caveat is unknown and another
-/// forbids release.
-fn model(admit: bool, input: &Input, notices: &[Notice]) -> Result<Translated, DenyReason> {
-    use DenyReason::*;
-    let (h, label, now) = (&input.header, &input.header.label, input.now_ms);
-    let (from, to) = (input.from.as_str(), input.to.as_str());
+/// What the model returns: the same as the decision.
+type Model<T> = Result<T, DenyReason>;
+
+/// The decision by the rules of the module doc, over the world's data.
+fn model(admit: bool, input: &Input, notices: &[Notice]) -> Model<Translated> {
+    model_revocations(admit, input, notices)?;
+    let source = model_label(input)?;
+    let targets = world().policies.iter().filter(|p| p.nation == input.to);
+    let target = targets.max_by_key(|p| p.version).ok_or(UnknownPolicyVersion)?;
+    let t = model_select(input, (source.version, target.version), notices)?;
+    Ok(Translated {
+        label: model_translate(t, &input.header.label, target)?,
+        translator: format!("{}@{}", t.id, t.version),
+        source_policy_version: source.version,
+        target_policy_version: target.version,
+    })
+}
+
+/// Rules 1 to 4: the link, then the notices in force (at or after their
+/// effective instant).
+fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Model<()> {
+    let (h, from, to) = (&input.header, input.from.as_str(), input.to.as_str());
     if admit && h.origin != from {
         return Err(OriginMismatch);
     }
-    let in_force = || {
-        notices
-            .iter()
-            .filter(|n| n.effective_from_ms <= now)
-            .map(|n| (&n.issuer, &n.revoked))
-    };
+    let now = input.now_ms;
+    let in_force = || notices.iter().filter(move |n| n.effective_from_ms <= now);
     let between = |a: &str, b: &str| (a, b) == (from, to) || (a, b) == (to, from);
-    if in_force().any(|(i, r)| matches!(r, Revoked::SuspendPartner(p) if between(i, p))) {
+    if in_force().any(|n| matches!(&n.revoked, Revoked::SuspendPartner(p) if between(&n.issuer, p)))
+    {
         return Err(PartnerSuspended);
     }
-    if in_force().any(
-        |(_, r)| matches!(r, Revoked::ProducerKey { key_sha256, .. } if *key_sha256 == input.key),
-    ) {
+    let key = |r: &Revoked| matches!(r, Revoked::ProducerKey { key_sha256, .. } if *key_sha256 == input.key);
+    if in_force().any(|n| key(&n.revoked)) {
         return Err(ProducerKeyRevoked);
     }
     let this = (&h.origin, &h.producer_id, &h.feed, &h.product_id);
     let same = |p: &ProductKey| (&p.origin, &p.producer_id, &p.feed, &p.product_id) == this;
     if !h.product_id.is_empty()
-        && in_force().any(|(_, r)| matches!(r, Revoked::Product(p) if same(p)))
+        && in_force().any(|n| matches!(&n.revoked, Revoked::Product(p) if same(p)))
     {
         return Err(ProductRetracted);
     }
-    if label.policy_id != from {
+    Ok(())
+}
+
+/// Rules 5 to 9: the label in its nation's policy, and the link; returns
+/// the label's policy version. Rule 7 is read per caveat in the label's
+/// (sorted) order, as the code does: the doc does not say which reason
+/// wins when one caveat is unknown and another forbids release.
+fn model_label(input: &Input) -> Model<&'static NationPolicy> {
+    let label = &input.header.label;
+    if label.policy_id != input.from {
         return Err(UnknownPolicy);
     }
-    let policies = &world().policies;
-    let source = policies
+    let source = world()
+        .policies
         .iter()
-        .find(|p| p.nation == from && p.version == label.policy_version);
+        .find(|p| p.nation == input.from && p.version == label.policy_version);
     let source = source.ok_or(UnknownPolicyVersion)?;
     let rank = |name: &str| source.classifications.iter().position(|c| c == name);
     let label_rank = rank(&label.classification).ok_or(UnknownClassification)?;
@@ -560,42 +486,28 @@ fn model(admit: bool, input: &Input, notices: &[Notice]) -> Result<Translated, D
             Some((_, false)) => {}
         }
     }
-    if !label.releasable_to.contains(to) {
+    if !label.releasable_to.contains(&input.to) {
         return Err(NotReleasableToDestination);
     }
     if label_rank > rank(&input.ceiling).ok_or(UnknownClassification)? {
         return Err(ClassificationAboveLink);
     }
-    let target = policies
-        .iter()
-        .filter(|p| p.nation == to)
-        .max_by_key(|p| p.version);
-    let target = target.ok_or(UnknownPolicyVersion)?;
-    let t = model_select(input, source.version, target.version, notices)?;
-    let translator = format!("{}@{}", t.id, t.version);
-    let (source_policy_version, target_policy_version) = (source.version, target.version);
-    let label = model_translate(t, label, target)?;
-    Ok(Translated {
-        label,
-        translator,
-        source_policy_version,
-        target_policy_version,
-    })
+    Ok(source)
 }
 
 /// Rule 10, first part: the highest version covering both policy versions
-/// that is valid and not revoked; else revoked, else not valid, else none.
+/// that is valid and not revoked by one of its two nations; else revoked,
+/// else not valid, else none.
 fn model_select(
     input: &Input,
-    source: u32,
-    target: u32,
+    versions: (u32, u32),
     notices: &[Notice],
-) -> Result<&'static Translator, DenyReason> {
-    let now = input.now_ms;
+) -> Model<&'static Translator> {
+    let (now, (source, target)) = (input.now_ms, versions);
+    let pair = |t: &&Translator| t.from == input.from && t.to == input.to;
     let covers = |t: &&Translator| {
         t.source_versions.contains(&source) && t.target_versions.contains(&target)
     };
-    let pair = |t: &&Translator| t.from == input.from && t.to == input.to;
     let mut candidates: Vec<_> = world()
         .translators
         .iter()
@@ -603,33 +515,27 @@ fn model_select(
         .filter(covers)
         .collect();
     candidates.sort_by_key(|t| (Reverse(t.version), t.id.clone()));
-    let names_it = |r: &Revoked, t: &Translator| {
-        matches!(r, Revoked::Translator { id, version }
-        if *id == t.id && (*version == 0 || *version == t.version))
+    let named = |t: &Translator, r: &Revoked| match r {
+        Revoked::Translator { id, version } => *id == t.id && [0, t.version].contains(version),
+        _ => false,
     };
+    let by_party = |t: &Translator, n: &Notice| n.issuer == t.from || n.issuer == t.to;
     let revoked = |t: &Translator| {
-        notices.iter().any(|n| {
-            n.effective_from_ms <= now
-                && (n.issuer == t.from || n.issuer == t.to)
-                && names_it(&n.revoked, t)
-        })
+        notices
+            .iter()
+            .any(|n| n.effective_from_ms <= now && by_party(t, n) && named(t, &n.revoked))
     };
     let valid = |t: &Translator| t.not_before_ms <= now && now < t.not_after_ms;
     match candidates.iter().copied().find(|t| valid(t) && !revoked(t)) {
         Some(t) => Ok(t),
-        None if candidates.iter().any(|t| revoked(t)) => Err(DenyReason::TranslatorRevoked),
-        None if candidates.is_empty() => Err(DenyReason::NoTranslator),
-        None => Err(DenyReason::TranslatorNotValid),
+        None if candidates.iter().any(|t| revoked(t)) => Err(TranslatorRevoked),
+        None if candidates.is_empty() => Err(NoTranslator),
+        None => Err(TranslatorNotValid),
     }
 }
 
 /// Rule 10, second part: required, forbidden, then the maps.
-fn model_translate(
-    t: &Translator,
-    label: &Label,
-    target: &NationPolicy,
-) -> Result<Label, DenyReason> {
-    use DenyReason::*;
+fn model_translate(t: &Translator, label: &Label, target: &NationPolicy) -> Model<Label> {
     let carries = |c: &String| label.caveats.contains(c) || label.informative.contains(c);
     if !t.required.iter().all(carries) {
         return Err(MissingRequiredCategory);
@@ -661,129 +567,77 @@ fn model_translate(
     })
 }
 
-#[derive(Debug, Clone)]
-struct Scenario {
-    admit: bool,
-    input: Input,
-    notices: Vec<Notice>,
-}
-
 /// DEU last: it has no policy.
 const NATIONS: [&str; 4] = ["USA", "GBR", "FRA", "DEU"];
 const INSTANTS: [i64; 9] = [0, 1, NOW, 99_999, T_100K, 499_999, T_500K, 999_999, END];
 
-/// A label in the vocabulary of one of `from`'s versions, with sometimes an
-/// unknown version, classification or caveat.
+/// A label in the vocabulary of one of `from`'s versions, sometimes of an
+/// unknown version, classification or caveat, or of the other policy.
+#[rustfmt::skip]
 fn arb_label(from: &'static str) -> impl Strategy<Value = Label> {
     use prop::collection::btree_set;
-    use prop::sample::{select, subsequence};
-    let policies: Vec<_> = world()
-        .policies
-        .iter()
-        .filter(|p| p.nation == from)
-        .collect();
+    let policies: Vec<_> = world().policies.iter().filter(|p| p.nation == from).collect();
     let latest = policies.iter().max_by_key(|p| p.version).unwrap();
-    let versions = select(policies.iter().map(|p| p.version).collect::<Vec<_>>());
-    let version = prop_oneof![8 => versions, 1 => Just(0), 1 => Just(3)];
-    let odd_class = select(names(&["COSMIC", "OFFICIAL", "CONFIDENTIAL"]));
-    let class = prop_oneof![7 => select(latest.classifications.clone()), 1 => odd_class];
-    let known = latest.caveats.iter().map(|(c, _)| c.clone());
-    let caveat = select(known.chain(["EYES-ONLY".into()]).collect::<Vec<_>>());
+    let version = prop_oneof![8 => select(policies.iter().map(|p| p.version).collect::<Vec<_>>()),
+        1 => Just(0), 1 => Just(3)];
+    let class = prop_oneof![7 => select(latest.classifications.clone()),
+        1 => select(names(&["COSMIC", "OFFICIAL", "CONFIDENTIAL"]))];
+    let caveat = select(latest.caveats.iter().map(|(c, _)| c.clone()).chain(["EYES-ONLY".into()]).collect::<Vec<_>>());
     let caveats = prop_oneof![Just(BTreeSet::new()), btree_set(caveat, 1..=2)];
     let category = prop_oneof![2 => Just("EXERCISE"), 1 => Just("OPNAME"), 1 => Just("TRAINING")];
     let informative = btree_set(category.prop_map(String::from), 0..=2);
-    let to = prop_oneof![Just(NATIONS.to_vec()), subsequence(NATIONS.to_vec(), 0..=4)];
-    (version, class, caveats, informative, to).prop_map(
-        move |(version, class, caveats, informative, to)| {
-            let releasable_to = names(&to).into_iter().collect();
-            let (policy_id, policy_version, classification) = (from.into(), version, class);
-            Label {
-                policy_id,
-                classification,
-                releasable_to,
-                caveats,
-                informative,
-                policy_version,
-            }
-        },
-    )
+    let to = prop_oneof![Just(NATIONS.to_vec()), prop::sample::subsequence(NATIONS.to_vec(), 0..=4)];
+    let policy = prop_oneof![7 => Just(from), 1 => Just(if from == "USA" { "GBR" } else { "USA" })];
+    (policy, version, class, caveats, informative, to).prop_map(|(policy, version, class, caveats, informative, to)| {
+        let releasable_to = names(&to).into_iter().collect();
+        Label { releasable_to, caveats, informative, ..Label::new(policy, &class, &[]).in_version(version) }
+    })
 }
 
 /// Suspensions (at most one per issuer and partner), key revocation,
 /// retraction and translator revocations by any nation, at any instant.
+#[rustfmt::skip]
 fn arb_notices() -> impl Strategy<Value = Vec<Notice>> {
-    use prop::sample::select;
     let instant = || select(INSTANTS.to_vec());
     let pair = (0usize..4, 1usize..4).prop_map(|(i, k)| (NATIONS[i], NATIONS[(i + k) % 4]));
     let suspensions = prop::collection::btree_map(pair, instant(), 0..=2);
     let key = prop::option::of(instant().prop_map(revoke_key));
     let retraction = prop::option::of((select(vec!["T-1", "T-9"]), instant()));
     let ids = select(vec!["USA-GBR", "USA-FRA", "GBR-FRA", "GBR-USA"]);
-    let translator = (select(NATIONS.to_vec()), ids, 0u32..=2, instant());
-    let translators = prop::collection::vec(translator, 0..=3);
+    let translators = prop::collection::vec((select(NATIONS.to_vec()), ids, 0u32..=2, instant()), 0..=3);
     (suspensions, key, retraction, translators).prop_map(|(s, key, retraction, t)| {
-        let s = s
-            .into_iter()
-            .map(|((issuer, partner), from)| suspend(issuer, partner, from));
+        let s = s.into_iter().map(|((issuer, partner), from)| suspend(issuer, partner, from));
         let r = retraction.map(|(product, from)| retract(product, from));
-        let t = t
-            .into_iter()
-            .map(|(issuer, id, v, from)| revoke_translator(issuer, id, v, from));
+        let t = t.into_iter().map(|(issuer, id, v, from)| revoke_translator(issuer, id, v, from));
         s.chain(key).chain(r).chain(t).collect()
     })
 }
 
-/// A crossing from USA or GBR, mostly to a nation with a policy, and a
-/// message mostly of the releasing nation's policy and origin.
-fn arb_scenario() -> impl Strategy<Value = Scenario> {
-    use prop::sample::select;
+/// Admit or release; a crossing from USA or GBR, mostly to a nation with a
+/// policy; a message mostly from the releasing nation; notices.
+#[rustfmt::skip]
+fn arb_scenario() -> impl Strategy<Value = (bool, Input, Vec<Notice>)> {
     select(vec!["USA", "GBR"]).prop_flat_map(|from| {
-        let others: Vec<&str> = NATIONS.iter().copied().filter(|n| *n != from).collect();
-        let to = prop_oneof![6 => select(others[..2].to_vec()), 1 => Just("DEU")];
-        let scale = world().policies.iter().find(|p| p.nation == from).unwrap();
-        let ceiling =
-            prop_oneof![7 => select(scale.classifications.clone()), 1 => Just("X".to_string())];
-        let odd = || prop::bool::weighted(0.125);
-        let crossing = (any::<bool>(), to, ceiling, select(INSTANTS.to_vec()));
+        let others: Vec<_> = NATIONS[..3].iter().copied().filter(|n| *n != from).collect();
+        let to = prop_oneof![6 => select(others), 1 => Just("DEU")];
+        let scale = world().policies.iter().find(|p| p.nation == from).unwrap().classifications.clone();
+        let ceiling = prop_oneof![7 => select(scale), 1 => Just("X".to_string())];
+        let origin = prop_oneof![7 => Just(from), 1 => select(NATIONS.to_vec())];
+        let key = prop_oneof![3 => Just(GOOD_KEY), 1 => Just(REVOKED_KEY)];
         let product = select(vec!["", "T-1", "T-9"]);
-        let message = (
-            arb_label(from),
-            odd(),
-            odd(),
-            product,
-            prop::bool::weighted(0.25),
-        );
-        (crossing, message, arb_notices()).prop_map(move |(crossing, message, notices)| {
-            let (admit, to, ceiling, now_ms) = crossing;
-            let (mut label, foreign, elsewhere, product, revoked_key) = message;
-            let other = if from == "USA" { "GBR" } else { "USA" };
-            if foreign {
-                label.policy_id = other.into();
-            }
-            let mut header = header(if elsewhere { other } else { from }, label);
-            header.product_id = product.into();
-            let key = if revoked_key { REVOKED_KEY } else { GOOD_KEY };
-            let (from, to) = (from.into(), to.into());
-            Scenario {
-                admit,
-                input: Input {
-                    from,
-                    to,
-                    ceiling,
-                    now_ms,
-                    key,
-                    header,
-                },
-                notices,
-            }
-        })
+        let header = (origin, arb_label(from), product)
+            .prop_map(|(origin, label, product)| Header { product_id: product.into(), ..header(origin, label) });
+        let input = (to, ceiling, select(INSTANTS.to_vec()), key, header).prop_map(move |(to, ceiling, now_ms, key, header)|
+            Input { from: from.into(), to: to.into(), ceiling, now_ms, key, header });
+        (any::<bool>(), input, arb_notices())
     })
 }
 
 /// 256 cases, or `COALITION_PROPTEST_CASES` (e.g. `1_000_000`).
 fn proptest_cases() -> u32 {
-    let var = std::env::var("COALITION_PROPTEST_CASES").ok();
-    var.and_then(|v| v.replace('_', "").parse().ok())
+    let var = std::env::var("COALITION_PROPTEST_CASES");
+    var.ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(256)
 }
 
@@ -794,22 +648,20 @@ proptest! {
     })]
 
     #[test]
-    fn decisions_agree_with_the_reference_model(s in arb_scenario()) {
-        let decision: Decision = if s.admit { admit_decision } else { release_decision };
-        let model = model(s.admit, &s.input, &s.notices);
-        prop_assert_eq!(run(decision, &s.input, &s.notices), model);
+    fn decisions_agree_with_the_reference_model((admit, input, notices) in arb_scenario()) {
+        let model = model(admit, &input, &notices);
+        prop_assert_eq!(run(admit, &input, &notices), model);
     }
 }
 
 /// The generator reaches every reason of the decision, and permits.
 #[test]
 fn the_generator_reaches_every_outcome() {
-    use DenyReason::*;
     let (strategy, mut runner) = (arb_scenario(), TestRunner::deterministic());
     let mut seen = BTreeSet::new();
     for _ in 0..20_000 {
-        let s = strategy.new_tree(&mut runner).unwrap().current();
-        seen.insert(model(s.admit, &s.input, &s.notices).map(|_| ()));
+        let (admit, input, notices) = strategy.new_tree(&mut runner).unwrap().current();
+        seen.insert(model(admit, &input, &notices).map(|_| ()));
     }
     #[rustfmt::skip]
     let every = [OriginMismatch, PartnerSuspended, ProducerKeyRevoked, ProductRetracted, UnknownPolicy,
