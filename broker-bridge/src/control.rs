@@ -72,7 +72,9 @@ pub(crate) struct ControlPlane {
 
 impl std::fmt::Debug for ControlPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlPlane").field("nation", &self.state.nation).finish()
+        f.debug_struct("ControlPlane")
+            .field("nation", &self.state.nation)
+            .finish()
     }
 }
 
@@ -165,7 +167,8 @@ impl ControlPlane {
         }
         if let ControlApplied::Notice { notice, .. } = &applied {
             if notice.issuer == *home {
-                self.forwarded_epoch.fetch_max(notice.epoch, Ordering::AcqRel);
+                self.forwarded_epoch
+                    .fetch_max(notice.epoch, Ordering::AcqRel);
             }
         }
         Ok(())
@@ -201,7 +204,8 @@ impl ControlPlane {
     ) -> Result<Option<ControlApplied>, BridgeError> {
         let nation = &self.state.nation;
         let decoded = ControlMessage::decode(message.payload.as_ref()).map_err(|e| e.to_string());
-        let applied = decoded.and_then(|m| self.state.apply(&m, now_ms()).map_err(|e| e.to_string()));
+        let applied =
+            decoded.and_then(|m| self.state.apply(&m, now_ms()).map_err(|e| e.to_string()));
         let applied = match applied {
             Ok(a) => a,
             Err(why) => {
@@ -214,13 +218,21 @@ impl ControlPlane {
             ControlApplied::Notice { notice, new: true } => {
                 tracing::warn!(%nation, %source, notice = %notice.summary(), "revocation notice applied");
                 telemetry::notice_applied(nation, &notice.issuer);
-                self.auditor.append(vec![revoke_record(source, notice)]).await?;
+                self.auditor
+                    .append(vec![revoke_record(source, notice)])
+                    .await?;
             }
-            ControlApplied::Policy { new: true, nation: n, version } => {
+            ControlApplied::Policy {
+                new: true,
+                nation: n,
+                version,
+            } => {
                 tracing::info!(%nation, %source, policy = %format!("{n} v{version}"), "policy document applied");
                 telemetry::control_applied(nation, "policy");
             }
-            ControlApplied::Translator { new: true, name, .. } => {
+            ControlApplied::Translator {
+                new: true, name, ..
+            } => {
                 tracing::info!(%nation, %source, translator = %name, "translator applied");
                 telemetry::control_applied(nation, "translator");
             }
@@ -269,7 +281,11 @@ fn revoke_record(source: &str, notice: &coalition_core::revocation::Notice) -> A
     AuditRecord {
         decision: AuditDecision::Revoke as i32,
         stage: "control".into(),
-        partner: if source == "home" { String::new() } else { source.to_string() },
+        partner: if source == "home" {
+            String::new()
+        } else {
+            source.to_string()
+        },
         msg_id: notice.name(),
         decided_at_ms: now_ms(),
         detail: format!(
@@ -283,10 +299,17 @@ fn revoke_record(source: &str, notice: &coalition_core::revocation::Notice) -> A
 }
 
 /// Publishes a control object under `subject` and waits until it is stored.
-pub(crate) async fn publish(js: &jetstream::Context, subject: &str, bytes: Vec<u8>) -> Result<(), BridgeError> {
+pub(crate) async fn publish(
+    js: &jetstream::Context,
+    subject: &str,
+    bytes: Vec<u8>,
+) -> Result<(), BridgeError> {
     let digest = coalition_core::certificate::certificate_digest(&bytes);
     let mut hdrs = HeaderMap::new();
-    hdrs.insert(headers::MSG_ID, format!("{subject}.{}", hex::encode(&digest[..8])).as_str());
+    hdrs.insert(
+        headers::MSG_ID,
+        format!("{subject}.{}", hex::encode(&digest[..8])).as_str(),
+    );
     js.publish_with_headers(subject.to_string(), hdrs, bytes.into())
         .await
         .map_err(|e| BridgeError::js(format!("publish {subject}"), e))?
@@ -298,15 +321,19 @@ pub(crate) async fn publish(js: &jetstream::Context, subject: &str, bytes: Vec<u
 /// What a follower sees.
 enum Follow {
     /// The next message of the stream, in order.
-    Message(jetstream::Message),
+    Message(Box<jetstream::Message>),
     /// Everything stored when following began has been handled.
     CaughtUp,
 }
 
 /// Reads a CONTROL stream from its first message, in order, forever:
 /// reconnects and resumes after the last handled sequence on any error.
-async fn follow<F, Fut>(name: String, js: jetstream::Context, mut shutdown: watch::Receiver<bool>, handle: F)
-where
+async fn follow<F, Fut>(
+    name: String,
+    js: jetstream::Context,
+    mut shutdown: watch::Receiver<bool>,
+    handle: F,
+) where
     F: Fn(Follow) -> Fut,
     Fut: std::future::Future<Output = Result<(), BridgeError>>,
 {
@@ -373,7 +400,7 @@ where
             None => return Err(BridgeError::js("CONTROL messages", "stream ended")),
         };
         let seq = message.info().map_or(*next_seq, |i| i.stream_sequence);
-        handle(Follow::Message(message)).await?;
+        handle(Follow::Message(Box::new(message))).await?;
         *next_seq = seq + 1;
         if !*caught_up && seq >= last {
             *caught_up = true;

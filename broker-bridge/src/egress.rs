@@ -116,7 +116,11 @@ pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], clock: &dyn Fn() 
             };
             let decision = release_decision(&facts, &crossing, &view);
             out.audit.push(record(DecisionFacts {
-                decision: if decision.is_ok() { AuditDecision::Release } else { AuditDecision::Deny },
+                decision: if decision.is_ok() {
+                    AuditDecision::Release
+                } else {
+                    AuditDecision::Deny
+                },
                 stage: "egress",
                 partner,
                 header: Some(h),

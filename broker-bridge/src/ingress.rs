@@ -110,7 +110,11 @@ fn lineage_headers(
 }
 
 /// The ingress decision for a batch from one partner.
-pub(crate) fn decide(ctx: &IngressContext, inputs: &[Incoming], clock: &dyn Fn() -> i64) -> Decided {
+pub(crate) fn decide(
+    ctx: &IngressContext,
+    inputs: &[Incoming],
+    clock: &dyn Fn() -> i64,
+) -> Decided {
     let mut out = Decided::default();
     for input in inputs {
         // Per message: the time a decision is audited with is taken just

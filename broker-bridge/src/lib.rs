@@ -107,7 +107,13 @@ pub async fn start(
     let outbound = bus::ensure_home_streams(&home_js, cfg.replicas, max_age).await?;
     ensure_control_stream(&home_js, cfg.replicas).await?;
     let auditor = Arc::new(
-        Auditor::open(home_js.clone(), &nation, cfg.replicas, Some(settings.bridge_key.clone())).await?,
+        Auditor::open(
+            home_js.clone(),
+            &nation,
+            cfg.replicas,
+            Some(settings.bridge_key.clone()),
+        )
+        .await?,
     );
     let mut release = Vec::new();
     for link in &cfg.release {
@@ -122,7 +128,10 @@ pub async fn start(
     let control = Arc::new(ControlPlane::new(ControlParts {
         state: Arc::new(settings.initial_state(now_ms())?),
         home_js: home_js.clone(),
-        release: release.iter().map(|(p, _, js)| (p.clone(), js.clone())).collect(),
+        release: release
+            .iter()
+            .map(|(p, _, js)| (p.clone(), js.clone()))
+            .collect(),
         auditor: auditor.clone(),
         bridge_key: settings.bridge_key.clone(),
         staleness_ms: cfg.revocation_staleness_ms as i64,
@@ -158,7 +167,12 @@ pub async fn start(
             max_classification: link.max_classification.clone(),
             cache: shared.cache.clone(),
         });
-        tasks.push(tokio::spawn(run_ingress(ctx, partner_js, shared.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(run_ingress(
+            ctx,
+            partner_js,
+            shared.clone(),
+            shutdown.clone(),
+        )));
     }
     tracing::info!(%nation, release = cfg.release.len(), ingress = cfg.ingress.len(), "bridge started");
     Ok(BridgeHandle {
@@ -270,7 +284,11 @@ fn stage_hooks(
     partner: Option<String>,
     ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
 ) -> Hooks {
-    let (a, b, c) = (shared.nation.clone(), shared.nation.clone(), shared.nation.clone());
+    let (a, b, c) = (
+        shared.nation.clone(),
+        shared.nation.clone(),
+        shared.nation.clone(),
+    );
     let auditor = shared.auditor.clone();
     Hooks {
         batch: Box::new(move |s, counted| {

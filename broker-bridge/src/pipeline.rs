@@ -91,6 +91,9 @@ pub(crate) struct Source {
 /// Called with the seconds a stored batch took and what it counted.
 pub(crate) type BatchHook = Box<dyn Fn(f64, &[Counted]) + Send + Sync>;
 
+/// Called with `Some(why)` when a stage starts holding, `None` when it resumes.
+pub(crate) type HoldingHook = Box<dyn Fn(Option<&str>) + Send + Sync>;
+
 /// What a stage reports as it goes.
 pub(crate) struct Hooks {
     /// Seconds a stored batch took, and what it counted.
@@ -101,7 +104,7 @@ pub(crate) struct Hooks {
     /// (unacknowledged, so nothing is lost) until it may.
     pub ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Called when the stage starts (`Some(why)`) or stops (`None`) holding.
-    pub holding: Box<dyn Fn(Option<&str>) + Send + Sync>,
+    pub holding: HoldingHook,
 }
 
 /// Where a stage writes: its target contexts and the audit log.

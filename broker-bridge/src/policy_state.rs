@@ -5,7 +5,9 @@
 use coalition_core::certificate::TrustAnchors;
 use coalition_core::decision::PolicyView;
 use coalition_core::policy::{verify_policy, PolicyBook};
-use coalition_core::revocation::{verify_heartbeat, verify_notice, Applied, Notice, RevocationState};
+use coalition_core::revocation::{
+    verify_heartbeat, verify_notice, Applied, Notice, RevocationState,
+};
 use coalition_core::translator::{verify_translator, TranslatorSet};
 use coalition_core::CoreError;
 use coalition_schemas::v1::{control_message::Body, ControlMessage};
@@ -63,7 +65,11 @@ impl PolicyState {
     }
 
     /// Verifies and applies one control object.
-    pub(crate) fn apply(&self, message: &ControlMessage, now_ms: i64) -> Result<ControlApplied, CoreError> {
+    pub(crate) fn apply(
+        &self,
+        message: &ControlMessage,
+        now_ms: i64,
+    ) -> Result<ControlApplied, CoreError> {
         let missing = || CoreError::InvalidObject {
             kind: "control message",
             detail: "empty: it holds no object".into(),
@@ -73,13 +79,22 @@ impl PolicyState {
                 let policy = verify_policy(object, &self.anchors)?;
                 let (nation, version) = (policy.nation.clone(), policy.version);
                 let new = self.policies.insert(policy)?;
-                Ok(ControlApplied::Policy { nation, version, new })
+                Ok(ControlApplied::Policy {
+                    nation,
+                    version,
+                    new,
+                })
             }
             Body::Translator(object) => {
                 let t = verify_translator(object, &self.anchors)?;
                 let (name, from, to) = (t.name(), t.from.clone(), t.to.clone());
                 let new = self.translators.insert(t)?;
-                Ok(ControlApplied::Translator { name, from, to, new })
+                Ok(ControlApplied::Translator {
+                    name,
+                    from,
+                    to,
+                    new,
+                })
             }
             Body::Notice(object) => {
                 let notice = verify_notice(object, &self.anchors)?;
@@ -100,12 +115,16 @@ impl ControlApplied {
     pub(crate) fn subject(&self) -> String {
         use coalition_topology::subjects;
         match self {
-            ControlApplied::Policy { nation, version, .. } => subjects::control_policy(nation, *version),
+            ControlApplied::Policy {
+                nation, version, ..
+            } => subjects::control_policy(nation, *version),
             ControlApplied::Translator { name, .. } => {
                 let (id, version) = name.rsplit_once('@').unwrap_or((name, "0"));
                 format!("ctl.translator.{id}.{version}")
             }
-            ControlApplied::Notice { notice, .. } => subjects::control_notice(&notice.issuer, notice.epoch),
+            ControlApplied::Notice { notice, .. } => {
+                subjects::control_notice(&notice.issuer, notice.epoch)
+            }
             ControlApplied::Heartbeat { issuer, .. } => subjects::control_heartbeat(issuer),
         }
     }

@@ -51,9 +51,12 @@ impl BridgeSettings {
                 .anchor_path(path, nation)
                 .ok_or_else(|| BridgeError::Config(format!("no trust anchor for {nation}")))?;
             let what = format!("trust anchor for {nation}");
-            let key = PublicKey::from_file_bytes(&read(path, &what, &file)?).map_err(
-                |e| BridgeError::Config(format!("{}: trust anchor for {nation}: {e}", file.display())),
-            )?;
+            let key = PublicKey::from_file_bytes(&read(path, &what, &file)?).map_err(|e| {
+                BridgeError::Config(format!(
+                    "{}: trust anchor for {nation}: {e}",
+                    file.display()
+                ))
+            })?;
             anchors.insert(nation.clone(), key);
         }
         let bridge_key = load_bridge_key(path, &config, &anchors)?;
@@ -105,10 +108,18 @@ impl BridgeSettings {
             )));
         }
         for l in &cfg.release {
-            in_scale(&cfg.nation, &l.max_classification, format!("release to {}", l.partner))?;
+            in_scale(
+                &cfg.nation,
+                &l.max_classification,
+                format!("release to {}", l.partner),
+            )?;
         }
         for l in &cfg.ingress {
-            in_scale(&l.partner, &l.max_classification, format!("ingress from {}", l.partner))?;
+            in_scale(
+                &l.partner,
+                &l.max_classification,
+                format!("ingress from {}", l.partner),
+            )?;
         }
         Ok(())
     }
@@ -120,7 +131,10 @@ impl BridgeSettings {
             state.apply(object, now_ms).map_err(|e| {
                 BridgeError::Config(format!(
                     "control object {:?}: {e}",
-                    self.config.control_objects.get(i).map_or("?", String::as_str)
+                    self.config
+                        .control_objects
+                        .get(i)
+                        .map_or("?", String::as_str)
                 ))
             })?;
         }
@@ -141,7 +155,10 @@ fn load_bridge_key(
     let cert = verify_certificate(&certificate, anchors).map_err(|r| {
         BridgeError::Config(format!("{}: does not verify: {r}", cert_file.display()))
     })?;
-    if cert.nation != config.nation || cert.producer_id != BRIDGE_IDENTITY || cert.key != *key.public_key() {
+    if cert.nation != config.nation
+        || cert.producer_id != BRIDGE_IDENTITY
+        || cert.key != *key.public_key()
+    {
         return Err(BridgeError::Config(format!(
             "{}: is not a certificate of {}'s bridge key in {}",
             cert_file.display(),

@@ -52,7 +52,10 @@ fn bad_configs_exit_2_naming_file_and_problem() {
             "servers is empty",
         ),
         (
-            GOOD.replace("replicas = 1", "replicas = 1\nrevocation_staleness_ms = 500"),
+            GOOD.replace(
+                "replicas = 1",
+                "replicas = 1\nrevocation_staleness_ms = 500",
+            ),
             "revocation_staleness_ms (500) must be larger than heartbeat_interval_ms (1000)",
         ),
         (

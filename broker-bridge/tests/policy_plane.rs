@@ -59,7 +59,12 @@ struct Received(Arc<Mutex<Vec<(u64, String)>>>);
 
 impl Received {
     fn count_with(&self, translator: &str) -> usize {
-        self.0.lock().unwrap().iter().filter(|(_, t)| t == translator).count()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, t)| t == translator)
+            .count()
     }
     fn seqs(&self) -> Vec<u64> {
         self.0.lock().unwrap().iter().map(|(s, _)| *s).collect()
@@ -99,18 +104,27 @@ fn publish_in_background(producer: Producer, batch: usize) -> Load {
             let tracks: Vec<_> = (0..batch)
                 .map(|i| (l.clone(), track(&format!("LOAD-{}", n + i as u64))))
                 .collect();
-            let receipts = producer.publish_tracks("tracks", &tracks).await.expect("published");
+            let receipts = producer
+                .publish_tracks("tracks", &tracks)
+                .await
+                .expect("published");
             n += receipts.len() as u64;
             p.store(n, Ordering::Release);
         }
     });
-    Load { stop, published, task }
+    Load {
+        stop,
+        published,
+        task,
+    }
 }
 
 impl Load {
     async fn finish(self) -> u64 {
         self.stop.store(true, Ordering::Release);
-        within("publisher stop", self.task).await.expect("publisher task");
+        within("publisher stop", self.task)
+            .await
+            .expect("publisher task");
         self.published.load(Ordering::Acquire)
     }
 }
@@ -135,9 +149,10 @@ async fn issue_translator(mesh: &Mesh, version: u32) {
 async fn applied_at(mesh: &Mesh, nation: &str, name: &str) -> i64 {
     within(&format!("{nation} applies {name}"), async {
         loop {
-            let found = audit_records(mesh, nation).await.into_iter().find(|r| {
-                r.decision == AuditDecision::Revoke as i32 && r.msg_id == name
-            });
+            let found = audit_records(mesh, nation)
+                .await
+                .into_iter()
+                .find(|r| r.decision == AuditDecision::Revoke as i32 && r.msg_id == name);
             if let Some(r) = found {
                 return r.decided_at_ms;
             }
@@ -161,7 +176,12 @@ fn is(r: &AuditRecord, decision: AuditDecision) -> bool {
 /// revocation was applied there (to the millisecond: a decision's time is
 /// taken just before it reads the state, an application's just after it
 /// changed it); returns how many records under it were checked.
-fn nothing_after(records: &[AuditRecord], decision: AuditDecision, translator: &str, applied: i64) -> usize {
+fn nothing_after(
+    records: &[AuditRecord],
+    decision: AuditDecision,
+    translator: &str,
+    applied: i64,
+) -> usize {
     let under: Vec<_> = records
         .iter()
         .filter(|r| is(r, decision) && r.translator == translator)
@@ -182,10 +202,12 @@ fn nothing_after(records: &[AuditRecord], decision: AuditDecision, translator: &
 /// admissions and rejections of USA's messages.
 fn outcomes_for_gbr(usa: &[AuditRecord], gbr: &[AuditRecord]) -> BTreeMap<String, u32> {
     let mut outcomes: BTreeMap<String, u32> = BTreeMap::new();
-    let denied = usa.iter().filter(|r| r.partner == "GBR" && is(r, AuditDecision::Deny));
-    let decided = gbr
+    let denied = usa
         .iter()
-        .filter(|r| r.partner == "USA" && (is(r, AuditDecision::Admit) || is(r, AuditDecision::Reject)));
+        .filter(|r| r.partner == "GBR" && is(r, AuditDecision::Deny));
+    let decided = gbr.iter().filter(|r| {
+        r.partner == "USA" && (is(r, AuditDecision::Admit) || is(r, AuditDecision::Reject))
+    });
     for r in denied.chain(decided) {
         *outcomes.entry(r.msg_id.clone()).or_default() += 1;
     }
@@ -194,13 +216,20 @@ fn outcomes_for_gbr(usa: &[AuditRecord], gbr: &[AuditRecord]) -> BTreeMap<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn translator_revoked_under_load_by_either_party_stops_release_and_admission_at_once() {
-    let rounds: u32 = if std::env::var_os("COALITION_SOAK").is_some() { 20 } else { 4 };
+    let rounds: u32 = if std::env::var_os("COALITION_SOAK").is_some() {
+        20
+    } else {
+        4
+    };
     let mesh = mesh(DUPLEX).await;
     let bridges = bridges(&mesh).await;
     let gbr = subscriber(&mesh, "GBR").await;
-    let sub = within("subscribe", gbr.subscribe(coalition_sdk::Topic::tracks().from_nation("USA")))
-        .await
-        .expect("subscribes");
+    let sub = within(
+        "subscribe",
+        gbr.subscribe(coalition_sdk::Topic::tracks().from_nation("USA")),
+    )
+    .await
+    .expect("subscribes");
     let received = read_in_background(sub);
     let load = publish_in_background(producer(&mesh, "USA", "radar-1").await, 50);
     let started = Instant::now();
@@ -220,7 +249,10 @@ async fn translator_revoked_under_load_by_either_party_stops_release_and_admissi
             .await
             .revoke(
                 &root_key(&mesh, issuer),
-                Revoked::Translator { id: "USA-GBR".into(), version },
+                Revoked::Translator {
+                    id: "USA-GBR".into(),
+                    version,
+                },
                 None,
                 "test: revoke under load",
             )
@@ -248,7 +280,10 @@ async fn translator_revoked_under_load_by_either_party_stops_release_and_admissi
                 .count();
             if missing == 0 {
                 let doubled: Vec<_> = outcomes.iter().filter(|(_, n)| **n > 1).collect();
-                assert!(doubled.is_empty(), "tracks with two outcomes for GBR: {doubled:?}");
+                assert!(
+                    doubled.is_empty(),
+                    "tracks with two outcomes for GBR: {doubled:?}"
+                );
                 return (usa, gbr);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -262,7 +297,10 @@ async fn translator_revoked_under_load_by_either_party_stops_release_and_admissi
             _ => (&gbr_audit, AuditDecision::Admit),
         };
         let n = nothing_after(records, decision, translator, *applied);
-        assert!(n > 0, "{nation}: no {decision:?} records under {translator} at all");
+        assert!(
+            n > 0,
+            "{nation}: no {decision:?} records under {translator} at all"
+        );
         checked += n;
     }
     for (nation, mut l) in latencies {
@@ -286,7 +324,9 @@ async fn translator_revoked_under_load_by_either_party_stops_release_and_admissi
 /// Publishes `n` tracks with ids `<prefix>-<i>`; returns their seqs.
 async fn publish_n(producer: &Producer, prefix: &str, to: &[&str], n: usize) -> Vec<u64> {
     let l = label(producer_nation(producer), "SECRET", to);
-    let tracks: Vec<_> = (0..n).map(|i| (l.clone(), track(&format!("{prefix}-{i}")))).collect();
+    let tracks: Vec<_> = (0..n)
+        .map(|i| (l.clone(), track(&format!("{prefix}-{i}"))))
+        .collect();
     within("publish", producer.publish_tracks("tracks", &tracks))
         .await
         .expect("published")
@@ -312,7 +352,11 @@ async fn until_received(received: &Received, seqs: &[u64]) {
     .await;
     let got = received.seqs();
     for s in seqs {
-        assert_eq!(got.iter().filter(|g| *g == s).count(), 1, "seq {s} delivered more than once");
+        assert_eq!(
+            got.iter().filter(|g| *g == s).count(),
+            1,
+            "seq {s} delivered more than once"
+        );
     }
 }
 
@@ -330,7 +374,10 @@ async fn until_audited(mesh: &Mesh, nation: &str, what: &str, pred: impl Fn(&Aud
 async fn partner_suspension_stops_both_directions_until_reinstated() {
     let mesh = mesh(DUPLEX).await;
     let bridges = bridges(&mesh).await;
-    let (gbr_sub, usa_sub) = (subscriber(&mesh, "GBR").await, subscriber(&mesh, "USA").await);
+    let (gbr_sub, usa_sub) = (
+        subscriber(&mesh, "GBR").await,
+        subscriber(&mesh, "USA").await,
+    );
     let topic = coalition_sdk::Topic::tracks;
     let at_gbr = read_in_background(gbr_sub.subscribe(topic().from_nation("USA")).await.unwrap());
     let at_usa = read_in_background(usa_sub.subscribe(topic().from_nation("GBR")).await.unwrap());
@@ -342,26 +389,52 @@ async fn partner_suspension_stops_both_directions_until_reinstated() {
     // GBR suspends USA, alone.
     let notice = control(&mesh, "GBR")
         .await
-        .revoke(&root_key(&mesh, "GBR"), Revoked::SuspendPartner("USA".into()), None, "test")
+        .revoke(
+            &root_key(&mesh, "GBR"),
+            Revoked::SuspendPartner("USA".into()),
+            None,
+            "test",
+        )
         .await
         .expect("suspension published");
     applied_at(&mesh, "GBR", &notice.name()).await;
     applied_at(&mesh, "USA", &notice.name()).await;
     let held_usa = publish_n(&usa, "SUSPENDED", &["GBR"], 5).await;
     let held_gbr = publish_n(&gbr, "SUSPENDED", &["USA"], 5).await;
-    let suspended = |id: String| move |r: &AuditRecord| r.msg_id == id && r.reason == "partner_suspended";
+    let suspended =
+        |id: String| move |r: &AuditRecord| r.msg_id == id && r.reason == "partner_suspended";
     // Each side's egress denies its last message to the other.
-    until_audited(&mesh, "USA", "USA denies to GBR", suspended(format!("USA.radar-1.tracks.{}", held_usa[4]))).await;
-    until_audited(&mesh, "GBR", "GBR denies to USA", suspended(format!("GBR.radar-2.tracks.{}", held_gbr[4]))).await;
+    until_audited(
+        &mesh,
+        "USA",
+        "USA denies to GBR",
+        suspended(format!("USA.radar-1.tracks.{}", held_usa[4])),
+    )
+    .await;
+    until_audited(
+        &mesh,
+        "GBR",
+        "GBR denies to USA",
+        suspended(format!("GBR.radar-2.tracks.{}", held_gbr[4])),
+    )
+    .await;
     for (received, seqs) in [(&at_gbr, &held_usa), (&at_usa, &held_gbr)] {
         let got = received.seqs();
-        assert!(seqs.iter().all(|s| !got.contains(s)), "a message crossed a suspended partnership");
+        assert!(
+            seqs.iter().all(|s| !got.contains(s)),
+            "a message crossed a suspended partnership"
+        );
     }
 
     // Reinstated by the same issuer, at a later epoch: both directions flow.
     control(&mesh, "GBR")
         .await
-        .revoke(&root_key(&mesh, "GBR"), Revoked::ReinstatePartner("USA".into()), None, "test")
+        .revoke(
+            &root_key(&mesh, "GBR"),
+            Revoked::ReinstatePartner("USA".into()),
+            None,
+            "test",
+        )
         .await
         .expect("reinstatement published");
     until_received(&at_gbr, &publish_n(&usa, "AFTER", &["GBR"], 5).await).await;
@@ -379,7 +452,10 @@ async fn a_stale_revocation_view_holds_admission_and_the_backlog_arrives_whole_w
     .await;
     let gbr_sub = subscriber(&mesh, "GBR").await;
     let at_gbr = read_in_background(
-        gbr_sub.subscribe(coalition_sdk::Topic::tracks().from_nation("USA")).await.unwrap(),
+        gbr_sub
+            .subscribe(coalition_sdk::Topic::tracks().from_nation("USA"))
+            .await
+            .unwrap(),
     );
     let usa = producer(&mesh, "USA", "radar-1").await;
     until_received(&at_gbr, &publish_n(&usa, "FRESH", &["GBR"], 5).await).await;
@@ -391,7 +467,10 @@ async fn a_stale_revocation_view_holds_admission_and_the_backlog_arrives_whole_w
     let paused_at = now_ms();
     // Past the bound from the pause, even a heartbeat GBR reads late is too
     // old to make its view fresh again.
-    until("GBR holds USA", || metric(stale) == 1.0 && now_ms() > paused_at + 3_000).await;
+    until("GBR holds USA", || {
+        metric(stale) == 1.0 && now_ms() > paused_at + 3_000
+    })
+    .await;
     let held_since = now_ms();
     let backlog = publish_n(&usa, "HELD", &["GBR"], 50).await;
     // USA releases all of them; GBR admits none while its view is stale.
@@ -401,7 +480,10 @@ async fn a_stale_revocation_view_holds_admission_and_the_backlog_arrives_whole_w
     })
     .await;
     let got = at_gbr.seqs();
-    assert!(backlog.iter().all(|s| !got.contains(s)), "admitted while stale");
+    assert!(
+        backlog.iter().all(|s| !got.contains(s)),
+        "admitted while stale"
+    );
     until_audited(&mesh, "GBR", "GBR audits the hold", |r| {
         is(r, AuditDecision::Hold) && r.partner == "USA" && r.detail.starts_with("holding")
     })
@@ -427,21 +509,31 @@ async fn two_translator_versions_serve_two_source_policy_versions_at_once() {
     let mesh = mesh(DUPLEX).await;
     let bridges = bridges(&mesh).await;
     let gbr_sub = subscriber(&mesh, "GBR").await;
-    let mut sub = gbr_sub.subscribe(coalition_sdk::Topic::tracks().from_nation("USA")).await.unwrap();
+    let mut sub = gbr_sub
+        .subscribe(coalition_sdk::Topic::tracks().from_nation("USA"))
+        .await
+        .unwrap();
     // USA policy v2 (one more caveat) and translator v2 for it only.
     let t = mesh.topology();
     let mut v2 = dev_policy(t.nation("USA").unwrap());
     v2.version = 2;
     v2.caveats.push(("REL-EXERCISE".into(), false));
-    let signed = coalition_core::policy::sign_policy(&v2, &root_key(&mesh, "USA"), now_ms()).unwrap();
+    let signed =
+        coalition_core::policy::sign_policy(&v2, &root_key(&mesh, "USA"), now_ms()).unwrap();
     let usa_control = control(&mesh, "USA").await;
-    usa_control.publish_policy("USA", 2, signed).await.expect("policy published");
+    usa_control
+        .publish_policy("USA", 2, signed)
+        .await
+        .expect("policy published");
     let mut tr = dev_translator(&v2, &dev_policy(t.nation("GBR").unwrap()), now_ms());
     tr.version = 2;
     tr.source_versions = 2..=2;
     let mut signed = sign_translator(&tr, "USA", &root_key(&mesh, "USA")).unwrap();
     cosign_translator(&mut signed, "GBR", &root_key(&mesh, "GBR")).unwrap();
-    usa_control.publish_translator("USA-GBR", 2, signed).await.expect("translator published");
+    usa_control
+        .publish_translator("USA-GBR", 2, signed)
+        .await
+        .expect("translator published");
 
     let usa = producer(&mesh, "USA", "radar-1").await;
     let old = label("USA", "SECRET", &["GBR"]);
@@ -458,17 +550,32 @@ async fn two_translator_versions_serve_two_source_policy_versions_at_once() {
             let series = format!(
                 r#"coalition_bridge_control_applied_total{{nation="{nation}",kind="{kind}"}}"#
             );
-            until(&format!("{nation} applies the new {kind}"), || metric(&series) >= 1.0).await;
+            until(&format!("{nation} applies the new {kind}"), || {
+                metric(&series) >= 1.0
+            })
+            .await;
         }
     }
-    let receipts = within("publish", usa.publish_tracks("tracks", &tracks)).await.unwrap();
+    let receipts = within("publish", usa.publish_tracks("tracks", &tracks))
+        .await
+        .unwrap();
     let mut by_translator: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for _ in 0..receipts.len() {
         let d = next_delivery(&mut sub).await;
         let translator = d.lineage.translator.clone().expect("translator in lineage");
-        let versions = d.lineage.policy_versions.clone().expect("policy versions in lineage");
-        assert!(versions.starts_with(&format!("USA/v{}", d.label.policy_version)), "{versions}");
-        by_translator.entry(translator).or_default().push(d.label.policy_version);
+        let versions = d
+            .lineage
+            .policy_versions
+            .clone()
+            .expect("policy versions in lineage");
+        assert!(
+            versions.starts_with(&format!("USA/v{}", d.label.policy_version)),
+            "{versions}"
+        );
+        by_translator
+            .entry(translator)
+            .or_default()
+            .push(d.label.policy_version);
     }
     assert_eq!(by_translator["USA-GBR@1"], vec![1; 5]);
     assert_eq!(by_translator["USA-GBR@2"], vec![2; 5]);
@@ -481,17 +588,27 @@ async fn the_audit_log_of_a_running_bridge_verifies_answers_who_admitted_and_sho
     let bridges = bridges(&mesh).await;
     let gbr_sub = subscriber(&mesh, "GBR").await;
     let at_gbr = read_in_background(
-        gbr_sub.subscribe(coalition_sdk::Topic::tracks().from_nation("USA")).await.unwrap(),
+        gbr_sub
+            .subscribe(coalition_sdk::Topic::tracks().from_nation("USA"))
+            .await
+            .unwrap(),
     );
     let usa = producer(&mesh, "USA", "radar-1").await;
     for round in 0..6 {
-        until_received(&at_gbr, &publish_n(&usa, &format!("AUDIT-{round}"), &["GBR"], 5).await).await;
+        until_received(
+            &at_gbr,
+            &publish_n(&usa, &format!("AUDIT-{round}"), &["GBR"], 5).await,
+        )
+        .await;
     }
     let anchors = anchors(&mesh);
     let blocks = audit_blocks(&mesh, "GBR").await;
     let report = verify_chain("GBR", blocks.iter().cloned(), &anchors, now_ms());
     assert!(report.is_clean(), "{:?}", report.problems);
-    assert!(report.checkpoints_verified >= 1, "no signed checkpoint verified");
+    assert!(
+        report.checkpoints_verified >= 1,
+        "no signed checkpoint verified"
+    );
     let id = "USA.radar-1.tracks.3";
     let decoded: Vec<_> = blocks
         .iter()
@@ -503,7 +620,13 @@ async fn the_audit_log_of_a_running_bridge_verifies_answers_who_admitted_and_sho
         .find(|r| is(r.record, AuditDecision::Admit))
         .expect("admission of seq 3 audited");
     assert_eq!(admit.record.translator, "USA-GBR@1");
-    assert_eq!((admit.record.source_policy_version, admit.record.target_policy_version), (1, 1));
+    assert_eq!(
+        (
+            admit.record.source_policy_version,
+            admit.record.target_policy_version
+        ),
+        (1, 1)
+    );
     assert_eq!(admit.record.key_id.len(), 64, "key id is a hex SHA-256");
 
     // Someone with the nation's admin rights deletes a block: the chain shows where.

@@ -168,11 +168,18 @@ fn load_key(path: &Path) -> Result<SigningKeyPair, CliError> {
 }
 
 fn bridge_config(mesh: &MeshDir) -> Result<(PathBuf, BridgeConfig), CliError> {
-    let path = mesh.dir.join("bridges").join(format!("{}.toml", mesh.nation));
+    let path = mesh
+        .dir
+        .join("bridges")
+        .join(format!("{}.toml", mesh.nation));
     if !path.exists() {
         return Err(usage(
             &path,
-            format!("not found: is {} a mesh folder with nation {}?", mesh.dir.display(), mesh.nation),
+            format!(
+                "not found: is {} a mesh folder with nation {}?",
+                mesh.dir.display(),
+                mesh.nation
+            ),
         ));
     }
     let cfg = BridgeConfig::load(&path)?;
@@ -181,7 +188,13 @@ fn bridge_config(mesh: &MeshDir) -> Result<(PathBuf, BridgeConfig), CliError> {
 
 async fn publisher(mesh: &MeshDir) -> Result<ControlPublisher, CliError> {
     let (_, cfg) = bridge_config(mesh)?;
-    Ok(ControlPublisher::connect(&cfg.servers, &mesh.nation, &cfg.home.user, &cfg.home.password).await?)
+    Ok(ControlPublisher::connect(
+        &cfg.servers,
+        &mesh.nation,
+        &cfg.home.user,
+        &cfg.home.password,
+    )
+    .await?)
 }
 
 /// `coalition revoke ...`
@@ -195,12 +208,16 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), CliError> {
             version: version.unwrap_or(0),
         },
         RevokeWhat::ProducerKey { producer, cert } => {
-            let path = cert.unwrap_or_else(|| keys.join("producers").join(format!("{producer}.cert")));
+            let path =
+                cert.unwrap_or_else(|| keys.join("producers").join(format!("{producer}.cert")));
             let (_, cfg) = bridge_config(&args.mesh)?;
             let anchors = load_anchors(&args.mesh, &cfg)?;
             let cert = verify_certificate(&read(&path)?, &anchors).map_err(|r| usage(&path, r))?;
             if cert.nation != nation || cert.producer_id != producer {
-                return Err(usage(&path, format!("is the certificate of {}/{}", cert.nation, cert.producer_id)));
+                return Err(usage(
+                    &path,
+                    format!("is the certificate of {}/{}", cert.nation, cert.producer_id),
+                ));
             }
             Revoked::ProducerKey {
                 nation: nation.clone(),
@@ -208,7 +225,11 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), CliError> {
                 key_sha256: *cert.key.id(),
             }
         }
-        RevokeWhat::Product { producer, feed, product_id } => Revoked::Product(ProductKey {
+        RevokeWhat::Product {
+            producer,
+            feed,
+            product_id,
+        } => Revoked::Product(ProductKey {
             origin: nation.clone(),
             producer_id: producer,
             feed,
@@ -225,8 +246,14 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn load_anchors(mesh: &MeshDir, cfg: &BridgeConfig) -> Result<coalition_sdk::TrustAnchors, CliError> {
-    let path = mesh.dir.join("bridges").join(format!("{}.toml", mesh.nation));
+fn load_anchors(
+    mesh: &MeshDir,
+    cfg: &BridgeConfig,
+) -> Result<coalition_sdk::TrustAnchors, CliError> {
+    let path = mesh
+        .dir
+        .join("bridges")
+        .join(format!("{}.toml", mesh.nation));
     let mut anchors = coalition_sdk::TrustAnchors::new();
     for code in cfg.trust_anchors.keys() {
         if let Some(p) = cfg.anchor_path(&path, code) {
@@ -273,7 +300,9 @@ struct PolicySpec {
 fn parse_spec<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, CliError> {
     let text = String::from_utf8(read(path)?).map_err(|_| usage(path, "not UTF-8 text"))?;
     toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(0, |s| text[..s.start].matches('\n').count() + 1);
+        let line = e
+            .span()
+            .map_or(0, |s| text[..s.start].matches('\n').count() + 1);
         usage(path, format!("line {line}: {}", e.message()))
     })
 }
@@ -293,7 +322,12 @@ fn read_object(path: &Path) -> Result<Body, CliError> {
 /// `coalition translator ...`
 pub fn translator(cmd: TranslatorCommand) -> Result<(), CliError> {
     match cmd {
-        TranslatorCommand::Issue { spec, nation, key, out } => {
+        TranslatorCommand::Issue {
+            spec,
+            nation,
+            key,
+            out,
+        } => {
             let s: TranslatorSpec = parse_spec(&spec)?;
             let t = Translator {
                 id: s.id,
@@ -312,17 +346,30 @@ pub fn translator(cmd: TranslatorCommand) -> Result<(), CliError> {
             // Refuse what a bridge would refuse.
             Translator::from_wire(t.to_wire()).map_err(|e| usage(&spec, e))?;
             if nation != t.from && nation != t.to {
-                return Err(usage(&spec, format!("{nation} is not a party ({} -> {})", t.from, t.to)));
+                return Err(usage(
+                    &spec,
+                    format!("{nation} is not a party ({} -> {})", t.from, t.to),
+                ));
             }
-            let signed = sign_translator(&t, &nation, &load_key(&key)?).map_err(|e| usage(&key, e))?;
+            let signed =
+                sign_translator(&t, &nation, &load_key(&key)?).map_err(|e| usage(&key, e))?;
             write_object(&out, Body::Translator(signed))?;
-            println!("signed {} as {nation}; the other party must cosign it", t.name());
+            println!(
+                "signed {} as {nation}; the other party must cosign it",
+                t.name()
+            );
         }
-        TranslatorCommand::Cosign { input, nation, key, out } => {
+        TranslatorCommand::Cosign {
+            input,
+            nation,
+            key,
+            out,
+        } => {
             let Body::Translator(mut signed) = read_object(&input)? else {
                 return Err(usage(&input, "is not a translator"));
             };
-            cosign_translator(&mut signed, &nation, &load_key(&key)?).map_err(|e| usage(&key, e))?;
+            cosign_translator(&mut signed, &nation, &load_key(&key)?)
+                .map_err(|e| usage(&key, e))?;
             write_object(&out, Body::Translator(signed))?;
             println!("co-signed as {nation}");
         }
@@ -342,7 +389,8 @@ pub fn policy(cmd: PolicyCommand) -> Result<(), CliError> {
         informative: s.informative,
     };
     NationPolicy::from_document(policy.to_document(0)).map_err(|e| usage(&spec, e))?;
-    let signed = sign_policy(&policy, &load_key(&key)?, crate::now_ms()).map_err(|e| usage(&key, e))?;
+    let signed =
+        sign_policy(&policy, &load_key(&key)?, crate::now_ms()).map_err(|e| usage(&key, e))?;
     write_object(&out, Body::Policy(signed))?;
     println!("signed {} policy v{}", policy.nation, policy.version);
     Ok(())
@@ -357,18 +405,31 @@ pub async fn publish(args: PublishControlArgs) -> Result<(), CliError> {
         Body::Policy(o) => {
             let doc = coalition_schemas::v1::NationPolicyDocument::decode(decode(o))
                 .map_err(|e| usage(&args.file, e))?;
-            publisher.publish_policy(&doc.nation, doc.version, o.clone()).await?;
+            publisher
+                .publish_policy(&doc.nation, doc.version, o.clone())
+                .await?;
             println!("published {} policy v{}", doc.nation, doc.version);
         }
         Body::Translator(o) => {
-            let t = coalition_schemas::v1::Translator::decode(decode(o)).map_err(|e| usage(&args.file, e))?;
+            let t = coalition_schemas::v1::Translator::decode(decode(o))
+                .map_err(|e| usage(&args.file, e))?;
             if o.signatures.len() < 2 {
-                return Err(usage(&args.file, "has one signature; both nations must sign (translator cosign)"));
+                return Err(usage(
+                    &args.file,
+                    "has one signature; both nations must sign (translator cosign)",
+                ));
             }
-            publisher.publish_translator(&t.id, t.version, o.clone()).await?;
+            publisher
+                .publish_translator(&t.id, t.version, o.clone())
+                .await?;
             println!("published translator {}@{}", t.id, t.version);
         }
-        _ => return Err(usage(&args.file, "only policy documents and translators are published this way")),
+        _ => {
+            return Err(usage(
+                &args.file,
+                "only policy documents and translators are published this way",
+            ))
+        }
     }
     Ok(())
 }

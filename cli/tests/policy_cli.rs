@@ -58,7 +58,9 @@ async fn translators_are_signed_by_both_nations_published_and_revoked_from_the_c
     for nation in ["USA", "GBR"] {
         let settings =
             coalition_bridge::BridgeSettings::load(&mesh.bridge_config_path(nation)).unwrap();
-        coalition_bridge::start(settings, shutdown.clone()).await.unwrap();
+        coalition_bridge::start(settings, shutdown.clone())
+            .await
+            .unwrap();
     }
     let dir = mesh.dir().display().to_string();
     let key = |n: &str| format!("{dir}/keys/{n}/root.key");
@@ -82,31 +84,101 @@ SECRET = "SECRET"
     .unwrap();
     let half = format!("{dir}/half.ctl");
     let whole = format!("{dir}/whole.ctl");
-    ok(&coalition(&["translator", "issue", "--spec", &spec, "--nation", "USA", "--key", &key("USA"), "--out", &half]));
+    ok(&coalition(&[
+        "translator",
+        "issue",
+        "--spec",
+        &spec,
+        "--nation",
+        "USA",
+        "--key",
+        &key("USA"),
+        "--out",
+        &half,
+    ]));
     let mesh_args = ["--dir", dir.as_str(), "--nation", "USA"];
     // One signature is not enough to publish.
     refused(
         &coalition(&[&["control", "publish"][..], &mesh_args, &["--file", &half]].concat()),
         "both nations must sign",
     );
-    ok(&coalition(&["translator", "cosign", "--in", &half, "--nation", "GBR", "--key", &key("GBR"), "--out", &whole]));
-    ok(&coalition(&[&["control", "publish"][..], &mesh_args, &["--file", &whole]].concat()));
+    ok(&coalition(&[
+        "translator",
+        "cosign",
+        "--in",
+        &half,
+        "--nation",
+        "GBR",
+        "--key",
+        &key("GBR"),
+        "--out",
+        &whole,
+    ]));
+    ok(&coalition(
+        &[&["control", "publish"][..], &mesh_args, &["--file", &whole]].concat(),
+    ));
     for nation in ["USA", "GBR"] {
-        let series = format!(r#"coalition_bridge_control_applied_total{{nation="{nation}",kind="translator"}}"#);
-        until(&format!("{nation} applies USA-GBR@2"), || metric(&series) >= 1.0).await;
+        let series = format!(
+            r#"coalition_bridge_control_applied_total{{nation="{nation}",kind="translator"}}"#
+        );
+        until(&format!("{nation} applies USA-GBR@2"), || {
+            metric(&series) >= 1.0
+        })
+        .await;
     }
     // GBR revokes every version, unilaterally; both bridges apply it.
-    let out = ok(&coalition(&["revoke", "--dir", &dir, "--nation", "GBR", "translator", "--id", "USA-GBR"]));
-    assert!(out.contains("GBR#1: revoke translator USA-GBR (all versions)"), "{out}");
-    let out = ok(&coalition(&["revoke", "--dir", &dir, "--nation", "USA", "product", "--producer", "radar-1", "--product-id", "T-9"]));
+    let out = ok(&coalition(&[
+        "revoke",
+        "--dir",
+        &dir,
+        "--nation",
+        "GBR",
+        "translator",
+        "--id",
+        "USA-GBR",
+    ]));
+    assert!(
+        out.contains("GBR#1: revoke translator USA-GBR (all versions)"),
+        "{out}"
+    );
+    let out = ok(&coalition(&[
+        "revoke",
+        "--dir",
+        &dir,
+        "--nation",
+        "USA",
+        "product",
+        "--producer",
+        "radar-1",
+        "--product-id",
+        "T-9",
+    ]));
     assert!(out.contains("USA#1: retract product T-9"), "{out}");
-    let out = ok(&coalition(&["revoke", "--dir", &dir, "--nation", "USA", "producer-key", "--producer", "radar-1"]));
+    let out = ok(&coalition(&[
+        "revoke",
+        "--dir",
+        &dir,
+        "--nation",
+        "USA",
+        "producer-key",
+        "--producer",
+        "radar-1",
+    ]));
     assert!(out.contains("USA#2: revoke key"), "{out}");
     // On a one-way link GBR has nowhere to send its notices to USA: it
     // enforces its own revocation at ingress (see docs/policy.md).
-    for (nation, issuer, n) in [("GBR", "GBR", 1.0), ("USA", "USA", 2.0), ("GBR", "USA", 2.0)] {
-        let series = format!(r#"coalition_bridge_notices_applied_total{{nation="{nation}",issuer="{issuer}"}}"#);
-        until(&format!("{nation} applies {issuer}'s notices"), || metric(&series) >= n).await;
+    for (nation, issuer, n) in [
+        ("GBR", "GBR", 1.0),
+        ("USA", "USA", 2.0),
+        ("GBR", "USA", 2.0),
+    ] {
+        let series = format!(
+            r#"coalition_bridge_notices_applied_total{{nation="{nation}",issuer="{issuer}"}}"#
+        );
+        until(&format!("{nation} applies {issuer}'s notices"), || {
+            metric(&series) >= n
+        })
+        .await;
     }
 }
 
@@ -115,13 +187,33 @@ fn bad_policy_input_is_refused_with_where_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     refused(
-        &coalition(&["revoke", "--dir", &d, "--nation", "USA", "suspend", "--partner", "GBR"]),
+        &coalition(&[
+            "revoke",
+            "--dir",
+            &d,
+            "--nation",
+            "USA",
+            "suspend",
+            "--partner",
+            "GBR",
+        ]),
         "root.key: cannot read",
     );
     let spec = format!("{d}/t.toml");
     std::fs::write(&spec, "id = \"X\"\nversion = \"two\"\n").unwrap();
     refused(
-        &coalition(&["translator", "issue", "--spec", &spec, "--nation", "USA", "--key", "k", "--out", "o"]),
+        &coalition(&[
+            "translator",
+            "issue",
+            "--spec",
+            &spec,
+            "--nation",
+            "USA",
+            "--key",
+            "k",
+            "--out",
+            "o",
+        ]),
         "t.toml: line 2",
     );
     std::fs::write(
@@ -131,19 +223,47 @@ fn bad_policy_input_is_refused_with_where_and_why() {
     )
     .unwrap();
     refused(
-        &coalition(&["translator", "issue", "--spec", &spec, "--nation", "USA", "--key", "k", "--out", "o"]),
+        &coalition(&[
+            "translator",
+            "issue",
+            "--spec",
+            &spec,
+            "--nation",
+            "USA",
+            "--key",
+            "k",
+            "--out",
+            "o",
+        ]),
         "needs two different nations",
     );
     let policy = format!("{d}/p.toml");
-    std::fs::write(&policy, "nation = \"USA\"\nversion = 0\nclassifications = [\"A\"]\n").unwrap();
+    std::fs::write(
+        &policy,
+        "nation = \"USA\"\nversion = 0\nclassifications = [\"A\"]\n",
+    )
+    .unwrap();
     refused(
-        &coalition(&["policy", "sign", "--spec", &policy, "--key", "k", "--out", "o"]),
+        &coalition(&[
+            "policy", "sign", "--spec", &policy, "--key", "k", "--out", "o",
+        ]),
         "version must be 1 or more",
     );
     let garbage = format!("{d}/g.ctl");
     std::fs::write(&garbage, b"\xff\xfe").unwrap();
     refused(
-        &coalition(&["translator", "cosign", "--in", &garbage, "--nation", "GBR", "--key", "k", "--out", "o"]),
+        &coalition(&[
+            "translator",
+            "cosign",
+            "--in",
+            &garbage,
+            "--nation",
+            "GBR",
+            "--key",
+            "k",
+            "--out",
+            "o",
+        ]),
         "not a signed control object",
     );
 }

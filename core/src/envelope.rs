@@ -109,7 +109,10 @@ pub struct SourceRef {
 impl SourceRef {
     /// `<origin>.<producer>.<feed>.<seq>`.
     pub fn msg_id(&self) -> String {
-        format!("{}.{}.{}.{}", self.origin, self.producer_id, self.feed, self.seq)
+        format!(
+            "{}.{}.{}.{}",
+            self.origin, self.producer_id, self.feed, self.seq
+        )
     }
 }
 
@@ -185,7 +188,11 @@ impl TryFrom<v1::SourceRef> for SourceRef {
     type Error = DenyReason;
 
     fn try_from(wire: v1::SourceRef) -> Result<Self, DenyReason> {
-        if wire.origin.is_empty() || wire.producer_id.is_empty() || wire.feed.is_empty() || wire.seq == 0 {
+        if wire.origin.is_empty()
+            || wire.producer_id.is_empty()
+            || wire.feed.is_empty()
+            || wire.seq == 0
+        {
             return Err(DenyReason::MalformedHeader);
         }
         Ok(SourceRef {
@@ -270,7 +277,11 @@ pub fn seal(identity: &ProducerIdentity, request: &SealRequest<'_>) -> Result<By
         produced_at_ms: request.now_ms,
         producer_cert_sha256: Bytes::copy_from_slice(&certificate_digest(&identity.certificate)),
         corrects_seq: request.corrects_seq.unwrap_or(0),
-        derived_from: request.derived_from.iter().map(v1::SourceRef::from).collect(),
+        derived_from: request
+            .derived_from
+            .iter()
+            .map(v1::SourceRef::from)
+            .collect(),
         product_id: request.product_id.to_string(),
     }
     .encode_to_vec();

@@ -46,7 +46,10 @@ impl NationPolicy {
             return Err(bad(format!("{}: version must be 1 or more", doc.nation)));
         }
         if doc.classifications.is_empty() {
-            return Err(bad(format!("{} v{}: no classifications", doc.nation, doc.version)));
+            return Err(bad(format!(
+                "{} v{}: no classifications",
+                doc.nation, doc.version
+            )));
         }
         let mut seen = BTreeSet::new();
         let names = doc

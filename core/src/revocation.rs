@@ -96,9 +96,15 @@ impl Notice {
     /// A one-line summary for logs and audit records.
     pub fn summary(&self) -> String {
         let what = match &self.revoked {
-            Revoked::Translator { id, version: 0 } => format!("revoke translator {id} (all versions)"),
+            Revoked::Translator { id, version: 0 } => {
+                format!("revoke translator {id} (all versions)")
+            }
             Revoked::Translator { id, version } => format!("revoke translator {id}@{version}"),
-            Revoked::ProducerKey { nation, producer_id, key_sha256 } => format!(
+            Revoked::ProducerKey {
+                nation,
+                producer_id,
+                key_sha256,
+            } => format!(
                 "revoke key {} of producer {nation}/{producer_id}",
                 hex::encode(&key_sha256[..8])
             ),
@@ -109,7 +115,11 @@ impl Notice {
             Revoked::SuspendPartner(p) => format!("suspend partner {p}"),
             Revoked::ReinstatePartner(p) => format!("reinstate partner {p}"),
         };
-        format!("{}: {what}, effective {}", self.name(), self.effective_from_ms)
+        format!(
+            "{}: {what}, effective {}",
+            self.name(),
+            self.effective_from_ms
+        )
     }
 
     /// The wire form.
@@ -120,20 +130,24 @@ impl Notice {
                 id: id.clone(),
                 version: *version,
             }),
-            Revoked::ProducerKey { nation, producer_id, key_sha256 } => {
-                Target::ProducerKey(v1::ProducerKeyRef {
-                    nation: nation.clone(),
-                    producer_id: producer_id.clone(),
-                    key_sha256: bytes::Bytes::copy_from_slice(key_sha256),
-                })
-            }
+            Revoked::ProducerKey {
+                nation,
+                producer_id,
+                key_sha256,
+            } => Target::ProducerKey(v1::ProducerKeyRef {
+                nation: nation.clone(),
+                producer_id: producer_id.clone(),
+                key_sha256: bytes::Bytes::copy_from_slice(key_sha256),
+            }),
             Revoked::Product(p) => Target::Product(v1::ProductRef {
                 origin: p.origin.clone(),
                 producer_id: p.producer_id.clone(),
                 feed: p.feed.clone(),
                 product_id: p.product_id.clone(),
             }),
-            Revoked::SuspendPartner(p) => Target::SuspendPartner(v1::PartnerRef { partner: p.clone() }),
+            Revoked::SuspendPartner(p) => {
+                Target::SuspendPartner(v1::PartnerRef { partner: p.clone() })
+            }
             Revoked::ReinstatePartner(p) => {
                 Target::ReinstatePartner(v1::PartnerRef { partner: p.clone() })
             }
@@ -183,7 +197,10 @@ impl Notice {
             }
             Some(Target::Product(p)) => {
                 if p.origin != wire.issuer {
-                    return Err(bad(format!("only {} may retract {}'s products", p.origin, p.origin)));
+                    return Err(bad(format!(
+                        "only {} may retract {}'s products",
+                        p.origin, p.origin
+                    )));
                 }
                 if p.product_id.is_empty() {
                     return Err(bad("product id is empty".into()));
@@ -195,10 +212,14 @@ impl Notice {
                     product_id: p.product_id,
                 })
             }
-            Some(Target::SuspendPartner(p)) if !p.partner.is_empty() && p.partner != wire.issuer => {
+            Some(Target::SuspendPartner(p))
+                if !p.partner.is_empty() && p.partner != wire.issuer =>
+            {
                 Revoked::SuspendPartner(p.partner)
             }
-            Some(Target::ReinstatePartner(p)) if !p.partner.is_empty() && p.partner != wire.issuer => {
+            Some(Target::ReinstatePartner(p))
+                if !p.partner.is_empty() && p.partner != wire.issuer =>
+            {
                 Revoked::ReinstatePartner(p.partner)
             }
             Some(_) => return Err(bad("target is empty or names the issuer itself".into())),
@@ -216,11 +237,20 @@ impl Notice {
 
 /// Signs a notice with its issuer's root.
 pub fn sign_notice(notice: &Notice, root: &SigningKeyPair) -> Result<v1::SignedObject, CoreError> {
-    sign_object(ObjectKind::Notice, notice.to_wire().encode_to_vec(), &notice.issuer, root, None)
+    sign_object(
+        ObjectKind::Notice,
+        notice.to_wire().encode_to_vec(),
+        &notice.issuer,
+        root,
+        None,
+    )
 }
 
 /// Verifies a notice against its issuer's root.
-pub fn verify_notice(object: &v1::SignedObject, anchors: &TrustAnchors) -> Result<Notice, CoreError> {
+pub fn verify_notice(
+    object: &v1::SignedObject,
+    anchors: &TrustAnchors,
+) -> Result<Notice, CoreError> {
     let notice = Notice::from_wire(decode_body(object, ObjectKind::Notice)?)?;
     verify_root_signature(object, ObjectKind::Notice, &notice.issuer, anchors)?;
     Ok(notice)
@@ -250,7 +280,13 @@ pub fn sign_heartbeat(
         epoch: heartbeat.epoch,
         issued_at_ms: heartbeat.issued_at_ms,
     };
-    sign_object(ObjectKind::Heartbeat, body.encode_to_vec(), issuer, key, Some(certificate))
+    sign_object(
+        ObjectKind::Heartbeat,
+        body.encode_to_vec(),
+        issuer,
+        key,
+        Some(certificate),
+    )
 }
 
 /// Verifies a heartbeat: signed by a bridge key its issuer's root certified.
@@ -260,7 +296,14 @@ pub fn verify_heartbeat(
     now_ms: i64,
 ) -> Result<(String, Heartbeat), CoreError> {
     let hb: v1::Heartbeat = decode_body(object, ObjectKind::Heartbeat)?;
-    verify_certified_signature(object, ObjectKind::Heartbeat, &hb.issuer, BRIDGE_IDENTITY, anchors, now_ms)?;
+    verify_certified_signature(
+        object,
+        ObjectKind::Heartbeat,
+        &hb.issuer,
+        BRIDGE_IDENTITY,
+        anchors,
+        now_ms,
+    )?;
     Ok((
         hb.issuer,
         Heartbeat {
@@ -368,12 +411,16 @@ impl RevocationState {
 
     /// Whether a producer key is revoked at `now_ms`.
     pub fn is_key_revoked(&self, key_sha256: &[u8; 32], now_ms: i64) -> bool {
-        self.keys.get(key_sha256).is_some_and(|from| *from <= now_ms)
+        self.keys
+            .get(key_sha256)
+            .is_some_and(|from| *from <= now_ms)
     }
 
     /// Whether a product is retracted at `now_ms`.
     pub fn is_product_retracted(&self, product: &ProductKey, now_ms: i64) -> bool {
-        self.products.get(product).is_some_and(|from| *from <= now_ms)
+        self.products
+            .get(product)
+            .is_some_and(|from| *from <= now_ms)
     }
 
     /// Whether the partnership between `a` and `b` is suspended at
@@ -388,7 +435,10 @@ impl RevocationState {
 
     /// Records a verified heartbeat (only if newer than the last one).
     pub fn heartbeat(&self, issuer: &str, heartbeat: Heartbeat) {
-        let mut e = self.heartbeats.entry(issuer.to_string()).or_insert(heartbeat);
+        let mut e = self
+            .heartbeats
+            .entry(issuer.to_string())
+            .or_insert(heartbeat);
         if heartbeat.issued_at_ms >= e.issued_at_ms {
             *e = heartbeat;
         }

@@ -164,10 +164,9 @@ pub fn decode_body<T: prost::Message + Default>(
     object: &v1::SignedObject,
     kind: ObjectKind,
 ) -> Result<T, CoreError> {
-    T::decode(object.body.as_ref()).map_err(|e| invalid_object(kind, format!("body does not decode: {e}")))
+    T::decode(object.body.as_ref())
+        .map_err(|e| invalid_object(kind, format!("body does not decode: {e}")))
 }
-
-
 
 /// A key a national root certified (e.g. a bridge's), with its certificate:
 /// what signs heartbeats and audit checkpoints.
@@ -184,6 +183,12 @@ pub struct CertifiedKey {
 impl CertifiedKey {
     /// Signs `body` as an object of `kind`.
     pub fn sign(&self, kind: ObjectKind, body: Vec<u8>) -> Result<v1::SignedObject, CoreError> {
-        sign_object(kind, body, &self.nation, &self.key, Some(self.certificate.clone()))
+        sign_object(
+            kind,
+            body,
+            &self.nation,
+            &self.key,
+            Some(self.certificate.clone()),
+        )
     }
 }

@@ -70,7 +70,11 @@ impl Translator {
     /// mapping, or not in `target`, is denied.
     pub fn translate(&self, label: &Label, target: &NationPolicy) -> Result<Label, DenyReason> {
         let categories = || label.caveats.iter().chain(label.informative.iter());
-        if let Some(missing) = self.required.iter().find(|r| !categories().any(|c| c == *r)) {
+        if let Some(missing) = self
+            .required
+            .iter()
+            .find(|r| !categories().any(|c| c == *r))
+        {
             let _ = missing;
             return Err(DenyReason::MissingRequiredCategory);
         }
@@ -145,7 +149,10 @@ impl Translator {
         if wire.id.is_empty() || wire.version == 0 {
             return Err(bad("needs an id and a version of 1 or more"));
         }
-        if wire.from_nation.is_empty() || wire.to_nation.is_empty() || wire.from_nation == wire.to_nation {
+        if wire.from_nation.is_empty()
+            || wire.to_nation.is_empty()
+            || wire.from_nation == wire.to_nation
+        {
             return Err(bad("needs two different nations"));
         }
         if wire.not_after_ms <= wire.not_before_ms {
@@ -153,7 +160,9 @@ impl Translator {
         }
         let range = |r: Option<v1::VersionRange>, what: &str| match r {
             Some(r) if r.min >= 1 && r.min <= r.max => Ok(r.min..=r.max),
-            _ => Err(bad(&format!("{what} policy version range is missing or empty"))),
+            _ => Err(bad(&format!(
+                "{what} policy version range is missing or empty"
+            ))),
         };
         let map = |m: Vec<v1::Mapping>, what: &str| {
             let mut out = BTreeMap::new();
@@ -189,7 +198,13 @@ pub fn sign_translator(
     nation: &str,
     root: &SigningKeyPair,
 ) -> Result<v1::SignedObject, CoreError> {
-    sign_object(KIND, translator.to_wire().encode_to_vec(), nation, root, None)
+    sign_object(
+        KIND,
+        translator.to_wire().encode_to_vec(),
+        nation,
+        root,
+        None,
+    )
 }
 
 /// Adds `nation`'s root signature to a translator signed by the other party.
@@ -239,7 +254,10 @@ impl TranslatorSet {
             }
             return Err(invalid_object(
                 KIND,
-                format!("{} is already known with different content; issue a new version", translator.name()),
+                format!(
+                    "{} is already known with different content; issue a new version",
+                    translator.name()
+                ),
             ));
         }
         entry.push(Arc::new(translator));
@@ -261,7 +279,13 @@ impl TranslatorSet {
     pub fn with_id(&self, id: &str) -> Vec<Arc<Translator>> {
         self.by_pair
             .iter()
-            .flat_map(|e| e.value().iter().filter(|t| t.id == id).cloned().collect::<Vec<_>>())
+            .flat_map(|e| {
+                e.value()
+                    .iter()
+                    .filter(|t| t.id == id)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -284,7 +308,8 @@ impl TranslatorSet {
         };
         let mut why = DenyReason::NoTranslator;
         for t in candidates.iter().filter(|t| {
-            t.source_versions.contains(&source_version) && t.target_versions.contains(&target_version)
+            t.source_versions.contains(&source_version)
+                && t.target_versions.contains(&target_version)
         }) {
             if revocations.is_translator_revoked(t, now_ms) {
                 why = DenyReason::TranslatorRevoked;

@@ -86,7 +86,10 @@ fn certify(
     feeds: Vec<String>,
     now_ms: i64,
 ) -> Result<(SigningKeyPair, bytes::Bytes), HarnessError> {
-    let key = SigningKeyPair::generate(Algorithm::MlDsa65, &format!("{}/{producer_id}", nation.code));
+    let key = SigningKeyPair::generate(
+        Algorithm::MlDsa65,
+        &format!("{}/{producer_id}", nation.code),
+    );
     let cert = issue_certificate(
         root_key,
         &CertificateRequest {
@@ -99,7 +102,12 @@ fn certify(
             max_classification: nation.classifications.last().cloned().unwrap_or_default(),
         },
     )
-    .map_err(|e| config_error(format!("certificate for {}/{producer_id}: {e}", nation.code)))?;
+    .map_err(|e| {
+        config_error(format!(
+            "certificate for {}/{producer_id}: {e}",
+            nation.code
+        ))
+    })?;
     Ok((key, cert))
 }
 
@@ -131,9 +139,10 @@ pub fn dev_translator(from: &NationPolicy, to: &NationPolicy, now_ms: i64) -> Tr
         .iter()
         .filter_map(|c| {
             let group = EQUIVALENT.iter().find(|g| g.contains(&c.as_str()));
-            let target = to.classifications.iter().find(|t| {
-                *t == c || group.is_some_and(|g| g.contains(&t.as_str()))
-            })?;
+            let target = to
+                .classifications
+                .iter()
+                .find(|t| *t == c || group.is_some_and(|g| g.contains(&t.as_str())))?;
             Some((c.clone(), target.clone()))
         })
         .collect();
@@ -171,24 +180,35 @@ fn write_control_objects(
     roots: &BTreeMap<String, SigningKeyPair>,
     now_ms: i64,
 ) -> Result<(), HarnessError> {
-    let sign_err = |what: String| move |e: coalition_core::CoreError| config_error(format!("{what}: {e}"));
+    let sign_err =
+        |what: String| move |e: coalition_core::CoreError| config_error(format!("{what}: {e}"));
     for nation in &topology.nations {
         let key = &roots[&nation.code];
         let signed = sign_policy(&dev_policy(nation), key, now_ms)
             .map_err(sign_err(format!("policy of {}", nation.code)))?;
         let path = root.join(control_files::policy(&nation.code));
-        write_key_file(&path, &control_bytes(control_message::Body::Policy(signed)), false)?;
+        write_key_file(
+            &path,
+            &control_bytes(control_message::Body::Policy(signed)),
+            false,
+        )?;
     }
     for link in &topology.links {
-        let (Some(from), Some(to)) = (topology.nation(&link.from), topology.nation(&link.to)) else {
+        let (Some(from), Some(to)) = (topology.nation(&link.from), topology.nation(&link.to))
+        else {
             continue;
         };
         let t = dev_translator(&dev_policy(from), &dev_policy(to), now_ms);
         let what = format!("translator {}", t.name());
-        let mut signed = sign_translator(&t, &from.code, &roots[&from.code]).map_err(sign_err(what.clone()))?;
+        let mut signed =
+            sign_translator(&t, &from.code, &roots[&from.code]).map_err(sign_err(what.clone()))?;
         cosign_translator(&mut signed, &to.code, &roots[&to.code]).map_err(sign_err(what))?;
         let path = root.join(control_files::translator(&from.code, &to.code));
-        write_key_file(&path, &control_bytes(control_message::Body::Translator(signed)), false)?;
+        write_key_file(
+            &path,
+            &control_bytes(control_message::Body::Translator(signed)),
+            false,
+        )?;
     }
     Ok(())
 }
@@ -219,7 +239,13 @@ pub fn generate_dev_pki(root: &Path, topology: &Topology, now_ms: i64) -> Result
             write_key_file(&key_path, &key.to_private_file(), true)?;
             write_key_file(&cert_path, &cert, false)?;
         }
-        let (key, cert) = certify(&root_key, nation, BRIDGE_IDENTITY, vec!["control".into()], now_ms)?;
+        let (key, cert) = certify(
+            &root_key,
+            nation,
+            BRIDGE_IDENTITY,
+            vec!["control".into()],
+            now_ms,
+        )?;
         write_key_file(&dir.join("bridge.key"), &key.to_private_file(), true)?;
         write_key_file(&dir.join("bridge.cert"), &cert, false)?;
         roots.insert(nation.code.clone(), root_key);

@@ -57,20 +57,42 @@ impl ControlPublisher {
             .await
             .map_err(|e| error(e.to_string()))?
             .await
-            .map_err(|e| error(format!("{e} (is the nation's bridge running? it creates the CONTROL stream)")))?;
+            .map_err(|e| {
+                error(format!(
+                    "{e} (is the nation's bridge running? it creates the CONTROL stream)"
+                ))
+            })?;
         Ok(())
     }
 
     /// Publishes a signed policy document (`version` of `nation`).
-    pub async fn publish_policy(&self, nation: &str, version: u32, signed: SignedObject) -> Result<(), SdkError> {
-        self.publish(subjects::control_policy(nation, version), Body::Policy(signed), false)
-            .await
+    pub async fn publish_policy(
+        &self,
+        nation: &str,
+        version: u32,
+        signed: SignedObject,
+    ) -> Result<(), SdkError> {
+        self.publish(
+            subjects::control_policy(nation, version),
+            Body::Policy(signed),
+            false,
+        )
+        .await
     }
 
     /// Publishes a co-signed translator.
-    pub async fn publish_translator(&self, id: &str, version: u32, signed: SignedObject) -> Result<(), SdkError> {
-        self.publish(subjects::control_translator(id, version), Body::Translator(signed), false)
-            .await
+    pub async fn publish_translator(
+        &self,
+        id: &str,
+        version: u32,
+        signed: SignedObject,
+    ) -> Result<(), SdkError> {
+        self.publish(
+            subjects::control_translator(id, version),
+            Body::Translator(signed),
+            false,
+        )
+        .await
     }
 
     /// The highest notice epoch this nation has issued (0 if none).

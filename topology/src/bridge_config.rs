@@ -151,7 +151,9 @@ impl BridgeConfig {
                 "servers is empty: list at least one nats:// URL".into(),
             ));
         }
-        if self.heartbeat_interval_ms == 0 || self.revocation_staleness_ms <= self.heartbeat_interval_ms {
+        if self.heartbeat_interval_ms == 0
+            || self.revocation_staleness_ms <= self.heartbeat_interval_ms
+        {
             return Err(invalid(format!(
                 "revocation_staleness_ms ({}) must be larger than heartbeat_interval_ms ({}), which must be at least 1",
                 self.revocation_staleness_ms, self.heartbeat_interval_ms

@@ -7,14 +7,11 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 
 use crate::addressing::Addressing;
-use crate::bridge_config::{
-    BridgeConfig, ClientsConfig, Credential, IngressLink,
-    ReleaseLink,
-};
+use crate::bridge_config::{BridgeConfig, ClientsConfig, Credential, IngressLink, ReleaseLink};
 use crate::error::TopologyError;
 use crate::model::{Nation, ServerId, Topology};
-use crate::nats_config::render_server;
 use crate::naming::control_files;
+use crate::nats_config::render_server;
 
 /// Passwords for every NATS user of a mesh, by user name.
 #[derive(Clone, Default)]

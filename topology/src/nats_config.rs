@@ -172,7 +172,8 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
         out,
         "      # {partner}'s leaf connection (leaf connections only)."
     );
-    let _ = writeln!(
+    let _ =
+        writeln!(
         out,
         "      {{ user: {}, password: {}, allowed_connection_types: [\"LEAFNODE\"],\n        {} }}",
         q(&leaf.user),

@@ -291,9 +291,12 @@ pub async fn bridges_with(mesh: &Mesh, tweak: impl Fn(&mut BridgeSettings)) -> B
             BridgeSettings::load(&mesh.bridge_config_path(&n.code)).expect("bridge config loads");
         tweak(&mut settings);
         handles.push(
-            within("bridge start", coalition_bridge::start(settings, shutdown.clone()))
-                .await
-                .expect("bridge starts"),
+            within(
+                "bridge start",
+                coalition_bridge::start(settings, shutdown.clone()),
+            )
+            .await
+            .expect("bridge starts"),
         );
     }
     Bridges { stop, handles }
@@ -311,7 +314,12 @@ pub async fn control(mesh: &Mesh, nation: &str) -> coalition_sdk::ControlPublish
     let cfg = mesh.bridge_config(nation).expect("bridge config");
     within(
         "control connect",
-        coalition_sdk::ControlPublisher::connect(&cfg.servers, nation, &cfg.home.user, &cfg.home.password),
+        coalition_sdk::ControlPublisher::connect(
+            &cfg.servers,
+            nation,
+            &cfg.home.user,
+            &cfg.home.password,
+        ),
     )
     .await
     .expect("control connects")
@@ -319,9 +327,15 @@ pub async fn control(mesh: &Mesh, nation: &str) -> coalition_sdk::ControlPublish
 
 /// Every block of `nation`'s audit log: (stream sequence, raw block).
 pub async fn audit_blocks(mesh: &Mesh, nation: &str) -> Vec<(u64, bytes::Bytes)> {
-    let cred = mesh.bridge_config(nation).expect("bridge config").home.clone();
+    let cred = mesh
+        .bridge_config(nation)
+        .expect("bridge config")
+        .home
+        .clone();
     let js = jetstream_as(mesh, nation, cred).await;
-    let stream = within("audit stream", js.get_stream("AUDIT")).await.expect("AUDIT stream");
+    let stream = within("audit stream", js.get_stream("AUDIT"))
+        .await
+        .expect("AUDIT stream");
     let last = within("audit info", stream.get_info())
         .await
         .expect("AUDIT info")
@@ -354,7 +368,11 @@ pub async fn audit_records(mesh: &Mesh, nation: &str) -> Vec<coalition_schemas::
     audit_blocks(mesh, nation)
         .await
         .iter()
-        .flat_map(|(_, raw)| coalition_core::audit::decode_block(raw).expect("block decodes").records)
+        .flat_map(|(_, raw)| {
+            coalition_core::audit::decode_block(raw)
+                .expect("block decodes")
+                .records
+        })
         .collect()
 }
 

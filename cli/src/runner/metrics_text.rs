@@ -27,6 +27,20 @@ pub fn counters(text: &str, metric: &str) -> BTreeMap<BTreeMap<String, String>, 
     out
 }
 
+/// The sum of `metric`'s samples (in the bridges' current metrics) whose
+/// labels include every `(name, value)` of `filters`.
+pub fn counter_total(metric: &str, filters: &[(&str, &str)]) -> f64 {
+    counters(&coalition_bridge::telemetry::render(), metric)
+        .iter()
+        .filter(|(labels, _)| {
+            filters
+                .iter()
+                .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,18 +57,4 @@ mod tests {
         .into();
         assert_eq!(c[&key], 3.0);
     }
-}
-
-/// The sum of `metric`'s samples (in the bridges' current metrics) whose
-/// labels include every `(name, value)` of `filters`.
-pub fn counter_total(metric: &str, filters: &[(&str, &str)]) -> f64 {
-    counters(&coalition_bridge::telemetry::render(), metric)
-        .iter()
-        .filter(|(labels, _)| {
-            filters
-                .iter()
-                .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|(_, v)| v)
-        .sum()
 }

@@ -43,12 +43,24 @@ pub async fn revoke_and_check(mesh: &Mesh) -> Result<bool, CliError> {
     };
     let before = applied(to);
     let started = Instant::now();
-    let control = ControlPublisher::connect(&cfg.servers, to, &cfg.home.user, &cfg.home.password).await?;
+    let control =
+        ControlPublisher::connect(&cfg.servers, to, &cfg.home.user, &cfg.home.password).await?;
     let notice = control
-        .revoke(&root, Revoked::Translator { id: translator.clone(), version: 0 }, None, "runner demonstration")
+        .revoke(
+            &root,
+            Revoked::Translator {
+                id: translator.clone(),
+                version: 0,
+            },
+            None,
+            "runner demonstration",
+        )
         .await?;
     if !poll(|| applied(to) > before).await {
-        println!("  ! {to}'s bridge did not apply {} within {WAIT:?}", notice.name());
+        println!(
+            "  ! {to}'s bridge did not apply {} within {WAIT:?}",
+            notice.name()
+        );
         return Ok(false);
     }
     println!(
@@ -57,7 +69,10 @@ pub async fn revoke_and_check(mesh: &Mesh) -> Result<bool, CliError> {
         started.elapsed().as_millis()
     );
     let stopped = |nation: &str, metric: &str| {
-        counter_total(metric, &[("nation", nation), ("reason", "translator_revoked")])
+        counter_total(
+            metric,
+            &[("nation", nation), ("reason", "translator_revoked")],
+        )
     };
     let before_egress = stopped(from, "coalition_bridge_denied_total");
     let before_ingress = stopped(to, "coalition_bridge_rejected_total");

@@ -174,6 +174,9 @@ fn header(origin: &str, label: Label) -> Header {
     }
 }
 
+/// What a decision (or a step of the model) returns.
+type Outcome<T = Translated> = Result<T, DenyReason>;
+
 /// What one decision reads, besides the world and the revocations.
 #[derive(Debug, Clone)]
 struct Input {
@@ -189,13 +192,13 @@ struct Input {
 struct Case {
     name: &'static str,
     input: Input,
-    want: Result<Translated, DenyReason>,
+    want: Outcome,
 }
 
 /// A message of `label`'s nation, released by it (and arriving from it)
 /// to `to` with a good key, on a SECRET link, at `NOW`.
 #[rustfmt::skip]
-fn case(name: &'static str, label: Label, to: &str, want: Result<Translated, DenyReason>) -> Case {
+fn case(name: &'static str, label: Label, to: &str, want: Outcome) -> Case {
     let (from, ceiling) = (label.policy_id.clone(), "SECRET".into());
     let input = Input { header: header(&from, label), from, to: to.into(), ceiling, now_ms: NOW, key: GOOD_KEY };
     Case { name, input, want }
@@ -225,14 +228,14 @@ fn fra(classification: &str, to: &[&str]) -> Label {
 }
 
 #[rustfmt::skip]
-fn ok(label: Label, translator: &str, source: u32, target: u32) -> Result<Translated, DenyReason> {
+fn ok(label: Label, translator: &str, source: u32, target: u32) -> Outcome {
     let translator = translator.into();
     Ok(Translated { label, translator, source_policy_version: source, target_policy_version: target })
 }
 
 /// The admit decision if `admit`, else the release decision.
 #[rustfmt::skip]
-fn run(admit: bool, input: &Input, notices: &[Notice]) -> Result<Translated, DenyReason> {
+fn run(admit: bool, input: &Input, notices: &[Notice]) -> Outcome {
     let (world, revocations) = (world(), revocations(notices));
     let view = PolicyView { policies: &world.book, translators: &world.set, revocations: &revocations };
     let facts = MessageFacts { header: &input.header, key_sha256: &input.key };
@@ -258,7 +261,7 @@ fn usa_secret() -> Label {
         .with_informative("OPNAME")
 }
 
-fn usa_secret_in_gbr() -> Result<Translated, DenyReason> {
+fn usa_secret_in_gbr() -> Outcome {
     let label = gbr("SECRET", &["GBR", "USA"]).with_caveat("ORCON");
     ok(label.with_informative("EXERCISE"), "USA-GBR@1", 1, 1)
 }
@@ -417,15 +420,14 @@ fn either_nation_may_revoke_a_translator_but_not_a_third() {
     }
 }
 
-/// What the model returns: the same as the decision.
-type Model<T> = Result<T, DenyReason>;
-
 /// The decision by the rules of the module doc, over the world's data.
-fn model(admit: bool, input: &Input, notices: &[Notice]) -> Model<Translated> {
+fn model(admit: bool, input: &Input, notices: &[Notice]) -> Outcome {
     model_revocations(admit, input, notices)?;
     let source = model_label(input)?;
     let targets = world().policies.iter().filter(|p| p.nation == input.to);
-    let target = targets.max_by_key(|p| p.version).ok_or(UnknownPolicyVersion)?;
+    let target = targets
+        .max_by_key(|p| p.version)
+        .ok_or(UnknownPolicyVersion)?;
     let t = model_select(input, (source.version, target.version), notices)?;
     Ok(Translated {
         label: model_translate(t, &input.header.label, target)?,
@@ -437,7 +439,7 @@ fn model(admit: bool, input: &Input, notices: &[Notice]) -> Model<Translated> {
 
 /// Rules 1 to 4: the link, then the notices in force (at or after their
 /// effective instant).
-fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Model<()> {
+fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Outcome<()> {
     let (h, from, to) = (&input.header, input.from.as_str(), input.to.as_str());
     if admit && h.origin != from {
         return Err(OriginMismatch);
@@ -467,7 +469,7 @@ fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Model<()
 /// the label's policy version. Rule 7 is read per caveat in the label's
 /// (sorted) order, as the code does: the doc does not say which reason
 /// wins when one caveat is unknown and another forbids release.
-fn model_label(input: &Input) -> Model<&'static NationPolicy> {
+fn model_label(input: &Input) -> Outcome<&'static NationPolicy> {
     let label = &input.header.label;
     if label.policy_id != input.from {
         return Err(UnknownPolicy);
@@ -502,7 +504,7 @@ fn model_select(
     input: &Input,
     versions: (u32, u32),
     notices: &[Notice],
-) -> Model<&'static Translator> {
+) -> Outcome<&'static Translator> {
     let (now, (source, target)) = (input.now_ms, versions);
     let pair = |t: &&Translator| t.from == input.from && t.to == input.to;
     let covers = |t: &&Translator| {
@@ -535,7 +537,7 @@ fn model_select(
 }
 
 /// Rule 10, second part: required, forbidden, then the maps.
-fn model_translate(t: &Translator, label: &Label, target: &NationPolicy) -> Model<Label> {
+fn model_translate(t: &Translator, label: &Label, target: &NationPolicy) -> Outcome<Label> {
     let carries = |c: &String| label.caveats.contains(c) || label.informative.contains(c);
     if !t.required.iter().all(carries) {
         return Err(MissingRequiredCategory);
