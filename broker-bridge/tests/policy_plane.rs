@@ -642,3 +642,55 @@ async fn the_audit_log_of_a_running_bridge_verifies_answers_who_admitted_and_sho
     let first = &report.problems[0];
     assert_eq!(first.stream_seq, victim_seq + 1, "{first}");
 }
+
+/// Starts one nation's bridge with its own stop switch.
+async fn start_one(mesh: &Mesh, nation: &str) -> (tokio::sync::watch::Sender<bool>, coalition_bridge::BridgeHandle) {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let settings = coalition_bridge::BridgeSettings::load(&mesh.bridge_config_path(nation)).unwrap();
+    let handle = within("bridge start", coalition_bridge::start(settings, shutdown)).await.unwrap();
+    (stop, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_restarted_after_a_revocation_applies_it_before_releasing_anything() {
+    let mesh = mesh(DUPLEX).await;
+    let (usa_stop, usa_bridge) = start_one(&mesh, "USA").await;
+    let (gbr_stop, gbr_bridge) = start_one(&mesh, "GBR").await;
+    let gbr_sub = subscriber(&mesh, "GBR").await;
+    let at_gbr = read_in_background(
+        gbr_sub.subscribe(coalition_sdk::Topic::tracks().from_nation("USA")).await.unwrap(),
+    );
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    until_received(&at_gbr, &publish_n(&usa, "BEFORE", &["GBR"], 5).await).await;
+
+    // USA's bridge is down while USA's operators revoke the translator and
+    // its producer keeps publishing.
+    let _ = usa_stop.send(true);
+    within("USA bridge stops", usa_bridge.join()).await;
+    let notice = control(&mesh, "USA")
+        .await
+        .revoke(&root_key(&mesh, "USA"), Revoked::Translator { id: "USA-GBR".into(), version: 0 }, None, "test")
+        .await
+        .expect("notice published");
+    let while_down = publish_n(&usa, "WHILE-DOWN", &["GBR"], 10).await;
+    let (usa_stop, usa_bridge) = start_one(&mesh, "USA").await;
+    let applied = applied_at(&mesh, "USA", &notice.name()).await;
+    let last = format!("USA.radar-1.tracks.{}", while_down[9]);
+    until_audited(&mesh, "USA", "USA decides the backlog", |r| r.msg_id == last && r.partner == "GBR").await;
+    let usa_audit = audit_records(&mesh, "USA").await;
+    for seq in &while_down {
+        let id = format!("USA.radar-1.tracks.{seq}");
+        let r = usa_audit
+            .iter()
+            .find(|r| r.msg_id == id && r.partner == "GBR")
+            .expect("decided");
+        assert!(is(r, AuditDecision::Deny) && r.reason == "translator_revoked", "{id}: {r:?}");
+        assert!(r.decided_at_ms >= applied, "{id} decided before the notice was applied");
+    }
+    // And GBR learns it over the mesh.
+    applied_at(&mesh, "GBR", &notice.name()).await;
+    let got = at_gbr.seqs();
+    assert!(while_down.iter().all(|s| !got.contains(s)));
+    let _ = (usa_stop.send(true), gbr_stop.send(true));
+    within("stop", async { usa_bridge.join().await; gbr_bridge.join().await }).await;
+}
