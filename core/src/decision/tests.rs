@@ -82,7 +82,7 @@ fn translators() -> Vec<Translator> {
     let usa_gbr = [("UNCLASSIFIED", "OFFICIAL"), ("CONFIDENTIAL", "RESTRICTED"), ("SECRET", "SECRET")];
     let usa_fra = [("UNCLASSIFIED", "NON PROTEGE"), ("CONFIDENTIAL", "DIFFUSION RESTREINTE"),
         ("SECRET", "SECRET"), ("TOP SECRET", "TRES SECRET")];
-    let v1_categories = [("ORCON", "ORCON"), ("EXERCISE", "EXERCISE")];
+    let v1_categories = [("ORCON", "ORCON"), ("EXERCISE", "EXERCISE"), ("OPNAME", "OPERATION")];
     let v2_categories = [("ORCON", "ORCON"), ("EXERCISE", "EXERCISE"), ("REL-EXERCISE", "EXERCISE-ONLY")];
     let gbr_fra = [("OFFICIAL", "NON PROTEGE"), ("SECRET", "SECRET")];
     let gbr_fra_v2 = [("OFFICIAL", "NON PROTEGE"), ("SECRET", "SECRET"), ("TOP SECRET", "TRES SECRET")];
@@ -403,21 +403,30 @@ fn translators_for_two_source_versions_cohabit() {
     }
 }
 
+/// Either of a translator's two nations may revoke it, from the notice's
+/// effective instant, a third nation may not; the highest usable version
+/// applies, and revoked is reported before not (yet) valid.
 #[test]
-fn either_nation_may_revoke_a_translator_but_not_a_third() {
-    let flows = ok(gbr("SECRET", &["GBR"]), "USA-GBR@1", 1, 1);
-    let revoked = Err(TranslatorRevoked);
-    #[rustfmt::skip]
-    let cases = [
-        ("by the releasing nation", "USA", 0, NOW, &revoked),
-        ("by the receiving nation", "GBR", 0, NOW, &revoked),
-        ("by a third nation", "FRA", 0, NOW, &flows),
-        ("not yet in force", "GBR", 2_000, 1_999, &flows),
-        ("in force", "GBR", 2_000, 2_000, &revoked),
+#[rustfmt::skip]
+fn unilateral_revocation_and_version_choice() {
+    let (to_gbr, to_fra) = (usa("SECRET", &["GBR"]), gbr("SECRET", &["FRA"]));
+    let in_gbr = ok(gbr("SECRET", &["GBR"]), "USA-GBR@1", 1, 1);
+    let in_fra = |name| ok(fra("SECRET", &["FRA"]), name, 1, 1);
+    let revoke = |issuer, id, version, from_ms| vec![revoke_translator(issuer, id, version, from_ms)];
+    let rows = [
+        ("by the releasing nation", revoke("USA", "USA-GBR", 0, 0), &to_gbr, NOW, Err(TranslatorRevoked)),
+        ("by the receiving nation", revoke("GBR", "USA-GBR", 1, 0), &to_gbr, NOW, Err(TranslatorRevoked)),
+        ("not by a third nation", revoke("FRA", "USA-GBR", 0, 0), &to_gbr, NOW, in_gbr.clone()),
+        ("not before it is in force", revoke("GBR", "USA-GBR", 0, 2_000), &to_gbr, 1_999, in_gbr),
+        ("from when it is in force", revoke("GBR", "USA-GBR", 0, 2_000), &to_gbr, 2_000, Err(TranslatorRevoked)),
+        ("@2 not valid yet", vec![], &to_fra, NOW, in_fra("GBR-FRA@1")),
+        ("@2 valid: the highest", vec![], &to_fra, T_500K, in_fra("GBR-FRA@2")),
+        ("@2 revoked: back to @1", revoke("FRA", "GBR-FRA", 2, 0), &to_fra, T_500K, in_fra("GBR-FRA@1")),
+        ("@1 revoked, @2 not yet valid", revoke("GBR", "GBR-FRA", 1, 0), &to_fra, NOW, Err(TranslatorRevoked)),
     ];
-    for (name, issuer, from_ms, now, want) in cases {
-        let notices = [revoke_translator(issuer, "USA-GBR", 0, from_ms)];
-        let c = case(name, usa("SECRET", &["GBR"]), "GBR", want.clone()).at(now);
+    for (name, notices, label, now, want) in rows {
+        let to = if label.policy_id == "USA" { "GBR" } else { "FRA" };
+        let c = case(name, label.clone(), to, want).at(now);
         check(false, &notices, &[c.clone()]);
         check(true, &notices, &[c]);
     }
@@ -447,7 +456,7 @@ fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Outcome<
         return Err(OriginMismatch);
     }
     let now = input.now_ms;
-    let in_force = || notices.iter().filter(move |n| n.effective_from_ms <= now);
+    let in_force = || notices.iter().filter(move |n| n.effective_from_ms < now);
     let between = |a: &str, b: &str| (a, b) == (from, to) || (a, b) == (to, from);
     let suspends =
         |n: &Notice| matches!(&n.revoked, Revoked::SuspendPartner(p) if between(&n.issuer, p));
