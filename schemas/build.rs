@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/coalition/v1/track.proto",
         "proto/coalition/v1/alert.proto",
         "proto/coalition/v1/policy.proto",
+        "proto/coalition/v1/schema_policy.proto",
         "proto/coalition/v1/audit.proto",
     ];
     for f in &files {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_nats::HeaderMap;
 use coalition_core::certificate::CertificateCache;
 use coalition_core::decision::{release_decision, Crossing, MessageFacts, Translated};
-use coalition_core::envelope::{check_within_certificate, decode_envelope, open, VerifiedMessage};
+use coalition_core::envelope::{decode_envelope, open, VerifiedMessage};
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::AuditDecision;
@@ -47,12 +47,7 @@ pub(crate) fn verify_outbound(
     if input.subject != subjects::outbound(h.message_type.as_str(), &h.producer_id, &h.feed) {
         return Err(DenyReason::SubjectMismatch);
     }
-    let policy = ctx
-        .state
-        .policies
-        .get(&ctx.nation, h.label.policy_version)
-        .ok_or(DenyReason::UnknownPolicyVersion)?;
-    check_within_certificate(h, &verified.certificate, &policy)?;
+    ctx.state.check_within_certificate(&verified)?;
     Ok(verified)
 }
 

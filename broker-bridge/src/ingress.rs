@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_nats::HeaderMap;
 use coalition_core::certificate::CertificateCache;
 use coalition_core::decision::{admit_decision, Crossing, MessageFacts, Translated};
-use coalition_core::envelope::{check_within_certificate, decode_envelope, open, VerifiedMessage};
+use coalition_core::envelope::{decode_envelope, open, VerifiedMessage};
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::AuditDecision;
@@ -56,12 +56,7 @@ pub(crate) fn verify_and_admit(
         },
         &ctx.state.view(),
     )?;
-    let origin_policy = ctx
-        .state
-        .policies
-        .get(&h.origin, h.label.policy_version)
-        .ok_or(DenyReason::UnknownPolicyVersion)?;
-    check_within_certificate(h, &verified.certificate, &origin_policy)?;
+    ctx.state.check_within_certificate(&verified)?;
     Ok((verified, translated))
 }
 

@@ -4,12 +4,13 @@
 //! are verified here before they change anything.
 use coalition_core::certificate::TrustAnchors;
 use coalition_core::decision::PolicyView;
+use coalition_core::envelope::{check_within_certificate, VerifiedMessage};
 use coalition_core::policy::{verify_policy, PolicyBook};
 use coalition_core::revocation::{
     verify_heartbeat, verify_notice, Applied, Notice, RevocationState,
 };
 use coalition_core::translator::{verify_translator, TranslatorSet};
-use coalition_core::CoreError;
+use coalition_core::{CoreError, DenyReason};
 use coalition_schemas::v1::{control_message::Body, ControlMessage};
 
 /// What a control object changed.
@@ -62,6 +63,17 @@ impl PolicyState {
             translators: &self.translators,
             revocations: &self.revocations,
         }
+    }
+
+    /// Checks that a verified message's label is within its producer's
+    /// certificate, in the scale of the label's own policy version.
+    pub(crate) fn check_within_certificate(&self, v: &VerifiedMessage) -> Result<(), DenyReason> {
+        let h = &v.envelope.header;
+        let policy = self
+            .policies
+            .get(&h.origin, h.label.policy_version)
+            .ok_or(DenyReason::UnknownPolicyVersion)?;
+        check_within_certificate(h, &v.certificate, &policy)
     }
 
     /// Verifies and applies one control object.

@@ -19,34 +19,6 @@ use coalition_sdk::{Producer, Subscription};
 use common::*;
 use nats_harness::{dev_policy, dev_translator, Mesh};
 
-/// USA and GBR, each releasing to the other.
-const DUPLEX: &str = r#"
-[mesh]
-name = "duplex"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[link]]
-from = "GBR"
-to = "USA"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-[[feed]]
-nation = "GBR"
-producer = "radar-2"
-name = "tracks"
-kind = "track"
-"#;
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -69,6 +41,17 @@ impl Received {
     fn seqs(&self) -> Vec<u64> {
         self.0.lock().unwrap().iter().map(|(s, _)| *s).collect()
     }
+}
+
+/// Receives, in the background, what `nation`'s subscriber gets from
+/// `origin`; keep the returned subscriber for as long as it should receive.
+async fn receive(mesh: &Mesh, nation: &str, origin: &str) -> (coalition_sdk::Subscriber, Received) {
+    let subscriber = subscriber(mesh, nation).await;
+    let topic = coalition_sdk::Topic::tracks().from_nation(origin);
+    let sub = within("subscribe", subscriber.subscribe(topic))
+        .await
+        .expect("subscribes");
+    (subscriber, read_in_background(sub))
 }
 
 fn read_in_background(mut sub: Subscription) -> Received {
@@ -223,14 +206,7 @@ async fn translator_revoked_under_load_by_either_party_stops_release_and_admissi
     };
     let mesh = mesh(DUPLEX).await;
     let bridges = bridges(&mesh).await;
-    let gbr = subscriber(&mesh, "GBR").await;
-    let sub = within(
-        "subscribe",
-        gbr.subscribe(coalition_sdk::Topic::tracks().from_nation("USA")),
-    )
-    .await
-    .expect("subscribes");
-    let received = read_in_background(sub);
+    let (_gbr, received) = receive(&mesh, "GBR", "USA").await;
     let load = publish_in_background(producer(&mesh, "USA", "radar-1").await, 50);
     let started = Instant::now();
     let mut latencies: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
@@ -374,13 +350,8 @@ async fn until_audited(mesh: &Mesh, nation: &str, what: &str, pred: impl Fn(&Aud
 async fn partner_suspension_stops_both_directions_until_reinstated() {
     let mesh = mesh(DUPLEX).await;
     let bridges = bridges(&mesh).await;
-    let (gbr_sub, usa_sub) = (
-        subscriber(&mesh, "GBR").await,
-        subscriber(&mesh, "USA").await,
-    );
-    let topic = coalition_sdk::Topic::tracks;
-    let at_gbr = read_in_background(gbr_sub.subscribe(topic().from_nation("USA")).await.unwrap());
-    let at_usa = read_in_background(usa_sub.subscribe(topic().from_nation("GBR")).await.unwrap());
+    let (_gbr, at_gbr) = receive(&mesh, "GBR", "USA").await;
+    let (_usa, at_usa) = receive(&mesh, "USA", "GBR").await;
     let usa = producer(&mesh, "USA", "radar-1").await;
     let gbr = producer(&mesh, "GBR", "radar-2").await;
     until_received(&at_gbr, &publish_n(&usa, "BEFORE", &["GBR"], 5).await).await;
@@ -450,13 +421,7 @@ async fn a_stale_revocation_view_holds_admission_and_the_backlog_arrives_whole_w
         s.config.heartbeat_interval_ms = 500;
     })
     .await;
-    let gbr_sub = subscriber(&mesh, "GBR").await;
-    let at_gbr = read_in_background(
-        gbr_sub
-            .subscribe(coalition_sdk::Topic::tracks().from_nation("USA"))
-            .await
-            .unwrap(),
-    );
+    let (_gbr, at_gbr) = receive(&mesh, "GBR", "USA").await;
     let usa = producer(&mesh, "USA", "radar-1").await;
     until_received(&at_gbr, &publish_n(&usa, "FRESH", &["GBR"], 5).await).await;
     let stale = r#"coalition_bridge_partner_stale{nation="GBR",partner="USA"}"#;
@@ -586,13 +551,7 @@ async fn two_translator_versions_serve_two_source_policy_versions_at_once() {
 async fn the_audit_log_of_a_running_bridge_verifies_answers_who_admitted_and_shows_a_deletion() {
     let mesh = mesh(DUPLEX).await;
     let bridges = bridges(&mesh).await;
-    let gbr_sub = subscriber(&mesh, "GBR").await;
-    let at_gbr = read_in_background(
-        gbr_sub
-            .subscribe(coalition_sdk::Topic::tracks().from_nation("USA"))
-            .await
-            .unwrap(),
-    );
+    let (_gbr, at_gbr) = receive(&mesh, "GBR", "USA").await;
     let usa = producer(&mesh, "USA", "radar-1").await;
     for round in 0..6 {
         until_received(
@@ -644,10 +603,19 @@ async fn the_audit_log_of_a_running_bridge_verifies_answers_who_admitted_and_sho
 }
 
 /// Starts one nation's bridge with its own stop switch.
-async fn start_one(mesh: &Mesh, nation: &str) -> (tokio::sync::watch::Sender<bool>, coalition_bridge::BridgeHandle) {
+async fn start_one(
+    mesh: &Mesh,
+    nation: &str,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    coalition_bridge::BridgeHandle,
+) {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let settings = coalition_bridge::BridgeSettings::load(&mesh.bridge_config_path(nation)).unwrap();
-    let handle = within("bridge start", coalition_bridge::start(settings, shutdown)).await.unwrap();
+    let settings =
+        coalition_bridge::BridgeSettings::load(&mesh.bridge_config_path(nation)).unwrap();
+    let handle = within("bridge start", coalition_bridge::start(settings, shutdown))
+        .await
+        .unwrap();
     (stop, handle)
 }
 
@@ -656,10 +624,7 @@ async fn a_bridge_restarted_after_a_revocation_applies_it_before_releasing_anyth
     let mesh = mesh(DUPLEX).await;
     let (usa_stop, usa_bridge) = start_one(&mesh, "USA").await;
     let (gbr_stop, gbr_bridge) = start_one(&mesh, "GBR").await;
-    let gbr_sub = subscriber(&mesh, "GBR").await;
-    let at_gbr = read_in_background(
-        gbr_sub.subscribe(coalition_sdk::Topic::tracks().from_nation("USA")).await.unwrap(),
-    );
+    let (_gbr, at_gbr) = receive(&mesh, "GBR", "USA").await;
     let usa = producer(&mesh, "USA", "radar-1").await;
     until_received(&at_gbr, &publish_n(&usa, "BEFORE", &["GBR"], 5).await).await;
 
@@ -669,14 +634,25 @@ async fn a_bridge_restarted_after_a_revocation_applies_it_before_releasing_anyth
     within("USA bridge stops", usa_bridge.join()).await;
     let notice = control(&mesh, "USA")
         .await
-        .revoke(&root_key(&mesh, "USA"), Revoked::Translator { id: "USA-GBR".into(), version: 0 }, None, "test")
+        .revoke(
+            &root_key(&mesh, "USA"),
+            Revoked::Translator {
+                id: "USA-GBR".into(),
+                version: 0,
+            },
+            None,
+            "test",
+        )
         .await
         .expect("notice published");
     let while_down = publish_n(&usa, "WHILE-DOWN", &["GBR"], 10).await;
     let (usa_stop, usa_bridge) = start_one(&mesh, "USA").await;
     let applied = applied_at(&mesh, "USA", &notice.name()).await;
     let last = format!("USA.radar-1.tracks.{}", while_down[9]);
-    until_audited(&mesh, "USA", "USA decides the backlog", |r| r.msg_id == last && r.partner == "GBR").await;
+    until_audited(&mesh, "USA", "USA decides the backlog", |r| {
+        r.msg_id == last && r.partner == "GBR"
+    })
+    .await;
     let usa_audit = audit_records(&mesh, "USA").await;
     for seq in &while_down {
         let id = format!("USA.radar-1.tracks.{seq}");
@@ -684,13 +660,23 @@ async fn a_bridge_restarted_after_a_revocation_applies_it_before_releasing_anyth
             .iter()
             .find(|r| r.msg_id == id && r.partner == "GBR")
             .expect("decided");
-        assert!(is(r, AuditDecision::Deny) && r.reason == "translator_revoked", "{id}: {r:?}");
-        assert!(r.decided_at_ms >= applied, "{id} decided before the notice was applied");
+        assert!(
+            is(r, AuditDecision::Deny) && r.reason == "translator_revoked",
+            "{id}: {r:?}"
+        );
+        assert!(
+            r.decided_at_ms >= applied,
+            "{id} decided before the notice was applied"
+        );
     }
     // And GBR learns it over the mesh.
     applied_at(&mesh, "GBR", &notice.name()).await;
     let got = at_gbr.seqs();
     assert!(while_down.iter().all(|s| !got.contains(s)));
     let _ = (usa_stop.send(true), gbr_stop.send(true));
-    within("stop", async { usa_bridge.join().await; gbr_bridge.join().await }).await;
+    within("stop", async {
+        usa_bridge.join().await;
+        gbr_bridge.join().await
+    })
+    .await;
 }

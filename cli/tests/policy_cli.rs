@@ -1,18 +1,14 @@
 //! `coalition revoke`, `translator issue|cosign`, `policy sign` and
 //! `control publish` against a real mesh folder (real nats-server,
 //! in-process bridges), and their refusals of bad input.
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 use std::time::Duration;
 
-const TOPOLOGY: &str = include_str!("../../topologies/pair.toml");
+use common::{coalition, mesh_with_bridges};
 
-fn coalition(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coalition"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+const TOPOLOGY: &str = include_str!("../../topologies/pair.toml");
 
 fn ok(out: &Output) -> String {
     assert!(
@@ -49,19 +45,7 @@ async fn until(what: &str, check: impl Fn() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn translators_are_signed_by_both_nations_published_and_revoked_from_the_cli() {
-    let topology = coalition_topology::parse_topology(TOPOLOGY, Path::new("<test>")).unwrap();
-    let mesh = tokio::time::timeout(Duration::from_secs(90), nats_harness::Mesh::start(topology))
-        .await
-        .unwrap()
-        .unwrap();
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    for nation in ["USA", "GBR"] {
-        let settings =
-            coalition_bridge::BridgeSettings::load(&mesh.bridge_config_path(nation)).unwrap();
-        coalition_bridge::start(settings, shutdown.clone())
-            .await
-            .unwrap();
-    }
+    let (mesh, _stop) = mesh_with_bridges(TOPOLOGY).await;
     let dir = mesh.dir().display().to_string();
     let key = |n: &str| format!("{dir}/keys/{n}/root.key");
     let spec = format!("{dir}/usa-gbr-v2.toml");

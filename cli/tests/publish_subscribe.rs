@@ -1,34 +1,17 @@
 //! `coalition publish` and `coalition subscribe` against a real mesh folder
 //! (real nats-server, in-process bridges): the subscriber prints what was
 //! released to its nation, and a NOFORN track never shows.
-use std::path::Path;
+mod common;
+
 use std::process::{Command, Stdio};
-use std::time::Duration;
+
+use common::{coalition, mesh_with_bridges};
 
 const TOPOLOGY: &str = include_str!("../../topologies/pair.toml");
 
-fn coalition(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_coalition"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_tracks_reach_the_cli_subscriber_except_noforn() {
-    let topology = coalition_topology::parse_topology(TOPOLOGY, Path::new("<test>")).unwrap();
-    let mesh = tokio::time::timeout(Duration::from_secs(90), nats_harness::Mesh::start(topology))
-        .await
-        .unwrap()
-        .unwrap();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    for nation in ["USA", "GBR"] {
-        let settings =
-            coalition_bridge::BridgeSettings::load(&mesh.bridge_config_path(nation)).unwrap();
-        coalition_bridge::start(settings, shutdown.clone())
-            .await
-            .unwrap();
-    }
+    let (mesh, stop) = mesh_with_bridges(TOPOLOGY).await;
     let dir = mesh.dir().display().to_string();
     let subscriber = Command::new(env!("CARGO_BIN_EXE_coalition"))
         .args([

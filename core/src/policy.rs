@@ -39,8 +39,11 @@ impl NationPolicy {
     /// Checks a wire document: a version, a non-empty scale, no name twice.
     pub fn from_document(doc: v1::NationPolicyDocument) -> Result<Self, CoreError> {
         let bad = |d: String| invalid_object(KIND, d);
-        if doc.nation.is_empty() {
-            return Err(bad("no nation".into()));
+        if !crate::signed::is_subject_token(&doc.nation) {
+            return Err(bad(format!(
+                "nation code {:?} must be letters, digits, '-' or '_'",
+                doc.nation
+            )));
         }
         if doc.version == 0 {
             return Err(bad(format!("{}: version must be 1 or more", doc.nation)));

@@ -169,8 +169,10 @@ impl Notice {
         use v1::revocation_notice::Target;
         let name = format!("{}#{}", wire.issuer, wire.epoch);
         let bad = |d: String| invalid_object(ObjectKind::Notice, format!("{name}: {d}"));
-        if wire.issuer.is_empty() || wire.epoch == 0 {
-            return Err(bad("needs an issuer and an epoch of 1 or more".into()));
+        if !crate::signed::is_subject_token(&wire.issuer) || wire.epoch == 0 {
+            return Err(bad(
+                "needs an issuer (letters, digits, '-' or '_') and an epoch of 1 or more".into(),
+            ));
         }
         let revoked = match wire.target {
             None => return Err(bad("revokes nothing".into())),

@@ -59,6 +59,16 @@ pub(crate) fn invalid_object(kind: ObjectKind, detail: impl Into<String>) -> Cor
     }
 }
 
+/// Whether `name` can stand as one NATS subject token in the `ctl.>`
+/// subjects: non-empty ASCII letters, digits, `-` and `_`. Ids and nation
+/// codes of control objects must be.
+pub fn is_subject_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Signs `body` as `signer` (a nation code) with `key`. `certificate` is
 /// the key's `SignedCertificate` when the key is not the nation's root.
 pub fn sign_object(

@@ -37,6 +37,34 @@ name = "tracks"
 kind = "track"
 "#;
 
+/// USA and GBR, each releasing to the other.
+pub const DUPLEX: &str = r#"
+[mesh]
+name = "duplex"
+[[nation]]
+code = "USA"
+[[nation]]
+code = "GBR"
+[[link]]
+from = "USA"
+to = "GBR"
+max_classification = "SECRET"
+[[link]]
+from = "GBR"
+to = "USA"
+max_classification = "SECRET"
+[[feed]]
+nation = "USA"
+producer = "radar-1"
+name = "tracks"
+kind = "track"
+[[feed]]
+nation = "GBR"
+producer = "radar-2"
+name = "tracks"
+kind = "track"
+"#;
+
 /// Every await in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(60);
 
@@ -73,21 +101,7 @@ impl Bridges {
 
 /// Starts the bridge of every nation in `mesh`, in this process.
 pub async fn bridges(mesh: &Mesh) -> Bridges {
-    let (stop, shutdown) = watch::channel(false);
-    let mut handles = Vec::new();
-    for n in &mesh.topology().nations {
-        let settings =
-            BridgeSettings::load(&mesh.bridge_config_path(&n.code)).expect("bridge config loads");
-        handles.push(
-            within(
-                "bridge start",
-                coalition_bridge::start(settings, shutdown.clone()),
-            )
-            .await
-            .expect("bridge starts"),
-        );
-    }
-    Bridges { stop, handles }
+    bridges_with(mesh, |_| {}).await
 }
 
 /// A connected producer of `nation`.

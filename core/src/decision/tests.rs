@@ -36,7 +36,8 @@ fn names(items: &[&str]) -> Vec<String> {
 }
 
 #[rustfmt::skip]
-fn policy(nation: &str, version: u32, scale: &[&str], caveats: &[(&str, bool)], informative: &[&str]) -> NationPolicy {
+fn policy(nation: &str, version: u32, scale: &[&str], caveats: &[(&str, bool)], informative: &[&str])
+    -> NationPolicy {
     let caveats = caveats.iter().map(|(c, forbids)| (c.to_string(), *forbids)).collect();
     let (classifications, informative) = (names(scale), names(informative));
     NationPolicy { nation: nation.into(), version, classifications, caveats, informative }
@@ -54,7 +55,8 @@ fn policies() -> Vec<NationPolicy> {
         policy("USA", 1, &usa, &usa_v1, &["EXERCISE", "OPNAME"]),
         policy("USA", 2, &usa, &usa_v2, &["EXERCISE", "OPNAME"]),
         policy("GBR", 1, &["OFFICIAL", "SECRET", "TOP SECRET"], &gbr, &["EXERCISE"]),
-        policy("FRA", 1, &["NON PROTEGE", "DIFFUSION RESTREINTE", "SECRET", "TRES SECRET"], &fra, &["EXERCICE"]),
+        policy("FRA", 1, &["NON PROTEGE", "DIFFUSION RESTREINTE", "SECRET", "TRES SECRET"], &fra,
+            &["EXERCICE"]),
     ]
 }
 
@@ -63,14 +65,15 @@ type Map<'a> = &'a [(&'a str, &'a str)];
 /// `id@version` from `from` to `to`, for labels of policy version `source`,
 /// into target version 1, valid in `[0, until)`.
 #[rustfmt::skip]
-fn translator((id, version): (&str, u32), (from, to): (&str, &str), source: u32, until: i64, classes: Map,
-    categories: Map) -> Translator {
+fn translator((id, version): (&str, u32), (from, to): (&str, &str), source: u32, until: i64,
+    classes: Map, categories: Map) -> Translator {
     let map = |m: Map| m.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     Translator {
         id: id.into(), version, from: from.into(), to: to.into(),
         source_versions: source..=source, target_versions: 1..=1,
         classifications: map(classes), categories: map(categories),
-        required: BTreeSet::new(), forbidden: BTreeSet::new(), not_before_ms: 0, not_after_ms: until,
+        required: BTreeSet::new(), forbidden: BTreeSet::new(),
+        not_before_ms: 0, not_after_ms: until,
     }
 }
 
@@ -79,13 +82,16 @@ fn translator((id, version): (&str, u32), (from, to): (&str, &str), source: u32,
 #[rustfmt::skip]
 fn translators() -> Vec<Translator> {
     let set = |items: &[&str]| names(items).into_iter().collect();
-    let usa_gbr = [("UNCLASSIFIED", "OFFICIAL"), ("CONFIDENTIAL", "RESTRICTED"), ("SECRET", "SECRET")];
+    let usa_gbr = [("UNCLASSIFIED", "OFFICIAL"), ("CONFIDENTIAL", "RESTRICTED"),
+        ("SECRET", "SECRET")];
     let usa_fra = [("UNCLASSIFIED", "NON PROTEGE"), ("CONFIDENTIAL", "DIFFUSION RESTREINTE"),
         ("SECRET", "SECRET"), ("TOP SECRET", "TRES SECRET")];
     let v1_categories = [("ORCON", "ORCON"), ("EXERCISE", "EXERCISE"), ("OPNAME", "OPERATION")];
-    let v2_categories = [("ORCON", "ORCON"), ("EXERCISE", "EXERCISE"), ("REL-EXERCISE", "EXERCISE-ONLY")];
+    let v2_categories = [("ORCON", "ORCON"), ("EXERCISE", "EXERCISE"),
+        ("REL-EXERCISE", "EXERCISE-ONLY")];
     let gbr_fra = [("OFFICIAL", "NON PROTEGE"), ("SECRET", "SECRET")];
-    let gbr_fra_v2 = [("OFFICIAL", "NON PROTEGE"), ("SECRET", "SECRET"), ("TOP SECRET", "TRES SECRET")];
+    let gbr_fra_v2 = [("OFFICIAL", "NON PROTEGE"), ("SECRET", "SECRET"),
+        ("TOP SECRET", "TRES SECRET")];
     let gbr_fra_categories = [("ORCON", "DIFFUSION CONTROLEE"), ("EXERCISE", "EXERCICE")];
     let gbr_usa = [("OFFICIAL", "UNCLASSIFIED"), ("SECRET", "SECRET")];
     vec![
@@ -93,10 +99,12 @@ fn translators() -> Vec<Translator> {
         Translator { forbidden: set(&["PROPIN"]),
             ..translator(("USA-GBR", 2), ("USA", "GBR"), 2, END, &usa_gbr, &v2_categories) },
         Translator { required: set(&["EXERCISE"]), forbidden: set(&["ORCON"]),
-            ..translator(("USA-FRA", 1), ("USA", "FRA"), 1, T_100K, &usa_fra, &[("EXERCISE", "EXERCICE")]) },
+            ..translator(("USA-FRA", 1), ("USA", "FRA"), 1, T_100K, &usa_fra,
+                &[("EXERCISE", "EXERCICE")]) },
         translator(("GBR-FRA", 1), ("GBR", "FRA"), 1, END, &gbr_fra, &gbr_fra_categories),
         Translator { not_before_ms: T_500K,
-            ..translator(("GBR-FRA", 2), ("GBR", "FRA"), 1, END, &gbr_fra_v2, &gbr_fra_categories) },
+            ..translator(("GBR-FRA", 2), ("GBR", "FRA"), 1, END, &gbr_fra_v2,
+                &gbr_fra_categories) },
         translator(("GBR-USA", 1), ("GBR", "USA"), 1, END, &gbr_usa, &[("ORCON", "ORCON")]),
     ]
 }
@@ -123,7 +131,8 @@ fn world() -> &'static World {
 /// A notice of `issuer` in force from `from_ms`; [`revocations`] numbers it.
 #[rustfmt::skip]
 fn notice(issuer: &str, from_ms: i64, revoked: Revoked) -> Notice {
-    Notice { issuer: issuer.into(), epoch: 0, effective_from_ms: from_ms, issued_at_ms: 0, reason: "".into(), revoked }
+    let (issuer, reason) = (issuer.into(), String::new());
+    Notice { issuer, epoch: 0, effective_from_ms: from_ms, issued_at_ms: 0, reason, revoked }
 }
 
 fn suspend(issuer: &str, partner: &str, from_ms: i64) -> Notice {
@@ -133,15 +142,16 @@ fn suspend(issuer: &str, partner: &str, from_ms: i64) -> Notice {
 /// USA revokes `REVOKED_KEY`.
 #[rustfmt::skip]
 fn revoke_key(from_ms: i64) -> Notice {
-    let key = Revoked::ProducerKey { nation: "USA".into(), producer_id: "radar-1".into(), key_sha256: REVOKED_KEY };
-    notice("USA", from_ms, key)
+    let (nation, producer_id) = ("USA".into(), "radar-1".into());
+    notice("USA", from_ms, Revoked::ProducerKey { nation, producer_id, key_sha256: REVOKED_KEY })
 }
 
 /// USA retracts a product of USA/radar-1/air.
 #[rustfmt::skip]
 fn retract(product: &str, from_ms: i64) -> Notice {
     let (origin, producer_id, feed) = ("USA".into(), "radar-1".into(), "air".into());
-    notice("USA", from_ms, Revoked::Product(ProductKey { origin, producer_id, feed, product_id: product.into() }))
+    let product = ProductKey { origin, producer_id, feed, product_id: product.into() };
+    notice("USA", from_ms, Revoked::Product(product))
 }
 
 fn revoke_translator(issuer: &str, id: &str, version: u32, from_ms: i64) -> Notice {
@@ -173,8 +183,9 @@ fn table_notices() -> Vec<Notice> {
 fn header(origin: &str, label: Label) -> Header {
     Header {
         message_type: MessageType::Track, schema_version: 1, label, origin: origin.into(),
-        producer_id: "radar-1".into(), feed: "air".into(), seq: 1, payload_sha256: [0; 32], produced_at_ms: 0,
-        producer_cert_sha256: [0; 32], corrects_seq: None, product_id: "T-1".into(), derived_from: vec![],
+        producer_id: "radar-1".into(), feed: "air".into(), seq: 1, payload_sha256: [0; 32],
+        produced_at_ms: 0, producer_cert_sha256: [0; 32], corrects_seq: None,
+        product_id: "T-1".into(), derived_from: vec![],
     }
 }
 
@@ -204,7 +215,8 @@ struct Case {
 #[rustfmt::skip]
 fn case(name: &'static str, label: Label, to: &str, want: Outcome) -> Case {
     let (from, ceiling) = (label.policy_id.clone(), "SECRET".into());
-    let input = Input { header: header(&from, label), from, to: to.into(), ceiling, now_ms: NOW, key: GOOD_KEY };
+    let (header, to, key) = (header(&from, label), to.into(), GOOD_KEY);
+    let input = Input { from, to, ceiling, now_ms: NOW, key, header };
     Case { name, input, want }
 }
 
@@ -234,16 +246,19 @@ fn fra(classification: &str, to: &[&str]) -> Label {
 #[rustfmt::skip]
 fn ok(label: Label, translator: &str, source: u32, target: u32) -> Outcome {
     let translator = translator.into();
-    Ok(Translated { label, translator, source_policy_version: source, target_policy_version: target })
+    let (source_policy_version, target_policy_version) = (source, target);
+    Ok(Translated { label, translator, source_policy_version, target_policy_version })
 }
 
 /// The admit decision if `admit`, else the release decision.
 #[rustfmt::skip]
 fn run(admit: bool, input: &Input, notices: &[Notice]) -> Outcome {
     let (world, revocations) = (world(), revocations(notices));
-    let view = PolicyView { policies: &world.book, translators: &world.set, revocations: &revocations };
+    let (policies, translators, revocations) = (&world.book, &world.set, &revocations);
+    let view = PolicyView { policies, translators, revocations };
     let facts = MessageFacts { header: &input.header, key_sha256: &input.key };
-    let crossing = Crossing { from: &input.from, to: &input.to, ceiling: &input.ceiling, now_ms: input.now_ms };
+    let (from, to, ceiling, now_ms) = (&input.from, &input.to, &input.ceiling, input.now_ms);
+    let crossing = Crossing { from, to, ceiling, now_ms };
     let decide = if admit { admit_decision } else { release_decision };
     decide(&facts, &crossing, &view)
 }
@@ -427,8 +442,9 @@ fn unilateral_revocation_and_version_choice() {
     for (name, notices, label, now, want) in rows {
         let to = if label.policy_id == "USA" { "GBR" } else { "FRA" };
         let c = case(name, label.clone(), to, want).at(now);
-        check(false, &notices, &[c.clone()]);
-        check(true, &notices, &[c]);
+        for admit in [false, true] {
+            check(admit, &notices, std::slice::from_ref(&c));
+        }
     }
 }
 
@@ -456,7 +472,7 @@ fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Outcome<
         return Err(OriginMismatch);
     }
     let now = input.now_ms;
-    let in_force = || notices.iter().filter(move |n| n.effective_from_ms < now);
+    let in_force = || notices.iter().filter(move |n| n.effective_from_ms <= now);
     let between = |a: &str, b: &str| (a, b) == (from, to) || (a, b) == (to, from);
     let suspends =
         |n: &Notice| matches!(&n.revoked, Revoked::SuspendPartner(p) if between(&n.issuer, p));

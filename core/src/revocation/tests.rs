@@ -330,6 +330,16 @@ fn translator_revocation_is_unilateral_but_only_by_its_two_nations() {
     );
 }
 
+/// A case name, the last heartbeat from USA, the USA epoch applied here,
+/// now, and `None` if fresh or why stale.
+type FreshnessCase = (
+    &'static str,
+    Option<Heartbeat>,
+    u64,
+    i64,
+    Option<&'static str>,
+);
+
 #[test]
 fn freshness_table() {
     let hb = |epoch, issued_at_ms| {
@@ -338,9 +348,8 @@ fn freshness_table() {
             issued_at_ms,
         })
     };
-    // (case, last heartbeat from USA, USA epoch applied here, now, None if fresh or why stale)
     #[rustfmt::skip]
-    let cases: [(&str, Option<Heartbeat>, u64, i64, Option<&str>); 7] = [
+    let cases: [FreshnessCase; 7] = [
         ("no heartbeat",              None,            0, 0,     Some("no heartbeat from USA yet")),
         ("recent, nothing to apply",  hb(0, 1_000),    0, 1_500, None),
         ("recent, epoch applied",     hb(3, 1_000),    3, 1_500, None),

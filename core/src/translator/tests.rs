@@ -164,6 +164,17 @@ fn revoked_by_gbr(versions: &[u32], effective_from_ms: i64) -> RevocationState {
     state
 }
 
+/// A case name, the source and target policy versions, the revocations,
+/// now, and the expected translator name or reason.
+type SelectCase<'a> = (
+    &'a str,
+    u32,
+    u32,
+    &'a RevocationState,
+    i64,
+    Result<&'a str, DenyReason>,
+);
+
 #[test]
 fn select_picks_the_highest_usable_version() {
     let set = TranslatorSet::new();
@@ -182,9 +193,8 @@ fn select_picks_the_highest_usable_version() {
     let v2_revoked_at_100 = revoked_by_gbr(&[2], 100);
     let (r100, none) = (&v2_revoked_at_100, &RevocationState::new());
     use DenyReason::*;
-    // (case, source policy version, target policy version, revocations, now, expected)
     #[rustfmt::skip]
-    let cases: Vec<(&str, u32, u32, &RevocationState, i64, Result<&str, DenyReason>)> = vec![
+    let cases: Vec<SelectCase> = vec![
         ("v3 not valid yet, v2 not revoked yet", 1, 3, r100, 99,    Ok("USA-GBR@2")),
         ("v2 revoked: falls back to v1",         1, 3, r100, 100,   Ok("USA-GBR@1")),
         ("v3 valid: the highest",                1, 3, r100, 500,   Ok("USA-GBR@3")),
@@ -312,6 +322,9 @@ fn verify_translator_needs_both_roots() {
     }
 }
 
+/// A change to a valid wire translator.
+type Mutation = fn(&mut v1::Translator);
+
 #[test]
 fn from_wire_round_trips_and_refuses_bad_shapes() {
     assert_eq!(
@@ -329,7 +342,7 @@ fn from_wire_round_trips_and_refuses_bad_shapes() {
         });
     }
     #[rustfmt::skip]
-    let cases: Vec<(&str, fn(&mut v1::Translator), &str)> = vec![
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         ("empty id", |w| w.id.clear(), "needs an id and a version of 1 or more"),
         ("version 0", |w| w.version = 0, "USA-GBR@0: needs an id and a version"),
         ("same nation twice", |w| w.to_nation = "USA".into(), "needs two different nations"),
