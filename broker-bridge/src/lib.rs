@@ -22,6 +22,7 @@ pub mod egress;
 mod error;
 mod gate;
 pub mod ingress;
+mod lease;
 pub mod pipeline;
 mod policy_state;
 mod settings;
@@ -73,6 +74,11 @@ impl BridgeHandle {
     }
 }
 
+/// A unique id for this bridge instance: nation, process id, random suffix.
+fn instance_id(nation: &str) -> String {
+    format!("{nation}-{}-{:08x}", std::process::id(), rand::random::<u32>())
+}
+
 /// Unix ms now.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -83,6 +89,7 @@ pub(crate) fn now_ms() -> i64 {
 /// What every stage shares.
 struct Shared {
     nation: String,
+    lease: Arc<lease::Lease>,
     cache: Arc<CertificateCache>,
     control: Arc<ControlPlane>,
     auditor: Arc<Auditor>,
@@ -124,6 +131,9 @@ pub async fn start(
         ensure_control_stream(&js, cfg.replicas).await?;
         release.push((link.partner.clone(), link.max_classification.clone(), js));
     }
+    let lease_ttl = Duration::from_millis(cfg.lease_ttl_ms);
+    let lease = lease::Lease::new(instance_id(&nation), lease_ttl);
+    let lease_store = lease::Lease::bucket(&home_js, lease_ttl, cfg.replicas).await?;
     let (heartbeats_paused, paused_rx) = watch::channel(false);
     let control = Arc::new(ControlPlane::new(ControlParts {
         state: Arc::new(settings.initial_state(now_ms())?),
@@ -139,12 +149,15 @@ pub async fn start(
         heartbeats_paused: paused_rx,
     }));
     control.announce(&settings.control_objects).await?;
+    tracing::info!(%nation, instance = %lease.instance(), "competing for the bridge lease");
     let mut tasks = vec![
+        tokio::spawn(lease.clone().run(lease_store, shutdown.clone())),
         tokio::spawn(control.clone().follow_home(shutdown.clone())),
         tokio::spawn(control.clone().heartbeats(shutdown.clone())),
     ];
     let shared = Arc::new(Shared {
         nation: nation.clone(),
+        lease: lease.clone(),
         cache,
         control: control.clone(),
         auditor,
@@ -290,7 +303,9 @@ fn stage_hooks(
         shared.nation.clone(),
     );
     let auditor = shared.auditor.clone();
+    let lease = shared.lease.clone();
     Hooks {
+        active: Box::new(move || lease.is_active()),
         batch: Box::new(move |s, counted| {
             telemetry::batch_seconds(&a, stage, s);
             telemetry::record(&a, counted);

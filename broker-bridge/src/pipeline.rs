@@ -105,6 +105,9 @@ pub(crate) struct Hooks {
     pub ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Called when the stage starts (`Some(why)`) or stops (`None`) holding.
     pub holding: HoldingHook,
+    /// Whether this instance holds the nation's lease ([`crate::lease`]); an
+    /// inactive stage does not read its source at all.
+    pub active: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// Where a stage writes: its target contexts and the audit log.
@@ -134,6 +137,15 @@ pub(crate) async fn run_stage(
     let mut gate: Option<Gate<jetstream::Message>> = None;
     let mut held: Option<String> = None;
     while !*shutdown.borrow() {
+        if !(hooks.active)() {
+            // A standby, or an instance that lost the lease: forget where we
+            // were; the active instance's consumer position is the truth.
+            gate = None;
+            if pause(&mut shutdown, Duration::from_millis(200)).await {
+                return;
+            }
+            continue;
+        }
         let messages = match open(&source, &mut gate).await {
             Ok(m) => m,
             Err(e) => {
@@ -148,6 +160,10 @@ pub(crate) async fn run_stage(
         let mut chunks = messages.ready_chunks(MAX_BATCH);
         let mut stalled_since: Option<Instant> = None;
         loop {
+            if !(hooks.active)() {
+                tracing::warn!(stage = %name, "no longer the active instance; stopped reading");
+                break;
+            }
             let chunk = tokio::select! {
                 _ = shutdown.changed() => return,
                 chunk = tokio::time::timeout(Duration::from_secs(1), chunks.next()) => chunk,

@@ -237,3 +237,74 @@ async fn every_server_of_the_receiving_nation_restarted_loses_nothing() {
     assert_exactly_once_in_order(&ledger, n, "nation restart");
     s.bridges.shutdown().await;
 }
+
+/// The pid of `nation`'s active bridge instance, from the lease entry
+/// (`<nation>-<pid>-<suffix>`), once it is one of `live` (after a kill the
+/// entry names the dead instance until it expires and a standby takes over).
+async fn active_pid(mesh: &nats_harness::Mesh, nation: &str, live: &[u32]) -> u32 {
+    let js = jetstream_as(mesh, nation, mesh.bridge_config(nation).unwrap().home.clone()).await;
+    within(&format!("{nation} has an active bridge"), async {
+        loop {
+            if let Ok(kv) = js.get_key_value("BRIDGE_LEASE").await {
+                if let Ok(Some(v)) = kv.get("active").await {
+                    let id = String::from_utf8_lossy(&v).to_string();
+                    let pid = id.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+                    if let Some(pid) = pid.filter(|p| live.contains(p)) {
+                        return pid;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_per_nation_hand_over_on_sigkill_and_nothing_is_released_twice() {
+    let (n, kills) = if soak() { (5_000u64, 10) } else { (600, 4) };
+    let mesh = mesh(USA_TO_GBR_CLUSTER).await;
+    let mut instances: Vec<(&str, BridgeProcess)> = Vec::new();
+    for nation in ["USA", "USA", "GBR", "GBR"] {
+        instances.push((nation, BridgeProcess::spawn(mesh.bridge_config_path(nation))));
+    }
+    for nation in ["USA", "GBR"] {
+        wait_for_streams(&mesh, nation).await;
+    }
+    let gbr = subscriber(&mesh, "GBR").await;
+    let mut tracks = within("subscribe", gbr.subscribe(coalition_sdk::Topic::tracks()))
+        .await
+        .unwrap();
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let l = label("USA", "SECRET", &["GBR"]);
+    let every = n / (kills as u64 + 1);
+    for i in 1..=n {
+        publish(&usa, &l, &format!("H{i}")).await;
+        if i % every == 0 && i / every <= kills as u64 {
+            let nation = if (i / every) % 2 == 1 { "USA" } else { "GBR" };
+            let live: Vec<u32> = instances.iter().map(|(_, p)| p.child.id()).collect();
+            let pid = active_pid(&mesh, nation, &live).await;
+            let (_, active) = instances
+                .iter_mut()
+                .find(|(_, p)| p.child.id() == pid)
+                .expect("a live instance");
+            active.kill9_and_restart();
+        }
+    }
+    let ledger = collect(&mut tracks, n, Duration::from_secs(240)).await;
+    assert_exactly_once_in_order(&ledger, n, "active instance kills");
+    // Stored once: USA's release stream for GBR holds each track once.
+    let rel = mesh
+        .bridge_config("USA")
+        .unwrap()
+        .release
+        .iter()
+        .find(|r| r.partner == "GBR")
+        .unwrap()
+        .credential
+        .clone();
+    let js = jetstream_as(&mesh, "USA", rel).await;
+    let mut released = js.get_stream("RELEASED").await.unwrap();
+    let stored = released.info().await.unwrap().state.messages;
+    assert_eq!(stored, n, "RELEASED holds {stored} messages for {n} tracks");
+}

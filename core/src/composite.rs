@@ -216,83 +216,60 @@ mod tests {
 
     #[test]
     fn composite_label_table() {
-        use CompositeProblem as P;
-        let secret_usa = label("SECRET", &["GBR", "USA"]);
-        let official_all = label("OFFICIAL", &["GBR", "USA", "FRA"]);
-        let orcon = label("OFFICIAL", &["GBR", "USA"])
+        let secret = label("SECRET", &["GBR", "USA"]);
+        let official = label("OFFICIAL", &["GBR", "USA", "FRA"]);
+        let orcon = label("OFFICIAL", &["GBR", "USA"]).with_caveat("ORCON");
+        let orcon = orcon.with_informative("EXERCISE");
+        let ukeo = label("OFFICIAL", &["GBR", "USA"]).with_caveat("UKEO");
+        let united = ukeo
+            .clone()
             .with_caveat("ORCON")
             .with_informative("EXERCISE");
-        let ukeo = label("OFFICIAL", &["GBR", "USA"]).with_caveat("UKEO");
+        let (to_fra, to_usa) = (label("OFFICIAL", &["FRA"]), label("OFFICIAL", &["USA"]));
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Vec<&Label>, Label)> = vec![
+            ("single source is the identity", vec![&orcon], orcon.clone()),
+            ("duplicate sources change nothing", vec![&secret, &secret], secret.clone()),
+            ("highest classification, intersection of releasable-to", vec![&official, &secret],
+                label("SECRET", &["GBR", "USA"])),
+            ("order does not matter", vec![&secret, &official], label("SECRET", &["GBR", "USA"])),
+            ("caveats and informative are united", vec![&orcon, &ukeo, &official], united),
+            ("disjoint releasable-to: releasable to nobody", vec![&to_fra, &to_usa],
+                label("OFFICIAL", &[])),
+        ];
+        for (name, sources, want) in cases {
+            assert_eq!(composite_label(&gbr(), &sources), Ok(want), "case: {name}");
+        }
+    }
+
+    #[test]
+    fn composite_label_refuses_what_it_cannot_combine() {
+        use CompositeProblem as P;
         let foreign = |policy_id: &str, version| P::ForeignPolicy {
             index: 0,
             policy_id: policy_id.into(),
             version,
         };
-        let cases: Vec<(&str, Vec<Label>, Result<Label, P>)> = vec![
-            (
-                "single source is the identity",
-                vec![orcon.clone()],
-                Ok(orcon.clone()),
-            ),
-            (
-                "duplicate sources change nothing",
-                vec![secret_usa.clone(), secret_usa.clone()],
-                Ok(secret_usa.clone()),
-            ),
-            (
-                "highest classification, intersection of releasable-to",
-                vec![official_all.clone(), secret_usa.clone()],
-                Ok(label("SECRET", &["GBR", "USA"])),
-            ),
-            (
-                "order of sources does not matter",
-                vec![secret_usa.clone(), official_all.clone()],
-                Ok(label("SECRET", &["GBR", "USA"])),
-            ),
-            (
-                "caveats and informative are united",
-                vec![orcon.clone(), ukeo, official_all.clone()],
-                Ok(label("OFFICIAL", &["GBR", "USA"])
-                    .with_caveat("ORCON")
-                    .with_caveat("UKEO")
-                    .with_informative("EXERCISE")),
-            ),
-            (
-                "disjoint releasable-to: releasable to nobody",
-                vec![label("OFFICIAL", &["FRA"]), label("OFFICIAL", &["USA"])],
-                Ok(label("OFFICIAL", &[])),
-            ),
-            ("no sources", vec![], Err(P::NoSources)),
-            (
-                "a partner's label as produced, not translated",
-                vec![Label::new("USA", "SECRET", &["GBR"]).in_version(2)],
-                Err(foreign("USA", 2)),
-            ),
-            (
-                "another version of the home policy",
-                vec![Label::new("GBR", "SECRET", &["GBR"])],
-                Err(foreign("GBR", 1)),
-            ),
-            (
-                "the index of the bad source is reported",
-                vec![secret_usa.clone(), label("RESTRICTED", &["GBR"])],
-                Err(P::UnknownClassification {
-                    index: 1,
-                    classification: "RESTRICTED".into(),
-                }),
-            ),
-            (
-                "the first problem is reported",
-                vec![label("COSMIC", &[]), Label::new("FRA", "SECRET", &[])],
-                Err(P::UnknownClassification {
-                    index: 0,
-                    classification: "COSMIC".into(),
-                }),
-            ),
+        let unknown = |index, classification: &str| P::UnknownClassification {
+            index,
+            classification: classification.into(),
+        };
+        let (secret, restricted) = (label("SECRET", &["GBR"]), label("RESTRICTED", &["GBR"]));
+        let usa_v2 = Label::new("USA", "SECRET", &["GBR"]).in_version(2);
+        let (gbr_v1, fra) = (
+            Label::new("GBR", "SECRET", &[]),
+            Label::new("FRA", "SECRET", &[]),
+        );
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Vec<&Label>, P)> = vec![
+            ("no sources", vec![], P::NoSources),
+            ("a partner's label as produced, not translated", vec![&usa_v2], foreign("USA", 2)),
+            ("another version of the home policy", vec![&gbr_v1], foreign("GBR", 1)),
+            ("the index of the bad source", vec![&secret, &restricted], unknown(1, "RESTRICTED")),
+            ("the first problem", vec![&restricted, &fra], unknown(0, "RESTRICTED")),
         ];
         for (name, sources, want) in cases {
-            let sources: Vec<&Label> = sources.iter().collect();
-            assert_eq!(composite_label(&gbr(), &sources), want, "case: {name}");
+            assert_eq!(composite_label(&gbr(), &sources), Err(want), "case: {name}");
         }
     }
 
@@ -315,53 +292,24 @@ mod tests {
     #[test]
     fn restrictiveness_table() {
         let reference = label("SECRET", &["GBR", "USA"]).with_caveat("ORCON");
+        let orcon = |classification, to: &[&str]| label(classification, to).with_caveat("ORCON");
+        let other_policy = Label {
+            policy_id: "USA".into(),
+            ..reference.clone()
+        };
+        #[rustfmt::skip]
         let cases: Vec<(&str, Label, bool)> = vec![
             ("the same label", reference.clone(), true),
-            (
-                "higher classification",
-                label("TOP SECRET", &["GBR", "USA"]).with_caveat("ORCON"),
-                true,
-            ),
-            (
-                "fewer nations",
-                label("SECRET", &["GBR"]).with_caveat("ORCON"),
-                true,
-            ),
+            ("higher classification", orcon("TOP SECRET", &["GBR", "USA"]), true),
+            ("fewer nations", orcon("SECRET", &["GBR"]), true),
             ("more caveats", reference.clone().with_caveat("UKEO"), true),
-            (
-                "informative does not matter",
-                reference.clone().with_informative("EXERCISE"),
-                true,
-            ),
-            (
-                "lower classification",
-                label("OFFICIAL", &["GBR", "USA"]).with_caveat("ORCON"),
-                false,
-            ),
-            (
-                "one more nation",
-                label("SECRET", &["GBR", "USA", "FRA"]).with_caveat("ORCON"),
-                false,
-            ),
+            ("informative does not matter", reference.clone().with_informative("EXERCISE"), true),
+            ("lower classification", orcon("OFFICIAL", &["GBR", "USA"]), false),
+            ("one more nation", orcon("SECRET", &["GBR", "USA", "FRA"]), false),
             ("a caveat dropped", label("SECRET", &["GBR", "USA"]), false),
-            (
-                "unknown classification",
-                label("COSMIC", &["GBR"]).with_caveat("ORCON"),
-                false,
-            ),
-            (
-                "another policy version",
-                reference.clone().in_version(1),
-                false,
-            ),
-            (
-                "another policy",
-                Label {
-                    policy_id: "USA".into(),
-                    ..reference.clone()
-                },
-                false,
-            ),
+            ("unknown classification", orcon("COSMIC", &["GBR"]), false),
+            ("another policy version", reference.clone().in_version(1), false),
+            ("another policy", other_policy, false),
         ];
         for (name, candidate, want) in cases {
             assert_eq!(

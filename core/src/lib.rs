@@ -19,6 +19,7 @@ pub mod label;
 pub mod policy;
 mod reason;
 pub mod revocation;
+pub mod schema;
 pub mod signed;
 pub mod translator;
 

@@ -68,11 +68,23 @@ pub enum DenyReason {
     ProductRetracted,
     /// The partnership between the two nations is suspended.
     PartnerSuspended,
+    /// The schema version is not one the origin's schema policy accepts
+    /// for this message type, at any time.
+    UnknownSchemaVersion,
+    /// The schema version was accepted until its migration's dual-run
+    /// window ended; producers must send the newer version.
+    SchemaVersionRetired,
+    /// The schema version is the target of a migration whose dual-run
+    /// window has not started yet.
+    SchemaVersionNotYetAccepted,
+    /// The payload cannot be transcoded into a version the bridge must
+    /// serve: it does not decode, or a value has no representation there.
+    UntranscodablePayload,
 }
 
 impl DenyReason {
     /// Every reason, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [DenyReason; 31] = [
+    pub const ALL: [DenyReason; 35] = [
         DenyReason::MalformedEnvelope,
         DenyReason::MalformedHeader,
         DenyReason::SubjectMismatch,
@@ -104,6 +116,10 @@ impl DenyReason {
         DenyReason::ProducerKeyRevoked,
         DenyReason::ProductRetracted,
         DenyReason::PartnerSuspended,
+        DenyReason::UnknownSchemaVersion,
+        DenyReason::SchemaVersionRetired,
+        DenyReason::SchemaVersionNotYetAccepted,
+        DenyReason::UntranscodablePayload,
     ];
 
     /// The snake_case name used in metrics, audit records, dead-letter
@@ -141,6 +157,10 @@ impl DenyReason {
             DenyReason::ProducerKeyRevoked => "producer_key_revoked",
             DenyReason::ProductRetracted => "product_retracted",
             DenyReason::PartnerSuspended => "partner_suspended",
+            DenyReason::UnknownSchemaVersion => "unknown_schema_version",
+            DenyReason::SchemaVersionRetired => "schema_version_retired",
+            DenyReason::SchemaVersionNotYetAccepted => "schema_version_not_yet_accepted",
+            DenyReason::UntranscodablePayload => "untranscodable_payload",
         }
     }
 

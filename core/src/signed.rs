@@ -26,6 +26,8 @@ pub enum ObjectKind {
     Heartbeat,
     /// An audit checkpoint (signed by the bridge key).
     AuditCheckpoint,
+    /// A schema policy (signed by the nation's root).
+    SchemaPolicy,
 }
 
 impl ObjectKind {
@@ -37,6 +39,7 @@ impl ObjectKind {
             ObjectKind::Notice => b"coalition-mesh/v1/revocation-notice",
             ObjectKind::Heartbeat => b"coalition-mesh/v1/heartbeat",
             ObjectKind::AuditCheckpoint => b"coalition-mesh/v1/audit-checkpoint",
+            ObjectKind::SchemaPolicy => b"coalition-mesh/v1/schema-policy",
         }
     }
 
@@ -48,6 +51,7 @@ impl ObjectKind {
             ObjectKind::Notice => "revocation notice",
             ObjectKind::Heartbeat => "heartbeat",
             ObjectKind::AuditCheckpoint => "audit checkpoint",
+            ObjectKind::SchemaPolicy => "schema policy",
         }
     }
 }

@@ -88,6 +88,11 @@ pub struct BridgeConfig {
     /// How often this bridge sends each partner a signed heartbeat.
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_interval_ms: u64,
+    /// Several instances of this bridge may run; one holds the lease and
+    /// decides. A standby takes over at most this long after the active
+    /// instance stops renewing.
+    #[serde(default = "default_lease_ttl_ms")]
+    pub lease_ttl_ms: u64,
     /// Partners this nation releases to.
     #[serde(default)]
     pub release: Vec<ReleaseLink>,
@@ -116,6 +121,10 @@ fn default_staleness_ms() -> u64 {
 
 fn default_heartbeat_ms() -> u64 {
     1_000
+}
+
+fn default_lease_ttl_ms() -> u64 {
+    6_000
 }
 
 fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TopologyError> {
@@ -150,6 +159,12 @@ impl BridgeConfig {
             return Err(invalid(
                 "servers is empty: list at least one nats:// URL".into(),
             ));
+        }
+        if self.lease_ttl_ms < 1_000 {
+            return Err(invalid(format!(
+                "lease_ttl_ms ({}) must be at least 1000",
+                self.lease_ttl_ms
+            )));
         }
         if self.heartbeat_interval_ms == 0
             || self.revocation_staleness_ms <= self.heartbeat_interval_ms

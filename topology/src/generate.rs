@@ -259,6 +259,7 @@ fn bridge_config(
         control_objects,
         revocation_staleness_ms: 15_000,
         heartbeat_interval_ms: 1_000,
+        lease_ttl_ms: 6_000,
         release,
         ingress,
     }

@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+use coalition_schemas::v1;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::ValueTree;
@@ -36,8 +37,8 @@ fn names(items: &[&str]) -> Vec<String> {
 }
 
 #[rustfmt::skip]
-fn policy(nation: &str, version: u32, scale: &[&str], caveats: &[(&str, bool)], informative: &[&str])
-    -> NationPolicy {
+fn policy(nation: &str, version: u32, scale: &[&str], caveats: &[(&str, bool)],
+    informative: &[&str]) -> NationPolicy {
     let caveats = caveats.iter().map(|(c, forbids)| (c.to_string(), *forbids)).collect();
     let (classifications, informative) = (names(scale), names(informative));
     NationPolicy { nation: nation.into(), version, classifications, caveats, informative }
@@ -288,31 +289,35 @@ fn usa_secret_in_gbr() -> Outcome {
 #[rustfmt::skip]
 fn cases_up_to_caveats() -> Vec<Case> {
     let gbr_fra = gbr("OFFICIAL", &["FRA"]).with_caveat("ORCON");
-    let gbr_fra_ok = ok(fra("NON PROTEGE", &["FRA"]).with_caveat("DIFFUSION CONTROLEE"), "GBR-FRA@1", 1, 1);
+    let in_fra = fra("NON PROTEGE", &["FRA"]).with_caveat("DIFFUSION CONTROLEE");
     let usa_v2 = usa("SECRET", &["GBR"]).in_version(2).with_caveat("REL-EXERCISE");
-    let usa_v2_ok = ok(gbr("SECRET", &["GBR"]).with_caveat("EXERCISE-ONLY"), "USA-GBR@2", 2, 1);
+    let in_gbr_v2 = ok(gbr("SECRET", &["GBR"]).with_caveat("EXERCISE-ONLY"), "USA-GBR@2", 2, 1);
+    let secret = |caveat| usa("SECRET", &["GBR"]).with_caveat(caveat);
     vec![
-        case("GBR to FRA before GBR suspends FRA", gbr_fra.clone(), "FRA", gbr_fra_ok).at(T_100K - 1),
+        case("GBR to FRA before the suspension", gbr_fra.clone(), "FRA",
+            ok(in_fra, "GBR-FRA@1", 1, 1)).at(T_100K - 1),
         case("GBR to FRA once suspended", gbr_fra, "FRA", Err(PartnerSuspended)).at(T_100K),
-        case("FRA to GBR once suspended", fra("SECRET", &["GBR"]), "GBR", Err(PartnerSuspended)).at(T_100K),
+        case("FRA to GBR once suspended", fra("SECRET", &["GBR"]), "GBR", Err(PartnerSuspended))
+            .at(T_100K),
         case("in GBR's vocabulary, at the ceiling", usa_secret(), "GBR", usa_secret_in_gbr()),
-        case("revoked producer key", usa_secret(), "GBR", Err(ProducerKeyRevoked)).with(|i| i.key = REVOKED_KEY),
+        case("revoked producer key", usa_secret(), "GBR", Err(ProducerKeyRevoked))
+            .with(|i| i.key = REVOKED_KEY),
         case("retracted product", usa_secret(), "GBR", Err(ProductRetracted))
             .with(|i| i.header.product_id = "T-9".into()),
         case("another product", usa_secret(), "GBR", usa_secret_in_gbr())
             .with(|i| i.header.product_id = "T-8".into()),
-        case("no product id", usa_secret(), "GBR", usa_secret_in_gbr()).with(|i| i.header.product_id.clear()),
+        case("no product id", usa_secret(), "GBR", usa_secret_in_gbr())
+            .with(|i| i.header.product_id.clear()),
         case("label of another policy", usa("SECRET", &["GBR"]), "GBR", Err(UnknownPolicy))
             .with(|i| i.header.label.policy_id = "GBR".into()),
-        case("label of policy v2: translator v2", usa_v2, "GBR", usa_v2_ok),
-        case("label of policy v3", usa("SECRET", &["GBR"]).in_version(3), "GBR", Err(UnknownPolicyVersion)),
-        case("label of policy v0", usa("SECRET", &["GBR"]).in_version(0), "GBR", Err(UnknownPolicyVersion)),
+        case("label of policy v2: translator v2", usa_v2, "GBR", in_gbr_v2),
+        case("v3", usa("SECRET", &["GBR"]).in_version(3), "GBR", Err(UnknownPolicyVersion)),
+        case("v0", usa("SECRET", &["GBR"]).in_version(0), "GBR", Err(UnknownPolicyVersion)),
         case("unknown classification", usa("COSMIC", &["GBR"]), "GBR", Err(UnknownClassification)),
-        case("the partner's classification", usa("OFFICIAL", &["GBR"]), "GBR", Err(UnknownClassification)),
-        case("unknown caveat", usa("SECRET", &["GBR"]).with_caveat("EYES-ONLY"), "GBR", Err(UnknownCaveat)),
-        case("caveat of v2 in a v1 label", usa("SECRET", &["GBR"]).with_caveat("REL-EXERCISE"), "GBR",
-            Err(UnknownCaveat)),
-        case("NOFORN", usa("SECRET", &["GBR"]).with_caveat("NOFORN"), "GBR", Err(CaveatForbidsRelease)),
+        case("GBR's classification", usa("OFFICIAL", &["GBR"]), "GBR", Err(UnknownClassification)),
+        case("unknown caveat", secret("EYES-ONLY"), "GBR", Err(UnknownCaveat)),
+        case("caveat of v2 in a v1 label", secret("REL-EXERCISE"), "GBR", Err(UnknownCaveat)),
+        case("NOFORN", secret("NOFORN"), "GBR", Err(CaveatForbidsRelease)),
         case("UKEO", gbr("SECRET", &["FRA"]).with_caveat("UKEO"), "FRA", Err(CaveatForbidsRelease)),
     ]
 }
@@ -321,29 +326,35 @@ fn cases_up_to_caveats() -> Vec<Case> {
 #[rustfmt::skip]
 fn cases_from_releasability() -> Vec<Case> {
     let exercise = usa("UNCLASSIFIED", &["FRA"]).with_informative("EXERCISE");
-    let exercise_ok = ok(fra("NON PROTEGE", &["FRA"]).with_informative("EXERCICE"), "USA-FRA@1", 1, 1);
+    let in_fra = fra("NON PROTEGE", &["FRA"]).with_informative("EXERCICE");
     let top = usa("TOP SECRET", &["FRA"]).with_informative("EXERCISE").with_informative("OPNAME");
-    let top_ok = ok(fra("TRES SECRET", &["FRA"]).with_informative("EXERCICE"), "USA-FRA@1", 1, 1);
+    let top_in_fra = fra("TRES SECRET", &["FRA"]).with_informative("EXERCICE");
     let propin = usa("SECRET", &["GBR"]).with_caveat("PROPIN");
+    let ceiling = |c: &str| { let c = c.to_string(); move |i: &mut Input| i.ceiling = c };
     vec![
-        case("not releasable to GBR", usa("SECRET", &["FRA"]), "GBR", Err(NotReleasableToDestination)),
+        case("not releasable to GBR", usa("SECRET", &["FRA"]), "GBR",
+            Err(NotReleasableToDestination)),
         case("releasable to nobody", usa("SECRET", &[]), "GBR", Err(NotReleasableToDestination)),
         case("above the ceiling", usa("TOP SECRET", &["GBR"]), "GBR", Err(ClassificationAboveLink)),
-        case("unknown ceiling", usa_secret(), "GBR", Err(UnknownClassification)).with(|i| i.ceiling = "X".into()),
-        case("French names on a TOP SECRET link", top, "FRA", top_ok).with(|i| i.ceiling = "TOP SECRET".into()),
+        case("unknown ceiling", usa_secret(), "GBR", Err(UnknownClassification)).with(ceiling("X")),
+        case("French names on a TOP SECRET link", top, "FRA", ok(top_in_fra, "USA-FRA@1", 1, 1))
+            .with(ceiling("TOP SECRET")),
         case("no DEU policy", usa("SECRET", &["DEU"]), "DEU", Err(UnknownPolicyVersion)),
-        case("no translator for v2 labels", exercise.clone().in_version(2), "FRA", Err(NoTranslator)),
+        case("no translator for v2 labels", exercise.clone().in_version(2), "FRA",
+            Err(NoTranslator)),
         case("no translator into USA v2", gbr("SECRET", &["USA"]), "USA", Err(NoTranslator)),
-        case("translator still valid", exercise.clone(), "FRA", exercise_ok).at(T_100K - 1),
+        case("translator still valid", exercise.clone(), "FRA", ok(in_fra, "USA-FRA@1", 1, 1))
+            .at(T_100K - 1),
         case("translator expired", exercise.clone(), "FRA", Err(TranslatorNotValid)).at(T_100K),
         case("before GBR's revocation", usa_secret(), "GBR", usa_secret_in_gbr()).at(T_500K - 1),
         case("GBR revoked USA-GBR", usa_secret(), "GBR", Err(TranslatorRevoked)).at(T_500K),
-        case("exercise data only", usa("UNCLASSIFIED", &["FRA"]), "FRA", Err(MissingRequiredCategory)),
+        case("exercise data only", usa("SECRET", &["FRA"]), "FRA", Err(MissingRequiredCategory)),
         case("no ORCON to FRA", exercise.with_caveat("ORCON"), "FRA", Err(ForbiddenCategory)),
         case("v2 forbids PROPIN", propin.clone().in_version(2), "GBR", Err(ForbiddenCategory)),
-        case("GBR has no CONFIDENTIAL", usa("CONFIDENTIAL", &["GBR"]), "GBR", Err(UntranslatableClassification)),
-        case("TOP SECRET unmapped", usa("TOP SECRET", &["GBR"]), "GBR", Err(UntranslatableClassification))
-            .with(|i| i.ceiling = "TOP SECRET".into()),
+        case("GBR has no CONFIDENTIAL", usa("CONFIDENTIAL", &["GBR"]), "GBR",
+            Err(UntranslatableClassification)),
+        case("TOP SECRET unmapped", usa("TOP SECRET", &["GBR"]), "GBR",
+            Err(UntranslatableClassification)).with(ceiling("TOP SECRET")),
         case("v1 does not map PROPIN", propin, "GBR", Err(UntranslatableCategory)),
     ]
 }
@@ -353,29 +364,37 @@ fn cases_from_releasability() -> Vec<Case> {
 #[rustfmt::skip]
 fn rule_order_cases() -> Vec<Case> {
     let orcon_to_fra = usa("SECRET", &["FRA"]).with_caveat("ORCON");
+    let top_to_fra = usa("TOP SECRET", &["FRA"]);
+    let gbr_policy = |i: &mut Input| i.header.label.policy_id = "GBR".into();
     vec![
         case("suspended, UKEO, key revoked", gbr("SECRET", &["FRA"]).with_caveat("UKEO"), "FRA",
             Err(PartnerSuspended)).at(T_100K).with(|i| i.key = REVOKED_KEY),
         case("key revoked, product retracted", usa_secret(), "GBR", Err(ProducerKeyRevoked))
             .with(|i| (i.key, i.header.product_id) = (REVOKED_KEY, "T-9".into())),
         case("retracted, other policy", usa_secret(), "GBR", Err(ProductRetracted))
-            .with(|i| (i.header.product_id, i.header.label.policy_id) = ("T-9".into(), "GBR".into())),
+            .with(gbr_policy).with(|i| i.header.product_id = "T-9".into()),
         case("other policy, unknown class", usa("COSMIC", &["GBR"]), "GBR", Err(UnknownPolicy))
-            .with(|i| i.header.label.policy_id = "GBR".into()),
-        case("v3, unknown class", usa("COSMIC", &["GBR"]).in_version(3), "GBR", Err(UnknownPolicyVersion)),
+            .with(gbr_policy),
+        case("v3, unknown class", usa("COSMIC", &["GBR"]).in_version(3), "GBR",
+            Err(UnknownPolicyVersion)),
         case("unknown class and caveat", usa("COSMIC", &["GBR"]).with_caveat("EYES-ONLY"), "GBR",
             Err(UnknownClassification)),
-        case("NOFORN, not releasable, above link", usa("TOP SECRET", &["FRA"]).with_caveat("NOFORN"), "GBR",
+        case("NOFORN, not releasable, above link", top_to_fra.clone().with_caveat("NOFORN"), "GBR",
             Err(CaveatForbidsRelease)),
-        case("not releasable, above link", usa("TOP SECRET", &["FRA"]), "GBR", Err(NotReleasableToDestination)),
-        case("above link, no DEU policy", usa("TOP SECRET", &["DEU"]), "DEU", Err(ClassificationAboveLink)),
-        case("revoked, untranslatable", usa("CONFIDENTIAL", &["GBR"]), "GBR", Err(TranslatorRevoked)).at(T_500K),
-        case("expired, required missing", usa("SECRET", &["FRA"]), "FRA", Err(TranslatorNotValid)).at(T_100K),
-        case("required missing, forbidden", orcon_to_fra.clone(), "FRA", Err(MissingRequiredCategory)),
-        case("forbidden, untranslatable", orcon_to_fra.with_caveat("PROPIN").with_informative("EXERCISE"), "FRA",
+        case("not releasable, above link", top_to_fra, "GBR", Err(NotReleasableToDestination)),
+        case("above link, no DEU policy", usa("TOP SECRET", &["DEU"]), "DEU",
+            Err(ClassificationAboveLink)),
+        case("revoked, untranslatable", usa("CONFIDENTIAL", &["GBR"]), "GBR",
+            Err(TranslatorRevoked)).at(T_500K),
+        case("expired, required missing", usa("SECRET", &["FRA"]), "FRA", Err(TranslatorNotValid))
+            .at(T_100K),
+        case("required missing, forbidden", orcon_to_fra.clone(), "FRA",
+            Err(MissingRequiredCategory)),
+        case("forbidden, untranslatable",
+            orcon_to_fra.with_caveat("PROPIN").with_informative("EXERCISE"), "FRA",
             Err(ForbiddenCategory)),
-        case("class and caveat untranslatable", usa("CONFIDENTIAL", &["GBR"]).with_caveat("PROPIN"), "GBR",
-            Err(UntranslatableClassification)),
+        case("class and caveat untranslatable", usa("CONFIDENTIAL", &["GBR"]).with_caveat("PROPIN"),
+            "GBR", Err(UntranslatableClassification)),
     ]
 }
 
@@ -394,7 +413,8 @@ fn admit_table() {
     #[rustfmt::skip]
     cases.extend([
         case("header names another origin", usa_secret(), "GBR", Err(OriginMismatch)),
-        case("checked before suspension", gbr("OFFICIAL", &["FRA"]), "FRA", Err(OriginMismatch)).at(T_100K),
+        case("checked before suspension", gbr("OFFICIAL", &["FRA"]), "FRA", Err(OriginMismatch))
+            .at(T_100K),
     ].map(|c| c.with(|i| i.header.origin = "DEU".into())));
     cases.extend(rule_order_cases());
     check(true, &table_notices(), &cases);
@@ -427,17 +447,18 @@ fn unilateral_revocation_and_version_choice() {
     let (to_gbr, to_fra) = (usa("SECRET", &["GBR"]), gbr("SECRET", &["FRA"]));
     let in_gbr = ok(gbr("SECRET", &["GBR"]), "USA-GBR@1", 1, 1);
     let in_fra = |name| ok(fra("SECRET", &["FRA"]), name, 1, 1);
-    let revoke = |issuer, id, version, from_ms| vec![revoke_translator(issuer, id, version, from_ms)];
+    let revoke = |issuer, id, v, from_ms| vec![revoke_translator(issuer, id, v, from_ms)];
+    let revoked = Err(TranslatorRevoked);
     let rows = [
-        ("by the releasing nation", revoke("USA", "USA-GBR", 0, 0), &to_gbr, NOW, Err(TranslatorRevoked)),
-        ("by the receiving nation", revoke("GBR", "USA-GBR", 1, 0), &to_gbr, NOW, Err(TranslatorRevoked)),
+        ("by the releasing nation", revoke("USA", "USA-GBR", 0, 0), &to_gbr, NOW, revoked.clone()),
+        ("by the receiving nation", revoke("GBR", "USA-GBR", 1, 0), &to_gbr, NOW, revoked.clone()),
         ("not by a third nation", revoke("FRA", "USA-GBR", 0, 0), &to_gbr, NOW, in_gbr.clone()),
-        ("not before it is in force", revoke("GBR", "USA-GBR", 0, 2_000), &to_gbr, 1_999, in_gbr),
-        ("from when it is in force", revoke("GBR", "USA-GBR", 0, 2_000), &to_gbr, 2_000, Err(TranslatorRevoked)),
+        ("not before in force", revoke("GBR", "USA-GBR", 0, 2_000), &to_gbr, 1_999, in_gbr),
+        ("once in force", revoke("GBR", "USA-GBR", 0, 2_000), &to_gbr, 2_000, revoked.clone()),
         ("@2 not valid yet", vec![], &to_fra, NOW, in_fra("GBR-FRA@1")),
         ("@2 valid: the highest", vec![], &to_fra, T_500K, in_fra("GBR-FRA@2")),
-        ("@2 revoked: back to @1", revoke("FRA", "GBR-FRA", 2, 0), &to_fra, T_500K, in_fra("GBR-FRA@1")),
-        ("@1 revoked, @2 not yet valid", revoke("GBR", "GBR-FRA", 1, 0), &to_fra, NOW, Err(TranslatorRevoked)),
+        ("@2 revoked: @1", revoke("FRA", "GBR-FRA", 2, 0), &to_fra, T_500K, in_fra("GBR-FRA@1")),
+        ("@1 revoked, @2 not yet valid", revoke("GBR", "GBR-FRA", 1, 0), &to_fra, NOW, revoked),
     ];
     for (name, notices, label, now, want) in rows {
         let to = if label.policy_id == "USA" { "GBR" } else { "FRA" };
@@ -446,6 +467,31 @@ fn unilateral_revocation_and_version_choice() {
             check(admit, &notices, std::slice::from_ref(&c));
         }
     }
+}
+
+/// A producer-key notice is checked against the nation it names, but
+/// applied to the key digest alone: FRA, naming itself, revokes the key of
+/// a USA producer for a USA-to-GBR crossing.
+#[test]
+#[ignore = "bug: revocation.rs apply()/is_key_revoked() and decision.rs rule 3 ignore whose \
+            key it is, so any nation can revoke another nation's producer key"]
+fn a_third_nation_cannot_revoke_a_producers_key() {
+    let (nation, producer_id) = ("FRA".to_string(), "radar-1".to_string());
+    let key = Revoked::ProducerKey {
+        nation,
+        producer_id,
+        key_sha256: REVOKED_KEY,
+    };
+    let as_signed = notice("FRA", 0, key).to_wire();
+    let by_fra = Notice::from_wire(v1::RevocationNotice {
+        epoch: 1,
+        ..as_signed
+    });
+    let c = case("", usa_secret(), "GBR", usa_secret_in_gbr()).with(|i| i.key = REVOKED_KEY);
+    assert_eq!(
+        run(false, &c.input, &[by_fra.expect("FRA names itself")]),
+        c.want
+    );
 }
 
 /// The decision by the rules of the module doc, over the world's data.
@@ -465,7 +511,8 @@ fn model(admit: bool, input: &Input, notices: &[Notice]) -> Outcome {
 }
 
 /// Rules 1 to 4: the link, then the notices in force (at or after their
-/// effective instant).
+/// effective instant). Like the code, rule 3 matches the key digest alone
+/// (see `a_third_nation_cannot_revoke_a_producers_key`).
 fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Outcome<()> {
     let (h, from, to) = (&input.header, input.from.as_str(), input.to.as_str());
     if admit && h.origin != from {
@@ -479,7 +526,10 @@ fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Outcome<
     if in_force().any(suspends) {
         return Err(PartnerSuspended);
     }
-    let key = |r: &Revoked| matches!(r, Revoked::ProducerKey { key_sha256, .. } if *key_sha256 == input.key);
+    let key = |r: &Revoked| match r {
+        Revoked::ProducerKey { key_sha256, .. } => *key_sha256 == input.key,
+        _ => false,
+    };
     if in_force().any(|n| key(&n.revoked)) {
         return Err(ProducerKeyRevoked);
     }
@@ -595,30 +645,42 @@ const INSTANTS: [i64; 9] = [0, 1, NOW, 99_999, T_100K, 499_999, T_500K, 999_999,
 
 /// A label in the vocabulary of one of `from`'s versions, sometimes of an
 /// unknown version, classification or caveat, or of the other policy.
-#[rustfmt::skip]
 fn arb_label(from: &'static str) -> impl Strategy<Value = Label> {
     use prop::collection::btree_set;
-    let policies: Vec<_> = world().policies.iter().filter(|p| p.nation == from).collect();
+    let policies: Vec<_> = world()
+        .policies
+        .iter()
+        .filter(|p| p.nation == from)
+        .collect();
     let latest = policies.iter().max_by_key(|p| p.version).unwrap();
-    let version = prop_oneof![8 => select(policies.iter().map(|p| p.version).collect::<Vec<_>>()),
-        1 => Just(0), 1 => Just(3)];
-    let class = prop_oneof![7 => select(latest.classifications.clone()),
-        1 => select(names(&["COSMIC", "OFFICIAL", "CONFIDENTIAL"]))];
-    let caveat = select(latest.caveats.iter().map(|(c, _)| c.clone()).chain(["EYES-ONLY".into()]).collect::<Vec<_>>());
-    let caveats = prop_oneof![Just(BTreeSet::new()), btree_set(caveat, 1..=2)];
+    let versions = select(policies.iter().map(|p| p.version).collect::<Vec<_>>());
+    let version = prop_oneof![8 => versions, 1 => Just(0), 1 => Just(3)];
+    let odd_class = select(names(&["COSMIC", "OFFICIAL", "CONFIDENTIAL"]));
+    let class = prop_oneof![7 => select(latest.classifications.clone()), 1 => odd_class];
+    let mut caveats: Vec<String> = latest.caveats.iter().map(|(c, _)| c.clone()).collect();
+    caveats.push("EYES-ONLY".into());
+    let caveats = prop_oneof![Just(BTreeSet::new()), btree_set(select(caveats), 1..=2)];
     let category = prop_oneof![2 => Just("EXERCISE"), 1 => Just("OPNAME"), 1 => Just("TRAINING")];
     let informative = btree_set(category.prop_map(String::from), 0..=2);
-    let to = prop_oneof![Just(NATIONS.to_vec()), prop::sample::subsequence(NATIONS.to_vec(), 0..=4)];
-    let policy = prop_oneof![7 => Just(from), 1 => Just(if from == "USA" { "GBR" } else { "USA" })];
-    (policy, version, class, caveats, informative, to).prop_map(|(policy, version, class, caveats, informative, to)| {
+    let some_nations = prop::sample::subsequence(NATIONS.to_vec(), 0..=4);
+    let to = prop_oneof![Just(NATIONS.to_vec()), some_nations];
+    let other = if from == "USA" { "GBR" } else { "USA" };
+    let policy = prop_oneof![7 => Just(from), 1 => Just(other)];
+    let parts = (policy, version, class, caveats, informative, to);
+    parts.prop_map(|(policy, version, class, caveats, informative, to)| {
+        let label = Label::new(policy, &class, &[]).in_version(version);
         let releasable_to = names(&to).into_iter().collect();
-        Label { releasable_to, caveats, informative, ..Label::new(policy, &class, &[]).in_version(version) }
+        Label {
+            releasable_to,
+            caveats,
+            informative,
+            ..label
+        }
     })
 }
 
 /// Suspensions (at most one per issuer and partner), key revocation,
 /// retraction and translator revocations by any nation, at any instant.
-#[rustfmt::skip]
 fn arb_notices() -> impl Strategy<Value = Vec<Notice>> {
     let instant = || select(INSTANTS.to_vec());
     let pair = (0usize..4, 1usize..4).prop_map(|(i, k)| (NATIONS[i], NATIONS[(i + k) % 4]));
@@ -626,31 +688,63 @@ fn arb_notices() -> impl Strategy<Value = Vec<Notice>> {
     let key = prop::option::of(instant().prop_map(revoke_key));
     let retraction = prop::option::of((select(vec!["T-1", "T-9"]), instant()));
     let ids = select(vec!["USA-GBR", "USA-FRA", "GBR-FRA", "GBR-USA"]);
-    let translators = prop::collection::vec((select(NATIONS.to_vec()), ids, 0u32..=2, instant()), 0..=3);
+    let translator = (select(NATIONS.to_vec()), ids, 0u32..=2, instant());
+    let translators = prop::collection::vec(translator, 0..=3);
     (suspensions, key, retraction, translators).prop_map(|(s, key, retraction, t)| {
-        let s = s.into_iter().map(|((issuer, partner), from)| suspend(issuer, partner, from));
+        let s = s
+            .into_iter()
+            .map(|((by, partner), from)| suspend(by, partner, from));
         let r = retraction.map(|(product, from)| retract(product, from));
-        let t = t.into_iter().map(|(issuer, id, v, from)| revoke_translator(issuer, id, v, from));
+        let t = t
+            .into_iter()
+            .map(|(by, id, v, from)| revoke_translator(by, id, v, from));
         s.chain(key).chain(r).chain(t).collect()
     })
 }
 
-/// Admit or release; a crossing from USA or GBR, mostly to a nation with a
-/// policy; a message mostly from the releasing nation; notices.
-#[rustfmt::skip]
+/// A message of `from`'s nation mostly, sometimes of another origin, of
+/// any product, signed with the revoked key one time in four.
+fn arb_message(from: &'static str) -> impl Strategy<Value = (Header, [u8; 32])> {
+    let origin = prop_oneof![7 => Just(from), 1 => select(NATIONS.to_vec())];
+    let product = select(vec!["", "T-1", "T-9"]);
+    let key = prop_oneof![3 => Just(GOOD_KEY), 1 => Just(REVOKED_KEY)];
+    (origin, arb_label(from), product, key).prop_map(|(origin, label, product, key)| {
+        let product_id = product.into();
+        (
+            Header {
+                product_id,
+                ..header(origin, label)
+            },
+            key,
+        )
+    })
+}
+
+/// Admit or release, a crossing from USA or GBR (mostly to a nation with a
+/// policy, on a link of its scale), a message, and notices.
 fn arb_scenario() -> impl Strategy<Value = (bool, Input, Vec<Notice>)> {
     select(vec!["USA", "GBR"]).prop_flat_map(|from| {
-        let others: Vec<_> = NATIONS[..3].iter().copied().filter(|n| *n != from).collect();
+        let others: Vec<_> = NATIONS[..3]
+            .iter()
+            .copied()
+            .filter(|n| *n != from)
+            .collect();
         let to = prop_oneof![6 => select(others), 1 => Just("DEU")];
-        let scale = world().policies.iter().find(|p| p.nation == from).unwrap().classifications.clone();
-        let ceiling = prop_oneof![7 => select(scale), 1 => Just("X".to_string())];
-        let origin = prop_oneof![7 => Just(from), 1 => select(NATIONS.to_vec())];
-        let key = prop_oneof![3 => Just(GOOD_KEY), 1 => Just(REVOKED_KEY)];
-        let product = select(vec!["", "T-1", "T-9"]);
-        let header = (origin, arb_label(from), product)
-            .prop_map(|(origin, label, product)| Header { product_id: product.into(), ..header(origin, label) });
-        let input = (to, ceiling, select(INSTANTS.to_vec()), key, header).prop_map(move |(to, ceiling, now_ms, key, header)|
-            Input { from: from.into(), to: to.into(), ceiling, now_ms, key, header });
+        let policy = world().policies.iter().find(|p| p.nation == from).unwrap();
+        let scale = select(policy.classifications.clone());
+        let ceiling = prop_oneof![7 => scale, 1 => Just("X".to_string())];
+        let crossing = (to, ceiling, select(INSTANTS.to_vec()), arb_message(from));
+        let input = crossing.prop_map(move |(to, ceiling, now_ms, (header, key))| {
+            let (from, to) = (from.into(), to.into());
+            Input {
+                from,
+                to,
+                ceiling,
+                now_ms,
+                key,
+                header,
+            }
+        });
         (any::<bool>(), input, arb_notices())
     })
 }
@@ -686,11 +780,11 @@ fn the_generator_reaches_every_outcome() {
         seen.insert(model(admit, &input, &notices).map(|_| ()));
     }
     #[rustfmt::skip]
-    let every = [OriginMismatch, PartnerSuspended, ProducerKeyRevoked, ProductRetracted, UnknownPolicy,
-        UnknownPolicyVersion, UnknownClassification, UnknownCaveat, CaveatForbidsRelease,
-        NotReleasableToDestination, ClassificationAboveLink, NoTranslator, TranslatorNotValid,
-        TranslatorRevoked, MissingRequiredCategory, ForbiddenCategory, UntranslatableClassification,
-        UntranslatableCategory];
+    let every = [OriginMismatch, PartnerSuspended, ProducerKeyRevoked, ProductRetracted,
+        UnknownPolicy, UnknownPolicyVersion, UnknownClassification, UnknownCaveat,
+        CaveatForbidsRelease, NotReleasableToDestination, ClassificationAboveLink, NoTranslator,
+        TranslatorNotValid, TranslatorRevoked, MissingRequiredCategory, ForbiddenCategory,
+        UntranslatableClassification, UntranslatableCategory];
     let missing: Vec<_> = every.iter().filter(|r| !seen.contains(&Err(**r))).collect();
     assert!(missing.is_empty(), "never generated: {missing:?}");
     assert!(seen.contains(&Ok(())), "never generated a permit");

@@ -67,15 +67,21 @@ fn gbr_label(classification: &str, to: &[&str]) -> Label {
     Label::new("GBR", classification, to).in_version(3)
 }
 
+/// USA-GBR@1 for exercise traffic only: requires EXERCISE, forbids PROPIN
+/// and OPNAME.
+fn exercise_only() -> Translator {
+    let (required, forbidden) = (set(&["EXERCISE"]), set(&["PROPIN", "OPNAME"]));
+    Translator {
+        required,
+        forbidden,
+        ..usa_gbr(1)
+    }
+}
+
 #[test]
 fn translate_table() {
     use DenyReason::*;
-    let plain = usa_gbr(1);
-    let exercise_only = Translator {
-        required: set(&["EXERCISE"]),
-        forbidden: set(&["PROPIN", "OPNAME"]),
-        ..usa_gbr(1)
-    };
+    let (plain, exercise_only) = (usa_gbr(1), exercise_only());
     #[rustfmt::skip]
     let cases: Vec<(&str, &Translator, Label, Result<Label, DenyReason>)> = vec![
         ("classification and caveat mapped, into the target's policy and version", &plain,
@@ -253,68 +259,65 @@ fn root(owner: &str) -> SigningKeyPair {
     SigningKeyPair::generate(Algorithm::MlDsa65, owner)
 }
 
+fn anchors(roots: &[(&str, &SigningKeyPair)]) -> TrustAnchors {
+    let anchor =
+        |(nation, key): &(&str, &SigningKeyPair)| (nation.to_string(), key.public_key().clone());
+    roots.iter().map(anchor).collect()
+}
+
+/// Copies of a co-signed translator changed after signing: GBR's signature
+/// replaced by one of `impostor`'s, a mapping added, one byte flipped.
+fn tampered_copies(signed: &v1::SignedObject, impostor: &SigningKeyPair) -> [v1::SignedObject; 3] {
+    let mut forged = signed.clone();
+    let forged_signature = impostor
+        .sign(&signed.body, ObjectKind::Translator.context())
+        .unwrap();
+    for s in forged.signatures.iter_mut().filter(|s| s.signer == "GBR") {
+        s.signature = forged_signature.clone();
+    }
+    let mut remapped = signed.clone();
+    let mut wire = v1::Translator::decode(signed.body.as_ref()).unwrap();
+    let (from, to) = ("TOP SECRET".into(), "OFFICIAL".into());
+    wire.classifications.push(v1::Mapping { from, to });
+    remapped.body = wire.encode_to_vec().into();
+    let mut flipped = signed.clone();
+    let mut body = signed.body.to_vec();
+    body[3] ^= 1;
+    flipped.body = body.into();
+    [forged, remapped, flipped]
+}
+
 #[test]
 fn verify_translator_needs_both_roots() {
     let (usa_root, gbr_root, fra_root) = (root("USA root"), root("GBR root"), root("FRA root"));
-    let anchors: TrustAnchors = [("USA", &usa_root), ("GBR", &gbr_root), ("FRA", &fra_root)]
-        .iter()
-        .map(|(nation, key)| (nation.to_string(), key.public_key().clone()))
-        .collect();
+    let all = anchors(&[("USA", &usa_root), ("GBR", &gbr_root), ("FRA", &fra_root)]);
+    let no_gbr = anchors(&[("USA", &usa_root), ("FRA", &fra_root)]);
     let t = usa_gbr(1);
-    let cosigned = |first: (&str, &SigningKeyPair), second: (&str, &SigningKeyPair)| {
-        let mut object = sign_translator(&t, first.0, first.1).unwrap();
-        cosign_translator(&mut object, second.0, second.1).unwrap();
+    let signed =
+        |(nation, root): (&str, &SigningKeyPair)| sign_translator(&t, nation, root).unwrap();
+    let cosigned = |first, (nation, root): (&str, &SigningKeyPair)| {
+        let mut object = signed(first);
+        cosign_translator(&mut object, nation, root).unwrap();
         object
     };
-    let both = cosigned(("USA", &usa_root), ("GBR", &gbr_root));
-    assert_eq!(verify_translator(&both, &anchors).unwrap(), t);
-    let gbr_first = cosigned(("GBR", &gbr_root), ("USA", &usa_root));
-    assert_eq!(
-        verify_translator(&gbr_first, &anchors).unwrap(),
-        t,
-        "either may sign first"
-    );
+    let (usa, gbr) = (("USA", &usa_root), ("GBR", &gbr_root));
+    let both = cosigned(usa, gbr);
+    assert_eq!(verify_translator(&both, &all).unwrap(), t);
+    let gbr_first = verify_translator(&cosigned(gbr, usa), &all);
+    assert_eq!(gbr_first.unwrap(), t, "either may sign first");
 
-    let mut forged_key_id = both.clone();
-    let fra_signature = fra_root
-        .sign(&both.body, ObjectKind::Translator.context())
-        .unwrap();
-    forged_key_id
-        .signatures
-        .iter_mut()
-        .filter(|s| s.signer == "GBR")
-        .for_each(|s| s.signature = fra_signature.clone());
-    let mut tampered = both.clone();
-    let mut wire = v1::Translator::decode(tampered.body.as_ref()).unwrap();
-    wire.classifications.push(v1::Mapping {
-        from: "TOP SECRET".into(),
-        to: "OFFICIAL".into(),
-    });
-    tampered.body = wire.encode_to_vec().into();
-    let mut flipped = both.clone();
-    let mut body = flipped.body.to_vec();
-    body[3] ^= 1;
-    flipped.body = body.into();
-    let usa_only: TrustAnchors = anchors
-        .iter()
-        .filter(|(n, _)| *n != "GBR")
-        .map(|(n, k)| (n.clone(), k.clone()))
-        .collect();
-    let usa_only_signed = sign_translator(&t, "USA", &usa_root).unwrap();
-    let gbr_only_signed = sign_translator(&t, "GBR", &gbr_root).unwrap();
+    let [forged, remapped, flipped] = tampered_copies(&both, &fra_root);
+    let not_gbr = "not signed by GBR's root key";
     #[rustfmt::skip]
     let refusals: Vec<(&str, v1::SignedObject, &TrustAnchors, &str)> = vec![
-        ("USA only", usa_only_signed, &anchors, "not signed by GBR's root key"),
-        ("GBR only", gbr_only_signed, &anchors, "not signed by USA's root key"),
-        ("a third nation instead of GBR", cosigned(("USA", &usa_root), ("FRA", &fra_root)),
-            &anchors, "not signed by GBR's root key"),
-        ("FRA's key signing as GBR", cosigned(("USA", &usa_root), ("GBR", &fra_root)), &anchors,
-            "not signed by GBR's root key"),
-        ("FRA's signature under GBR's key id", forged_key_id, &anchors,
-            "GBR's root signature does not verify"),
-        ("a mapping added after signing", tampered, &anchors, "root signature does not verify"),
-        ("one byte flipped", flipped, &anchors, "invalid translator"),
-        ("no anchor for GBR", both.clone(), &usa_only, "no trust anchor for GBR"),
+        ("USA only", signed(usa), &all, not_gbr),
+        ("GBR only", signed(gbr), &all, "not signed by USA's root key"),
+        ("a third nation instead of GBR", cosigned(usa, ("FRA", &fra_root)), &all, not_gbr),
+        ("FRA's key signing as GBR", cosigned(usa, ("GBR", &fra_root)), &all, not_gbr),
+        ("FRA signs, GBR's key id", forged, &all, "GBR's root signature does not verify"),
+        ("a mapping added after signing", remapped, &all, "root signature does not verify"),
+        ("one byte flipped", flipped, &all, "invalid translator"),
+        ("no anchor for GBR", both, &no_gbr, "no trust anchor for GBR"),
     ];
     for (name, object, anchors, text) in refusals {
         let err = verify_translator(&object, anchors).unwrap_err().to_string();

@@ -1,0 +1,554 @@
+//! Track transcoding between v1 and v2: the conversions, what each loses
+//! ([`Lossy`]), and the bytes-level helper the bridge calls. Fails closed on
+//! non-finite or out-of-range values; see `schemas/MANIFEST.md` for the
+//! field mapping. No policy here: which versions to serve is
+//! [`super::versions_to_serve`]'s answer.
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bytes::Bytes;
+use coalition_schemas::v1;
+use prost::Message;
+
+use super::{known_versions, TRACK_V1, TRACK_V2};
+use crate::envelope::MessageType;
+use crate::DenyReason;
+
+/// What a conversion did to one source field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Loss {
+    /// Rounded to the target's resolution: converting back gives a nearby
+    /// value, not the same one.
+    Rounded,
+    /// The target cannot carry it (v2 covariance into v1, a heading of a
+    /// stationary v1 track into v2).
+    Dropped,
+    /// Carried, but its meaning changed: a v1 confidence score becomes a v2
+    /// calibrated probability it never was.
+    Semantic,
+}
+
+impl Loss {
+    /// The name used in lineage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Loss::Rounded => "rounded",
+            Loss::Dropped => "dropped",
+            Loss::Semantic => "semantic",
+        }
+    }
+}
+
+/// The source fields a conversion did not carry faithfully, by the source
+/// version's field names. A field is `Rounded` when converting the result
+/// back does not give the source value exactly; a heading normalised into
+/// [0, 360) is not a loss.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lossy {
+    fields: BTreeMap<&'static str, Loss>,
+}
+
+impl Lossy {
+    /// Whether every source field was carried exactly.
+    pub fn is_lossless(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// What happened to `field`, if anything.
+    pub fn get(&self, field: &str) -> Option<Loss> {
+        self.fields.get(field).copied()
+    }
+
+    /// Every field that lost something, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, Loss)> + '_ {
+        self.fields.iter().map(|(f, l)| (*f, *l))
+    }
+
+    fn mark_if(&mut self, changed: bool, field: &'static str, loss: Loss) {
+        if changed {
+            self.fields.insert(field, loss);
+        }
+    }
+}
+
+/// `field:loss,...` in name order, e.g. `confidence:semantic,latitude_deg:rounded`;
+/// `lossless` when nothing was lost.
+impl fmt::Display for Lossy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_lossless() {
+            return f.write_str("lossless");
+        }
+        for (i, (field, loss)) in self.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(f, "{sep}{field}:{}", loss.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a payload could not be transcoded. The bridge's reason for any of
+/// them is [`DenyReason::UntranscodablePayload`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TranscodeError {
+    /// The payload is not a valid message of the version it claims.
+    #[error("track v{version} payload does not decode: {source}")]
+    Decode {
+        /// The version it was decoded as.
+        version: u32,
+        /// What prost said.
+        source: prost::DecodeError,
+    },
+    /// No transcoder between these two versions.
+    #[error("no transcoding from track v{from} to v{to}")]
+    UnknownVersions {
+        /// The payload's version.
+        from: u32,
+        /// The version asked for.
+        to: u32,
+    },
+    /// A NaN or infinite number.
+    #[error("{field} is not a finite number")]
+    NonFinite {
+        /// The source field.
+        field: &'static str,
+    },
+    /// A number outside what the field means or the target can hold.
+    #[error("{field} = {value} is outside {range}")]
+    OutOfRange {
+        /// The source field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+        /// The range it must be in.
+        range: &'static str,
+    },
+    /// `position_covariance_m2` is not 0 or 6 finite values with
+    /// non-negative variances.
+    #[error("position_covariance_m2: {0}")]
+    BadCovariance(&'static str),
+}
+
+impl TranscodeError {
+    /// The deny reason for a message that could not be transcoded.
+    pub fn reason(&self) -> DenyReason {
+        DenyReason::UntranscodablePayload
+    }
+}
+
+/// Converts a track from v1 to v2 and says what was lost.
+///
+/// Latitude and longitude are rounded to 1e-7° and altitude to 1 cm (half
+/// away from zero); speed and heading become north and east `f32`
+/// components (heading 0 = north, clockwise, any finite value normalised
+/// into [0, 360)); confidence is rounded to thousandths and always flagged
+/// [`Loss::Semantic`]; v2 covariance is left empty (unknown).
+///
+/// Fails on a non-finite number, latitude beyond ±90°, longitude beyond
+/// ±180°, altitude beyond the i32 range of centimetres, a negative speed or
+/// one whose components overflow `f32`, confidence outside [0, 1].
+pub fn track_v1_to_v2(track: &v1::TrackV1) -> Result<(v1::TrackV2, Lossy), TranscodeError> {
+    let v2 = convert_v1_to_v2(track)?;
+    let back = convert_v2_to_v1(&v2)?;
+    let heading = normalize_heading(track.heading_deg);
+    let mut lossy = Lossy::default();
+    lossy.mark_if(
+        back.latitude_deg != track.latitude_deg,
+        "latitude_deg",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        back.longitude_deg != track.longitude_deg,
+        "longitude_deg",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        back.altitude_m != track.altitude_m,
+        "altitude_m",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        back.speed_mps != track.speed_mps,
+        "speed_mps",
+        Loss::Rounded,
+    );
+    if track.speed_mps == 0.0 {
+        lossy.mark_if(heading != 0.0, "heading_deg", Loss::Dropped);
+    } else {
+        lossy.mark_if(back.heading_deg != heading, "heading_deg", Loss::Rounded);
+    }
+    lossy.mark_if(true, "confidence", Loss::Semantic);
+    Ok((v2, lossy))
+}
+
+/// Converts a track from v2 to v1 and says what was lost.
+///
+/// Position, altitude and confidence convert exactly (every v2 value comes
+/// back unchanged); velocity becomes speed and heading in `f64`, exact
+/// whenever the direction is representable (schemas/MANIFEST.md);
+/// covariance is dropped. Fails on latitude beyond ±90° or longitude beyond
+/// ±180° (in 1e-7°), a non-finite velocity, a covariance that is not 0 or 6
+/// finite values with non-negative variances, confidence above 1000.
+pub fn track_v2_to_v1(track: &v1::TrackV2) -> Result<(v1::TrackV1, Lossy), TranscodeError> {
+    let v1 = convert_v2_to_v1(track)?;
+    let back = convert_v1_to_v2(&v1)?;
+    let mut lossy = Lossy::default();
+    lossy.mark_if(
+        back.latitude_e7 != track.latitude_e7,
+        "latitude_e7",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        back.longitude_e7 != track.longitude_e7,
+        "longitude_e7",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        back.altitude_cm != track.altitude_cm,
+        "altitude_cm",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        back.velocity_north_mps != track.velocity_north_mps,
+        "velocity_north_mps",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        back.velocity_east_mps != track.velocity_east_mps,
+        "velocity_east_mps",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        back.confidence_permille != track.confidence_permille,
+        "confidence_permille",
+        Loss::Rounded,
+    );
+    lossy.mark_if(
+        !track.position_covariance_m2.is_empty(),
+        "position_covariance_m2",
+        Loss::Dropped,
+    );
+    Ok((v1, lossy))
+}
+
+/// Transcodes an encoded track payload from one version to another, for
+/// the bridge serving both versions during a dual-run window. The same
+/// version in and out returns the bytes unchanged (not checked).
+pub fn transcode_track_payload(
+    payload: &[u8],
+    from_version: u32,
+    to_version: u32,
+) -> Result<(Bytes, Lossy), TranscodeError> {
+    let decode_error = |source| TranscodeError::Decode {
+        version: from_version,
+        source,
+    };
+    match (from_version, to_version) {
+        (TRACK_V1, TRACK_V2) => {
+            let track = v1::TrackV1::decode(payload).map_err(decode_error)?;
+            let (v2, lossy) = track_v1_to_v2(&track)?;
+            Ok((v2.encode_to_vec().into(), lossy))
+        }
+        (TRACK_V2, TRACK_V1) => {
+            let track = v1::TrackV2::decode(payload).map_err(decode_error)?;
+            let (v1, lossy) = track_v2_to_v1(&track)?;
+            Ok((v1.encode_to_vec().into(), lossy))
+        }
+        (from, to) if from == to && known_versions(MessageType::Track).contains(&from) => {
+            Ok((Bytes::copy_from_slice(payload), Lossy::default()))
+        }
+        (from, to) => Err(TranscodeError::UnknownVersions { from, to }),
+    }
+}
+
+fn convert_v1_to_v2(track: &v1::TrackV1) -> Result<v1::TrackV2, TranscodeError> {
+    let v1::TrackV1 {
+        track_id,
+        latitude_deg,
+        longitude_deg,
+        altitude_m,
+        speed_mps,
+        heading_deg,
+        confidence,
+        observed_at_ms,
+    } = track;
+    let (north, east) = velocity_from_course(*speed_mps, *heading_deg)?;
+    Ok(v1::TrackV2 {
+        track_id: track_id.clone(),
+        latitude_e7: degrees_to_e7("latitude_deg", *latitude_deg, 90.0, "[-90, 90] degrees")?,
+        longitude_e7: degrees_to_e7(
+            "longitude_deg",
+            *longitude_deg,
+            180.0,
+            "[-180, 180] degrees",
+        )?,
+        altitude_cm: metres_to_cm(*altitude_m)?,
+        velocity_north_mps: north,
+        velocity_east_mps: east,
+        position_covariance_m2: Vec::new(),
+        confidence_permille: score_to_permille(*confidence)?,
+        observed_at_ms: *observed_at_ms,
+    })
+}
+
+fn convert_v2_to_v1(track: &v1::TrackV2) -> Result<v1::TrackV1, TranscodeError> {
+    let v1::TrackV2 {
+        track_id,
+        latitude_e7,
+        longitude_e7,
+        altitude_cm,
+        velocity_north_mps,
+        velocity_east_mps,
+        position_covariance_m2,
+        confidence_permille,
+        observed_at_ms,
+    } = track;
+    let in_e7 = |field, value: i32, limit: i32, range| {
+        if value.checked_abs().is_some_and(|a| a <= limit) {
+            Ok(f64::from(value) / 1e7)
+        } else {
+            Err(out_of_range(field, f64::from(value), range))
+        }
+    };
+    let latitude_deg = in_e7("latitude_e7", *latitude_e7, 900_000_000, "±900000000")?;
+    let longitude_deg = in_e7("longitude_e7", *longitude_e7, 1_800_000_000, "±1800000000")?;
+    finite("velocity_north_mps", f64::from(*velocity_north_mps))?;
+    finite("velocity_east_mps", f64::from(*velocity_east_mps))?;
+    check_covariance(position_covariance_m2)?;
+    if *confidence_permille > 1000 {
+        let value = f64::from(*confidence_permille);
+        return Err(out_of_range("confidence_permille", value, "[0, 1000]"));
+    }
+    let (speed_mps, heading_deg) = course_from_velocity(*velocity_north_mps, *velocity_east_mps);
+    Ok(v1::TrackV1 {
+        track_id: track_id.clone(),
+        latitude_deg,
+        longitude_deg,
+        altitude_m: f64::from(*altitude_cm) / 100.0,
+        speed_mps,
+        heading_deg,
+        confidence: (f64::from(*confidence_permille) / 1000.0) as f32,
+        observed_at_ms: *observed_at_ms,
+    })
+}
+
+fn finite(field: &'static str, value: f64) -> Result<f64, TranscodeError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(TranscodeError::NonFinite { field })
+    }
+}
+
+fn out_of_range(field: &'static str, value: f64, range: &'static str) -> TranscodeError {
+    TranscodeError::OutOfRange {
+        field,
+        value,
+        range,
+    }
+}
+
+fn degrees_to_e7(
+    field: &'static str,
+    degrees: f64,
+    limit: f64,
+    range: &'static str,
+) -> Result<i32, TranscodeError> {
+    let degrees = finite(field, degrees)?;
+    if degrees.abs() > limit {
+        return Err(out_of_range(field, degrees, range));
+    }
+    // |degrees| <= 180 so the result is within ±1.8e9, inside i32.
+    Ok((degrees * 1e7).round() as i32)
+}
+
+fn metres_to_cm(metres: f64) -> Result<i32, TranscodeError> {
+    let cm = (finite("altitude_m", metres)? * 100.0).round();
+    if cm < f64::from(i32::MIN) || cm > f64::from(i32::MAX) {
+        return Err(out_of_range(
+            "altitude_m",
+            metres,
+            "[-21474836.48, 21474836.47] m",
+        ));
+    }
+    Ok(cm as i32)
+}
+
+fn score_to_permille(score: f32) -> Result<u32, TranscodeError> {
+    let score = finite("confidence", f64::from(score))?;
+    if !(0.0..=1.0).contains(&score) {
+        return Err(out_of_range("confidence", score, "[0, 1]"));
+    }
+    Ok((score * 1000.0).round() as u32)
+}
+
+fn check_covariance(covariance: &[f32]) -> Result<(), TranscodeError> {
+    let [nn, _, _, ee, _, uu] = covariance else {
+        return match covariance.len() {
+            0 => Ok(()),
+            _ => Err(TranscodeError::BadCovariance("must hold 0 or 6 values")),
+        };
+    };
+    if covariance.iter().any(|x| !x.is_finite()) {
+        return Err(TranscodeError::BadCovariance("a value is not finite"));
+    }
+    if [nn, ee, uu].iter().any(|v| **v < 0.0) {
+        return Err(TranscodeError::BadCovariance("a variance is negative"));
+    }
+    Ok(())
+}
+
+/// `heading` (any finite degrees) in [0, 360); `-0.0` becomes `0.0`.
+fn normalize_heading(heading: f64) -> f64 {
+    let h = heading.rem_euclid(360.0);
+    // rem_euclid may round up to exactly 360 for tiny negative inputs.
+    if h >= 360.0 {
+        0.0
+    } else {
+        h + 0.0
+    }
+}
+
+/// Speed and heading into north and east components. Fails on a
+/// non-finite or negative speed, or one whose components overflow f32.
+fn velocity_from_course(speed: f64, heading: f64) -> Result<(f32, f32), TranscodeError> {
+    let speed = finite("speed_mps", speed)?;
+    let heading = finite("heading_deg", heading)?;
+    if speed < 0.0 {
+        return Err(out_of_range("speed_mps", speed, "[0, 3.4e38] m/s"));
+    }
+    let (sin, cos) = sin_cos_degrees(normalize_heading(heading));
+    // `+ 0.0` turns a negative zero into zero.
+    let north = (speed * cos) as f32 + 0.0;
+    let east = (speed * sin) as f32 + 0.0;
+    if !(north.is_finite() && east.is_finite()) {
+        return Err(out_of_range("speed_mps", speed, "[0, 3.4e38] m/s"));
+    }
+    Ok((north, east))
+}
+
+/// Sine and cosine of `heading` in [0, 360) degrees, reduced to an angle of
+/// at most 45° from an axis first (exactly: each subtraction is exact by
+/// Sterbenz's lemma), so the four axes give exact zeros and ones.
+fn sin_cos_degrees(heading: f64) -> (f64, f64) {
+    let (quadrant, r) = if heading < 90.0 {
+        (0, heading)
+    } else if heading < 180.0 {
+        (1, heading - 90.0)
+    } else if heading < 270.0 {
+        (2, heading - 180.0)
+    } else {
+        (3, heading - 270.0)
+    };
+    let (s, c) = if r > 45.0 {
+        let (s, c) = (90.0 - r).to_radians().sin_cos();
+        (c, s)
+    } else {
+        r.to_radians().sin_cos()
+    };
+    match quadrant {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    }
+}
+
+/// North and east components (finite) into speed and heading in [0, 360)
+/// that convert back to exactly these components whenever such a pair is
+/// found near the direct estimate (see [`exact_course_near`]). A
+/// stationary track gets heading 0.
+fn course_from_velocity(north: f32, east: f32) -> (f64, f64) {
+    let estimate = course_estimate(f64::from(north), f64::from(east));
+    if velocity_from_course(estimate.0, estimate.1) == Ok((north, east)) {
+        return estimate;
+    }
+    exact_course_near(north, east, estimate.1).unwrap_or(estimate)
+}
+
+/// Speed and heading measured from the nearest axis, so a component of
+/// zero gives an exact multiple of 90°.
+fn course_estimate(north: f64, east: f64) -> (f64, f64) {
+    let speed = north.hypot(east);
+    if speed == 0.0 {
+        return (0.0, 0.0);
+    }
+    let (n, e) = (north.abs(), east.abs());
+    let heading = if n >= e {
+        let t = (e / n).atan().to_degrees();
+        match (north > 0.0, east >= 0.0) {
+            (true, true) => t,
+            (true, false) => 360.0 - t,
+            (false, true) => 180.0 - t,
+            (false, false) => 180.0 + t,
+        }
+    } else {
+        let t = (n / e).atan().to_degrees();
+        match (east > 0.0, north >= 0.0) {
+            (true, true) => 90.0 - t,
+            (true, false) => 90.0 + t,
+            (false, true) => 270.0 + t,
+            (false, false) => 270.0 - t,
+        }
+    };
+    (speed, normalize_heading(heading))
+}
+
+/// How many representable headings either side of the estimate
+/// [`exact_course_near`] tries.
+const NEIGHBOURS: usize = 8;
+
+/// Within about 1e-6° of 90°, 180°, 270° or 360°, v1's heading (an f64 in
+/// [0, 360)) is too coarse to name the direction of every f32 velocity, so
+/// the direct estimate may not convert back exactly. Tries the estimate and
+/// the [`NEIGHBOURS`] representable headings either side, each with the
+/// speed in the middle of the range that rounds back to both components.
+fn exact_course_near(north: f32, east: f32, heading: f64) -> Option<(f64, f64)> {
+    let (mut up, mut down) = (heading, heading);
+    if let Some(speed) = speed_for(north, east, heading) {
+        return Some((speed, heading));
+    }
+    for _ in 0..NEIGHBOURS {
+        up = normalize_heading(up.next_up());
+        down = normalize_heading(down.next_down());
+        for h in [up, down] {
+            if let Some(speed) = speed_for(north, east, h) {
+                return Some((speed, h));
+            }
+        }
+    }
+    None
+}
+
+/// A speed that, with `heading`, converts to exactly (`north`, `east`).
+fn speed_for(north: f32, east: f32, heading: f64) -> Option<f64> {
+    let (sin, cos) = sin_cos_degrees(heading);
+    let (mut lo, mut hi) = (0.0_f64, f64::INFINITY);
+    for (component, factor) in [(north, cos), (east, sin)] {
+        if factor == 0.0 {
+            if component != 0.0 {
+                return None;
+            }
+            continue;
+        }
+        let (below, above) = rounding_interval(component);
+        let (a, b) = (below / factor, above / factor);
+        let (a, b) = if factor < 0.0 { (b, a) } else { (a, b) };
+        lo = lo.max(a);
+        hi = hi.min(b);
+    }
+    if lo > hi || !hi.is_finite() {
+        return None;
+    }
+    let speed = lo + (hi - lo) / 2.0;
+    (velocity_from_course(speed, heading) == Ok((north, east))).then_some(speed)
+}
+
+/// About the f64 values that round to `value` as an f32 (the ends are
+/// approximate; [`speed_for`] checks its answer).
+fn rounding_interval(value: f32) -> (f64, f64) {
+    let v = f64::from(value);
+    let below = (v + f64::from(value.next_down())) / 2.0;
+    let above = (v + f64::from(value.next_up())) / 2.0;
+    (below, above)
+}
