@@ -77,7 +77,11 @@ impl Lease {
     }
 
     /// Opens the bucket (creating it if missing).
-    pub(crate) async fn bucket(js: &jetstream::Context, ttl: Duration, replicas: usize) -> Result<kv::Store, BridgeError> {
+    pub(crate) async fn bucket(
+        js: &jetstream::Context,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<kv::Store, BridgeError> {
         if let Ok(store) = js.get_key_value(LEASE_BUCKET).await {
             return Ok(store);
         }
@@ -93,7 +97,11 @@ impl Lease {
     }
 
     /// Competes for and renews the lease until shutdown.
-    pub(crate) async fn run(self: Arc<Self>, store: kv::Store, mut shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        store: kv::Store,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             let active = self.attempt(&store).await;
             if active != *self.active_tx.borrow() {
@@ -114,8 +122,14 @@ impl Lease {
         let value = bytes::Bytes::from(self.instance.clone());
         let attempted_at = Instant::now();
         let result = match *held {
-            Some(revision) => store.update(LEASE_KEY, value, revision).await.map_err(|e| e.to_string()),
-            None => store.create(LEASE_KEY, value).await.map_err(|e| e.to_string()),
+            Some(revision) => store
+                .update(LEASE_KEY, value, revision)
+                .await
+                .map_err(|e| e.to_string()),
+            None => store
+                .create(LEASE_KEY, value)
+                .await
+                .map_err(|e| e.to_string()),
         };
         match result {
             Ok(revision) => {
@@ -147,8 +161,18 @@ mod tests {
         let cases = [
             ("never held", None, t0, false),
             ("just renewed", Some(t0), t0, true),
-            ("2.9 s later", Some(t0), t0 + Duration::from_millis(2_900), true),
-            ("at half the ttl", Some(t0), t0 + Duration::from_secs(3), false),
+            (
+                "2.9 s later",
+                Some(t0),
+                t0 + Duration::from_millis(2_900),
+                true,
+            ),
+            (
+                "at half the ttl",
+                Some(t0),
+                t0 + Duration::from_secs(3),
+                false,
+            ),
             ("long after", Some(t0), t0 + Duration::from_secs(60), false),
         ];
         for (name, renewed, now, expected) in cases {

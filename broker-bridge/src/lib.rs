@@ -76,7 +76,11 @@ impl BridgeHandle {
 
 /// A unique id for this bridge instance: nation, process id, random suffix.
 fn instance_id(nation: &str) -> String {
-    format!("{nation}-{}-{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "{nation}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Unix ms now.

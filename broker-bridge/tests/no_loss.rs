@@ -59,6 +59,17 @@ fn feed() -> (String, String, String) {
 /// Receives until every seq up to `n` is seen or `limit` passes.
 async fn collect(sub: &mut coalition_sdk::Subscription, n: u64, limit: Duration) -> Ledger {
     let mut ledger = Ledger::default();
+    collect_into(&mut ledger, sub, n, limit).await;
+    ledger
+}
+
+/// Receives into `ledger` until every seq up to `n` is seen or `limit` passes.
+async fn collect_into(
+    ledger: &mut Ledger,
+    sub: &mut coalition_sdk::Subscription,
+    n: u64,
+    limit: Duration,
+) {
     let deadline = Instant::now() + limit;
     while !ledger.missing(&feed(), n).is_empty() && Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
@@ -71,7 +82,6 @@ async fn collect(sub: &mut coalition_sdk::Subscription, n: u64, limit: Duration)
             Err(_) => {}
         }
     }
-    ledger
 }
 
 fn assert_exactly_once_in_order(ledger: &Ledger, n: u64, what: &str) {
@@ -242,7 +252,12 @@ async fn every_server_of_the_receiving_nation_restarted_loses_nothing() {
 /// (`<nation>-<pid>-<suffix>`), once it is one of `live` (after a kill the
 /// entry names the dead instance until it expires and a standby takes over).
 async fn active_pid(mesh: &nats_harness::Mesh, nation: &str, live: &[u32]) -> u32 {
-    let js = jetstream_as(mesh, nation, mesh.bridge_config(nation).unwrap().home.clone()).await;
+    let js = jetstream_as(
+        mesh,
+        nation,
+        mesh.bridge_config(nation).unwrap().home.clone(),
+    )
+    .await;
     within(&format!("{nation} has an active bridge"), async {
         loop {
             if let Ok(kv) = js.get_key_value("BRIDGE_LEASE").await {
@@ -266,7 +281,10 @@ async fn two_instances_per_nation_hand_over_on_sigkill_and_nothing_is_released_t
     let mesh = mesh(USA_TO_GBR_CLUSTER).await;
     let mut instances: Vec<(&str, BridgeProcess)> = Vec::new();
     for nation in ["USA", "USA", "GBR", "GBR"] {
-        instances.push((nation, BridgeProcess::spawn(mesh.bridge_config_path(nation))));
+        instances.push((
+            nation,
+            BridgeProcess::spawn(mesh.bridge_config_path(nation)),
+        ));
     }
     for nation in ["USA", "GBR"] {
         wait_for_streams(&mesh, nation).await;
@@ -307,4 +325,57 @@ async fn two_instances_per_nation_hand_over_on_sigkill_and_nothing_is_released_t
     let mut released = js.get_stream("RELEASED").await.unwrap();
     let stored = released.info().await.unwrap().state.messages;
     assert_eq!(stored, n, "RELEASED holds {stored} messages for {n} tracks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_at_a_tenth_of_the_publish_rate_lags_but_loses_nothing() {
+    // Publish at `rate` per second for `secs`; the subscriber takes one
+    // message per 10/rate seconds meanwhile, then drains at full speed.
+    let (rate, secs) = if soak() { (100u64, 60u64) } else { (50, 8) };
+    let n = rate * secs;
+    let s = scene(USA_TO_GBR_CLUSTER).await;
+    let Scene {
+        mesh,
+        bridges,
+        gbr,
+        mut gbr_tracks,
+        usa,
+    } = s;
+    let publisher = tokio::spawn(async move {
+        let l = label("USA", "SECRET", &["GBR"]);
+        let started = Instant::now();
+        for i in 1..=n {
+            publish(&usa, &l, &format!("SLOW-{i}")).await;
+            let due = started + Duration::from_millis(i * 1000 / rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        started.elapsed()
+    });
+    let mut ledger = Ledger::default();
+    let slow = Duration::from_millis(10_000 / rate);
+    while !publisher.is_finished() {
+        if let Ok(Some(Ok(d))) =
+            tokio::time::timeout(Duration::from_secs(5), gbr_tracks.next()).await
+        {
+            ledger.record(&d);
+            let _ = d.ack().await;
+        }
+        tokio::time::sleep(slow).await;
+    }
+    let took = publisher.await.expect("publisher");
+    let during = ledger
+        .seen
+        .get(&feed())
+        .map_or(0, |b| b.iter().filter(|x| **x).count());
+    println!("slow subscriber: {during} of {n} consumed while {n} were published over {took:?}");
+    assert!(
+        (during as u64) < n / 5,
+        "the subscriber was not slow: {during} of {n} consumed during publishing"
+    );
+    let started = Instant::now();
+    collect_into(&mut ledger, &mut gbr_tracks, n, Duration::from_secs(240)).await;
+    println!("drained the backlog in {:?}", started.elapsed());
+    assert_exactly_once_in_order(&ledger, n, "slow subscriber");
+    drop((mesh, gbr));
+    bridges.shutdown().await;
 }

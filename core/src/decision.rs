@@ -112,7 +112,7 @@ fn decide(
     if revocations.is_suspended(crossing.from, crossing.to, now) {
         return Err(DenyReason::PartnerSuspended);
     }
-    if revocations.is_key_revoked(facts.key_sha256, now) {
+    if revocations.is_key_revoked(&h.origin, facts.key_sha256, now) {
         return Err(DenyReason::ProducerKeyRevoked);
     }
     let product = ProductKey {

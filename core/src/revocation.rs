@@ -315,6 +315,28 @@ pub fn verify_heartbeat(
     ))
 }
 
+/// The epochs applied for one issuer.
+#[derive(Debug, Default)]
+struct Epochs {
+    /// Every epoch `1..=contiguous` is applied.
+    contiguous: u64,
+    /// Applied epochs above `contiguous + 1` (arrived out of order).
+    above: std::collections::BTreeSet<u64>,
+}
+
+impl Epochs {
+    /// Records `epoch`; false if it was already applied.
+    fn insert(&mut self, epoch: u64) -> bool {
+        if epoch <= self.contiguous || !self.above.insert(epoch) {
+            return false;
+        }
+        while self.above.remove(&(self.contiguous + 1)) {
+            self.contiguous += 1;
+        }
+        true
+    }
+}
+
 /// What applying a notice did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -337,17 +359,19 @@ pub enum Freshness {
 /// task and read on every message by every stage.
 #[derive(Debug, Default)]
 pub struct RevocationState {
-    /// Applied epoch per issuer.
-    epochs: DashMap<String, u64>,
+    /// Applied epochs per issuer.
+    epochs: DashMap<String, Epochs>,
     /// Translator id -> (version or 0, effective from, issuer).
     translators: DashMap<String, Vec<(u32, i64, String)>>,
-    /// Producer key digest -> effective from.
-    keys: DashMap<[u8; 32], i64>,
+    /// (producer's nation, key digest) -> effective from. Only the
+    /// producer's own nation can revoke its keys ([`Notice::from_wire`]).
+    keys: DashMap<(String, [u8; 32]), i64>,
     /// Product -> effective from.
     products: DashMap<ProductKey, i64>,
-    /// (issuer, partner) -> (epoch of the latest suspend/reinstate,
-    /// effective from, suspended?).
-    suspensions: DashMap<(String, String), (u64, i64, bool)>,
+    /// (issuer, partner) -> every suspend (true) or reinstate (false) as
+    /// (epoch, effective from, suspended); the one with the highest epoch
+    /// among those in force decides.
+    suspensions: DashMap<(String, String), Vec<(u64, i64, bool)>>,
     /// Latest verified heartbeat per issuer.
     heartbeats: DashMap<String, Heartbeat>,
 }
@@ -358,20 +382,23 @@ impl RevocationState {
         Self::default()
     }
 
-    /// The highest epoch applied for `issuer` (0 if none).
+    /// The highest epoch `e` of `issuer` such that every epoch `1..=e` has
+    /// been applied (0 if none): what freshness compares with heartbeats.
     pub fn epoch(&self, issuer: &str) -> u64 {
-        self.epochs.get(issuer).map_or(0, |e| *e)
+        self.epochs.get(issuer).map_or(0, |e| e.contiguous)
     }
 
-    /// Applies a verified notice. Idempotent: an epoch at or below the
-    /// issuer's applied epoch is a replay.
+    /// Applies a verified notice. Idempotent: an epoch already applied is a
+    /// replay. Notices may arrive out of order; each is applied once.
     pub fn apply(&self, notice: &Notice) -> Applied {
-        let mut epoch = self.epochs.entry(notice.issuer.clone()).or_insert(0);
-        if notice.epoch <= *epoch {
+        if !self
+            .epochs
+            .entry(notice.issuer.clone())
+            .or_default()
+            .insert(notice.epoch)
+        {
             return Applied::Replay;
         }
-        *epoch = notice.epoch;
-        drop(epoch);
         let from = notice.effective_from_ms;
         match &notice.revoked {
             Revoked::Translator { id, version } => self
@@ -379,8 +406,13 @@ impl RevocationState {
                 .entry(id.clone())
                 .or_default()
                 .push((*version, from, notice.issuer.clone())),
-            Revoked::ProducerKey { key_sha256, .. } => {
-                let mut e = self.keys.entry(*key_sha256).or_insert(from);
+            Revoked::ProducerKey {
+                nation, key_sha256, ..
+            } => {
+                let mut e = self
+                    .keys
+                    .entry((nation.clone(), *key_sha256))
+                    .or_insert(from);
                 *e = (*e).min(from);
             }
             Revoked::Product(p) => {
@@ -390,10 +422,10 @@ impl RevocationState {
             Revoked::SuspendPartner(p) | Revoked::ReinstatePartner(p) => {
                 let suspended = matches!(notice.revoked, Revoked::SuspendPartner(_));
                 let key = (notice.issuer.clone(), p.clone());
-                let mut e = self.suspensions.entry(key).or_insert((0, from, suspended));
-                if notice.epoch > e.0 {
-                    *e = (notice.epoch, from, suspended);
-                }
+                self.suspensions
+                    .entry(key)
+                    .or_default()
+                    .push((notice.epoch, from, suspended));
             }
         }
         Applied::New
@@ -411,10 +443,10 @@ impl RevocationState {
         })
     }
 
-    /// Whether a producer key is revoked at `now_ms`.
-    pub fn is_key_revoked(&self, key_sha256: &[u8; 32], now_ms: i64) -> bool {
+    /// Whether `nation`'s producer key is revoked at `now_ms`.
+    pub fn is_key_revoked(&self, nation: &str, key_sha256: &[u8; 32], now_ms: i64) -> bool {
         self.keys
-            .get(key_sha256)
+            .get(&(nation.to_string(), *key_sha256))
             .is_some_and(|from| *from <= now_ms)
     }
 
@@ -431,7 +463,14 @@ impl RevocationState {
         [(a, b), (b, a)].iter().any(|(x, y)| {
             self.suspensions
                 .get(&(x.to_string(), y.to_string()))
-                .is_some_and(|e| e.2 && e.1 <= now_ms)
+                .and_then(|entries| {
+                    entries
+                        .iter()
+                        .filter(|(_, from, _)| *from <= now_ms)
+                        .max_by_key(|(epoch, _, _)| *epoch)
+                        .map(|(_, _, suspended)| *suspended)
+                })
+                .unwrap_or(false)
         })
     }
 
@@ -452,6 +491,12 @@ impl RevocationState {
             return Freshness::Stale(format!("no heartbeat from {partner} yet"));
         };
         let age = now_ms - hb.issued_at_ms;
+        if age < -max_age_ms {
+            return Freshness::Stale(format!(
+                "last heartbeat from {partner} is dated {} ms in the future: check the clocks",
+                -age
+            ));
+        }
         if age > max_age_ms {
             return Freshness::Stale(format!(
                 "last heartbeat from {partner} is {age} ms old (bound {max_age_ms} ms)"

@@ -23,6 +23,7 @@ use crate::envelope::MessageType;
 mod phase;
 mod policy;
 mod transcode;
+mod velocity;
 
 pub use phase::{check_version, phase, versions_to_serve, Phase};
 pub use policy::{

@@ -243,13 +243,8 @@ impl TranslatorSet {
     /// Adds a verified translator; false if that id and version was known.
     /// A different translator under a known id and version is refused.
     pub fn insert(&self, translator: Translator) -> Result<bool, CoreError> {
-        let key = (translator.from.clone(), translator.to.clone());
-        let mut entry = self.by_pair.entry(key).or_default();
-        if let Some(known) = entry
-            .iter()
-            .find(|t| t.id == translator.id && t.version == translator.version)
-        {
-            if **known == translator {
+        if let Some(known) = self.find(&translator.id, translator.version) {
+            if *known == translator {
                 return Ok(false);
             }
             return Err(invalid_object(
@@ -260,6 +255,8 @@ impl TranslatorSet {
                 ),
             ));
         }
+        let key = (translator.from.clone(), translator.to.clone());
+        let mut entry = self.by_pair.entry(key).or_default();
         entry.push(Arc::new(translator));
         entry.sort_by(|a, b| b.version.cmp(&a.version).then(a.id.cmp(&b.id)));
         Ok(true)

@@ -473,8 +473,6 @@ fn unilateral_revocation_and_version_choice() {
 /// applied to the key digest alone: FRA, naming itself, revokes the key of
 /// a USA producer for a USA-to-GBR crossing.
 #[test]
-#[ignore = "bug: revocation.rs apply()/is_key_revoked() and decision.rs rule 3 ignore whose \
-            key it is, so any nation can revoke another nation's producer key"]
 fn a_third_nation_cannot_revoke_a_producers_key() {
     let (nation, producer_id) = ("FRA".to_string(), "radar-1".to_string());
     let key = Revoked::ProducerKey {
@@ -527,7 +525,9 @@ fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Outcome<
         return Err(PartnerSuspended);
     }
     let key = |r: &Revoked| match r {
-        Revoked::ProducerKey { key_sha256, .. } => *key_sha256 == input.key,
+        Revoked::ProducerKey {
+            nation, key_sha256, ..
+        } => *key_sha256 == input.key && *nation == input.from,
         _ => false,
     };
     if in_force().any(|n| key(&n.revoked)) {

@@ -167,57 +167,65 @@ fn rule_from_wire(rule: v1::SchemaRule) -> Result<SchemaRule, String> {
         Ok(v1::MessageType::Alert) => MessageType::Alert,
         _ => return Err(format!("message type {message_type} is not track or alert")),
     };
-    let name = message_type.as_str();
-    let exists = |field: &str, v: u32| match v {
-        0 => Err(format!("{name} {field} is 0; versions start at 1")),
-        v if known_versions(message_type).contains(&v) => Ok(()),
-        v => Err(format!(
-            "{name} {field} {v} does not exist (known: {:?})",
-            known_versions(message_type)
-        )),
-    };
-    exists("current_version", current_version)?;
-    let migration = migration.map(|m| {
-        let v1::Migration {
-            from_version,
-            to_version,
-            window_start_ms,
-            window_end_ms,
-        } = m;
-        Migration {
-            from_version,
-            to_version,
-            window_start_ms,
-            window_end_ms,
-        }
-    });
-    if let Some(m) = &migration {
-        exists("migration from_version", m.from_version)?;
-        exists("migration to_version", m.to_version)?;
-        if m.from_version == m.to_version {
-            return Err(format!(
-                "{name} migration from v{0} to v{0}: the versions must differ",
-                m.from_version
-            ));
-        }
-        if m.window_end_ms <= m.window_start_ms {
-            return Err(format!(
-                "{name} migration window end {} is not after its start {}",
-                m.window_end_ms, m.window_start_ms
-            ));
-        }
-        if current_version != m.from_version {
-            return Err(format!(
-                "{name} current_version {current_version} must equal the migration's from_version {}",
-                m.from_version
-            ));
-        }
-    }
+    check_exists(message_type, "current_version", current_version)?;
+    let migration = migration
+        .map(|m| migration_from_wire(message_type, current_version, m))
+        .transpose()?;
     Ok(SchemaRule {
         message_type,
         current_version,
         migration,
     })
+}
+
+fn migration_from_wire(
+    message_type: MessageType,
+    current_version: u32,
+    migration: v1::Migration,
+) -> Result<Migration, String> {
+    let v1::Migration {
+        from_version,
+        to_version,
+        window_start_ms,
+        window_end_ms,
+    } = migration;
+    let name = message_type.as_str();
+    check_exists(message_type, "migration from_version", from_version)?;
+    check_exists(message_type, "migration to_version", to_version)?;
+    if from_version == to_version {
+        return Err(format!(
+            "{name} migration from v{from_version} to v{to_version}: the versions must differ"
+        ));
+    }
+    if window_end_ms <= window_start_ms {
+        return Err(format!(
+            "{name} migration window end {window_end_ms} is not after its start {window_start_ms}"
+        ));
+    }
+    if current_version != from_version {
+        return Err(format!(
+            "{name} current_version {current_version} must equal the migration's from_version {from_version}"
+        ));
+    }
+    Ok(Migration {
+        from_version,
+        to_version,
+        window_start_ms,
+        window_end_ms,
+    })
+}
+
+/// `version` of `message_type` is one that exists (schemas/MANIFEST.md).
+fn check_exists(message_type: MessageType, field: &str, version: u32) -> Result<(), String> {
+    let name = message_type.as_str();
+    let known = known_versions(message_type);
+    match version {
+        0 => Err(format!("{name} {field} is 0; versions start at 1")),
+        v if known.contains(&v) => Ok(()),
+        v => Err(format!(
+            "{name} {field} {v} does not exist (known: {known:?})"
+        )),
+    }
 }
 
 /// Signs `policy` with its nation's root key, after checking it would

@@ -396,8 +396,6 @@ fn set_refuses_a_different_translator_under_a_known_name() {
 }
 
 #[test]
-#[ignore = "bug: translator.rs TranslatorSet::insert only looks for a known id@version \
-            within the same (from, to) pair, so the same name with another pair is accepted"]
 fn set_refuses_a_known_name_for_another_pair() {
     let set = TranslatorSet::new();
     set.insert(usa_gbr(1)).unwrap();
