@@ -315,6 +315,9 @@ pub fn verify_heartbeat(
     ))
 }
 
+/// One suspend (`true`) or reinstate (`false`): (epoch, effective from, suspended).
+type SuspensionEntry = (u64, i64, bool);
+
 /// The epochs applied for one issuer.
 #[derive(Debug, Default)]
 struct Epochs {
@@ -371,7 +374,7 @@ pub struct RevocationState {
     /// (issuer, partner) -> every suspend (true) or reinstate (false) as
     /// (epoch, effective from, suspended); the one with the highest epoch
     /// among those in force decides.
-    suspensions: DashMap<(String, String), Vec<(u64, i64, bool)>>,
+    suspensions: DashMap<(String, String), Vec<SuspensionEntry>>,
     /// Latest verified heartbeat per issuer.
     heartbeats: DashMap<String, Heartbeat>,
 }
