@@ -527,7 +527,7 @@ fn model_revocations(admit: bool, input: &Input, notices: &[Notice]) -> Outcome<
     let key = |r: &Revoked| match r {
         Revoked::ProducerKey {
             nation, key_sha256, ..
-        } => *key_sha256 == input.key && *nation == input.from,
+        } => *key_sha256 == input.key && *nation == input.header.origin,
         _ => false,
     };
     if in_force().any(|n| key(&n.revoked)) {
