@@ -680,3 +680,89 @@ async fn a_bridge_restarted_after_a_revocation_applies_it_before_releasing_anyth
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fused_track_carries_the_composite_label_and_every_sources_lineage_across() {
+    use coalition_core::composite::{composite_label, derived_from, AdmittedSource};
+    let mesh = mesh(DUPLEX).await;
+    let bridges = bridges(&mesh).await;
+    let gbr_sub = subscriber(&mesh, "GBR").await;
+    let mut at_gbr = gbr_sub
+        .subscribe(coalition_sdk::Topic::tracks())
+        .await
+        .unwrap();
+    let usa_sub = subscriber(&mesh, "USA").await;
+    let mut at_usa = usa_sub
+        .subscribe(coalition_sdk::Topic::tracks().from_nation("GBR"))
+        .await
+        .unwrap();
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let gbr = producer(&mesh, "GBR", "radar-2").await;
+    publish(&usa, &label("USA", "SECRET", &["GBR", "USA"]), "USA-SOURCE").await;
+    let from_usa = next_delivery(&mut at_gbr).await;
+    assert_eq!(from_usa.lineage.translator.as_deref(), Some("USA-GBR@1"));
+    // The source as admitted into GBR, in GBR's vocabulary.
+    let usa_as_admitted = label("GBR", "SECRET", &["GBR", "USA"]);
+    let own = label("GBR", "CONFIDENTIAL", &["FRA", "GBR", "USA"]).with_caveat("ORCON");
+    let own_header = coalition_core::envelope::Header {
+        message_type: coalition_core::envelope::MessageType::Track,
+        schema_version: 1,
+        label: own.clone(),
+        origin: "GBR".into(),
+        producer_id: "radar-2".into(),
+        feed: "tracks".into(),
+        seq: publish(&gbr, &label("GBR", "CONFIDENTIAL", &["GBR"]), "GBR-SOURCE").await,
+        payload_sha256: [0; 32],
+        produced_at_ms: 0,
+        producer_cert_sha256: [0; 32],
+        corrects_seq: None,
+        product_id: "GBR-SOURCE".into(),
+        derived_from: Vec::new(),
+    };
+    let usa_header = coalition_core::envelope::Header {
+        origin: "USA".into(),
+        producer_id: "radar-1".into(),
+        seq: from_usa.seq,
+        label: usa_as_admitted.clone(),
+        ..own_header.clone()
+    };
+    let gbr_policy = dev_policy(mesh.topology().nation("GBR").unwrap());
+    let fused = composite_label(&gbr_policy, &[&usa_as_admitted, &own]).expect("composite");
+    assert_eq!(fused.classification, "SECRET", "highest");
+    assert_eq!(
+        fused.releasable_to,
+        ["GBR", "USA"].map(String::from).into(),
+        "intersection"
+    );
+    assert!(fused.caveats.contains("ORCON"), "union");
+    let sources = derived_from(&[
+        AdmittedSource {
+            header: &usa_header,
+            label: &usa_as_admitted,
+            translator: Some("USA-GBR@1"),
+        },
+        AdmittedSource {
+            header: &own_header,
+            label: &own,
+            translator: None,
+        },
+    ]);
+    within(
+        "publish fused",
+        gbr.publish_derived_track("tracks", &fused, &track("FUSED"), sources),
+    )
+    .await
+    .expect("published");
+    let d = next_delivery(&mut at_usa).await;
+    assert_eq!(track_id(&d), "FUSED");
+    assert_eq!(d.label, fused, "signed with the composite label");
+    assert_eq!(d.lineage.translator.as_deref(), Some("GBR-USA@1"));
+    assert_eq!(d.derived_from.len(), 2);
+    assert_eq!(
+        d.derived_from[0].msg_id(),
+        format!("USA.radar-1.tracks.{}", from_usa.seq)
+    );
+    assert_eq!(d.derived_from[0].translator.as_deref(), Some("USA-GBR@1"));
+    assert_eq!(d.derived_from[1].label, own);
+    bridges.shutdown().await;
+}

@@ -42,7 +42,7 @@ mod producer;
 mod subscriber;
 
 pub use coalition_core::certificate::TrustAnchors;
-pub use coalition_core::envelope::{MessageType, ProducerIdentity};
+pub use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
 pub use coalition_core::label::Label;
 pub use coalition_schemas::v1::{AlertV1, Severity, TrackV1};
 pub use control::ControlPublisher;

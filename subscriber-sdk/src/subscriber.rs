@@ -256,6 +256,9 @@ pub struct Delivery {
     /// Sequence numbers of this feed that were skipped before this one
     /// (first, last), if any.
     pub gap: Option<(u64, u64)>,
+    /// For a composite product (e.g. a fused track), every source it was
+    /// derived from, as signed by its producer.
+    pub derived_from: Vec<coalition_core::envelope::SourceRef>,
     message: jetstream::Message,
 }
 
@@ -420,6 +423,7 @@ impl Subscription {
             payload,
             lineage,
             gap,
+            derived_from: h.derived_from,
             message,
         }))
     }
