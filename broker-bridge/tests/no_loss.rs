@@ -379,3 +379,66 @@ async fn a_subscriber_at_a_tenth_of_the_publish_rate_lags_but_loses_nothing() {
     drop((mesh, gbr));
     bridges.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_cut_while_tracks_flow_loses_nothing_and_catches_up() {
+    let (n, cut) = if soak() {
+        (50_000u64, Duration::from_secs(30))
+    } else {
+        (3_000, Duration::from_secs(5))
+    };
+    let mut s = scene(USA_TO_GBR_CLUSTER).await;
+    let l = label("USA", "SECRET", &["GBR"]);
+    let mesh = &s.mesh;
+    let published = std::sync::atomic::AtomicU64::new(0);
+    let started = Instant::now();
+    let publishing = async {
+        let mut next = 1u64;
+        while next <= n {
+            let batch: Vec<_> = (next..(next + 100).min(n + 1))
+                .map(|i| (l.clone(), track(&format!("L{i}"))))
+                .collect();
+            let receipts = s
+                .usa
+                .publish_tracks("tracks", &batch)
+                .await
+                .expect("published");
+            next += receipts.len() as u64;
+            published.store(next - 1, std::sync::atomic::Ordering::Release);
+        }
+        started.elapsed()
+    };
+    let chaos = async {
+        // Cut once a fifth has been published; keep publishing through it.
+        while published.load(std::sync::atomic::Ordering::Acquire) < n / 5 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        mesh.cut_link("USA", "GBR").unwrap();
+        within("link down", mesh.wait_link("USA", "GBR", false))
+            .await
+            .unwrap();
+        let at_cut = published.load(std::sync::atomic::Ordering::Acquire);
+        tokio::time::sleep(cut).await;
+        let during = published.load(std::sync::atomic::Ordering::Acquire) - at_cut;
+        mesh.restore_link("USA", "GBR").unwrap();
+        within("link up", mesh.wait_link("USA", "GBR", true))
+            .await
+            .unwrap();
+        (Instant::now(), during)
+    };
+    let (published_in, (restored, during)) = tokio::time::timeout(
+        Duration::from_secs(900),
+        futures::future::join(publishing, chaos),
+    )
+    .await
+    .expect("publishing and the cut finish");
+    let ledger = collect(&mut s.gbr_tracks, n, Duration::from_secs(300)).await;
+    eprintln!(
+        "{n} tracks published in {published_in:?} ({:.0}/s), {during} of them during a {cut:?} cut; \
+         all delivered {:?} after the link returned",
+        n as f64 / published_in.as_secs_f64(),
+        restored.elapsed()
+    );
+    assert_exactly_once_in_order(&ledger, n, "long cut");
+    s.bridges.shutdown().await;
+}
