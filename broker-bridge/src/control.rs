@@ -231,9 +231,12 @@ impl ControlPlane {
                 telemetry::control_applied(nation, "policy");
             }
             ControlApplied::Translator {
-                new: true, name, ..
+                new: true,
+                id,
+                version,
+                ..
             } => {
-                tracing::info!(%nation, %source, translator = %name, "translator applied");
+                tracing::info!(%nation, %source, translator = %format!("{id}@{version}"), "translator applied");
                 telemetry::control_applied(nation, "translator");
             }
             _ => {}

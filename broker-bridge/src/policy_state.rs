@@ -24,7 +24,8 @@ pub(crate) enum ControlApplied {
     },
     /// A translator.
     Translator {
-        name: String,
+        id: String,
+        version: u32,
         from: String,
         to: String,
         new: bool,
@@ -99,10 +100,12 @@ impl PolicyState {
             }
             Body::Translator(object) => {
                 let t = verify_translator(object, &self.anchors)?;
-                let (name, from, to) = (t.name(), t.from.clone(), t.to.clone());
+                let (id, version) = (t.id.clone(), t.version);
+                let (from, to) = (t.from.clone(), t.to.clone());
                 let new = self.translators.insert(t)?;
                 Ok(ControlApplied::Translator {
-                    name,
+                    id,
+                    version,
                     from,
                     to,
                     new,
@@ -130,9 +133,8 @@ impl ControlApplied {
             ControlApplied::Policy {
                 nation, version, ..
             } => subjects::control_policy(nation, *version),
-            ControlApplied::Translator { name, .. } => {
-                let (id, version) = name.rsplit_once('@').unwrap_or((name, "0"));
-                format!("ctl.translator.{id}.{version}")
+            ControlApplied::Translator { id, version, .. } => {
+                subjects::control_translator(id, *version)
             }
             ControlApplied::Notice { notice, .. } => {
                 subjects::control_notice(&notice.issuer, notice.epoch)
