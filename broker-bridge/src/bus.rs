@@ -88,3 +88,30 @@ pub(crate) async fn ensure_home_streams(
     .await?;
     Ok(outbound)
 }
+
+/// How long start-up keeps retrying JetStream operations that fail while a
+/// cluster is still electing leaders or placing streams.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Runs `op` until it succeeds, retrying JetStream errors (not others) with
+/// backoff for up to [`STARTUP_PATIENCE`]: a bridge started together with
+/// its cluster waits for it instead of exiting.
+pub(crate) async fn patiently<T, F, Fut>(what: &str, mut op: F) -> Result<T, BridgeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BridgeError>>,
+{
+    let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e @ BridgeError::JetStream { .. }) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(%what, error = %e, "JetStream not ready; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

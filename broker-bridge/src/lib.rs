@@ -115,15 +115,23 @@ pub async fn start(
     let home = bus::connect(&nation, accounts::HOME, &cfg.servers, &cfg.home).await?;
     let home_js = jetstream::new(home);
     let max_age = Duration::from_secs(cfg.release_max_age_secs);
-    let outbound = bus::ensure_home_streams(&home_js, cfg.replicas, max_age).await?;
-    ensure_control_stream(&home_js, cfg.replicas).await?;
+    let outbound = bus::patiently("home streams", || {
+        bus::ensure_home_streams(&home_js, cfg.replicas, max_age)
+    })
+    .await?;
+    bus::patiently("home CONTROL", || {
+        ensure_control_stream(&home_js, cfg.replicas)
+    })
+    .await?;
     let auditor = Arc::new(
-        Auditor::open(
-            home_js.clone(),
-            &nation,
-            cfg.replicas,
-            Some(settings.bridge_key.clone()),
-        )
+        bus::patiently("audit log", || {
+            Auditor::open(
+                home_js.clone(),
+                &nation,
+                cfg.replicas,
+                Some(settings.bridge_key.clone()),
+            )
+        })
         .await?,
     );
     let mut release = Vec::new();
@@ -131,13 +139,19 @@ pub async fn start(
         let account = accounts::release_to(&link.partner);
         let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
         let js = jetstream::new(client);
-        bus::ensure_stream(&js, streams::RELEASED, "rel.>", cfg.replicas, max_age).await?;
-        ensure_control_stream(&js, cfg.replicas).await?;
+        bus::patiently("RELEASED", || {
+            bus::ensure_stream(&js, streams::RELEASED, "rel.>", cfg.replicas, max_age)
+        })
+        .await?;
+        bus::patiently("CONTROL", || ensure_control_stream(&js, cfg.replicas)).await?;
         release.push((link.partner.clone(), link.max_classification.clone(), js));
     }
     let lease_ttl = Duration::from_millis(cfg.lease_ttl_ms);
     let lease = lease::Lease::new(instance_id(&nation), lease_ttl);
-    let lease_store = lease::Lease::bucket(&home_js, lease_ttl, cfg.replicas).await?;
+    let lease_store = bus::patiently("lease bucket", || {
+        lease::Lease::bucket(&home_js, lease_ttl, cfg.replicas)
+    })
+    .await?;
     let (heartbeats_paused, paused_rx) = watch::channel(false);
     let control = Arc::new(ControlPlane::new(ControlParts {
         state: Arc::new(settings.initial_state(now_ms())?),
@@ -152,7 +166,10 @@ pub async fn start(
         heartbeat_every: Duration::from_millis(cfg.heartbeat_interval_ms),
         heartbeats_paused: paused_rx,
     }));
-    control.announce(&settings.control_objects).await?;
+    bus::patiently("announce control objects", || {
+        control.announce(&settings.control_objects)
+    })
+    .await?;
     tracing::info!(%nation, instance = %lease.instance(), "competing for the bridge lease");
     let mut tasks = vec![
         tokio::spawn(lease.clone().run(lease_store, shutdown.clone())),
@@ -221,7 +238,10 @@ async fn start_egress(
         links,
     });
     let decide: Decide = Arc::new(move |inputs| egress::decide(&ctx, inputs, &now_ms));
-    let consumer = bus::durable_consumer(&outbound, streams::EGRESS_CONSUMER).await?;
+    let consumer = bus::patiently("egress consumer", || {
+        bus::durable_consumer(&outbound, streams::EGRESS_CONSUMER)
+    })
+    .await?;
     let source = Source {
         consumer,
         stream: outbound,
