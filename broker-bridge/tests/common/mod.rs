@@ -1,7 +1,9 @@
 //! Shared pieces of the bridge's integration tests: a real mesh from the
 //! harness, in-process bridges, SDK producers and subscribers, and watchers
 //! that subscribe to `>` in a nation's accounts.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+pub mod policy;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
