@@ -27,6 +27,7 @@ use coalition_schemas::v1::{control_message::Body, AuditDecision, AuditRecord, C
 use coalition_topology::{streams, subjects};
 use futures::StreamExt;
 use prost::Message;
+use sha2::Digest;
 use tokio::sync::watch;
 
 use crate::audit::Auditor;
@@ -123,14 +124,16 @@ impl ControlPlane {
             .freshness(partner, now_ms(), self.staleness_ms)
     }
 
-    /// Publishes the configured objects into HOME's CONTROL stream.
-    pub(crate) async fn announce(&self, objects: &[ControlMessage]) -> Result<(), BridgeError> {
-        for object in objects {
-            let applied = self
-                .state
-                .apply(object, now_ms())
-                .map_err(|e| BridgeError::Config(e.to_string()))?;
-            publish(&self.home_js, &applied.subject(), object.encode_to_vec()).await?;
+    /// Publishes the configured objects (already verified and applied, see
+    /// `BridgeSettings::initial_state`) into HOME's CONTROL stream, each
+    /// under its subject.
+    pub(crate) async fn announce(
+        &self,
+        objects: &[ControlMessage],
+        subjects: &[String],
+    ) -> Result<(), BridgeError> {
+        for (object, subject) in objects.iter().zip(subjects) {
+            publish(&self.home_js, subject, object.encode_to_vec()).await?;
         }
         Ok(())
     }
@@ -307,7 +310,7 @@ pub(crate) async fn publish(
     subject: &str,
     bytes: Vec<u8>,
 ) -> Result<(), BridgeError> {
-    let digest = coalition_core::certificate::certificate_digest(&bytes);
+    let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
     let mut hdrs = HeaderMap::new();
     hdrs.insert(
         headers::MSG_ID,

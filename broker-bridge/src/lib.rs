@@ -153,8 +153,9 @@ pub async fn start(
     })
     .await?;
     let (heartbeats_paused, paused_rx) = watch::channel(false);
+    let (state, announced_subjects) = settings.initial_state(now_ms())?;
     let control = Arc::new(ControlPlane::new(ControlParts {
-        state: Arc::new(settings.initial_state(now_ms())?),
+        state: Arc::new(state),
         home_js: home_js.clone(),
         release: release
             .iter()
@@ -167,7 +168,7 @@ pub async fn start(
         heartbeats_paused: paused_rx,
     }));
     bus::patiently("announce control objects", || {
-        control.announce(&settings.control_objects)
+        control.announce(&settings.control_objects, &announced_subjects)
     })
     .await?;
     tracing::info!(%nation, instance = %lease.instance(), "competing for the bridge lease");

@@ -81,7 +81,7 @@ impl BridgeSettings {
     /// Builds the policy state from the loaded objects, checking each and
     /// that every link's ceiling is in the right nation's scale.
     fn check_policies(&self, path: &Path) -> Result<(), BridgeError> {
-        let state = self.initial_state(crate::now_ms())?;
+        let (state, _) = self.initial_state(crate::now_ms())?;
         let cfg = &self.config;
         let in_scale = |nation: &str, class: &str, what: String| {
             let policy = state.policies.current(nation).ok_or_else(|| {
@@ -124,11 +124,16 @@ impl BridgeSettings {
         Ok(())
     }
 
-    /// A fresh policy state holding the configured control objects.
-    pub(crate) fn initial_state(&self, now_ms: i64) -> Result<PolicyState, BridgeError> {
+    /// A fresh policy state holding the configured control objects, and
+    /// the `ctl.>` subject of each object, in order (for announcing them).
+    pub(crate) fn initial_state(
+        &self,
+        now_ms: i64,
+    ) -> Result<(PolicyState, Vec<String>), BridgeError> {
         let state = PolicyState::new(self.config.nation.clone(), self.anchors.clone());
+        let mut subjects = Vec::with_capacity(self.control_objects.len());
         for (i, object) in self.control_objects.iter().enumerate() {
-            state.apply(object, now_ms).map_err(|e| {
+            let applied = state.apply(object, now_ms).map_err(|e| {
                 BridgeError::Config(format!(
                     "control object {:?}: {e}",
                     self.config
@@ -137,8 +142,9 @@ impl BridgeSettings {
                         .map_or("?", String::as_str)
                 ))
             })?;
+            subjects.push(applied.subject());
         }
-        Ok(state)
+        Ok((state, subjects))
     }
 }
 

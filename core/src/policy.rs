@@ -108,6 +108,9 @@ pub fn verify_policy(
 #[derive(Debug, Default)]
 pub struct PolicyBook {
     versions: DashMap<(String, u32), Arc<NationPolicy>>,
+    /// The highest version per nation, kept on insert: read on every
+    /// decision, so never computed by a scan.
+    current: DashMap<String, Arc<NationPolicy>>,
 }
 
 impl PolicyBook {
@@ -132,7 +135,16 @@ impl PolicyBook {
                 ),
             ));
         }
-        self.versions.insert(key, Arc::new(policy));
+        let policy = Arc::new(policy);
+        let mut current = self
+            .current
+            .entry(policy.nation.clone())
+            .or_insert_with(|| policy.clone());
+        if current.version < policy.version {
+            *current = policy.clone();
+        }
+        drop(current);
+        self.versions.insert(key, policy);
         Ok(true)
     }
 
@@ -145,11 +157,7 @@ impl PolicyBook {
 
     /// The highest version of `nation`'s policy.
     pub fn current(&self, nation: &str) -> Option<Arc<NationPolicy>> {
-        self.versions
-            .iter()
-            .filter(|e| e.key().0 == nation)
-            .max_by_key(|e| e.key().1)
-            .map(|e| e.value().clone())
+        self.current.get(nation).map(|p| p.clone())
     }
 }
 
