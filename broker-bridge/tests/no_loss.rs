@@ -175,6 +175,39 @@ impl Drop for BridgeProcess {
     }
 }
 
+/// Once both bridges have created their streams: a GBR subscriber to tracks
+/// (keep the subscriber alive) and USA's `radar-1` producer.
+async fn listen_and_produce(
+    mesh: &nats_harness::Mesh,
+) -> (
+    coalition_sdk::Subscriber,
+    coalition_sdk::Subscription,
+    coalition_sdk::Producer,
+) {
+    for nation in ["USA", "GBR"] {
+        wait_for_streams(mesh, nation).await;
+    }
+    let gbr = subscriber(mesh, "GBR").await;
+    let tracks = within("subscribe", gbr.subscribe(coalition_sdk::Topic::tracks()))
+        .await
+        .unwrap();
+    (gbr, tracks, producer(mesh, "USA", "radar-1").await)
+}
+
+/// Which nation's bridge to kill after publishing track `i` of `n`, for
+/// `kills` kills spread evenly: the sending one (USA), then the receiving
+/// one (GBR), alternately.
+fn kill_at(i: u64, n: u64, kills: u32) -> Option<&'static str> {
+    let every = n / (kills as u64 + 1);
+    (i.is_multiple_of(every) && i / every <= kills as u64).then(|| {
+        if (i / every) % 2 == 1 {
+            "USA"
+        } else {
+            "GBR"
+        }
+    })
+}
+
 /// Waits until a bridge process has created its nation's home streams.
 async fn wait_for_streams(mesh: &nats_harness::Mesh, nation: &str) {
     let js = jetstream_as(
@@ -197,25 +230,14 @@ async fn bridges_killed_with_sigkill_mid_stream_lose_and_duplicate_nothing() {
     let mesh = mesh(USA_TO_GBR_CLUSTER).await;
     let mut usa_bridge = BridgeProcess::spawn(mesh.bridge_config_path("USA"));
     let mut gbr_bridge = BridgeProcess::spawn(mesh.bridge_config_path("GBR"));
-    for nation in ["USA", "GBR"] {
-        wait_for_streams(&mesh, nation).await;
-    }
-    let gbr = subscriber(&mesh, "GBR").await;
-    let mut tracks = within("subscribe", gbr.subscribe(coalition_sdk::Topic::tracks()))
-        .await
-        .unwrap();
-    let usa = producer(&mesh, "USA", "radar-1").await;
+    let (_gbr, mut tracks, usa) = listen_and_produce(&mesh).await;
     let l = label("USA", "SECRET", &["GBR"]);
-    let every = n / (kills as u64 + 1);
     for i in 1..=n {
         publish(&usa, &l, &format!("K{i}")).await;
-        if i % every == 0 && i / every <= kills as u64 {
-            // Alternate: the sending bridge, then the receiving one.
-            if (i / every) % 2 == 1 {
-                usa_bridge.kill9_and_restart()
-            } else {
-                gbr_bridge.kill9_and_restart()
-            }
+        match kill_at(i, n, kills) {
+            Some("USA") => usa_bridge.kill9_and_restart(),
+            Some(_) => gbr_bridge.kill9_and_restart(),
+            None => {}
         }
     }
     let ledger = collect(&mut tracks, n, Duration::from_secs(180)).await;
@@ -286,20 +308,11 @@ async fn two_instances_per_nation_hand_over_on_sigkill_and_nothing_is_released_t
             BridgeProcess::spawn(mesh.bridge_config_path(nation)),
         ));
     }
-    for nation in ["USA", "GBR"] {
-        wait_for_streams(&mesh, nation).await;
-    }
-    let gbr = subscriber(&mesh, "GBR").await;
-    let mut tracks = within("subscribe", gbr.subscribe(coalition_sdk::Topic::tracks()))
-        .await
-        .unwrap();
-    let usa = producer(&mesh, "USA", "radar-1").await;
+    let (_gbr, mut tracks, usa) = listen_and_produce(&mesh).await;
     let l = label("USA", "SECRET", &["GBR"]);
-    let every = n / (kills as u64 + 1);
     for i in 1..=n {
         publish(&usa, &l, &format!("H{i}")).await;
-        if i % every == 0 && i / every <= kills as u64 {
-            let nation = if (i / every) % 2 == 1 { "USA" } else { "GBR" };
+        if let Some(nation) = kill_at(i, n, kills) {
             let live: Vec<u32> = instances.iter().map(|(_, p)| p.child.id()).collect();
             let pid = active_pid(&mesh, nation, &live).await;
             let (_, active) = instances
