@@ -32,5 +32,6 @@ pub(crate) fn dead_letter(
         subject: subjects::deadletter(stage, reason.as_str()),
         headers: h,
         payload: input.payload.clone(),
+        chain_seq: None,
     }
 }

@@ -56,6 +56,7 @@ fn release_headers(nation: &str, v: &VerifiedMessage, t: &Translated, now_ms: i6
     let h = &v.envelope.header;
     let mut hdrs = HeaderMap::new();
     hdrs.insert(headers::MSG_ID, h.msg_id().as_str());
+    hdrs.insert(headers::SEQ, h.seq.to_string().as_str());
     hdrs.insert(headers::DECISION, "release");
     hdrs.insert(headers::RELEASED_BY, nation);
     hdrs.insert(headers::RELEASED_AT, now_ms.to_string().as_str());
@@ -140,6 +141,7 @@ pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], clock: &dyn Fn() 
                         ),
                         headers: release_headers(&ctx.nation, &verified, &translated, now_ms),
                         payload: input.payload.clone(),
+                        chain_seq: Some(h.seq),
                     });
                 }
                 Err(reason) => {

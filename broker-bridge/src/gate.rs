@@ -7,8 +7,8 @@
 //! request. Without the gate those later messages would overtake them, and
 //! a feed would be delivered out of order. The stage's consumer reads the
 //! whole stream unfiltered, so stream sequences are contiguous and any hole
-//! is a message still to come (or, rarely, one that aged out of the stream,
-//! which [`Gate::skip_to`] records).
+//! is a message still to come (or, rarely, one that aged out of or was
+//! deleted from the stream, which [`Gate::skip_to`] records).
 //!
 //! Pure: no clock, no I/O. The caller offers what arrives and takes what is
 //! ready.
@@ -48,6 +48,11 @@ impl<T> Gate<T> {
     /// How many messages wait for an earlier one.
     pub(crate) fn held(&self) -> usize {
         self.held.len()
+    }
+
+    /// The lowest sequence held, if any.
+    pub(crate) fn first_held(&self) -> Option<u64> {
+        self.held.keys().next().copied()
     }
 
     /// Offers the message with stream sequence `seq`.

@@ -143,6 +143,7 @@ pub(crate) fn decide(
                     ),
                     headers: lineage_headers(ctx, input, &v, &t, now_ms),
                     payload: input.payload.clone(),
+                    chain_seq: Some(h.seq),
                 });
             }
             Err(reason) => {

@@ -16,6 +16,7 @@
 mod audit;
 mod audit_record;
 mod bus;
+mod continuity;
 mod control;
 mod deadletter;
 pub mod egress;
@@ -322,7 +323,8 @@ fn stage_hooks(
     partner: Option<String>,
     ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
 ) -> Hooks {
-    let (a, b, c) = (
+    let (a, b, c, d) = (
+        shared.nation.clone(),
         shared.nation.clone(),
         shared.nation.clone(),
         shared.nation.clone(),
@@ -336,6 +338,7 @@ fn stage_hooks(
             telemetry::record(&a, counted);
         }),
         aged_out: Box::new(move |n| telemetry::aged_out(&b, stage, n)),
+        broken: Box::new(move |brk| telemetry::continuity_break(&d, stage, brk)),
         ready,
         holding: Box::new(move |why| {
             let partner = partner.clone().unwrap_or_default();

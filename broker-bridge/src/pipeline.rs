@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer, AckKind};
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -21,6 +22,8 @@ use coalition_core::DenyReason;
 use coalition_schemas::v1::AuditRecord;
 
 use crate::audit::Auditor;
+use crate::continuity::{Break, ChainState};
+use crate::deadletter::HOME;
 use crate::gate::{Gate, Offer};
 use crate::BridgeError;
 
@@ -45,6 +48,9 @@ pub(crate) struct Outgoing {
     pub subject: String,
     pub headers: HeaderMap,
     pub payload: Bytes,
+    /// The feed seq, for a message on a feed's subject: it is chained
+    /// ([`crate::continuity`]). `None` for dead letters.
+    pub chain_seq: Option<u64>,
 }
 
 /// What a batch's decision counts; recorded only once the batch is stored,
@@ -108,6 +114,8 @@ pub(crate) struct Hooks {
     /// Whether this instance holds the nation's lease ([`crate::lease`]); an
     /// inactive stage does not read its source at all.
     pub active: Box<dyn Fn() -> bool + Send + Sync>,
+    /// Released messages found missing upstream ([`crate::continuity`]).
+    pub broken: Box<dyn Fn(&Break) + Send + Sync>,
 }
 
 /// Where a stage writes: its target contexts and the audit log.
@@ -135,12 +143,14 @@ pub(crate) async fn run_stage(
     hooks: Hooks,
 ) {
     let mut gate: Option<Gate<jetstream::Message>> = None;
+    let mut chains = ChainState::default();
     let mut held: Option<String> = None;
     while !*shutdown.borrow() {
         if !(hooks.active)() {
             // A standby, or an instance that lost the lease: forget where we
             // were; the active instance's consumer position is the truth.
             gate = None;
+            chains = ChainState::default();
             if pause(&mut shutdown, Duration::from_millis(200)).await {
                 return;
             }
@@ -181,7 +191,7 @@ pub(crate) async fn run_stage(
                 let last = *last;
                 let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
                 let started = Instant::now();
-                match process(&batch, &sinks, &decide).await {
+                match process(&batch, &sinks, &decide, &mut chains, &hooks).await {
                     Ok(counted) => {
                         gate.processed(last);
                         (hooks.batch)(started.elapsed().as_secs_f64(), &counted);
@@ -310,9 +320,13 @@ async fn check_stall(
     let mut stream = source.stream.clone();
     match stream.info().await {
         Ok(info) => {
-            let skipped = gate.skip_to(info.state.first_sequence);
+            let mut skipped = gate.skip_to(info.state.first_sequence);
             if skipped > 0 {
                 tracing::error!(stage = %name, skipped, "messages aged out of the source stream before they were read");
+            } else {
+                skipped = skip_deleted(name, &source.stream, gate).await;
+            }
+            if skipped > 0 {
                 (hooks.aged_out)(skipped);
             } else {
                 tracing::info!(stage = %name, waiting_for = gate.expected(), held = gate.held(), "waiting for redelivery");
@@ -320,6 +334,37 @@ async fn check_stall(
         }
         Err(e) => tracing::debug!(stage = %name, error = %e, "stream info while stalled"),
     }
+}
+
+/// Skips the sequences the gate waits for that the source stream no longer
+/// holds (deleted, or lost by the server), up to the first held message.
+async fn skip_deleted(
+    name: &str,
+    stream: &jetstream::stream::Stream,
+    gate: &mut Gate<jetstream::Message>,
+) -> u64 {
+    let Some(first_held) = gate.first_held() else {
+        return 0;
+    };
+    let mut next = gate.expected();
+    while next < first_held {
+        match stream.get_raw_message(next).await {
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => next += 1,
+            Ok(m) => {
+                tracing::info!(stage = %name, seq = next, subject = %m.subject, "missing message still in the source stream");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(stage = %name, seq = next, error = %e, "cannot tell whether a missing message is still in the source stream");
+                break;
+            }
+        }
+    }
+    let skipped = gate.skip_to(next);
+    if skipped > 0 {
+        tracing::error!(stage = %name, skipped, from = next - skipped, "messages missing from the source stream (deleted or lost); skipped");
+    }
+    skipped
 }
 
 /// Waits `d`, or less if shutdown comes first; true if shutting down.
@@ -334,6 +379,8 @@ async fn process(
     batch: &[jetstream::Message],
     sinks: &Sinks,
     decide: &Decide,
+    chains: &mut ChainState,
+    hooks: &Hooks,
 ) -> Result<Vec<Counted>, BridgeError> {
     let targets = &sinks.targets;
     let inputs: Vec<Incoming> = batch
@@ -346,14 +393,30 @@ async fn process(
         })
         .collect();
     let decide = decide.clone();
+    let mut chain = chains.read_inputs(
+        batch.iter().map(|m| (m.subject.as_str(), m.headers.as_ref())),
+        HOME,
+    );
     let decided = tokio::task::spawn_blocking(move || decide(&inputs))
         .await
         .map_err(|e| BridgeError::js("decision task", e))?;
+    let chained: Vec<(usize, String)> = decided
+        .outputs
+        .iter()
+        .filter(|o| o.chain_seq.is_some())
+        .map(|o| (o.target, o.subject.clone()))
+        .collect();
+    chains.load(chained, targets).await?;
     let mut pending = Vec::with_capacity(decided.outputs.len());
-    for out in decided.outputs {
+    for mut out in decided.outputs {
         let ctx = targets
             .get(out.target)
             .ok_or_else(|| BridgeError::js("publish", format!("no target {}", out.target)))?;
+        if let Some(seq) = out.chain_seq {
+            let prev = chains.link(&mut chain, out.target, &out.subject, seq);
+            out.headers
+                .insert(coalition_schemas::headers::PREV_SEQ, prev.to_string().as_str());
+        }
         let ack = ctx
             .publish_with_headers(out.subject.clone(), out.headers, out.payload)
             .await
@@ -368,5 +431,9 @@ async fn process(
     for m in batch {
         m.ack().await.map_err(|e| BridgeError::js("ack", e))?;
     }
+    for b in &chain.breaks {
+        (hooks.broken)(b);
+    }
+    chains.commit(chain);
     Ok(decided.counted)
 }

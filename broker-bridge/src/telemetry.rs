@@ -7,7 +7,12 @@
 //! - `coalition_bridge_rejected_total{nation,stage,partner,reason}`: failed
 //!   verification or admission; each one is in the DEADLETTER stream
 //! - `coalition_bridge_aged_out_total{nation,stage}`: source messages that
-//!   expired before the bridge could read them (a retention shorter than an outage)
+//!   expired before the bridge could read them (a retention shorter than an
+//!   outage), or were deleted from the source stream
+//! - `coalition_bridge_continuity_breaks_total{nation,stage}` and
+//!   `coalition_bridge_missing_upstream_total{nation,stage}`: breaks in a
+//!   partner's release chain, and the feed seqs they span (an upper bound:
+//!   it includes seqs the partner refused to release)
 //! - `coalition_bridge_batch_seconds{nation,stage}`: time to decide and store a batch
 //! - `coalition_bridge_transit_seconds{nation,partner}`: producer seal to admission
 //! - `coalition_bridge_control_refused_total{nation,source}`: control objects
@@ -122,6 +127,18 @@ fn transit_seconds(nation: &str, partner: &str, seconds: f64) {
 pub(crate) fn aged_out(nation: &str, stage: &'static str, n: u64) {
     counter!("coalition_bridge_aged_out_total", "nation" => nation.to_string(), "stage" => stage)
         .increment(n);
+}
+
+/// A partner's release chain broke: released messages never arrived.
+pub(crate) fn continuity_break(nation: &str, stage: &'static str, b: &crate::continuity::Break) {
+    tracing::error!(
+        %nation, stage, subject = %b.subject, after = b.after, released_prev = b.released_prev,
+        "released messages never arrived: the partner's release chain is broken; subscribers see the gap"
+    );
+    counter!("coalition_bridge_continuity_breaks_total", "nation" => nation.to_string(), "stage" => stage)
+        .increment(1);
+    counter!("coalition_bridge_missing_upstream_total", "nation" => nation.to_string(), "stage" => stage)
+        .increment(b.released_prev.saturating_sub(b.after));
 }
 
 /// A control object failed verification or was not allowed.

@@ -28,6 +28,10 @@ pub mod headers {
     pub const FEED: &str = "Coalition-Feed";
     /// Lineage: the sequence number in the feed.
     pub const SEQ: &str = "Coalition-Seq";
+    /// Continuity: the feed seq of the message written before this one on
+    /// the same subject (`0`: none). A refused message is not in the chain,
+    /// so a break means a message is missing, not refused.
+    pub const PREV_SEQ: &str = "Coalition-Prev-Seq";
     /// Lineage: hex SHA-256 of the producer's public key (first 16 bytes).
     pub const KEY_ID: &str = "Coalition-Key-Id";
     /// Lineage: the label as produced, in its one-line human form.

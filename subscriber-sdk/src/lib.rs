@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod connect;
+mod continuity;
 mod control;
 mod error;
 mod files;

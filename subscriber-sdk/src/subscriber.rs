@@ -5,10 +5,12 @@
 //! Every delivery is verified again here against the subscriber's own trust
 //! anchors (defence in depth: a subscriber does not have to trust that only
 //! the bridge can write INBOUND). Duplicates of an already-delivered
-//! (origin, producer, feed, seq) are acknowledged and skipped; a jump in a
-//! feed's sequence is reported on the delivery as a gap.
-use std::collections::HashMap;
-use std::sync::Arc;
+//! (origin, producer, feed, seq) are acknowledged and skipped. A break in a
+//! feed's continuity chain is filled by a replay from INBOUND where it can
+//! be, and reported on the delivery as a gap where it cannot
+//! ([`crate::continuity`]).
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, AckKind};
@@ -22,6 +24,7 @@ use futures::StreamExt;
 use prost::Message as _;
 
 use crate::connect::ConnectSpec;
+use crate::continuity::{missing_before, plan, replay, Delivered, DeliveredMap};
 use crate::{now_ms, SdkError};
 
 const INBOUND: &str = "INBOUND";
@@ -90,6 +93,7 @@ impl SubscriberOptions {
             js: jetstream::new(client),
             cache: Arc::new(CertificateCache::new(self.anchors)),
             durable: self.durable,
+            delivered: Arc::default(),
         })
     }
 }
@@ -147,6 +151,8 @@ pub struct Subscriber {
     js: jetstream::Context,
     cache: Arc<CertificateCache>,
     durable: Option<String>,
+    /// What this subscriber delivered, per feed, across its subscriptions.
+    delivered: Arc<Mutex<DeliveredMap>>,
 }
 
 impl Subscriber {
@@ -169,12 +175,18 @@ impl Subscriber {
             filter_subject: topic.filter_subject(),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
-            inactive_threshold: Duration::from_secs(300),
+            // A named subscription waits for its subscriber however long it
+            // is away; an unnamed one is removed after 5 idle minutes.
+            inactive_threshold: if self.durable.is_some() {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(300)
+            },
             ..Default::default()
         };
         // Always a durable consumer: it is replicated like the stream, so it
         // survives the loss of a server. An unnamed subscription gets a
-        // random name and is removed by the server after 5 idle minutes.
+        // random name.
         let name = self.durable.clone().unwrap_or_else(|| {
             let mut id = [0u8; 8];
             rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
@@ -193,10 +205,12 @@ impl Subscriber {
             .map_err(|e| consume_error(&e))?;
         Ok(Subscription {
             consumer,
+            stream,
             messages: Some(messages),
             failing_since: None,
             cache: self.cache.clone(),
-            last_seq: HashMap::new(),
+            delivered: self.delivered.clone(),
+            ready: VecDeque::new(),
         })
     }
 }
@@ -253,19 +267,28 @@ pub struct Delivery {
     pub payload: Payload,
     /// Lineage.
     pub lineage: Lineage,
-    /// Sequence numbers of this feed that were skipped before this one
-    /// (first, last), if any.
+    /// Feed seqs missing before this one (first, last): admitted to this
+    /// nation or released to it, but not found in INBOUND even after a
+    /// replay. Seqs refused on the way are not gaps; the range may still
+    /// include some this nation's bridge refused (its audit log says which).
     pub gap: Option<(u64, u64)>,
+    /// True if the delivery came from a replay that filled a gap, not from
+    /// the subscription's consumer (acknowledging it is then a no-op: the
+    /// consumer's own copy is acknowledged when it arrives).
+    pub replayed: bool,
     /// For a composite product (e.g. a fused track), every source it was
     /// derived from, as signed by its producer.
     pub derived_from: Vec<coalition_core::envelope::SourceRef>,
-    message: jetstream::Message,
+    message: Option<jetstream::Message>,
 }
 
 impl Delivery {
     /// Acknowledges the delivery; until then it is redelivered after 30 s.
     pub async fn ack(&self) -> Result<(), SdkError> {
-        self.message.ack().await.map_err(|e| SdkError::Consume {
+        let Some(message) = &self.message else {
+            return Ok(());
+        };
+        message.ack().await.map_err(|e| SdkError::Consume {
             stream: INBOUND.into(),
             detail: format!("ack failed: {e}"),
         })
@@ -279,11 +302,14 @@ const TOLERATE_FAILURE: Duration = Duration::from_secs(60);
 /// A stream of deliveries.
 pub struct Subscription {
     consumer: jetstream::consumer::PullConsumer,
+    stream: jetstream::stream::Stream,
     messages: Option<pull::Stream>,
     /// Since when the consumer has been failing, if it is.
     failing_since: Option<std::time::Instant>,
     cache: Arc<CertificateCache>,
-    last_seq: HashMap<(String, String, String), u64>,
+    delivered: Arc<Mutex<DeliveredMap>>,
+    /// Deliveries decided but not yet handed over (a replay yields several).
+    ready: VecDeque<Delivery>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -300,6 +326,9 @@ impl Subscription {
     /// has failed for a minute without a break.
     pub async fn next(&mut self) -> Option<Result<Delivery, SdkError>> {
         loop {
+            if let Some(d) = self.ready.pop_front() {
+                return Some(Ok(d));
+            }
             let item = match self.messages.as_mut() {
                 Some(messages) => messages.next().await,
                 None => None,
@@ -323,10 +352,8 @@ impl Subscription {
                     continue;
                 }
             };
-            match self.deliver(message).await {
-                Ok(Some(d)) => return Some(Ok(d)),
-                Ok(None) => continue,
-                Err(e) => return Some(Err(e)),
+            if let Err(e) = self.deliver(message).await {
+                return Some(Err(e));
             }
         }
     }
@@ -361,72 +388,188 @@ impl Subscription {
         }
     }
 
-    async fn deliver(&mut self, message: jetstream::Message) -> Result<Option<Delivery>, SdkError> {
-        let subject = message.subject.to_string();
-        let cache = self.cache.clone();
-        let bytes = message.payload.clone();
-        let verified = tokio::task::spawn_blocking(move || open(&bytes, &cache, now_ms()))
-            .await
-            .map_err(|e| SdkError::Consume {
-                stream: INBOUND.into(),
-                detail: format!("verification task failed: {e}"),
-            })?;
-        let fail = |reason: DenyReason| SdkError::Verification {
-            subject: subject.clone(),
-            reason,
-        };
-        let verified = match verified {
-            Ok(v) => v,
-            Err(reason) => {
+    /// Verifies a consumed message and queues it (after whatever a replay
+    /// found before it), or skips it as a duplicate.
+    async fn deliver(&mut self, message: jetstream::Message) -> Result<(), SdkError> {
+        let opened = match open_delivery(&self.cache, &message).await {
+            Ok(o) => o,
+            Err(e) => {
                 let _ = message.ack_with(AckKind::Term).await;
-                return Err(fail(reason));
+                return Err(e);
             }
         };
-        let h = verified.envelope.header;
-        let expected = format!(
-            "in.{}.{}.{}.{}",
-            h.message_type.as_str(),
-            h.origin,
-            h.producer_id,
-            h.feed
-        );
-        if subject != expected {
-            let _ = message.ack_with(AckKind::Term).await;
-            return Err(fail(DenyReason::SubjectMismatch));
-        }
-        let key = (h.origin.clone(), h.producer_id.clone(), h.feed.clone());
-        let last = self.last_seq.get(&key).copied();
-        if last.is_some_and(|last| h.seq <= last) {
+        let key = opened.feed_key();
+        let last = self.delivered().get(&key).copied();
+        if last.is_some_and(|l| opened.seq <= l.seq) {
             let _ = message.ack().await;
-            return Ok(None);
+            return Ok(());
         }
-        let gap = last
-            .filter(|last| h.seq > last + 1)
-            .map(|last| (last + 1, h.seq - 1));
-        let payload =
-            decode_payload(h.message_type, &verified.envelope.payload).map_err(|detail| {
-                SdkError::Payload {
-                    subject: subject.clone(),
-                    schema: h.message_type.schema_id().into(),
-                    detail,
-                }
-            })?;
-        self.last_seq.insert(key, h.seq);
-        let lineage = lineage(message.headers.as_ref());
-        Ok(Some(Delivery {
+        let prev = link_of(&message);
+        let mut gap = missing_before(last.map(|l| l.seq), opened.seq, prev);
+        if let (Some(_), Some(l), Some(_)) = (gap, last, prev) {
+            let subject = message.subject.to_string();
+            let (replayed, still_missing) = self.fill(&subject, l, (opened.seq, prev)).await;
+            self.ready.extend(replayed);
+            gap = still_missing;
+        }
+        let stream_seq = stream_seq_of(&message);
+        self.delivered().insert(
+            key,
+            Delivered {
+                seq: opened.seq,
+                stream_seq,
+            },
+        );
+        self.ready
+            .push_back(opened.into_delivery(Some(message), gap, false));
+        Ok(())
+    }
+
+    /// Replays the feed's subject after the last delivered message; returns
+    /// what it found to deliver before `current`, and the gap still before
+    /// `current`. A replay that fails leaves the gap as it was.
+    async fn fill(
+        &mut self,
+        subject: &str,
+        last: Delivered,
+        current: (u64, Option<u64>),
+    ) -> (Vec<Delivery>, Option<(u64, u64)>) {
+        let found = match replay(&self.stream, subject, last.stream_seq + 1).await {
+            Ok(found) => found,
+            Err(detail) => {
+                tracing::warn!(%subject, %detail, "gap replay failed; the gap is reported as it stands");
+                return (vec![], missing_before(Some(last.seq), current.0, current.1));
+            }
+        };
+        let mut opened = Vec::with_capacity(found.len());
+        for m in found {
+            match open_delivery(&self.cache, &m).await {
+                Ok(o) => opened.push((o, link_of(&m), stream_seq_of(&m))),
+                Err(e) => tracing::warn!(%subject, error = %e, "replayed message does not verify; skipped"),
+            }
+        }
+        let links: Vec<(u64, Option<u64>)> = opened.iter().map(|(o, p, _)| (o.seq, *p)).collect();
+        let (planned, current_gap) = plan(last.seq, &links, current);
+        let mut slots: Vec<Option<(Opened, Option<u64>, u64)>> = opened.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(planned.len());
+        for (i, gap) in planned {
+            if let Some((o, _, stream_seq)) = slots.get_mut(i).and_then(Option::take) {
+                // Recorded as delivered as it is queued: the consumer's own
+                // copy, if it comes later, is then skipped as a duplicate.
+                self.delivered().insert(
+                    o.feed_key(),
+                    Delivered {
+                        seq: o.seq,
+                        stream_seq,
+                    },
+                );
+                out.push(o.into_delivery(None, gap, true));
+            }
+        }
+        tracing::info!(%subject, filled = out.len(), still_missing = ?current_gap, "gap replayed from INBOUND");
+        (out, current_gap)
+    }
+
+    fn delivered(&self) -> std::sync::MutexGuard<'_, DeliveredMap> {
+        self.delivered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A verified message with its decoded payload.
+struct Opened {
+    seq: u64,
+    header: coalition_core::envelope::Header,
+    payload: Payload,
+    lineage: Lineage,
+}
+
+impl Opened {
+    fn feed_key(&self) -> crate::continuity::FeedKey {
+        let h = &self.header;
+        (h.origin.clone(), h.producer_id.clone(), h.feed.clone())
+    }
+
+    fn into_delivery(
+        self,
+        message: Option<jetstream::Message>,
+        gap: Option<(u64, u64)>,
+        replayed: bool,
+    ) -> Delivery {
+        let h = self.header;
+        Delivery {
             origin: h.origin,
             producer_id: h.producer_id,
             feed: h.feed,
             seq: h.seq,
             corrects_seq: h.corrects_seq,
             label: h.label,
-            payload,
-            lineage,
+            payload: self.payload,
+            lineage: self.lineage,
             gap,
+            replayed,
             derived_from: h.derived_from,
             message,
-        }))
+        }
     }
+}
+
+fn link_of(message: &jetstream::Message) -> Option<u64> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::PREV_SEQ))
+        .and_then(|v| v.as_str().parse().ok())
+}
+
+fn stream_seq_of(message: &jetstream::Message) -> u64 {
+    message.info().map_or(0, |i| i.stream_sequence)
+}
+
+/// Verifies a message from INBOUND against the subscriber's trust anchors
+/// and its subject, and decodes its payload.
+async fn open_delivery(
+    cache: &Arc<CertificateCache>,
+    message: &jetstream::Message,
+) -> Result<Opened, SdkError> {
+    let subject = message.subject.to_string();
+    let cache = cache.clone();
+    let bytes = message.payload.clone();
+    let verified = tokio::task::spawn_blocking(move || open(&bytes, &cache, now_ms()))
+        .await
+        .map_err(|e| SdkError::Consume {
+            stream: INBOUND.into(),
+            detail: format!("verification task failed: {e}"),
+        })?;
+    let fail = |reason: DenyReason| SdkError::Verification {
+        subject: subject.clone(),
+        reason,
+    };
+    let h = verified.map_err(fail)?.envelope;
+    let expected = format!(
+        "in.{}.{}.{}.{}",
+        h.header.message_type.as_str(),
+        h.header.origin,
+        h.header.producer_id,
+        h.header.feed
+    );
+    if subject != expected {
+        return Err(fail(DenyReason::SubjectMismatch));
+    }
+    let payload = decode_payload(h.header.message_type, &h.payload).map_err(|detail| {
+        SdkError::Payload {
+            subject: subject.clone(),
+            schema: h.header.message_type.schema_id().into(),
+            detail,
+        }
+    })?;
+    Ok(Opened {
+        seq: h.header.seq,
+        header: h.header,
+        payload,
+        lineage: lineage(message.headers.as_ref()),
+    })
 }
 
 fn decode_payload(kind: MessageType, bytes: &[u8]) -> Result<Payload, String> {
