@@ -37,18 +37,20 @@ pub(crate) struct Link {
 }
 
 /// The link a message with feed seq `seq` carries, given the last message
-/// on its subject, and the new last message. Writing the last message again
-/// (a batch redelivered after its outputs were stored) gives the link it was
+/// on its subject and an upstream break to carry (the partner's previous
+/// release), and the new last message. Writing the last message again (a
+/// batch redelivered after its outputs were stored) gives the link it was
 /// stored with; an older message (also a redelivery) keeps the chain as it
 /// is and is absorbed by `Nats-Msg-Id` de-duplication.
-pub(crate) fn next_link(last: Link, seq: u64) -> (u64, Link) {
+pub(crate) fn next_link(last: Link, seq: u64, upstream: Option<u64>) -> (u64, Link) {
     if seq == last.seq {
         return (last.prev, last);
     }
     if seq < last.seq {
         return (last.seq, last);
     }
-    (last.seq, Link { seq, prev: last.seq })
+    let prev = upstream.unwrap_or(last.seq);
+    (prev, Link { seq, prev })
 }
 
 /// What the receiving bridge makes of a released message's upstream link.
@@ -102,7 +104,9 @@ pub(crate) fn header_u64(hdrs: Option<&async_nats::HeaderMap>, name: &str) -> Op
 
 /// The INBOUND subject a released subject's messages are admitted on.
 fn admitted_subject(released: &str) -> Option<String> {
-    released.strip_prefix("rel.").map(|rest| format!("in.{rest}"))
+    released
+        .strip_prefix("rel.")
+        .map(|rest| format!("in.{rest}"))
 }
 
 /// Released messages that never arrived on one feed subject.
@@ -122,25 +126,32 @@ pub(crate) struct Break {
 pub(crate) struct ChainBatch {
     written: HashMap<(usize, String), Link>,
     read: HashMap<String, Link>,
+    /// Breaks found in this batch, per admitted subject: (the seq that
+    /// revealed it, the partner's previous release).
+    found: HashMap<(usize, String), (u64, u64)>,
+    /// Breaks from earlier batches carried by this one.
+    carried: Vec<(usize, String)>,
     /// Upstream breaks found in the batch's inputs.
     pub breaks: Vec<Break>,
 }
 
-/// The chain state of one stage: the last message read per source subject
-/// and the last written per (target, subject). Reset whenever the stage
-/// loses its place (another instance may have read and written since).
+/// The chain state of one stage: the last message read per source subject,
+/// the last written per (target, subject), and breaks not yet carried by
+/// an admitted message. Reset whenever the stage loses its place (another
+/// instance may have read and written since).
 #[derive(Debug, Default)]
 pub(crate) struct ChainState {
     written: HashMap<(usize, String), Link>,
     read: HashMap<String, Link>,
+    uncarried: HashMap<(usize, String), u64>,
 }
 
 impl ChainState {
     /// Checks the upstream links of a batch's inputs (`(subject, headers)`,
-    /// in stream order). A break makes the next message admitted on the
-    /// feed link to the partner's previous release, which this nation never
-    /// stored, so the SDK reports the gap (`home` is the target index of
-    /// INBOUND).
+    /// in stream order). A break is carried by the next message admitted on
+    /// the feed at or after the one that revealed it: it links to the
+    /// partner's previous release, which this nation never stored, so the
+    /// SDK reports the gap (`home` is the target index of INBOUND).
     pub(crate) fn read_inputs<'a>(
         &self,
         inputs: impl IntoIterator<Item = (&'a str, Option<&'a async_nats::HeaderMap>)>,
@@ -165,13 +176,7 @@ impl ChainState {
                     released_prev,
                 } => {
                     if let Some(admitted) = admitted_subject(subject) {
-                        batch.written.insert(
-                            (home, admitted),
-                            Link {
-                                seq: released_prev,
-                                prev: after,
-                            },
-                        );
+                        batch.found.insert((home, admitted), (seq, released_prev));
                     }
                     batch.breaks.push(Break {
                         subject: subject.to_string(),
@@ -219,7 +224,13 @@ impl ChainState {
 
     /// The link `seq` carries on `(target, subject)` in this batch; call
     /// in output order, after [`ChainState::load`].
-    pub(crate) fn link(&self, batch: &mut ChainBatch, target: usize, subject: &str, seq: u64) -> u64 {
+    pub(crate) fn link(
+        &self,
+        batch: &mut ChainBatch,
+        target: usize,
+        subject: &str,
+        seq: u64,
+    ) -> u64 {
         let key = (target, subject.to_string());
         let last = batch
             .written
@@ -227,7 +238,22 @@ impl ChainState {
             .or_else(|| self.written.get(&key))
             .copied()
             .unwrap_or_default();
-        let (prev, new_last) = next_link(last, seq);
+        let mut upstream = None;
+        if seq > last.seq {
+            if !batch.carried.contains(&key) {
+                if let Some(p) = self.uncarried.get(&key) {
+                    upstream = Some(*p);
+                    batch.carried.push(key.clone());
+                }
+            }
+            if let Some(&(from, p)) = batch.found.get(&key) {
+                if seq >= from {
+                    upstream = Some(upstream.map_or(p, |u: u64| u.max(p)));
+                    batch.found.remove(&key);
+                }
+            }
+        }
+        let (prev, new_last) = next_link(last, seq, upstream);
         batch.written.insert(key, new_last);
         prev
     }
@@ -236,6 +262,12 @@ impl ChainState {
     pub(crate) fn commit(&mut self, batch: ChainBatch) {
         self.written.extend(batch.written);
         self.read.extend(batch.read);
+        for key in batch.carried {
+            self.uncarried.remove(&key);
+        }
+        for (key, (_, released_prev)) in batch.found {
+            self.uncarried.insert(key, released_prev);
+        }
     }
 }
 
@@ -250,15 +282,21 @@ mod tests {
     #[test]
     fn next_link_table() {
         let cases = [
-            // (last, seq, expected link carried, expected new last)
-            (l(0, 0), 1, 0, l(1, 0)),
-            (l(4, 3), 5, 4, l(5, 4)),
-            (l(4, 3), 9, 4, l(9, 4)), // 5..8 refused: not a break
-            (l(4, 3), 4, 3, l(4, 3)), // redelivery of the last
-            (l(9, 4), 5, 9, l(9, 4)), // older redelivery: unchanged
+            // (last, seq, upstream break, expected link carried, expected new last)
+            (l(0, 0), 1, None, 0, l(1, 0)),
+            (l(4, 3), 5, None, 4, l(5, 4)),
+            (l(4, 3), 9, None, 4, l(9, 4)), // 5..8 refused: not a break
+            (l(4, 3), 4, None, 3, l(4, 3)), // redelivery of the last
+            (l(9, 4), 5, None, 9, l(9, 4)), // older redelivery: unchanged
+            (l(4, 3), 9, Some(7), 7, l(9, 7)), // upstream lost up to 7
+            (l(4, 3), 4, Some(7), 3, l(4, 3)), // a redelivery carries no break
         ];
-        for (last, seq, carried, new_last) in cases {
-            assert_eq!(next_link(last, seq), (carried, new_last), "{last:?} {seq}");
+        for (last, seq, upstream, carried, new_last) in cases {
+            assert_eq!(
+                next_link(last, seq, upstream),
+                (carried, new_last),
+                "{last:?} {seq} {upstream:?}"
+            );
         }
     }
 
@@ -281,7 +319,11 @@ mod tests {
             ),
         ];
         for (last, seq, prev, expected) in cases {
-            assert_eq!(check_upstream(last, seq, prev), expected, "{last:?} {seq} {prev:?}");
+            assert_eq!(
+                check_upstream(last, seq, prev),
+                expected,
+                "{last:?} {seq} {prev:?}"
+            );
         }
     }
 
@@ -321,6 +363,29 @@ mod tests {
         let mut batch = state.read_inputs([(REL, Some(&h6))], 0);
         assert!(batch.breaks.is_empty());
         assert_eq!(state.link(&mut batch, 0, IN, 6), 4);
+    }
+
+    #[test]
+    fn a_break_is_carried_from_the_message_that_revealed_it_not_before() {
+        const REL: &str = "rel.track.USA.radar-1.tracks";
+        const IN: &str = "in.track.USA.radar-1.tracks";
+        let mut state = ChainState::default();
+        let h1 = hdrs(1, 0);
+        let mut batch = state.read_inputs([(REL, Some(&h1))], 0);
+        state.link(&mut batch, 0, IN, 1);
+        state.commit(batch);
+        // One batch: 2 and 3 follow on; 352 reveals that 4..351 were lost.
+        let (h2, h3, h352) = (hdrs(2, 1), hdrs(3, 2), hdrs(352, 351));
+        let mut batch =
+            state.read_inputs([(REL, Some(&h2)), (REL, Some(&h3)), (REL, Some(&h352))], 0);
+        assert_eq!(batch.breaks.len(), 1);
+        assert_eq!(state.link(&mut batch, 0, IN, 2), 1);
+        assert_eq!(state.link(&mut batch, 0, IN, 3), 2);
+        assert_eq!(state.link(&mut batch, 0, IN, 352), 351);
+        state.commit(batch);
+        let h353 = hdrs(353, 352);
+        let mut batch = state.read_inputs([(REL, Some(&h353))], 0);
+        assert_eq!(state.link(&mut batch, 0, IN, 353), 352, "carried once only");
     }
 
     #[test]

@@ -394,7 +394,9 @@ async fn process(
         .collect();
     let decide = decide.clone();
     let mut chain = chains.read_inputs(
-        batch.iter().map(|m| (m.subject.as_str(), m.headers.as_ref())),
+        batch
+            .iter()
+            .map(|m| (m.subject.as_str(), m.headers.as_ref())),
         HOME,
     );
     let decided = tokio::task::spawn_blocking(move || decide(&inputs))
@@ -414,8 +416,10 @@ async fn process(
             .ok_or_else(|| BridgeError::js("publish", format!("no target {}", out.target)))?;
         if let Some(seq) = out.chain_seq {
             let prev = chains.link(&mut chain, out.target, &out.subject, seq);
-            out.headers
-                .insert(coalition_schemas::headers::PREV_SEQ, prev.to_string().as_str());
+            out.headers.insert(
+                coalition_schemas::headers::PREV_SEQ,
+                prev.to_string().as_str(),
+            );
         }
         let ack = ctx
             .publish_with_headers(out.subject.clone(), out.headers, out.payload)

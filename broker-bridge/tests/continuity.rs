@@ -90,7 +90,10 @@ async fn released_messages_lost_upstream_reach_the_subscriber_as_a_gap_at_their_
         assert_eq!((d.seq, d.gap), (i, None));
     }
     s.mesh.cut_link("USA", "GBR").expect("cut");
-    s.mesh.wait_link("USA", "GBR", false).await.expect("link down");
+    s.mesh
+        .wait_link("USA", "GBR", false)
+        .await
+        .expect("link down");
     for i in 4..=10 {
         publish(&s.usa, &secret(), &format!("T{i}")).await;
     }
@@ -150,7 +153,10 @@ async fn a_gap_still_in_inbound_is_replayed_and_one_that_is_not_is_reported() {
     let subscriber = named_subscriber(&mesh, "alerting").await;
     let home = account_js(&mesh, "GBR", "HOME").await;
 
-    let mut first = subscriber.subscribe(Topic::tracks()).await.expect("subscribes");
+    let mut first = subscriber
+        .subscribe(Topic::tracks())
+        .await
+        .expect("subscribes");
     for i in 1..=3 {
         publish(&usa, &secret(), &format!("T{i}")).await;
     }
@@ -179,11 +185,19 @@ async fn a_gap_still_in_inbound_is_replayed_and_one_that_is_not_is_reported() {
     while let Some(m) = taken.next().await {
         let m = m.expect("message");
         m.ack().await.expect("ack");
-        taken_seqs.push(m.headers.as_ref().and_then(|h| h.get("Coalition-Seq")).map(|v| v.to_string()));
+        taken_seqs.push(
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get("Coalition-Seq"))
+                .map(|v| v.to_string()),
+        );
     }
     assert_eq!(taken_seqs, [Some("4".to_string()), Some("5".to_string())]);
 
-    let mut second = subscriber.subscribe(Topic::tracks()).await.expect("subscribes");
+    let mut second = subscriber
+        .subscribe(Topic::tracks())
+        .await
+        .expect("subscribes");
     let got: Vec<_> = {
         let mut got = Vec::new();
         for _ in 4..=6 {
@@ -207,7 +221,10 @@ async fn a_gap_still_in_inbound_is_replayed_and_one_that_is_not_is_reported() {
     }
     wait_stored(&home, "INBOUND", 8).await;
     delete_feed_seqs(&home, "INBOUND", &[7]).await;
-    let mut third = subscriber.subscribe(Topic::tracks()).await.expect("subscribes");
+    let mut third = subscriber
+        .subscribe(Topic::tracks())
+        .await
+        .expect("subscribes");
     let d = next_delivery(&mut third).await;
     assert_eq!((d.seq, d.gap, d.replayed), (8, Some((7, 7)), false));
     bridges.shutdown().await;

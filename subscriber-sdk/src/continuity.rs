@@ -114,7 +114,11 @@ pub(crate) async fn replay(
             Ok(Some(Ok(m))) => found.push(m),
             Ok(Some(Err(e))) => tracing::debug!(error = %e, "replay: transient error"),
             Ok(None) => break,
-            Err(_) => return Err(format!("replay of {subject} timed out after {REPLAY_LIMIT:?}")),
+            Err(_) => {
+                return Err(format!(
+                    "replay of {subject} timed out after {REPLAY_LIMIT:?}"
+                ))
+            }
         }
     }
     Ok(found)
@@ -127,17 +131,21 @@ mod tests {
     #[test]
     fn missing_before_table() {
         let cases = [
-            (None, 7, Some(3), None),           // first on the feed
-            (Some(3), 7, Some(3), None),        // 4..6 refused: linked
+            (None, 7, Some(3), None),    // first on the feed
+            (Some(3), 7, Some(3), None), // 4..6 refused: linked
             (Some(3), 4, Some(3), None),
             (Some(3), 7, Some(5), Some((4, 5))), // 4..5 missing, 6 refused
-            (Some(3), 3, Some(2), None),        // a duplicate
-            (Some(6), 7, Some(5), None),        // link older than last: nothing missing
-            (Some(3), 7, None, Some((4, 6))),   // no link: every skipped seq
+            (Some(3), 3, Some(2), None),         // a duplicate
+            (Some(6), 7, Some(5), None),         // link older than last: nothing missing
+            (Some(3), 7, None, Some((4, 6))),    // no link: every skipped seq
             (Some(3), 4, None, None),
         ];
         for (last, seq, prev, expected) in cases {
-            assert_eq!(missing_before(last, seq, prev), expected, "{last:?} {seq} {prev:?}");
+            assert_eq!(
+                missing_before(last, seq, prev),
+                expected,
+                "{last:?} {seq} {prev:?}"
+            );
         }
     }
 

@@ -445,12 +445,15 @@ impl Subscription {
         for m in found {
             match open_delivery(&self.cache, &m).await {
                 Ok(o) => opened.push((o, link_of(&m), stream_seq_of(&m))),
-                Err(e) => tracing::warn!(%subject, error = %e, "replayed message does not verify; skipped"),
+                Err(e) => {
+                    tracing::warn!(%subject, error = %e, "replayed message does not verify; skipped")
+                }
             }
         }
         let links: Vec<(u64, Option<u64>)> = opened.iter().map(|(o, p, _)| (o.seq, *p)).collect();
         let (planned, current_gap) = plan(last.seq, &links, current);
-        let mut slots: Vec<Option<(Opened, Option<u64>, u64)>> = opened.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<(Opened, Option<u64>, u64)>> =
+            opened.into_iter().map(Some).collect();
         let mut out = Vec::with_capacity(planned.len());
         for (i, gap) in planned {
             if let Some((o, _, stream_seq)) = slots.get_mut(i).and_then(Option::take) {
@@ -557,13 +560,12 @@ async fn open_delivery(
     if subject != expected {
         return Err(fail(DenyReason::SubjectMismatch));
     }
-    let payload = decode_payload(h.header.message_type, &h.payload).map_err(|detail| {
-        SdkError::Payload {
+    let payload =
+        decode_payload(h.header.message_type, &h.payload).map_err(|detail| SdkError::Payload {
             subject: subject.clone(),
             schema: h.header.message_type.schema_id().into(),
             detail,
-        }
-    })?;
+        })?;
     Ok(Opened {
         seq: h.header.seq,
         header: h.header,

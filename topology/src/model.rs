@@ -30,6 +30,12 @@ pub struct Nation {
     /// Caveats (restrictive categories) the nation's policy knows, and
     /// whether each one forbids any foreign release.
     pub caveats: Vec<(String, bool)>,
+    /// Run this nation's servers with nats-server's default fsync (every
+    /// 2 minutes) instead of `sync_interval: always`, so an acknowledged
+    /// write can be lost on a machine crash. Unsafe: only for the negative
+    /// control that shows the tests can detect loss
+    /// (`broker-bridge/tests/negative_control.rs`).
+    pub lazy_fsync: bool,
 }
 
 /// `from` releases to `to`: a leaf-node link where `to` connects to `from`'s

@@ -1,6 +1,7 @@
 //! Renders one nats-server config: cluster routes, JetStream (with its own
-//! domain and `sync_interval: always`), the nation's accounts and users with
-//! their permissions, and the leaf-node listener and remotes.
+//! domain and `sync_interval: always`, omitted only for a nation marked
+//! `lazy_fsync`, the negative control's), the nation's accounts and users
+//! with their permissions, and the leaf-node listener and remotes.
 //!
 //! The isolation this file encodes (see docs/architecture.md):
 //! - a partner's leaf connection is bound to `REL_<partner>`, so it sees only
@@ -172,14 +173,20 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
         out,
         "      # {partner}'s leaf connection (leaf connections only)."
     );
-    let _ =
-        writeln!(
+    let _ = writeln!(
         out,
         "      {{ user: {}, password: {}, allowed_connection_types: [\"LEAFNODE\"],\n        {} }}",
         q(&leaf.user),
         q(&leaf.password),
         perms(
-            &[consumer_api(&api, streams::RELEASED), consumer_api(&api, streams::CONTROL)].concat(),
+            &[
+                consumer_api(&api, streams::RELEASED),
+                consumer_api(&api, streams::CONTROL),
+                // Read one message by sequence: to tell a message deleted
+                // from (or lost by) RELEASED from one still to come.
+                vec![format!("{api}.STREAM.MSG.GET.{}", streams::RELEASED)],
+            ]
+            .concat(),
             &["_INBOX.>".into(), "rel.>".into(), "ctl.>".into()]
         )
     );
@@ -231,12 +238,17 @@ pub(crate) fn render_server(
     let _ = writeln!(out, "server_name: {}", q(&id.to_string()));
     let _ = writeln!(out, "listen: \"{}:{}\"", addr.bind_host, addr.client_port);
     let _ = writeln!(out, "http: \"{}:{}\"\n", addr.bind_host, addr.monitor_port);
+    let sync = if nation.lazy_fsync {
+        "# lazy_fsync: nats-server's default fsync (every 2 minutes). An acknowledged\n  \
+         # write can be lost on a machine crash. UNSAFE: for the negative control only.\n"
+    } else {
+        "# Acknowledge a write only once it is on disk (the default acks before fsync).\n  \
+         sync_interval: always\n"
+    };
     let _ = writeln!(
         out,
         "jetstream {{\n  # This nation's JetStream domain: partners reach its API as $JS.{code}.API.\n  \
-         domain: {}\n  store_dir: {}\n  \
-         # Acknowledge a write only once it is on disk (the default acks before fsync).\n  \
-         sync_interval: always\n}}\n",
+         domain: {}\n  store_dir: {}\n  {sync}}}\n",
         q(code),
         q(&addr.store_dir)
     );

@@ -53,6 +53,8 @@ struct RawNation {
     classifications: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     caveats: Option<Vec<RawCaveat>>,
+    #[serde(default)]
+    lazy_fsync: bool,
 }
 
 fn one() -> Spanned<usize> {
@@ -204,6 +206,7 @@ impl Ctx<'_> {
             servers,
             classifications,
             caveats,
+            lazy_fsync: raw.lazy_fsync,
         })
     }
 

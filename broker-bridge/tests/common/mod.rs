@@ -3,6 +3,7 @@
 //! that subscribe to `>` in a nation's accounts.
 #![allow(dead_code, unused_imports)]
 
+pub mod crash;
 pub mod policy;
 
 use std::path::Path;
