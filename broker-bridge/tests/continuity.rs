@@ -229,3 +229,68 @@ async fn a_gap_still_in_inbound_is_replayed_and_one_that_is_not_is_reported() {
     assert_eq!((d.seq, d.gap, d.replayed), (8, Some((7, 7)), false));
     bridges.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_named_subscription_resumes_after_its_subscriber_restarts_missing_and_repeating_nothing()
+{
+    let mesh = mesh(USA_TO_GBR).await;
+    let bridges = bridges(&mesh).await;
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let home = account_js(&mesh, "GBR", "HOME").await;
+
+    let before = named_subscriber(&mesh, "ops-display").await;
+    let mut sub = before.subscribe(Topic::tracks()).await.expect("subscribes");
+    for i in 1..=5 {
+        publish(&usa, &secret(), &format!("T{i}")).await;
+    }
+    for i in 1..=5 {
+        assert_eq!(next_delivery(&mut sub).await.seq, i);
+    }
+    let inbound = home.get_stream("INBOUND").await.expect("INBOUND");
+    let mut durable: jetstream::consumer::PullConsumer =
+        inbound.get_consumer("ops-display").await.expect("durable");
+    within("the five acknowledgements are stored", async {
+        while durable
+            .info()
+            .await
+            .expect("info")
+            .ack_floor
+            .stream_sequence
+            < 5
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let info = durable.info().await.expect("info");
+    assert_eq!(
+        info.config.inactive_threshold,
+        Duration::ZERO,
+        "a named subscription must wait for its subscriber however long it is away"
+    );
+    eprintln!("first five delivered and acknowledged");
+    // The subscriber goes away (its process restarts) while tracks flow.
+    drop(sub);
+    drop(before);
+    for i in 6..=10 {
+        publish(&usa, &secret(), &format!("T{i}")).await;
+    }
+    wait_stored(&home, "INBOUND", 10).await;
+
+    let after = named_subscriber(&mesh, "ops-display").await;
+    let mut sub = after.subscribe(Topic::tracks()).await.expect("subscribes");
+    let mut got = Vec::new();
+    for _ in 6..=10 {
+        let d = next_delivery(&mut sub).await;
+        got.push((d.seq, d.gap));
+    }
+    assert_eq!(got, (6..=10).map(|i| (i, None)).collect::<Vec<_>>());
+    // And nothing more: no repeat of 1..=5.
+    let extra = tokio::time::timeout(Duration::from_secs(3), sub.next()).await;
+    assert!(
+        extra.is_err(),
+        "nothing beyond 10 may be delivered: {:?}",
+        extra.map(|d| d.map(|d| d.map(|d| d.seq)))
+    );
+    bridges.shutdown().await;
+}

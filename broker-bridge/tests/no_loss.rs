@@ -113,7 +113,10 @@ fn assert_exactly_once_in_order(ledger: &Ledger, n: u64, what: &str) {
     assert_eq!(ledger.duplicates, 0, "{what}: duplicates delivered");
     assert_eq!(ledger.out_of_order, 0, "{what}: out of order");
     assert_eq!(ledger.gaps, [], "{what}: the SDK reported gaps");
-    eprintln!("{what}: {n} delivered exactly once, in order; {} from a gap replay", ledger.replayed);
+    eprintln!(
+        "{what}: {n} delivered exactly once, in order; {} from a gap replay",
+        ledger.replayed
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -200,6 +200,7 @@ impl Subscriber {
             .get_or_create_consumer(&name, config)
             .await
             .map_err(|e| consume_error(&e))?;
+        let ack_floor_at_start = consumer.cached_info().ack_floor.stream_sequence;
         let messages = open_messages(&consumer)
             .await
             .map_err(|e| consume_error(&e))?;
@@ -211,6 +212,7 @@ impl Subscriber {
             cache: self.cache.clone(),
             delivered: self.delivered.clone(),
             ready: VecDeque::new(),
+            ack_floor_at_start,
         })
     }
 }
@@ -310,6 +312,9 @@ pub struct Subscription {
     delivered: Arc<Mutex<DeliveredMap>>,
     /// Deliveries decided but not yet handed over (a replay yields several).
     ready: VecDeque<Delivery>,
+    /// The consumer's acknowledged floor (a stream sequence) when the
+    /// subscription started.
+    ack_floor_at_start: u64,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -405,14 +410,31 @@ impl Subscription {
             return Ok(());
         }
         let prev = link_of(&message);
+        let stream_seq = stream_seq_of(&message);
+        let subject = message.subject.to_string();
         let mut gap = missing_before(last.map(|l| l.seq), opened.seq, prev);
         if let (Some(_), Some(l), Some(_)) = (gap, last, prev) {
-            let subject = message.subject.to_string();
-            let (replayed, still_missing) = self.fill(&subject, l, (opened.seq, prev)).await;
+            let (replayed, still_missing) = self.fill(&subject, l, (opened.seq, prev), true).await;
             self.ready.extend(replayed);
             gap = still_missing;
+        } else if last.is_none()
+            && prev.is_some_and(|p| p > 0)
+            && stream_seq > self.ack_floor_at_start + 1
+        {
+            // The first message of this feed since the subscription
+            // started, and not the first one after the consumer's
+            // acknowledged floor: an earlier one may have been handed to a
+            // pull request of the previous subscriber that died with it, and
+            // will come back only after the ack wait. Replay from the floor
+            // so the feed is delivered in order. What the replay does not
+            // find was never this subscription's to see: not a gap.
+            let from = Delivered {
+                seq: 0,
+                stream_seq: self.ack_floor_at_start,
+            };
+            let (replayed, _) = self.fill(&subject, from, (opened.seq, prev), false).await;
+            self.ready.extend(replayed);
         }
-        let stream_seq = stream_seq_of(&message);
         self.delivered().insert(
             key,
             Delivered {
@@ -433,6 +455,7 @@ impl Subscription {
         subject: &str,
         last: Delivered,
         current: (u64, Option<u64>),
+        report_gaps: bool,
     ) -> (Vec<Delivery>, Option<(u64, u64)>) {
         let found = match replay(&self.stream, subject, last.stream_seq + 1).await {
             Ok(found) => found,
@@ -452,6 +475,7 @@ impl Subscription {
         }
         let links: Vec<(u64, Option<u64>)> = opened.iter().map(|(o, p, _)| (o.seq, *p)).collect();
         let (planned, current_gap) = plan(last.seq, &links, current);
+        let current_gap = current_gap.filter(|_| report_gaps);
         let mut slots: Vec<Option<(Opened, Option<u64>, u64)>> =
             opened.into_iter().map(Some).collect();
         let mut out = Vec::with_capacity(planned.len());
@@ -466,7 +490,7 @@ impl Subscription {
                         stream_seq,
                     },
                 );
-                out.push(o.into_delivery(None, gap, true));
+                out.push(o.into_delivery(None, gap.filter(|_| report_gaps), true));
             }
         }
         tracing::info!(%subject, filled = out.len(), still_missing = ?current_gap, "gap replayed from INBOUND");
