@@ -242,6 +242,14 @@ impl ControlPlane {
                 tracing::info!(%nation, %source, translator = %format!("{id}@{version}"), "translator applied");
                 telemetry::control_applied(nation, "translator");
             }
+            ControlApplied::SchemaPolicy {
+                new: true,
+                nation: n,
+                version,
+            } => {
+                tracing::warn!(%nation, %source, schema_policy = %format!("{n} v{version}"), "schema policy in force");
+                telemetry::control_applied(nation, "schema_policy");
+            }
             _ => {}
         }
         Ok(Some(applied))

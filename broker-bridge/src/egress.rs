@@ -48,6 +48,7 @@ pub(crate) fn verify_outbound(
         return Err(DenyReason::SubjectMismatch);
     }
     ctx.state.check_within_certificate(&verified)?;
+    ctx.state.check_schema(&verified, now_ms)?;
     Ok(verified)
 }
 

@@ -57,6 +57,7 @@ pub(crate) fn verify_and_admit(
         &ctx.state.view(),
     )?;
     ctx.state.check_within_certificate(&verified)?;
+    ctx.state.check_schema(&verified, now_ms)?;
     Ok((verified, translated))
 }
 

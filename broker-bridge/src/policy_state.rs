@@ -9,6 +9,7 @@ use coalition_core::policy::{verify_policy, PolicyBook};
 use coalition_core::revocation::{
     verify_heartbeat, verify_notice, Applied, Notice, RevocationState,
 };
+use coalition_core::schema::{check_version, phase, verify_schema_policy, SchemaBook};
 use coalition_core::translator::{verify_translator, TranslatorSet};
 use coalition_core::{CoreError, DenyReason};
 use coalition_schemas::v1::{control_message::Body, ControlMessage};
@@ -34,6 +35,12 @@ pub(crate) enum ControlApplied {
     Notice { notice: Notice, new: bool },
     /// A heartbeat.
     Heartbeat { issuer: String },
+    /// A schema policy; `new` if it is now its nation's policy in force.
+    SchemaPolicy {
+        nation: String,
+        version: u32,
+        new: bool,
+    },
 }
 
 /// Policy documents, translators and revocations, shared by every stage.
@@ -44,6 +51,7 @@ pub(crate) struct PolicyState {
     pub policies: PolicyBook,
     pub translators: TranslatorSet,
     pub revocations: RevocationState,
+    pub schemas: SchemaBook,
 }
 
 impl PolicyState {
@@ -54,6 +62,7 @@ impl PolicyState {
             policies: PolicyBook::new(),
             translators: TranslatorSet::new(),
             revocations: RevocationState::new(),
+            schemas: SchemaBook::new(),
         }
     }
 
@@ -75,6 +84,18 @@ impl PolicyState {
             .get(&h.origin, h.label.policy_version)
             .ok_or(DenyReason::UnknownPolicyVersion)?;
         check_within_certificate(h, &v.certificate, &policy)
+    }
+
+    /// Checks a verified message's schema version against its origin's
+    /// schema policy in force at `now_ms` (v1 only if the origin has signed
+    /// none).
+    pub(crate) fn check_schema(&self, v: &VerifiedMessage, now_ms: i64) -> Result<(), DenyReason> {
+        let h = &v.envelope.header;
+        let rule = self
+            .schemas
+            .rule(&h.origin, h.message_type)
+            .ok_or(DenyReason::UnknownSchemaVersion)?;
+        check_version(&phase(&rule, now_ms), h.schema_version)
     }
 
     /// Verifies and applies one control object.
@@ -121,6 +142,16 @@ impl PolicyState {
                 self.revocations.heartbeat(&issuer, heartbeat);
                 Ok(ControlApplied::Heartbeat { issuer })
             }
+            Body::SchemaPolicy(object) => {
+                let policy = verify_schema_policy(object, &self.anchors)?;
+                let (nation, version) = (policy.nation.clone(), policy.version);
+                let new = self.schemas.insert(policy)?;
+                Ok(ControlApplied::SchemaPolicy {
+                    nation,
+                    version,
+                    new,
+                })
+            }
         }
     }
 }
@@ -140,6 +171,9 @@ impl ControlApplied {
                 subjects::control_notice(&notice.issuer, notice.epoch)
             }
             ControlApplied::Heartbeat { issuer, .. } => subjects::control_heartbeat(issuer),
+            ControlApplied::SchemaPolicy {
+                nation, version, ..
+            } => subjects::control_schema_policy(nation, *version),
         }
     }
 
@@ -147,7 +181,9 @@ impl ControlApplied {
     /// policy and notices to every partner, a translator to its other party.
     pub(crate) fn forward_to(&self, home: &str, partner: &str) -> bool {
         match self {
-            ControlApplied::Policy { nation, .. } => nation == home,
+            ControlApplied::Policy { nation, .. } | ControlApplied::SchemaPolicy { nation, .. } => {
+                nation == home
+            }
             ControlApplied::Translator { from, to, .. } => {
                 (from == home && to == partner) || (to == home && from == partner)
             }

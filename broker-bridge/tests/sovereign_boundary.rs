@@ -188,29 +188,6 @@ fn tampered_envelope(mesh: &nats_harness::Mesh, seq: u64) -> bytes::Bytes {
     env.encode_to_vec().into()
 }
 
-/// The last dead letter on `subject` in `nation`, waiting for it to appear.
-async fn dead_letter(
-    mesh: &nats_harness::Mesh,
-    nation: &str,
-    subject: &str,
-) -> async_nats::jetstream::message::StreamMessage {
-    let home = mesh.bridge_config(nation).unwrap().home.clone();
-    let dlq = jetstream_as(mesh, nation, home)
-        .await
-        .get_stream("DEADLETTER")
-        .await
-        .unwrap();
-    within(&format!("dead letter on {subject}"), async {
-        loop {
-            match dlq.get_last_raw_message_by_subject(subject).await {
-                Ok(m) => break m,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn label_changed_after_signing_is_rejected_counted_and_dead_lettered() {
     let mut s = scene(THREE_NATIONS).await;

@@ -8,6 +8,7 @@ mod error;
 mod keys;
 mod policy_cmd;
 mod runner;
+mod schema_cmd;
 mod topology_cmd;
 
 use std::path::PathBuf;
@@ -65,7 +66,10 @@ enum Command {
     /// Sign nation policy documents.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
-    /// Put a signed policy document or translator on the mesh.
+    /// Sign schema policies: accepted versions and dual-run windows.
+    #[command(subcommand, name = "schema-policy")]
+    SchemaPolicy(schema_cmd::SchemaPolicyCommand),
+    /// Put a signed policy document, schema policy or translator on the mesh.
     #[command(subcommand)]
     Control(ControlCommand),
     /// A nation's audit log: verify the chain, show a message's records,
@@ -148,6 +152,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Revoke(args) => block_on(policy_cmd::revoke(args)),
         Command::Translator(cmd) => policy_cmd::translator(cmd),
         Command::Policy(cmd) => policy_cmd::policy(cmd),
+        Command::SchemaPolicy(cmd) => schema_cmd::schema_policy(cmd),
         Command::Control(ControlCommand::Publish(args)) => block_on(policy_cmd::publish(args)),
     }
 }

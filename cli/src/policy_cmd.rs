@@ -155,7 +155,7 @@ pub struct PublishControlArgs {
     pub file: PathBuf,
 }
 
-fn usage(path: &Path, what: impl std::fmt::Display) -> CliError {
+pub(crate) fn usage(path: &Path, what: impl std::fmt::Display) -> CliError {
     CliError::Usage(format!("{}: {what}", path.display()))
 }
 
@@ -163,7 +163,7 @@ fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| usage(path, format!("cannot read: {e}")))
 }
 
-fn load_key(path: &Path) -> Result<SigningKeyPair, CliError> {
+pub(crate) fn load_key(path: &Path) -> Result<SigningKeyPair, CliError> {
     SigningKeyPair::from_private_file(&read(path)?).map_err(|e| usage(path, e))
 }
 
@@ -297,7 +297,7 @@ struct PolicySpec {
     informative: Vec<String>,
 }
 
-fn parse_spec<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, CliError> {
+pub(crate) fn parse_spec<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, CliError> {
     let text = String::from_utf8(read(path)?).map_err(|_| usage(path, "not UTF-8 text"))?;
     toml::from_str(&text).map_err(|e| {
         let line = e
@@ -307,7 +307,7 @@ fn parse_spec<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, CliError> 
     })
 }
 
-fn write_object(path: &Path, body: Body) -> Result<(), CliError> {
+pub(crate) fn write_object(path: &Path, body: Body) -> Result<(), CliError> {
     let bytes = ControlMessage { body: Some(body) }.encode_to_vec();
     std::fs::write(path, bytes).map_err(|e| usage(path, format!("cannot write: {e}")))
 }
@@ -424,10 +424,18 @@ pub async fn publish(args: PublishControlArgs) -> Result<(), CliError> {
                 .await?;
             println!("published translator {}@{}", t.id, t.version);
         }
+        Body::SchemaPolicy(o) => {
+            let doc = coalition_schemas::v1::SchemaPolicyDocument::decode(decode(o))
+                .map_err(|e| usage(&args.file, e))?;
+            publisher
+                .publish_schema_policy(&doc.nation, doc.version, o.clone())
+                .await?;
+            println!("published {} schema policy v{}", doc.nation, doc.version);
+        }
         _ => {
             return Err(usage(
                 &args.file,
-                "only policy documents and translators are published this way",
+                "only policy documents, schema policies and translators are published this way",
             ))
         }
     }

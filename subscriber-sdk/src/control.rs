@@ -80,6 +80,22 @@ impl ControlPublisher {
         .await
     }
 
+    /// Publishes a signed schema policy: in force on every bridge that reads
+    /// it if its version is the nation's highest, with no restart.
+    pub async fn publish_schema_policy(
+        &self,
+        nation: &str,
+        version: u32,
+        signed: SignedObject,
+    ) -> Result<(), SdkError> {
+        self.publish(
+            subjects::control_schema_policy(nation, version),
+            Body::SchemaPolicy(signed),
+            false,
+        )
+        .await
+    }
+
     /// Publishes a co-signed translator.
     pub async fn publish_translator(
         &self,

@@ -77,6 +77,11 @@ pub mod subjects {
         format!("ctl.notice.{issuer}.{epoch}")
     }
 
+    /// A schema policy: `ctl.schema.<nation>.<version>`.
+    pub fn control_schema_policy(nation: &str, version: u32) -> String {
+        format!("ctl.schema.{nation}.{version}")
+    }
+
     /// The latest heartbeat of `issuer`: `ctl.heartbeat.<issuer>`.
     pub fn control_heartbeat(issuer: &str) -> String {
         format!("ctl.heartbeat.{issuer}")

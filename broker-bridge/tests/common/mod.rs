@@ -380,6 +380,29 @@ pub async fn audit_blocks(mesh: &Mesh, nation: &str) -> Vec<(u64, bytes::Bytes)>
     out
 }
 
+/// The last dead letter on `subject` in `nation`, waiting for it to appear.
+pub async fn dead_letter(
+    mesh: &nats_harness::Mesh,
+    nation: &str,
+    subject: &str,
+) -> async_nats::jetstream::message::StreamMessage {
+    let home = mesh.bridge_config(nation).unwrap().home.clone();
+    let dlq = jetstream_as(mesh, nation, home)
+        .await
+        .get_stream("DEADLETTER")
+        .await
+        .unwrap();
+    within(&format!("dead letter on {subject}"), async {
+        loop {
+            match dlq.get_last_raw_message_by_subject(subject).await {
+                Ok(m) => break m,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await
+}
+
 /// Every record of `nation`'s audit log, in order.
 pub async fn audit_records(mesh: &Mesh, nation: &str) -> Vec<coalition_schemas::v1::AuditRecord> {
     audit_blocks(mesh, nation)

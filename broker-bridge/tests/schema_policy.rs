@@ -1,0 +1,115 @@
+//! Signed schema policies on a real mesh: a policy whose window has ended
+//! retires v1, and a v1 track is then refused at egress, dead-lettered,
+//! counted and audited; a newer policy rolls the migration back with no
+//! restart, and v1 flows again. (Dual-run serving is not built yet: see
+//! docs/schemas.md.)
+mod common;
+
+use coalition_core::envelope::MessageType;
+use coalition_core::schema::{sign_schema_policy, Migration, SchemaPolicy, SchemaRule};
+use coalition_schemas::v1::AuditDecision;
+use common::*;
+
+const USA_TO_GBR: &str = r#"
+[mesh]
+name = "schemas"
+[[nation]]
+code = "USA"
+[[nation]]
+code = "GBR"
+[[link]]
+from = "USA"
+to = "GBR"
+max_classification = "SECRET"
+[[feed]]
+nation = "USA"
+producer = "radar-1"
+name = "tracks"
+kind = "track"
+"#;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// USA's schema policy `version` with this track rule (alerts stay v1).
+fn usa_policy(version: u32, track: SchemaRule) -> SchemaPolicy {
+    SchemaPolicy {
+        nation: "USA".into(),
+        version,
+        rules: vec![track, SchemaRule::v1_only(MessageType::Alert)],
+        issued_at_ms: now_ms(),
+    }
+}
+
+async fn publish_schema_policy(mesh: &nats_harness::Mesh, policy: &SchemaPolicy) {
+    let signed = sign_schema_policy(policy, &root_key(mesh, "USA")).expect("signs");
+    control(mesh, "USA")
+        .await
+        .publish_schema_policy("USA", policy.version, signed)
+        .await
+        .expect("published");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retired_version_is_refused_at_egress_and_a_rollback_takes_effect_without_restart() {
+    let mut s = scene(USA_TO_GBR).await;
+    let secret = label("USA", "SECRET", &["GBR"]);
+    assert_eq!(publish(&s.usa, &secret, "BEFORE").await, 1);
+    assert_eq!(track_id(&next_delivery(&mut s.gbr_tracks).await), "BEFORE");
+
+    // v1 -> v2 with a window that ended an hour ago: v1 is retired.
+    let hour = 3_600_000;
+    let retired = usa_policy(
+        1,
+        SchemaRule {
+            message_type: MessageType::Track,
+            current_version: 1,
+            migration: Some(Migration {
+                from_version: 1,
+                to_version: 2,
+                window_start_ms: now_ms() - 2 * hour,
+                window_end_ms: now_ms() - hour,
+            }),
+        },
+    );
+    publish_schema_policy(&s.mesh, &retired).await;
+    let applied = r#"coalition_bridge_control_applied_total{nation="USA",kind="schema_policy"}"#;
+    until("USA applies schema policy v1", || metric(applied) >= 1.0).await;
+
+    assert_eq!(publish(&s.usa, &secret, "RETIRED-V1").await, 2);
+    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.schema_version_retired").await;
+    assert!(
+        contains(&dead.payload, b"RETIRED-V1"),
+        "the original bytes are kept"
+    );
+    let rejected = r#"coalition_bridge_rejected_total{nation="USA",stage="egress",partner="-",reason="schema_version_retired"}"#;
+    until("the refusal is counted", || metric(rejected) >= 1.0).await;
+    let records = audit_records(&s.mesh, "USA").await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.decision == AuditDecision::Reject as i32
+                && r.msg_id.ends_with(".2")
+                && r.reason == "schema_version_retired"),
+        "the refusal is audited"
+    );
+
+    // Roll back: v1 only again, as policy version 2, with no restart.
+    publish_schema_policy(
+        &s.mesh,
+        &usa_policy(2, SchemaRule::v1_only(MessageType::Track)),
+    )
+    .await;
+    until("USA applies schema policy v2", || metric(applied) >= 2.0).await;
+    assert_eq!(publish(&s.usa, &secret, "AFTER-ROLLBACK").await, 3);
+    let d = next_delivery(&mut s.gbr_tracks).await;
+    assert_eq!(
+        (track_id(&d), d.seq, d.gap),
+        ("AFTER-ROLLBACK", 3, None),
+        "the refused track never reaches GBR; the next one does"
+    );
+    s.bridges.shutdown().await;
+}
