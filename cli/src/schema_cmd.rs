@@ -140,6 +140,8 @@ fn to_policy(spec: SchemaPolicySpec, now_ms: i64) -> Result<SchemaPolicy, String
 pub fn schema_policy(cmd: SchemaPolicyCommand) -> Result<(), CliError> {
     let SchemaPolicyCommand::Sign { spec, key, out } = cmd;
     let policy = to_policy(parse_spec(&spec)?, crate::now_ms()).map_err(|e| usage(&spec, e))?;
+    // Refuse what a bridge would refuse before touching the key.
+    SchemaPolicy::try_from(policy.to_document()).map_err(|e| usage(&spec, e))?;
     let signed = sign_schema_policy(&policy, &load_key(&key)?).map_err(|e| usage(&spec, e))?;
     write_object(&out, Body::SchemaPolicy(signed))?;
     println!(

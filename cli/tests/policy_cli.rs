@@ -166,6 +166,59 @@ SECRET = "SECRET"
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_policies_are_signed_and_published_from_the_cli() {
+    let (mesh, _stop) = mesh_with_bridges(TOPOLOGY).await;
+    let dir = mesh.dir().display().to_string();
+    let spec = format!("{dir}/usa-schema.toml");
+    std::fs::write(
+        &spec,
+        r#"
+nation = "USA"
+version = 1
+[[rule]]
+message_type = "track"
+current_version = 1
+[rule.migration]
+from_version = 1
+to_version = 2
+window_start = "now+1h"
+window_end = "now+7d"
+[[rule]]
+message_type = "alert"
+current_version = 1
+"#,
+    )
+    .unwrap();
+    let signed = format!("{dir}/usa-schema.ctl");
+    let key = format!("{dir}/keys/USA/root.key");
+    let out = ok(&coalition(&[
+        "schema-policy",
+        "sign",
+        "--spec",
+        &spec,
+        "--key",
+        &key,
+        "--out",
+        &signed,
+    ]));
+    assert!(out.contains("signed USA schema policy v1"), "{out}");
+    let out = ok(&coalition(&[
+        "control", "publish", "--dir", &dir, "--nation", "USA", "--file", &signed,
+    ]));
+    assert!(out.contains("published USA schema policy v1"), "{out}");
+    // USA applies it from HOME; GBR from USA's forward over the leaf link.
+    for nation in ["USA", "GBR"] {
+        let series = format!(
+            r#"coalition_bridge_control_applied_total{{nation="{nation}",kind="schema_policy"}}"#
+        );
+        until(&format!("{nation} applies USA's schema policy"), || {
+            metric(&series) >= 1.0
+        })
+        .await;
+    }
+}
+
 #[test]
 fn bad_policy_input_is_refused_with_where_and_why() {
     let dir = tempfile::tempdir().unwrap();
@@ -233,6 +286,30 @@ fn bad_policy_input_is_refused_with_where_and_why() {
         ]),
         "version must be 1 or more",
     );
+    let schema = format!("{d}/s.toml");
+    let migration = |start: &str, end: &str| {
+        format!(
+            "nation = \"USA\"\nversion = 1\n[[rule]]\nmessage_type = \"track\"\n\
+             current_version = 1\n[rule.migration]\nfrom_version = 1\nto_version = 2\n\
+             window_start = \"{start}\"\nwindow_end = \"{end}\"\n"
+        )
+    };
+    let sign_schema = |spec: &str| {
+        coalition(&[
+            "schema-policy",
+            "sign",
+            "--spec",
+            spec,
+            "--key",
+            "k",
+            "--out",
+            "o",
+        ])
+    };
+    std::fs::write(&schema, migration("now+2h", "now+1h")).unwrap();
+    refused(&sign_schema(&schema), "track migration window end");
+    std::fs::write(&schema, migration("soon", "now+1h")).unwrap();
+    refused(&sign_schema(&schema), "rule 1: \"soon\" is not an instant");
     let garbage = format!("{d}/g.ctl");
     std::fs::write(&garbage, b"\xff\xfe").unwrap();
     refused(
