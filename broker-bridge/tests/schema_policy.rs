@@ -113,3 +113,97 @@ async fn a_retired_version_is_refused_at_egress_and_a_rollback_takes_effect_with
     );
     s.bridges.shutdown().await;
 }
+
+/// USA's track rule migrating 1 -> 2 in the window `[start, end)`.
+fn migration(start_ms: i64, end_ms: i64) -> SchemaRule {
+    SchemaRule {
+        message_type: MessageType::Track,
+        current_version: 1,
+        migration: Some(Migration {
+            from_version: 1,
+            to_version: 2,
+            window_start_ms: start_ms,
+            window_end_ms: end_ms,
+        }),
+    }
+}
+
+fn track_v2(id: &str) -> coalition_sdk::TrackV2 {
+    coalition_sdk::TrackV2 {
+        track_id: id.to_string(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_phase_of_a_migration_accepts_exactly_its_versions() {
+    let mut s = scene(USA_TO_GBR).await;
+    let secret = label("USA", "SECRET", &["GBR"]);
+    let applied = r#"coalition_bridge_control_applied_total{nation="USA",kind="schema_policy"}"#;
+    let hour = 3_600_000;
+    let v2 = |id: &str| {
+        let (usa, secret) = (&s.usa, secret.clone());
+        let id = id.to_string();
+        async move {
+            within(
+                "publish v2",
+                usa.publish_track_v2("tracks", &secret, &track_v2(&id)),
+            )
+            .await
+            .expect("published")
+            .seq
+        }
+    };
+
+    // Before the window: v2 is not yet accepted, v1 is.
+    publish_schema_policy(
+        &s.mesh,
+        &usa_policy(1, migration(now_ms() + hour, now_ms() + 2 * hour)),
+    )
+    .await;
+    until("policy v1 applied", || metric(applied) >= 1.0).await;
+    assert_eq!(v2("EARLY-V2").await, 1);
+    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.schema_version_not_yet_accepted").await;
+    assert!(contains(&dead.payload, b"EARLY-V2"));
+    assert_eq!(publish(&s.usa, &secret, "BEFORE-V1").await, 2);
+    let d = next_delivery(&mut s.gbr_tracks).await;
+    assert_eq!((track_id(&d), d.seq, d.gap), ("BEFORE-V1", 2, None));
+
+    // In the window: both.
+    publish_schema_policy(
+        &s.mesh,
+        &usa_policy(2, migration(now_ms() - hour, now_ms() + hour)),
+    )
+    .await;
+    until("policy v2 applied", || metric(applied) >= 2.0).await;
+    assert_eq!(publish(&s.usa, &secret, "DURING-V1").await, 3);
+    assert_eq!(v2("DURING-V2").await, 4);
+    let d = next_delivery(&mut s.gbr_tracks).await;
+    assert!(matches!(d.payload, coalition_sdk::Payload::Track(_)));
+    assert_eq!((track_id(&d), d.seq), ("DURING-V1", 3));
+    let d = next_delivery(&mut s.gbr_tracks).await;
+    assert!(
+        matches!(d.payload, coalition_sdk::Payload::TrackV2(_)),
+        "a v2 track is delivered as v2"
+    );
+    assert_eq!((track_id(&d), d.seq), ("DURING-V2", 4));
+
+    // After the window: v1 is retired, v2 is accepted.
+    publish_schema_policy(
+        &s.mesh,
+        &usa_policy(3, migration(now_ms() - 2 * hour, now_ms() - hour)),
+    )
+    .await;
+    until("policy v3 applied", || metric(applied) >= 3.0).await;
+    assert_eq!(publish(&s.usa, &secret, "LATE-V1").await, 5);
+    assert_eq!(v2("AFTER-V2").await, 6);
+    let d = next_delivery(&mut s.gbr_tracks).await;
+    assert_eq!(
+        (track_id(&d), d.seq, d.gap),
+        ("AFTER-V2", 6, None),
+        "the retired v1 track is refused, not lost"
+    );
+    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.schema_version_retired").await;
+    assert!(contains(&dead.payload, b"LATE-V1"));
+    s.bridges.shutdown().await;
+}

@@ -160,6 +160,7 @@ pub async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
         seen += 1;
         let what = match &d.payload {
             Payload::Track(t) => format!("track {}", t.track_id),
+            Payload::TrackV2(t) => format!("track {} (v2)", t.track_id),
             Payload::Alert(a) => format!("alert {}", a.alert_id),
         };
         println!(

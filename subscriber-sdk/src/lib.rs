@@ -45,7 +45,7 @@ mod subscriber;
 pub use coalition_core::certificate::TrustAnchors;
 pub use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
 pub use coalition_core::label::Label;
-pub use coalition_schemas::v1::{AlertV1, Severity, TrackV1};
+pub use coalition_schemas::v1::{AlertV1, Severity, TrackV1, TrackV2};
 pub use control::ControlPublisher;
 pub use error::SdkError;
 pub use files::{load_producer_identity, load_trust_anchor};

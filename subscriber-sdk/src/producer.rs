@@ -16,7 +16,7 @@ use coalition_core::envelope::{
 };
 use coalition_core::label::Label;
 use coalition_schemas::headers;
-use coalition_schemas::v1::{AlertV1, TrackV1};
+use coalition_schemas::v1::{AlertV1, TrackV1, TrackV2};
 use prost::Message;
 use tokio::sync::Mutex;
 
@@ -105,6 +105,20 @@ impl Producer {
             .await
     }
 
+    /// Seals and publishes a track delta in schema version 2 on `feed`.
+    /// The nation's schema policy decides whether v2 is accepted yet: a
+    /// bridge refuses (and dead-letters) a version outside it
+    /// (docs/schemas.md).
+    pub async fn publish_track_v2(
+        &self,
+        feed: &str,
+        label: &Label,
+        track: &TrackV2,
+    ) -> Result<PublishReceipt, SdkError> {
+        self.publish(MessageType::Track, feed, Item::track_v2(label, track))
+            .await
+    }
+
     /// Seals and publishes a composite track (e.g. fused from several
     /// sources): `label` must be at least as restrictive as the composite
     /// of the sources' labels (see `coalition_core::composite`), and every
@@ -143,6 +157,7 @@ impl Producer {
     ) -> Result<PublishReceipt, SdkError> {
         let item = Item {
             label: label.clone(),
+            schema_version: 1,
             payload: Bytes::from(alert.encode_to_vec()),
             corrects_seq: None,
             product_id: alert.alert_id.clone(),
@@ -270,6 +285,8 @@ impl Producer {
 #[derive(Debug, Clone)]
 struct Item {
     label: Label,
+    /// The payload's schema version (1 unless a v2 track).
+    schema_version: u32,
     payload: Bytes,
     corrects_seq: Option<u64>,
     /// Track id or alert id: what a product retraction names.
@@ -281,6 +298,18 @@ impl Item {
     fn track(label: &Label, track: &TrackV1) -> Self {
         Item {
             label: label.clone(),
+            schema_version: 1,
+            payload: Bytes::from(track.encode_to_vec()),
+            corrects_seq: None,
+            product_id: track.track_id.clone(),
+            derived_from: Vec::new(),
+        }
+    }
+
+    fn track_v2(label: &Label, track: &TrackV2) -> Self {
+        Item {
+            label: label.clone(),
+            schema_version: 2,
             payload: Bytes::from(track.encode_to_vec()),
             corrects_seq: None,
             product_id: track.track_id.clone(),
@@ -317,7 +346,7 @@ async fn seal_all(
                         &identity,
                         &SealRequest {
                             message_type: kind,
-                            schema_version: 1,
+                            schema_version: item.schema_version,
                             label: &item.label,
                             feed: &feed,
                             seq: start + i as u64,

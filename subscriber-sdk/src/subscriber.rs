@@ -19,7 +19,7 @@ use coalition_core::envelope::{open, MessageType};
 use coalition_core::label::Label;
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
-use coalition_schemas::v1::{AlertV1, TrackV1};
+use coalition_schemas::v1::{AlertV1, TrackV1, TrackV2};
 use futures::StreamExt;
 use prost::Message as _;
 
@@ -220,8 +220,10 @@ impl Subscriber {
 /// What a delivery carries.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
-    /// A track delta.
+    /// A track delta (schema version 1).
     Track(TrackV1),
+    /// A track delta in schema version 2.
+    TrackV2(TrackV2),
     /// An alert.
     Alert(AlertV1),
 }
@@ -584,8 +586,8 @@ async fn open_delivery(
     if subject != expected {
         return Err(fail(DenyReason::SubjectMismatch));
     }
-    let payload =
-        decode_payload(h.header.message_type, &h.payload).map_err(|detail| SdkError::Payload {
+    let payload = decode_payload(h.header.message_type, h.header.schema_version, &h.payload)
+        .map_err(|detail| SdkError::Payload {
             subject: subject.clone(),
             schema: h.header.message_type.schema_id().into(),
             detail,
@@ -598,10 +600,17 @@ async fn open_delivery(
     })
 }
 
-fn decode_payload(kind: MessageType, bytes: &[u8]) -> Result<Payload, String> {
-    match kind {
-        MessageType::Track => TrackV1::decode(bytes).map(Payload::Track),
-        MessageType::Alert => AlertV1::decode(bytes).map(Payload::Alert),
+fn decode_payload(kind: MessageType, version: u32, bytes: &[u8]) -> Result<Payload, String> {
+    match (kind, version) {
+        (MessageType::Track, 1) => TrackV1::decode(bytes).map(Payload::Track),
+        (MessageType::Track, 2) => TrackV2::decode(bytes).map(Payload::TrackV2),
+        (MessageType::Alert, 1) => AlertV1::decode(bytes).map(Payload::Alert),
+        (kind, version) => {
+            return Err(format!(
+                "{} version {version} is not known to this SDK",
+                kind.as_str()
+            ))
+        }
     }
     .map_err(|e| e.to_string())
 }

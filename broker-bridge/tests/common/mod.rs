@@ -278,6 +278,7 @@ pub async fn next_delivery(sub: &mut coalition_sdk::Subscription) -> coalition_s
 pub fn track_id(d: &coalition_sdk::Delivery) -> &str {
     match &d.payload {
         coalition_sdk::Payload::Track(t) => &t.track_id,
+        coalition_sdk::Payload::TrackV2(t) => &t.track_id,
         other => panic!("expected a track, got {other:?}"),
     }
 }

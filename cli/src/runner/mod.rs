@@ -330,7 +330,10 @@ async fn subscribe_loop(
             None => return,
             Some(Ok(d)) => {
                 let _ = d.ack().await;
-                debug_assert!(matches!(d.payload, Payload::Track(_) | Payload::Alert(_)));
+                debug_assert!(matches!(
+                    d.payload,
+                    Payload::Track(_) | Payload::TrackV2(_) | Payload::Alert(_)
+                ));
                 Event::Delivered {
                     receiver: nation.clone(),
                     key: (d.origin.clone(), d.producer_id.clone(), d.seq),
