@@ -1,7 +1,9 @@
 //! Signed schema policies on a real mesh: a policy whose window has ended
 //! retires v1, and a v1 track is then refused at egress, dead-lettered,
 //! counted and audited; a newer policy rolls the migration back with no
-//! restart, and v1 flows again. (Dual-run serving is not built yet: see
+//! restart, and v1 flows again; each phase of a migration accepts exactly
+//! its versions; downgrades (the signed version edited, a NATS header that
+//! lies) are refused and audited. (Dual-run serving is not built yet: see
 //! docs/schemas.md.)
 mod common;
 
@@ -205,5 +207,119 @@ async fn each_phase_of_a_migration_accepts_exactly_its_versions() {
     );
     let dead = dead_letter(&s.mesh, "USA", "dlq.egress.schema_version_retired").await;
     assert!(contains(&dead.payload, b"LATE-V1"));
+    s.bridges.shutdown().await;
+}
+
+/// Seals a track as USA's `radar-1` would, outside the SDK.
+fn seal_track(mesh: &nats_harness::Mesh, version: u32, seq: u64, id: &str) -> bytes::Bytes {
+    use prost::Message as _;
+    let root = coalition_sdk::load_trust_anchor(&mesh.root_public_key_path("USA")).expect("root");
+    let (key, cert) = mesh.producer_key_paths("USA", "radar-1");
+    let identity =
+        coalition_sdk::load_producer_identity(&key, &cert, "USA", &root).expect("identity");
+    let payload = match version {
+        1 => track(id).encode_to_vec(),
+        _ => track_v2(id).encode_to_vec(),
+    };
+    coalition_core::envelope::seal(
+        &identity,
+        &coalition_core::envelope::SealRequest {
+            message_type: MessageType::Track,
+            schema_version: version,
+            label: &label("USA", "SECRET", &["GBR"]),
+            feed: "tracks",
+            seq,
+            corrects_seq: None,
+            payload: payload.into(),
+            product_id: id,
+            derived_from: &[],
+            now_ms: now_ms(),
+        },
+    )
+    .expect("seals")
+}
+
+/// Publishes raw bytes on USA's `radar-1` feed as the producer's user.
+async fn publish_raw(
+    mesh: &nats_harness::Mesh,
+    seq: u64,
+    bytes: bytes::Bytes,
+    schema_header: &str,
+) {
+    let cred = mesh.clients("USA").expect("clients").producers["radar-1"].clone();
+    let js = jetstream_as(mesh, "USA", cred).await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", format!("USA.radar-1.tracks.{seq}").as_str());
+    headers.insert("Coalition-Schema", schema_header);
+    js.publish_with_headers("out.track.radar-1.tracks", headers, bytes)
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn downgrades_are_refused_and_audited() {
+    use prost::Message as _;
+    let mut s = scene(USA_TO_GBR).await;
+    let hour = 3_600_000;
+    let applied = r#"coalition_bridge_control_applied_total{nation="USA",kind="schema_policy"}"#;
+    // The window ended: v2 only.
+    publish_schema_policy(
+        &s.mesh,
+        &usa_policy(1, migration(now_ms() - 2 * hour, now_ms() - hour)),
+    )
+    .await;
+    until("policy applied", || metric(applied) >= 1.0).await;
+
+    // The signed version edited from 2 to 1: the signature no longer holds.
+    let mut envelope =
+        coalition_schemas::v1::Envelope::decode(seal_track(&s.mesh, 2, 100, "SIGNED-EDITED"))
+            .expect("envelope");
+    let mut header = coalition_schemas::v1::SignedHeader::decode(envelope.signed_header.as_ref())
+        .expect("header");
+    header.schema.as_mut().expect("schema").version = 1;
+    envelope.signed_header = header.encode_to_vec().into();
+    publish_raw(
+        &s.mesh,
+        100,
+        envelope.encode_to_vec().into(),
+        "coalition.v1.Track@1",
+    )
+    .await;
+    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.bad_signature").await;
+    assert!(contains(&dead.payload, b"SIGNED-EDITED"));
+
+    // A retired v1 track whose NATS header claims v2: the signed version decides.
+    let v1 = seal_track(&s.mesh, 1, 101, "HEADER-SAYS-V2");
+    publish_raw(&s.mesh, 101, v1, "coalition.v1.Track@2").await;
+    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.schema_version_retired").await;
+    assert!(contains(&dead.payload, b"HEADER-SAYS-V2"));
+
+    let records = audit_records(&s.mesh, "USA").await;
+    for (seq, reason) in [(100, "bad_signature"), (101, "schema_version_retired")] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r.decision == AuditDecision::Reject as i32
+                    && r.reason == reason
+                    && r.msg_id == format!("USA.radar-1.tracks.{seq}")),
+            "seq {seq} refused as {reason} and audited"
+        );
+    }
+    // Neither reached GBR; a genuine v2 track does.
+    let receipt = within(
+        "publish v2",
+        s.usa.publish_track_v2(
+            "tracks",
+            &label("USA", "SECRET", &["GBR"]),
+            &track_v2("GENUINE-V2"),
+        ),
+    )
+    .await
+    .expect("published");
+    let d = next_delivery(&mut s.gbr_tracks).await;
+    assert_eq!((track_id(&d), d.seq), ("GENUINE-V2", receipt.seq));
+    assert!(matches!(d.payload, coalition_sdk::Payload::TrackV2(_)));
     s.bridges.shutdown().await;
 }
