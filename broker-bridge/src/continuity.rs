@@ -102,11 +102,34 @@ pub(crate) fn header_u64(hdrs: Option<&async_nats::HeaderMap>, name: &str) -> Op
         .and_then(|v| v.as_str().parse().ok())
 }
 
-/// The INBOUND subject a released subject's messages are admitted on.
-fn admitted_subject(released: &str) -> Option<String> {
+/// The INBOUND feed a released subject's messages are admitted on: the
+/// INBOUND subjects without their `.v<version>` token.
+fn admitted_feed(released: &str) -> Option<String> {
     released
         .strip_prefix("rel.")
         .map(|rest| format!("in.{rest}"))
+}
+
+/// A subject without its trailing `.v<version>` token, if it has one.
+fn feed_of(subject: &str) -> &str {
+    match subject.rsplit_once('.') {
+        Some((feed, v))
+            if v.len() > 1 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            feed
+        }
+        _ => subject,
+    }
+}
+
+/// An upstream break to carry on a feed: by every subject (every schema
+/// version) of the first message admitted at or after `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Carry {
+    from: u64,
+    released_prev: u64,
+    /// The seq of the message that carries it, once one does.
+    by: Option<u64>,
 }
 
 /// Released messages that never arrived on one feed subject.
@@ -126,11 +149,8 @@ pub(crate) struct Break {
 pub(crate) struct ChainBatch {
     written: HashMap<(usize, String), Link>,
     read: HashMap<String, Link>,
-    /// Breaks found in this batch, per admitted subject: (the seq that
-    /// revealed it, the partner's previous release).
-    found: HashMap<(usize, String), (u64, u64)>,
-    /// Breaks from earlier batches carried by this one.
-    carried: Vec<(usize, String)>,
+    /// Breaks to carry per (target, feed), as this batch leaves them.
+    carries: HashMap<(usize, String), Carry>,
     /// Upstream breaks found in the batch's inputs.
     pub breaks: Vec<Break>,
 }
@@ -143,7 +163,7 @@ pub(crate) struct ChainBatch {
 pub(crate) struct ChainState {
     written: HashMap<(usize, String), Link>,
     read: HashMap<String, Link>,
-    uncarried: HashMap<(usize, String), u64>,
+    uncarried: HashMap<(usize, String), Carry>,
 }
 
 impl ChainState {
@@ -175,8 +195,13 @@ impl ChainState {
                     after,
                     released_prev,
                 } => {
-                    if let Some(admitted) = admitted_subject(subject) {
-                        batch.found.insert((home, admitted), (seq, released_prev));
+                    if let Some(feed) = admitted_feed(subject) {
+                        let carry = Carry {
+                            from: seq,
+                            released_prev,
+                            by: None,
+                        };
+                        batch.carries.insert((home, feed), carry);
                     }
                     batch.breaks.push(Break {
                         subject: subject.to_string(),
@@ -238,19 +263,18 @@ impl ChainState {
             .or_else(|| self.written.get(&key))
             .copied()
             .unwrap_or_default();
+        let feed = (target, feed_of(subject).to_string());
+        let carry = batch
+            .carries
+            .get(&feed)
+            .or_else(|| self.uncarried.get(&feed))
+            .copied();
         let mut upstream = None;
-        if seq > last.seq {
-            if !batch.carried.contains(&key) {
-                if let Some(p) = self.uncarried.get(&key) {
-                    upstream = Some(*p);
-                    batch.carried.push(key.clone());
-                }
-            }
-            if let Some(&(from, p)) = batch.found.get(&key) {
-                if seq >= from {
-                    upstream = Some(upstream.map_or(p, |u: u64| u.max(p)));
-                    batch.found.remove(&key);
-                }
+        if let Some(mut c) = carry {
+            if seq > last.seq && seq >= c.from && c.by.is_none_or(|by| by == seq) {
+                upstream = Some(c.released_prev);
+                c.by = Some(seq);
+                batch.carries.insert(feed, c);
             }
         }
         let (prev, new_last) = next_link(last, seq, upstream);
@@ -262,11 +286,12 @@ impl ChainState {
     pub(crate) fn commit(&mut self, batch: ChainBatch) {
         self.written.extend(batch.written);
         self.read.extend(batch.read);
-        for key in batch.carried {
-            self.uncarried.remove(&key);
-        }
-        for (key, (_, released_prev)) in batch.found {
-            self.uncarried.insert(key, released_prev);
+        for (feed, carry) in batch.carries {
+            if carry.by.is_some() {
+                self.uncarried.remove(&feed);
+            } else {
+                self.uncarried.insert(feed, carry);
+            }
         }
     }
 }
@@ -337,7 +362,7 @@ mod tests {
     #[test]
     fn an_upstream_break_reaches_the_next_admitted_message_even_if_the_broken_one_is_refused() {
         const REL: &str = "rel.track.USA.radar-1.tracks";
-        const IN: &str = "in.track.USA.radar-1.tracks";
+        const IN: &str = "in.track.USA.radar-1.tracks.v1";
         let mut state = ChainState::default();
         // 1 and 2 read and admitted.
         let (h1, h2) = (hdrs(1, 0), hdrs(2, 1));
@@ -368,7 +393,7 @@ mod tests {
     #[test]
     fn a_break_is_carried_from_the_message_that_revealed_it_not_before() {
         const REL: &str = "rel.track.USA.radar-1.tracks";
-        const IN: &str = "in.track.USA.radar-1.tracks";
+        const IN: &str = "in.track.USA.radar-1.tracks.v1";
         let mut state = ChainState::default();
         let h1 = hdrs(1, 0);
         let mut batch = state.read_inputs([(REL, Some(&h1))], 0);
@@ -389,6 +414,25 @@ mod tests {
     }
 
     #[test]
+    fn a_break_is_carried_by_every_version_a_message_is_served_in() {
+        const REL: &str = "rel.track.USA.radar-1.tracks";
+        const V1: &str = "in.track.USA.radar-1.tracks.v1";
+        const V2: &str = "in.track.USA.radar-1.tracks.v2";
+        let mut state = ChainState::default();
+        let h1 = hdrs(1, 0);
+        let mut batch = state.read_inputs([(REL, Some(&h1))], 0);
+        state.link(&mut batch, 0, V1, 1);
+        state.link(&mut batch, 0, V2, 1);
+        state.commit(batch);
+        let (h9, h10) = (hdrs(9, 8), hdrs(10, 9));
+        let mut batch = state.read_inputs([(REL, Some(&h9)), (REL, Some(&h10))], 0);
+        assert_eq!(state.link(&mut batch, 0, V1, 9), 8);
+        assert_eq!(state.link(&mut batch, 0, V2, 9), 8);
+        assert_eq!(state.link(&mut batch, 0, V1, 10), 9);
+        assert_eq!(state.link(&mut batch, 0, V2, 10), 9);
+    }
+
+    #[test]
     fn a_batch_not_committed_is_checked_again_from_the_same_state() {
         const REL: &str = "rel.alert.USA.ops.alerts";
         let mut state = ChainState::default();
@@ -405,11 +449,27 @@ mod tests {
     #[test]
     fn only_feed_subjects_are_chained() {
         assert_eq!(stream_for("rel.track.USA.radar-1.tracks"), Some("RELEASED"));
-        assert_eq!(stream_for("in.track.USA.radar-1.tracks"), Some("INBOUND"));
+        assert_eq!(
+            stream_for("in.track.USA.radar-1.tracks.v1"),
+            Some("INBOUND")
+        );
         assert_eq!(stream_for("dlq.ingress.bad_signature"), None);
         assert_eq!(
-            admitted_subject("rel.track.USA.radar-1.tracks").as_deref(),
+            admitted_feed("rel.track.USA.radar-1.tracks").as_deref(),
             Some("in.track.USA.radar-1.tracks")
+        );
+        assert_eq!(
+            feed_of("in.track.USA.radar-1.tracks.v12"),
+            "in.track.USA.radar-1.tracks"
+        );
+        assert_eq!(
+            feed_of("in.track.USA.radar-1.tracks"),
+            "in.track.USA.radar-1.tracks"
+        );
+        assert_eq!(feed_of("in.track.USA.radar-1.v"), "in.track.USA.radar-1.v");
+        assert_eq!(
+            feed_of("in.track.USA.radar-1.vx"),
+            "in.track.USA.radar-1.vx"
         );
     }
 }

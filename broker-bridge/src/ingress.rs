@@ -10,11 +10,13 @@ use async_nats::HeaderMap;
 use coalition_core::certificate::CertificateCache;
 use coalition_core::decision::{admit_decision, Crossing, MessageFacts, Translated};
 use coalition_core::envelope::{decode_envelope, open, VerifiedMessage};
-use coalition_core::schema::known_versions;
+use coalition_core::schema::{known_versions, transcode_track_payload};
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::AuditDecision;
+use coalition_schemas::v1::{AuditRecord, ServedMessage};
 use coalition_topology::subjects;
+use prost::Message as _;
 
 use crate::audit_record::{record, DecisionFacts};
 use crate::deadletter::{dead_letter, HOME};
@@ -115,6 +117,94 @@ fn lineage_headers(
     hdrs
 }
 
+/// The admitted message, on the INBOUND subject of every schema version it
+/// is served in ([`PolicyState::versions_to_serve`]): as produced, and,
+/// during a dual-run window, transcoded as a `ServedMessage` that carries
+/// the producer's envelope unchanged. A version it cannot be transcoded
+/// into is denied for that version only, counted and audited.
+fn serve(
+    ctx: &IngressContext,
+    input: &Incoming,
+    v: &VerifiedMessage,
+    t: &Translated,
+    now_ms: i64,
+    out: &mut Decided,
+) {
+    let h = &v.envelope.header;
+    let produced = h.schema_version;
+    let versions = ctx
+        .state
+        .versions_to_serve(&h.origin, h.message_type, produced, now_ms);
+    for version in versions {
+        let mut headers = lineage_headers(ctx, input, v, t, now_ms);
+        // One JetStream de-duplication id per version served.
+        headers.insert(
+            headers::MSG_ID,
+            format!("{}.v{version}", h.msg_id()).as_str(),
+        );
+        let payload = if version == produced {
+            input.payload.clone()
+        } else {
+            match transcode_track_payload(&v.envelope.payload, produced, version) {
+                Ok((payload, lossy)) => {
+                    let lossy_fields: Vec<String> = lossy
+                        .iter()
+                        .map(|(field, loss)| format!("{field}:{}", loss.as_str()))
+                        .collect();
+                    headers.insert(headers::TRANSCODED_FROM, produced.to_string().as_str());
+                    if !lossy_fields.is_empty() {
+                        headers.insert(headers::LOSSY, lossy_fields.join(",").as_str());
+                    }
+                    ServedMessage {
+                        envelope: input.payload.clone(),
+                        version,
+                        payload,
+                        lossy_fields,
+                    }
+                    .encode_to_vec()
+                    .into()
+                }
+                Err(e) => {
+                    let reason = e.reason();
+                    tracing::warn!(msg = %h.msg_id(), from = produced, to = version, error = %e, "not served in this version");
+                    out.audit.push(AuditRecord {
+                        detail: format!("not served in v{version}: {e}"),
+                        ..record(DecisionFacts {
+                            decision: AuditDecision::Deny,
+                            stage: "ingress",
+                            partner: &ctx.partner,
+                            header: Some(h),
+                            key_id: Some(hex::encode(v.certificate.key.id())),
+                            translated: Some(t),
+                            reason: Some(reason),
+                            now_ms,
+                            source_stream_seq: input.stream_seq,
+                        })
+                    });
+                    out.counted.push(Counted::Denied {
+                        partner: ctx.partner.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            }
+        };
+        out.outputs.push(Outgoing {
+            target: HOME,
+            subject: subjects::inbound(
+                h.message_type.as_str(),
+                &h.origin,
+                &h.producer_id,
+                &h.feed,
+                version,
+            ),
+            headers,
+            payload,
+            chain_seq: Some(h.seq),
+        });
+    }
+}
+
 /// The ingress decision for a batch from one partner.
 pub(crate) fn decide(
     ctx: &IngressContext,
@@ -144,18 +234,7 @@ pub(crate) fn decide(
                     partner: ctx.partner.clone(),
                     transit_ms: (now_ms - h.produced_at_ms).max(0),
                 });
-                out.outputs.push(Outgoing {
-                    target: HOME,
-                    subject: subjects::inbound(
-                        h.message_type.as_str(),
-                        &h.origin,
-                        &h.producer_id,
-                        &h.feed,
-                    ),
-                    headers: lineage_headers(ctx, input, &v, &t, now_ms),
-                    payload: input.payload.clone(),
-                    chain_seq: Some(h.seq),
-                });
+                serve(ctx, input, &v, &t, now_ms, &mut out);
             }
             Err(reason) => {
                 let header = decode_envelope(&input.payload).ok().map(|e| e.header);

@@ -4,12 +4,15 @@
 //! are verified here before they change anything.
 use coalition_core::certificate::TrustAnchors;
 use coalition_core::decision::PolicyView;
+use coalition_core::envelope::MessageType;
 use coalition_core::envelope::{check_within_certificate, VerifiedMessage};
 use coalition_core::policy::{verify_policy, PolicyBook};
 use coalition_core::revocation::{
     verify_heartbeat, verify_notice, Applied, Notice, RevocationState,
 };
-use coalition_core::schema::{check_version, phase, verify_schema_policy, SchemaBook};
+use coalition_core::schema::{
+    check_version, phase, verify_schema_policy, versions_to_serve, SchemaBook,
+};
 use coalition_core::translator::{verify_translator, TranslatorSet};
 use coalition_core::{CoreError, DenyReason};
 use coalition_schemas::v1::{control_message::Body, ControlMessage};
@@ -96,6 +99,24 @@ impl PolicyState {
             .rule(&h.origin, h.message_type)
             .ok_or(DenyReason::UnknownSchemaVersion)?;
         check_version(&phase(&rule, now_ms), h.schema_version)
+    }
+
+    /// The schema versions a message of `origin` produced in `produced` is
+    /// served in at `now_ms`: the one it was produced in, and, during the
+    /// dual-run window of the origin's schema policy, the other one too.
+    pub(crate) fn versions_to_serve(
+        &self,
+        origin: &str,
+        message_type: MessageType,
+        produced: u32,
+        now_ms: i64,
+    ) -> Vec<u32> {
+        let mut versions = vec![produced];
+        if let Some(rule) = self.schemas.rule(origin, message_type) {
+            let in_force = versions_to_serve(&phase(&rule, now_ms));
+            versions.extend(in_force.into_iter().filter(|v| *v != produced));
+        }
+        versions
     }
 
     /// Verifies and applies one control object.

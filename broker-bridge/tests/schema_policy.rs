@@ -2,14 +2,15 @@
 //! retires v1, and a v1 track is then refused at egress, dead-lettered,
 //! counted and audited; a newer policy rolls the migration back with no
 //! restart, and v1 flows again; each phase of a migration accepts exactly
-//! its versions; downgrades (the signed version edited, a NATS header that
-//! lies) are refused and audited. (Dual-run serving is not built yet: see
-//! docs/schemas.md.)
+//! its versions and serves every message in the versions in force (both,
+//! transcoded, in the dual-run window); downgrades (the signed version
+//! edited, a NATS header that lies) are refused and audited.
 mod common;
 
 use coalition_core::envelope::MessageType;
 use coalition_core::schema::{sign_schema_policy, Migration, SchemaPolicy, SchemaRule};
 use coalition_schemas::v1::AuditDecision;
+use coalition_sdk::Topic;
 use common::*;
 
 const USA_TO_GBR: &str = r#"
@@ -138,10 +139,15 @@ fn track_v2(id: &str) -> coalition_sdk::TrackV2 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn each_phase_of_a_migration_accepts_exactly_its_versions() {
+async fn each_phase_of_a_migration_accepts_and_serves_exactly_its_versions() {
     let mut s = scene(USA_TO_GBR).await;
+    let mut v2_tracks = within("subscribe v2", s.gbr.subscribe(Topic::tracks().version(2)))
+        .await
+        .expect("subscribes");
     let secret = label("USA", "SECRET", &["GBR"]);
     let applied = r#"coalition_bridge_control_applied_total{nation="USA",kind="schema_policy"}"#;
+    let gbr_applied =
+        r#"coalition_bridge_control_applied_total{nation="GBR",kind="schema_policy"}"#;
     let hour = 3_600_000;
     let v2 = |id: &str| {
         let (usa, secret) = (&s.usa, secret.clone());
@@ -156,57 +162,104 @@ async fn each_phase_of_a_migration_accepts_exactly_its_versions() {
             .seq
         }
     };
+    let seen = |d: &coalition_sdk::Delivery| {
+        (
+            track_id(d).to_string(),
+            d.seq,
+            d.schema_version,
+            d.lineage.transcoded_from,
+            d.gap,
+        )
+    };
 
-    // Before the window: v2 is not yet accepted, v1 is.
+    // Before the window: v2 is not yet accepted; v1 is served in v1 only.
     publish_schema_policy(
         &s.mesh,
         &usa_policy(1, migration(now_ms() + hour, now_ms() + 2 * hour)),
     )
     .await;
-    until("policy v1 applied", || metric(applied) >= 1.0).await;
+    until("USA and GBR apply policy v1", || {
+        metric(applied) >= 1.0 && metric(gbr_applied) >= 1.0
+    })
+    .await;
     assert_eq!(v2("EARLY-V2").await, 1);
     let dead = dead_letter(&s.mesh, "USA", "dlq.egress.schema_version_not_yet_accepted").await;
     assert!(contains(&dead.payload, b"EARLY-V2"));
     assert_eq!(publish(&s.usa, &secret, "BEFORE-V1").await, 2);
     let d = next_delivery(&mut s.gbr_tracks).await;
-    assert_eq!((track_id(&d), d.seq, d.gap), ("BEFORE-V1", 2, None));
+    assert_eq!(seen(&d), ("BEFORE-V1".into(), 2, 1, None, None));
 
-    // In the window: both.
+    // In the window: both accepted, and every message served in both.
     publish_schema_policy(
         &s.mesh,
         &usa_policy(2, migration(now_ms() - hour, now_ms() + hour)),
     )
     .await;
-    until("policy v2 applied", || metric(applied) >= 2.0).await;
+    until("USA and GBR apply policy v2", || {
+        metric(applied) >= 2.0 && metric(gbr_applied) >= 2.0
+    })
+    .await;
     assert_eq!(publish(&s.usa, &secret, "DURING-V1").await, 3);
     assert_eq!(v2("DURING-V2").await, 4);
-    let d = next_delivery(&mut s.gbr_tracks).await;
-    assert!(matches!(d.payload, coalition_sdk::Payload::Track(_)));
-    assert_eq!((track_id(&d), d.seq), ("DURING-V1", 3));
-    let d = next_delivery(&mut s.gbr_tracks).await;
-    assert!(
-        matches!(d.payload, coalition_sdk::Payload::TrackV2(_)),
-        "a v2 track is delivered as v2"
+    let v1_seen: Vec<_> = vec![
+        seen(&next_delivery(&mut s.gbr_tracks).await),
+        seen(&next_delivery(&mut s.gbr_tracks).await),
+    ];
+    assert_eq!(
+        v1_seen,
+        [
+            ("DURING-V1".into(), 3, 1, None, None),
+            ("DURING-V2".into(), 4, 1, Some(2), None),
+        ],
+        "a v1 subscriber gets every message in v1"
     );
-    assert_eq!((track_id(&d), d.seq), ("DURING-V2", 4));
+    let first_v2 = next_delivery(&mut v2_tracks).await;
+    assert!(matches!(
+        first_v2.payload,
+        coalition_sdk::Payload::TrackV2(_)
+    ));
+    assert!(
+        first_v2
+            .lineage
+            .lossy
+            .iter()
+            .any(|l| l.starts_with("confidence:")),
+        "v1 confidence has other semantics in v2: {:?}",
+        first_v2.lineage.lossy
+    );
+    let v2_seen = vec![seen(&first_v2), seen(&next_delivery(&mut v2_tracks).await)];
+    assert_eq!(
+        v2_seen,
+        [
+            ("DURING-V1".into(), 3, 2, Some(1), None),
+            ("DURING-V2".into(), 4, 2, None, None),
+        ],
+        "a v2 subscriber gets every message in v2"
+    );
 
-    // After the window: v1 is retired, v2 is accepted.
+    // After the window: v1 is retired; v2 is served in v2 only.
     publish_schema_policy(
         &s.mesh,
         &usa_policy(3, migration(now_ms() - 2 * hour, now_ms() - hour)),
     )
     .await;
-    until("policy v3 applied", || metric(applied) >= 3.0).await;
+    until("USA and GBR apply policy v3", || {
+        metric(applied) >= 3.0 && metric(gbr_applied) >= 3.0
+    })
+    .await;
     assert_eq!(publish(&s.usa, &secret, "LATE-V1").await, 5);
     assert_eq!(v2("AFTER-V2").await, 6);
-    let d = next_delivery(&mut s.gbr_tracks).await;
+    let d = next_delivery(&mut v2_tracks).await;
     assert_eq!(
-        (track_id(&d), d.seq, d.gap),
-        ("AFTER-V2", 6, None),
+        seen(&d),
+        ("AFTER-V2".into(), 6, 2, None, None),
         "the retired v1 track is refused, not lost"
     );
     let dead = dead_letter(&s.mesh, "USA", "dlq.egress.schema_version_retired").await;
     assert!(contains(&dead.payload, b"LATE-V1"));
+    let nothing =
+        tokio::time::timeout(std::time::Duration::from_secs(2), s.gbr_tracks.next()).await;
+    assert!(nothing.is_err(), "after the window nothing is served in v1");
     s.bridges.shutdown().await;
 }
 
@@ -261,7 +314,7 @@ async fn publish_raw(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn downgrades_are_refused_and_audited() {
     use prost::Message as _;
-    let mut s = scene(USA_TO_GBR).await;
+    let s = scene(USA_TO_GBR).await;
     let hour = 3_600_000;
     let applied = r#"coalition_bridge_control_applied_total{nation="USA",kind="schema_policy"}"#;
     // The window ended: v2 only.
@@ -308,6 +361,9 @@ async fn downgrades_are_refused_and_audited() {
         );
     }
     // Neither reached GBR; a genuine v2 track does.
+    let mut v2_tracks = within("subscribe v2", s.gbr.subscribe(Topic::tracks().version(2)))
+        .await
+        .expect("subscribes");
     let receipt = within(
         "publish v2",
         s.usa.publish_track_v2(
@@ -318,8 +374,38 @@ async fn downgrades_are_refused_and_audited() {
     )
     .await
     .expect("published");
-    let d = next_delivery(&mut s.gbr_tracks).await;
+    let d = next_delivery(&mut v2_tracks).await;
     assert_eq!((track_id(&d), d.seq), ("GENUINE-V2", receipt.seq));
     assert!(matches!(d.payload, coalition_sdk::Payload::TrackV2(_)));
+
+    // A "transcoded" copy whose payload is not the transcoding of the
+    // signed one (written straight into INBOUND): the SDK refuses it.
+    let forged = coalition_schemas::v1::ServedMessage {
+        envelope: seal_track(&s.mesh, 1, 200, "ORIGINAL"),
+        version: 2,
+        payload: track_v2("FORGED").encode_to_vec().into(),
+        lossy_fields: vec![],
+    };
+    let home = s.mesh.bridge_config("GBR").expect("config").home.clone();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Coalition-Transcoded-From", "1");
+    headers.insert("Nats-Msg-Id", "forged.v2");
+    jetstream_as(&s.mesh, "GBR", home)
+        .await
+        .publish_with_headers(
+            "in.track.USA.radar-1.tracks.v2",
+            headers,
+            forged.encode_to_vec().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    match within("the forged copy", v2_tracks.next()).await {
+        Some(Err(coalition_sdk::SdkError::Verification { reason, .. })) => {
+            assert_eq!(reason, coalition_core::DenyReason::PayloadDigestMismatch)
+        }
+        other => panic!("the forged copy must be refused, got {other:?}"),
+    }
     s.bridges.shutdown().await;
 }

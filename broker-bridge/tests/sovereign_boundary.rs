@@ -299,7 +299,7 @@ async fn garbage_from_a_producer_is_dead_lettered_at_egress_and_the_feed_goes_on
     // Nor may it publish on a delivery subject: the server refuses.
     if let Ok(ack) = js
         .publish(
-            "in.track.USA.radar-1.tracks",
+            "in.track.USA.radar-1.tracks.v1",
             bytes::Bytes::from_static(b"x"),
         )
         .await

@@ -36,6 +36,12 @@ pub mod headers {
     pub const KEY_ID: &str = "Coalition-Key-Id";
     /// Lineage: the label as produced, in its one-line human form.
     pub const LABEL: &str = "Coalition-Label";
+    /// Dual-run serving: the schema version the message was produced in,
+    /// on a message served (as a `ServedMessage`) in another version.
+    pub const TRANSCODED_FROM: &str = "Coalition-Transcoded-From";
+    /// Dual-run serving: `<field>:<loss>,...`, the source fields the
+    /// conversion did not carry exactly (absent if lossless).
+    pub const LOSSY: &str = "Coalition-Lossy";
     /// Lineage: `<schema id>@<version>`.
     pub const SCHEMA: &str = "Coalition-Schema";
     /// Lineage: `release` (on release subjects) or `admit` (on delivery subjects).

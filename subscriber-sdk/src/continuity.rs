@@ -15,8 +15,9 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures::StreamExt;
 
-/// (origin, producer, feed).
-pub(crate) type FeedKey = (String, String, String);
+/// (origin, producer, feed, schema version served): each version of a feed
+/// is its own chain (its own INBOUND subject).
+pub(crate) type FeedKey = (String, String, String, u32);
 
 /// The last delivery on a feed: its feed seq and where it is in INBOUND.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

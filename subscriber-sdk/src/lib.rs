@@ -37,6 +37,7 @@
 mod connect;
 mod continuity;
 mod control;
+mod delivery;
 mod error;
 mod files;
 mod producer;
@@ -47,12 +48,11 @@ pub use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
 pub use coalition_core::label::Label;
 pub use coalition_schemas::v1::{AlertV1, Severity, TrackV1, TrackV2};
 pub use control::ControlPublisher;
+pub use delivery::{Delivery, Lineage, Payload};
 pub use error::SdkError;
 pub use files::{load_producer_identity, load_trust_anchor};
 pub use producer::{Producer, ProducerOptions, PublishReceipt};
-pub use subscriber::{
-    Delivery, Lineage, Payload, Subscriber, SubscriberOptions, Subscription, Topic,
-};
+pub use subscriber::{Subscriber, SubscriberOptions, Subscription, Topic};
 
 /// Now, in Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {

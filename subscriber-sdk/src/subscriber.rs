@@ -15,19 +15,13 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use coalition_core::certificate::{CertificateCache, TrustAnchors};
-use coalition_core::envelope::{open, MessageType};
-use coalition_core::label::Label;
-use coalition_core::DenyReason;
-use coalition_schemas::headers;
-use coalition_schemas::v1::{AlertV1, TrackV1, TrackV2};
+use coalition_core::envelope::MessageType;
 use futures::StreamExt;
-use prost::Message as _;
 
 use crate::connect::ConnectSpec;
 use crate::continuity::{missing_before, plan, replay, Delivered, DeliveredMap};
-use crate::{now_ms, SdkError};
-
-const INBOUND: &str = "INBOUND";
+use crate::delivery::{link_of, open_delivery, stream_seq_of, Delivery, Opened, INBOUND};
+use crate::SdkError;
 
 /// Options for [`Subscriber`]; a builder.
 #[derive(Debug, Clone)]
@@ -98,36 +92,36 @@ impl SubscriberOptions {
     }
 }
 
-/// Which deliveries to receive.
+/// Which deliveries to receive, and in which schema version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topic {
     kind: Option<MessageType>,
     origin: Option<String>,
+    version: u32,
 }
 
 impl Topic {
-    /// Tracks from every partner.
+    fn of(kind: Option<MessageType>) -> Self {
+        Topic {
+            kind,
+            origin: None,
+            version: 1,
+        }
+    }
+
+    /// Tracks from every partner, in schema version 1.
     pub fn tracks() -> Self {
-        Topic {
-            kind: Some(MessageType::Track),
-            origin: None,
-        }
+        Self::of(Some(MessageType::Track))
     }
 
-    /// Alerts from every partner.
+    /// Alerts from every partner, in schema version 1.
     pub fn alerts() -> Self {
-        Topic {
-            kind: Some(MessageType::Alert),
-            origin: None,
-        }
+        Self::of(Some(MessageType::Alert))
     }
 
-    /// Everything from every partner.
+    /// Everything from every partner, in schema version 1.
     pub fn all() -> Self {
-        Topic {
-            kind: None,
-            origin: None,
-        }
+        Self::of(None)
     }
 
     /// Only what `nation` produced.
@@ -136,11 +130,24 @@ impl Topic {
         self
     }
 
+    /// In schema version `version`: every message produced in it, and,
+    /// during a dual-run window, every message produced in the other
+    /// version, transcoded (docs/schemas.md).
+    ///
+    /// ```
+    /// let v2_tracks = coalition_sdk::Topic::tracks().version(2);
+    /// ```
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
     fn filter_subject(&self) -> String {
         format!(
-            "in.{}.{}.>",
+            "in.{}.{}.*.*.v{}",
             self.kind.map_or("*", |k| k.as_str()),
-            self.origin.as_deref().unwrap_or("*")
+            self.origin.as_deref().unwrap_or("*"),
+            self.version
         )
     }
 }
@@ -213,88 +220,6 @@ impl Subscriber {
             delivered: self.delivered.clone(),
             ready: VecDeque::new(),
             ack_floor_at_start,
-        })
-    }
-}
-
-/// What a delivery carries.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
-    /// A track delta (schema version 1).
-    Track(TrackV1),
-    /// A track delta in schema version 2.
-    TrackV2(TrackV2),
-    /// An alert.
-    Alert(AlertV1),
-}
-
-/// Where a delivery came from and who let it through, from the bridges'
-/// lineage headers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Lineage {
-    /// The nation whose bridge released it.
-    pub released_by: Option<String>,
-    /// When, Unix ms.
-    pub released_at_ms: Option<i64>,
-    /// The nation whose bridge admitted it.
-    pub admitted_by: Option<String>,
-    /// When, Unix ms.
-    pub admitted_at_ms: Option<i64>,
-    /// The producer key's id (hex).
-    pub key_id: Option<String>,
-    /// The decision recorded by the admitting bridge.
-    pub decision: Option<String>,
-    /// The label as translated into this nation's vocabulary.
-    pub translated_label: Option<String>,
-    /// The translator that admitted it, `<id>@<version>`.
-    pub translator: Option<String>,
-    /// `<origin>/v<n> -> <receiver>/v<m>`: the policy versions decided under.
-    pub policy_versions: Option<String>,
-}
-
-/// One verified message.
-#[derive(Debug)]
-pub struct Delivery {
-    /// The producer's nation.
-    pub origin: String,
-    /// The producer.
-    pub producer_id: String,
-    /// The feed.
-    pub feed: String,
-    /// Position in the feed.
-    pub seq: u64,
-    /// If this delta corrects an earlier one, its seq.
-    pub corrects_seq: Option<u64>,
-    /// The label, as signed by the producer.
-    pub label: Label,
-    /// The typed payload.
-    pub payload: Payload,
-    /// Lineage.
-    pub lineage: Lineage,
-    /// Feed seqs missing before this one (first, last): admitted to this
-    /// nation or released to it, but not found in INBOUND even after a
-    /// replay. Seqs refused on the way are not gaps; the range may still
-    /// include some this nation's bridge refused (its audit log says which).
-    pub gap: Option<(u64, u64)>,
-    /// True if the delivery came from a replay that filled a gap, not from
-    /// the subscription's consumer (acknowledging it is then a no-op: the
-    /// consumer's own copy is acknowledged when it arrives).
-    pub replayed: bool,
-    /// For a composite product (e.g. a fused track), every source it was
-    /// derived from, as signed by its producer.
-    pub derived_from: Vec<coalition_core::envelope::SourceRef>,
-    message: Option<jetstream::Message>,
-}
-
-impl Delivery {
-    /// Acknowledges the delivery; until then it is redelivered after 30 s.
-    pub async fn ack(&self) -> Result<(), SdkError> {
-        let Some(message) = &self.message else {
-            return Ok(());
-        };
-        message.ack().await.map_err(|e| SdkError::Consume {
-            stream: INBOUND.into(),
-            detail: format!("ack failed: {e}"),
         })
     }
 }
@@ -503,134 +428,6 @@ impl Subscription {
         self.delivered
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// A verified message with its decoded payload.
-struct Opened {
-    seq: u64,
-    header: coalition_core::envelope::Header,
-    payload: Payload,
-    lineage: Lineage,
-}
-
-impl Opened {
-    fn feed_key(&self) -> crate::continuity::FeedKey {
-        let h = &self.header;
-        (h.origin.clone(), h.producer_id.clone(), h.feed.clone())
-    }
-
-    fn into_delivery(
-        self,
-        message: Option<jetstream::Message>,
-        gap: Option<(u64, u64)>,
-        replayed: bool,
-    ) -> Delivery {
-        let h = self.header;
-        Delivery {
-            origin: h.origin,
-            producer_id: h.producer_id,
-            feed: h.feed,
-            seq: h.seq,
-            corrects_seq: h.corrects_seq,
-            label: h.label,
-            payload: self.payload,
-            lineage: self.lineage,
-            gap,
-            replayed,
-            derived_from: h.derived_from,
-            message,
-        }
-    }
-}
-
-fn link_of(message: &jetstream::Message) -> Option<u64> {
-    message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::PREV_SEQ))
-        .and_then(|v| v.as_str().parse().ok())
-}
-
-fn stream_seq_of(message: &jetstream::Message) -> u64 {
-    message.info().map_or(0, |i| i.stream_sequence)
-}
-
-/// Verifies a message from INBOUND against the subscriber's trust anchors
-/// and its subject, and decodes its payload.
-async fn open_delivery(
-    cache: &Arc<CertificateCache>,
-    message: &jetstream::Message,
-) -> Result<Opened, SdkError> {
-    let subject = message.subject.to_string();
-    let cache = cache.clone();
-    let bytes = message.payload.clone();
-    let verified = tokio::task::spawn_blocking(move || open(&bytes, &cache, now_ms()))
-        .await
-        .map_err(|e| SdkError::Consume {
-            stream: INBOUND.into(),
-            detail: format!("verification task failed: {e}"),
-        })?;
-    let fail = |reason: DenyReason| SdkError::Verification {
-        subject: subject.clone(),
-        reason,
-    };
-    let h = verified.map_err(fail)?.envelope;
-    let expected = format!(
-        "in.{}.{}.{}.{}",
-        h.header.message_type.as_str(),
-        h.header.origin,
-        h.header.producer_id,
-        h.header.feed
-    );
-    if subject != expected {
-        return Err(fail(DenyReason::SubjectMismatch));
-    }
-    let payload = decode_payload(h.header.message_type, h.header.schema_version, &h.payload)
-        .map_err(|detail| SdkError::Payload {
-            subject: subject.clone(),
-            schema: h.header.message_type.schema_id().into(),
-            detail,
-        })?;
-    Ok(Opened {
-        seq: h.header.seq,
-        header: h.header,
-        payload,
-        lineage: lineage(message.headers.as_ref()),
-    })
-}
-
-fn decode_payload(kind: MessageType, version: u32, bytes: &[u8]) -> Result<Payload, String> {
-    match (kind, version) {
-        (MessageType::Track, 1) => TrackV1::decode(bytes).map(Payload::Track),
-        (MessageType::Track, 2) => TrackV2::decode(bytes).map(Payload::TrackV2),
-        (MessageType::Alert, 1) => AlertV1::decode(bytes).map(Payload::Alert),
-        (kind, version) => {
-            return Err(format!(
-                "{} version {version} is not known to this SDK",
-                kind.as_str()
-            ))
-        }
-    }
-    .map_err(|e| e.to_string())
-}
-
-fn lineage(hdrs: Option<&async_nats::HeaderMap>) -> Lineage {
-    let get = |name: &str| {
-        hdrs.and_then(|h| h.get(name))
-            .map(|v| v.as_str().to_string())
-    };
-    let ms = |name: &str| get(name).and_then(|v| v.parse().ok());
-    Lineage {
-        released_by: get(headers::RELEASED_BY),
-        released_at_ms: ms(headers::RELEASED_AT),
-        admitted_by: get(headers::ADMITTED_BY),
-        admitted_at_ms: ms(headers::ADMITTED_AT),
-        key_id: get(headers::KEY_ID),
-        decision: get(headers::DECISION),
-        translated_label: get(headers::TRANSLATED_LABEL),
-        translator: get(headers::TRANSLATOR),
-        policy_versions: get(headers::POLICY_VERSIONS),
     }
 }
 

@@ -102,9 +102,12 @@ pub mod subjects {
         format!("rel.{kind}.{origin}.{producer}.{feed}")
     }
 
-    /// Admitted from a partner: `in.<kind>.<origin>.<producer>.<feed>`.
-    pub fn inbound(kind: &str, origin: &str, producer: &str, feed: &str) -> String {
-        format!("in.{kind}.{origin}.{producer}.{feed}")
+    /// Admitted from a partner, served in schema `version`:
+    /// `in.<kind>.<origin>.<producer>.<feed>.v<version>`. Outside a
+    /// dual-run window a message is served in the version it was produced
+    /// in; in one, in both versions (docs/schemas.md).
+    pub fn inbound(kind: &str, origin: &str, producer: &str, feed: &str, version: u32) -> String {
+        format!("in.{kind}.{origin}.{producer}.{feed}.v{version}")
     }
 
     /// Dead letters: `dlq.<stage>.<reason>` (stage is `egress` or `ingress`).
