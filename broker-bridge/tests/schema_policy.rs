@@ -409,3 +409,56 @@ async fn downgrades_are_refused_and_audited() {
     }
     s.bridges.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_producer_following_its_nation_s_schema_policy_gets_a_typed_error_for_a_retired_version()
+{
+    let s = scene(USA_TO_GBR).await;
+    let hour = 3_600_000;
+    let applied = r#"coalition_bridge_control_applied_total{nation="USA",kind="schema_policy"}"#;
+    publish_schema_policy(
+        &s.mesh,
+        &usa_policy(1, migration(now_ms() - 2 * hour, now_ms() - hour)),
+    )
+    .await;
+    until("policy applied", || metric(applied) >= 1.0).await;
+
+    let root = coalition_sdk::load_trust_anchor(&s.mesh.root_public_key_path("USA")).expect("root");
+    let (key, cert) = s.mesh.producer_key_paths("USA", "radar-1");
+    let identity =
+        coalition_sdk::load_producer_identity(&key, &cert, "USA", &root).expect("identity");
+    let clients = s.mesh.clients("USA").expect("clients");
+    let cred = &clients.producers["radar-1"];
+    let checked = within(
+        "producer connects",
+        coalition_sdk::ProducerOptions::new(&clients.servers)
+            .credentials(&cred.user, &cred.password)
+            .nation_root(root)
+            .connect(identity),
+    )
+    .await
+    .expect("connects and reads the schema policy");
+
+    let secret = label("USA", "SECRET", &["GBR"]);
+    match checked
+        .publish_track("tracks", &secret, &track("RETIRED"))
+        .await
+    {
+        Err(coalition_sdk::SdkError::SchemaVersionRefused {
+            message_type,
+            version,
+            reason,
+        }) => {
+            assert_eq!((message_type, version), ("track", 1));
+            assert_eq!(reason, coalition_core::DenyReason::SchemaVersionRetired);
+        }
+        other => panic!("a retired version must be refused at publish, got {other:?}"),
+    }
+    // Nothing was stored: the next (accepted) track takes seq 1.
+    let receipt = checked
+        .publish_track_v2("tracks", &secret, &track_v2("ACCEPTED"))
+        .await
+        .expect("v2 is accepted");
+    assert_eq!(receipt.seq, 1);
+    s.bridges.shutdown().await;
+}

@@ -50,6 +50,19 @@ pub enum SdkError {
         /// Why.
         reason: DenyReason,
     },
+    /// The nation's schema policy in force does not accept this version
+    /// (not yet, or no longer): nothing was published. Publish in the
+    /// version the policy accepts (docs/schemas.md).
+    #[error("{message_type} schema version {version} is refused by your nation's schema policy in force ({reason}); nothing was published. Publish in a version the policy accepts (see docs/schemas.md)")]
+    SchemaVersionRefused {
+        /// `track` or `alert`.
+        message_type: &'static str,
+        /// The version refused.
+        version: u32,
+        /// `schema_version_retired`, `schema_version_not_yet_accepted` or
+        /// `unknown_schema_version`.
+        reason: DenyReason,
+    },
     /// The payload did not decode as its schema.
     #[error("payload on {subject} does not decode as {schema}: {detail}")]
     Payload {

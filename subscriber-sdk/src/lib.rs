@@ -41,6 +41,7 @@ mod delivery;
 mod error;
 mod files;
 mod producer;
+mod schema_watch;
 mod subscriber;
 
 pub use coalition_core::certificate::TrustAnchors;

@@ -21,6 +21,7 @@ use prost::Message;
 use tokio::sync::Mutex;
 
 use crate::connect::ConnectSpec;
+use crate::schema_watch::SchemaWatch;
 use crate::{now_ms, SdkError};
 
 const OUTBOUND: &str = "OUTBOUND";
@@ -29,6 +30,7 @@ const OUTBOUND: &str = "OUTBOUND";
 #[derive(Debug, Clone)]
 pub struct ProducerOptions {
     spec: ConnectSpec,
+    nation_root: Option<coalition_core::keys::PublicKey>,
 }
 
 impl ProducerOptions {
@@ -40,6 +42,7 @@ impl ProducerOptions {
     pub fn new<S: AsRef<str>>(servers: impl IntoIterator<Item = S>) -> Self {
         ProducerOptions {
             spec: ConnectSpec::new(servers, "coalition-producer"),
+            nation_root: None,
         }
     }
 
@@ -54,6 +57,15 @@ impl ProducerOptions {
         self
     }
 
+    /// Follow the nation's schema policies (verified against its `root`),
+    /// so that publishing a version the policy in force does not accept
+    /// fails at once with [`SdkError::SchemaVersionRefused`] instead of
+    /// being dead-lettered by the bridge.
+    pub fn nation_root(mut self, root: coalition_core::keys::PublicKey) -> Self {
+        self.nation_root = Some(root);
+        self
+    }
+
     /// Connects, as `identity`.
     pub async fn connect(self, identity: ProducerIdentity) -> Result<Producer, SdkError> {
         let client = self.spec.connect().await?;
@@ -65,11 +77,19 @@ impl ProducerOptions {
                 stream: OUTBOUND.into(),
                 detail: e.to_string(),
             })?;
+        let schemas = match self.nation_root {
+            Some(root) => {
+                let anchors = [(identity.nation.clone(), root)].into_iter().collect();
+                Some(SchemaWatch::start(&js, &identity.nation, anchors).await?)
+            }
+            None => None,
+        };
         Ok(Producer {
             js,
             stream,
             identity: Arc::new(identity),
             next_seq: Mutex::new(HashMap::new()),
+            schemas,
         })
     }
 }
@@ -91,6 +111,8 @@ pub struct Producer {
     stream: jetstream::stream::Stream,
     identity: Arc<ProducerIdentity>,
     next_seq: Mutex<HashMap<String, u64>>,
+    /// The nation's schema policies, if followed ([`ProducerOptions::nation_root`]).
+    schemas: Option<SchemaWatch>,
 }
 
 impl Producer {
@@ -209,6 +231,11 @@ impl Producer {
         feed: &str,
         items: Vec<Item>,
     ) -> Result<Vec<PublishReceipt>, SdkError> {
+        if let Some(schemas) = &self.schemas {
+            for item in &items {
+                schemas.check(kind, item.schema_version)?;
+            }
+        }
         let subject = format!("out.{}.{}.{feed}", kind.as_str(), self.identity.producer_id);
         let mut next = self.next_seq.lock().await;
         let first = match next.get(feed) {

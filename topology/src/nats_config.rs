@@ -120,13 +120,16 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
         .collect();
     producers.dedup();
     for p in producers {
-        let publish = vec![
+        let mut publish = vec![
             format!("out.*.{p}.>"),
             "$JS.API.INFO".into(),
             format!("$JS.API.STREAM.INFO.{}", streams::OUTBOUND),
             format!("$JS.API.STREAM.MSG.GET.{}", streams::OUTBOUND),
             format!("$JS.API.DIRECT.GET.{}.>", streams::OUTBOUND),
         ];
+        // Read the nation's signed control objects (schema policies), so
+        // the SDK can refuse a version the policy does not accept.
+        publish.extend(consumer_api("$JS.API", streams::CONTROL));
         user(
             out,
             &creds.get(&users.producer(p)),
