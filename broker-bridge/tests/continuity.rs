@@ -11,24 +11,6 @@ use coalition_sdk::{SubscriberOptions, Topic};
 use common::*;
 use futures::StreamExt;
 
-const USA_TO_GBR: &str = r#"
-[mesh]
-name = "continuity"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-"#;
-
 /// A JetStream context in `nation`'s `account`, as its bridge's user there.
 async fn account_js(mesh: &nats_harness::Mesh, nation: &str, account: &str) -> jetstream::Context {
     let (_, cred) = mesh

@@ -43,11 +43,11 @@
 //! loss when loss happens, not how much a real crash would lose.
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use coalition_topology::{accounts, streams};
 use common::crash::{stream_dir, Blocks};
+use common::ledger::{feed, Ledger};
 use common::*;
 
 /// USA (one server, lazy fsync) releases to GBR.
@@ -81,57 +81,6 @@ const QUIET: Duration = Duration::from_secs(5);
 /// Bound on releasing a batch, and on receiving the tracks of step 7
 /// (two shared cores, ML-DSA on every hop).
 const SLOW: Duration = Duration::from_secs(180);
-
-type FeedKey = (String, String, String);
-
-fn feed() -> FeedKey {
-    ("USA".into(), "radar-1".into(), "tracks".into())
-}
-
-/// Seen deliveries per feed: a bitset of seqs, plus duplicates and order
-/// (as in `no_loss.rs`).
-#[derive(Default)]
-struct Ledger {
-    seen: BTreeMap<FeedKey, Vec<bool>>,
-    duplicates: u64,
-    out_of_order: u64,
-    last: BTreeMap<FeedKey, u64>,
-    /// (seq, gap) of every delivery the SDK marked with a gap.
-    gaps_reported: Vec<(u64, (u64, u64))>,
-}
-
-impl Ledger {
-    fn record(&mut self, d: &coalition_sdk::Delivery) {
-        let key = (d.origin.clone(), d.producer_id.clone(), d.feed.clone());
-        let bits = self.seen.entry(key.clone()).or_default();
-        let i = d.seq as usize;
-        if bits.len() <= i {
-            bits.resize(i + 1, false);
-        }
-        if bits[i] {
-            self.duplicates += 1;
-        }
-        bits[i] = true;
-        if self.last.get(&key).is_some_and(|l| *l >= d.seq) {
-            self.out_of_order += 1;
-        }
-        self.last.insert(key, d.seq);
-        if let Some(gap) = d.gap {
-            self.gaps_reported.push((d.seq, gap));
-        }
-    }
-
-    fn has(&self, feed: &FeedKey, seq: u64) -> bool {
-        self.seen
-            .get(feed)
-            .and_then(|b| b.get(seq as usize).copied())
-            .unwrap_or(false)
-    }
-
-    fn missing(&self, feed: &FeedKey, seqs: impl IntoIterator<Item = u64>) -> Vec<u64> {
-        seqs.into_iter().filter(|s| !self.has(feed, *s)).collect()
-    }
-}
 
 /// Receives into `ledger` until `done` holds (failing after `limit`), then
 /// until nothing arrives for [`QUIET`].
@@ -394,7 +343,7 @@ async fn a_crash_without_fsync_loses_the_unsynced_releases_and_the_ledger_names_
     );
     eprintln!(
         "negative control: (seq, gap) the SDK reported: {:?}; duplicates {}, out of order {}",
-        ledger.gaps_reported, ledger.duplicates, ledger.out_of_order
+        ledger.gaps, ledger.duplicates, ledger.out_of_order
     );
     eprintln!(
         "negative control: timings: mesh up and first track {up:?}, burst released in \
@@ -421,7 +370,7 @@ async fn a_crash_without_fsync_loses_the_unsynced_releases_and_the_ledger_names_
     // lost range to the subscriber (docs/reliability.md, continuity).
     let (first_lost, last_lost) = (burst[0], burst[burst.len() - 1]);
     assert_eq!(
-        ledger.gaps_reported,
+        ledger.gaps,
         [(last_lost + 1, (first_lost, last_lost))],
         "the SDK must report the loss once, on the first track after it, and nothing else"
     );

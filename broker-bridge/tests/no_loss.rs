@@ -6,10 +6,10 @@
 //! the full sizes (see docs/testing.md).
 mod common;
 
-use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use common::ledger::{feed, Ledger};
 use common::*;
 use rand::{Rng, SeedableRng};
 
@@ -24,54 +24,6 @@ fn chaos_seed() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(rand::random)
-}
-
-/// Seen deliveries per feed: a bitset of seqs, plus duplicates and order.
-#[derive(Default)]
-struct Ledger {
-    seen: BTreeMap<(String, String, String), Vec<bool>>,
-    duplicates: u64,
-    out_of_order: u64,
-    last: BTreeMap<(String, String, String), u64>,
-    /// (seq, gap) of every delivery the SDK reported a gap on: with
-    /// nothing lost there must be none.
-    gaps: Vec<(u64, (u64, u64))>,
-    /// Deliveries that came from a gap replay.
-    replayed: u64,
-}
-
-impl Ledger {
-    fn record(&mut self, d: &coalition_sdk::Delivery) {
-        let key = (d.origin.clone(), d.producer_id.clone(), d.feed.clone());
-        let bits = self.seen.entry(key.clone()).or_default();
-        let i = d.seq as usize;
-        if bits.len() <= i {
-            bits.resize(i + 1, false);
-        }
-        if bits[i] {
-            self.duplicates += 1;
-        }
-        bits[i] = true;
-        if self.last.get(&key).is_some_and(|l| *l >= d.seq) {
-            self.out_of_order += 1;
-        }
-        self.last.insert(key, d.seq);
-        if let Some(gap) = d.gap {
-            self.gaps.push((d.seq, gap));
-        }
-        self.replayed += u64::from(d.replayed);
-    }
-
-    fn missing(&self, feed: &(String, String, String), upto: u64) -> Vec<u64> {
-        let bits = self.seen.get(feed).cloned().unwrap_or_default();
-        (1..=upto)
-            .filter(|s| !bits.get(*s as usize).copied().unwrap_or(false))
-            .collect()
-    }
-}
-
-fn feed() -> (String, String, String) {
-    ("USA".into(), "radar-1".into(), "tracks".into())
 }
 
 /// Receives until every seq up to `n` is seen or `limit` passes.
@@ -89,7 +41,7 @@ async fn collect_into(
     limit: Duration,
 ) {
     let deadline = Instant::now() + limit;
-    while !ledger.missing(&feed(), n).is_empty() && Instant::now() < deadline {
+    while !ledger.missing(&feed(), 1..=n).is_empty() && Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
             Ok(Some(Ok(d))) => {
                 ledger.record(&d);
@@ -103,7 +55,7 @@ async fn collect_into(
 }
 
 fn assert_exactly_once_in_order(ledger: &Ledger, n: u64, what: &str) {
-    let missing = ledger.missing(&feed(), n);
+    let missing = ledger.missing(&feed(), 1..=n);
     assert!(
         missing.is_empty(),
         "{what}: {} of {n} missing, first {:?}",
@@ -400,10 +352,7 @@ async fn a_subscriber_at_a_tenth_of_the_publish_rate_lags_but_loses_nothing() {
         tokio::time::sleep(slow).await;
     }
     let took = publisher.await.expect("publisher");
-    let during = ledger
-        .seen
-        .get(&feed())
-        .map_or(0, |b| b.iter().filter(|x| **x).count());
+    let during = ledger.count(&feed());
     println!("slow subscriber: {during} of {n} consumed while {n} were published over {took:?}");
     assert!(
         (during as u64) < n / 5,

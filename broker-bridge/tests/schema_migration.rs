@@ -13,30 +13,6 @@ use coalition_core::schema::{sign_schema_policy, Migration, SchemaPolicy, Schema
 use coalition_sdk::Topic;
 use common::*;
 
-const USA_TO_GBR: &str = r#"
-[mesh]
-name = "migration"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-"#;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn policy(version: u32, migration: Option<Migration>) -> SchemaPolicy {
     SchemaPolicy {
         nation: "USA".into(),

@@ -13,30 +13,6 @@ use coalition_schemas::v1::AuditDecision;
 use coalition_sdk::Topic;
 use common::*;
 
-const USA_TO_GBR: &str = r#"
-[mesh]
-name = "schemas"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-"#;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// USA's schema policy `version` with this track rule (alerts stay v1).
 fn usa_policy(version: u32, track: SchemaRule) -> SchemaPolicy {
     SchemaPolicy {
@@ -263,13 +239,24 @@ async fn each_phase_of_a_migration_accepts_and_serves_exactly_its_versions() {
     s.bridges.shutdown().await;
 }
 
-/// Seals a track as USA's `radar-1` would, outside the SDK.
-fn seal_track(mesh: &nats_harness::Mesh, version: u32, seq: u64, id: &str) -> bytes::Bytes {
-    use prost::Message as _;
+/// USA's root public key and `radar-1`'s identity.
+fn usa_radar(
+    mesh: &nats_harness::Mesh,
+) -> (
+    coalition_core::keys::PublicKey,
+    coalition_sdk::ProducerIdentity,
+) {
     let root = coalition_sdk::load_trust_anchor(&mesh.root_public_key_path("USA")).expect("root");
     let (key, cert) = mesh.producer_key_paths("USA", "radar-1");
     let identity =
         coalition_sdk::load_producer_identity(&key, &cert, "USA", &root).expect("identity");
+    (root, identity)
+}
+
+/// Seals a track as USA's `radar-1` would, outside the SDK.
+fn seal_track(mesh: &nats_harness::Mesh, version: u32, seq: u64, id: &str) -> bytes::Bytes {
+    use prost::Message as _;
+    let (_, identity) = usa_radar(mesh);
     let payload = match version {
         1 => track(id).encode_to_vec(),
         _ => track_v2(id).encode_to_vec(),
@@ -423,10 +410,7 @@ async fn a_producer_following_its_nation_s_schema_policy_gets_a_typed_error_for_
     .await;
     until("policy applied", || metric(applied) >= 1.0).await;
 
-    let root = coalition_sdk::load_trust_anchor(&s.mesh.root_public_key_path("USA")).expect("root");
-    let (key, cert) = s.mesh.producer_key_paths("USA", "radar-1");
-    let identity =
-        coalition_sdk::load_producer_identity(&key, &cert, "USA", &root).expect("identity");
+    let (root, identity) = usa_radar(&s.mesh);
     let clients = s.mesh.clients("USA").expect("clients");
     let cred = &clients.producers["radar-1"];
     let checked = within(

@@ -4,7 +4,10 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod crash;
+pub mod ledger;
 pub mod policy;
+
+pub use policy::now_ms;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,25 @@ code = "USA"
 [[nation]]
 code = "GBR"
 servers = 3
+[[link]]
+from = "USA"
+to = "GBR"
+max_classification = "SECRET"
+[[feed]]
+nation = "USA"
+producer = "radar-1"
+name = "tracks"
+kind = "track"
+"#;
+
+/// USA releasing to GBR, one server each.
+pub const USA_TO_GBR: &str = r#"
+[mesh]
+name = "usa-gbr"
+[[nation]]
+code = "USA"
+[[nation]]
+code = "GBR"
 [[link]]
 from = "USA"
 to = "GBR"
