@@ -279,6 +279,29 @@ fn seal_track(mesh: &nats_harness::Mesh, version: u32, seq: u64, id: &str) -> by
     .expect("seals")
 }
 
+/// Publishes raw bytes on `subject` as `cred`, with `headers`
+/// (`(name, value)`), and waits until they are stored.
+async fn publish_as(
+    mesh: &nats_harness::Mesh,
+    nation: &str,
+    cred: coalition_topology::Credential,
+    subject: &str,
+    headers: &[(&str, &str)],
+    bytes: bytes::Bytes,
+) {
+    let mut map = async_nats::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, *value);
+    }
+    jetstream_as(mesh, nation, cred)
+        .await
+        .publish_with_headers(subject.to_string(), map, bytes)
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+}
+
 /// Publishes raw bytes on USA's `radar-1` feed as the producer's user.
 async fn publish_raw(
     mesh: &nats_harness::Mesh,
@@ -287,15 +310,20 @@ async fn publish_raw(
     schema_header: &str,
 ) {
     let cred = mesh.clients("USA").expect("clients").producers["radar-1"].clone();
-    let js = jetstream_as(mesh, "USA", cred).await;
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", format!("USA.radar-1.tracks.{seq}").as_str());
-    headers.insert("Coalition-Schema", schema_header);
-    js.publish_with_headers("out.track.radar-1.tracks", headers, bytes)
-        .await
-        .expect("publish")
-        .await
-        .expect("stored");
+    let id = format!("USA.radar-1.tracks.{seq}");
+    let headers = [
+        ("Nats-Msg-Id", id.as_str()),
+        ("Coalition-Schema", schema_header),
+    ];
+    publish_as(
+        mesh,
+        "USA",
+        cred,
+        "out.track.radar-1.tracks",
+        &headers,
+        bytes,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -374,20 +402,20 @@ async fn downgrades_are_refused_and_audited() {
         lossy_fields: vec![],
     };
     let home = s.mesh.bridge_config("GBR").expect("config").home.clone();
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Coalition-Transcoded-From", "1");
-    headers.insert("Nats-Msg-Id", "forged.v2");
-    jetstream_as(&s.mesh, "GBR", home)
-        .await
-        .publish_with_headers(
-            "in.track.USA.radar-1.tracks.v2",
-            headers,
-            forged.encode_to_vec().into(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("stored");
+    let headers = [
+        ("Coalition-Transcoded-From", "1"),
+        ("Nats-Msg-Id", "forged.v2"),
+    ];
+    let subject = "in.track.USA.radar-1.tracks.v2";
+    publish_as(
+        &s.mesh,
+        "GBR",
+        home,
+        subject,
+        &headers,
+        forged.encode_to_vec().into(),
+    )
+    .await;
     match within("the forged copy", v2_tracks.next()).await {
         Some(Err(coalition_sdk::SdkError::Verification { reason, .. })) => {
             assert_eq!(reason, coalition_core::DenyReason::PayloadDigestMismatch)

@@ -10,7 +10,7 @@
 //! change what a producer said.
 use std::sync::Arc;
 
-use async_nats::jetstream::{self};
+use async_nats::jetstream;
 use bytes::Bytes;
 use coalition_core::certificate::CertificateCache;
 use coalition_core::envelope::{open, MessageType};

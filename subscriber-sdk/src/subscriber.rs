@@ -338,9 +338,9 @@ impl Subscription {
         }
         let prev = link_of(&message);
         let stream_seq = stream_seq_of(&message);
-        let subject = message.subject.to_string();
         let mut gap = missing_before(last.map(|l| l.seq), opened.seq, prev);
         if let (Some(_), Some(l), Some(_)) = (gap, last, prev) {
+            let subject = message.subject.to_string();
             let (replayed, still_missing) = self.fill(&subject, l, (opened.seq, prev), true).await;
             self.ready.extend(replayed);
             gap = still_missing;
@@ -355,6 +355,7 @@ impl Subscription {
             // will come back only after the ack wait. Replay from the floor
             // so the feed is delivered in order. What the replay does not
             // find was never this subscription's to see: not a gap.
+            let subject = message.subject.to_string();
             let from = Delivered {
                 seq: 0,
                 stream_seq: self.ack_floor_at_start,
