@@ -37,6 +37,19 @@ pub enum AuditCommand {
     Show(ShowArgs),
     /// The latest records, one line each.
     Tail(TailArgs),
+    /// Every record as one JSON object per line (for scripts, exercises and
+    /// incident review); the chain is not checked here, `verify` does that.
+    Dump(DumpArgs),
+}
+
+/// `audit dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    mesh: MeshDir,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// `audit verify`.
@@ -82,7 +95,50 @@ pub async fn run(command: AuditCommand) -> Result<(), CliError> {
         AuditCommand::Verify(args) => verify(args).await,
         AuditCommand::Show(args) => show(args).await,
         AuditCommand::Tail(args) => tail(args).await,
+        AuditCommand::Dump(args) => dump(args).await,
     }
+}
+
+async fn dump(args: DumpArgs) -> Result<(), CliError> {
+    let (config, _) = bridge_config(&args.mesh)?;
+    let log = AuditLog::open(&config).await?;
+    let blocks = decoded(log.read_all().await?);
+    let mut text = String::new();
+    let mut count = 0usize;
+    for block in &blocks {
+        for r in &block.records {
+            let line = coalition_exercise::ledger::AuditLine {
+                nation: config.nation.clone(),
+                decision: decision_name(r.decision).to_string(),
+                stage: r.stage.clone(),
+                partner: r.partner.clone(),
+                msg_id: r.msg_id.clone(),
+                reason: r.reason.clone(),
+                translator: r.translator.clone(),
+                decided_at_ms: r.decided_at_ms,
+            };
+            let json = serde_json::to_string(&line)
+                .map_err(|e| CliError::Runtime(format!("cannot encode a record: {e}")))?;
+            text.push_str(&json);
+            text.push('\n');
+            count += 1;
+        }
+    }
+    match &args.out {
+        None => print!("{text}"),
+        Some(path) => {
+            std::fs::write(path, text)
+                .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+            eprintln!(
+                "{} records of {} blocks of {}'s audit log written to {}",
+                count,
+                blocks.len(),
+                config.nation,
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn verify(args: VerifyArgs) -> Result<(), CliError> {

@@ -5,6 +5,7 @@
 mod audit_cmd;
 mod client_cmd;
 mod error;
+mod exercise_cmd;
 mod keys;
 mod policy_cmd;
 mod runner;
@@ -76,6 +77,10 @@ enum Command {
     /// tail the latest.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// docker-compose exercises: prepare, run a scenario, cut and degrade
+    /// links, verify (docs/exercises.md).
+    #[command(subcommand)]
+    Exercise(exercise_cmd::ExerciseCommand),
 }
 
 /// Signed control objects.
@@ -149,6 +154,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Topology(cmd) => topology_cmd::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Audit(cmd) => block_on(audit_cmd::run(cmd)),
+        Command::Exercise(cmd) => block_on(exercise_cmd::run(cmd)),
         Command::Revoke(args) => block_on(policy_cmd::revoke(args)),
         Command::Translator(cmd) => policy_cmd::translator(cmd),
         Command::Policy(cmd) => policy_cmd::policy(cmd),

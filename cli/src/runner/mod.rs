@@ -3,7 +3,7 @@
 //! subscriber, and prints publishes, deliveries and denials live. With
 //! `--duration` it stops publishing after that long, waits for the backlog
 //! and checks that exactly the expected deliveries and denials happened.
-mod expect;
+
 mod metrics_text;
 mod revocation_demo;
 mod tally;
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use coalition_bridge::BridgeSettings;
+use coalition_exercise::expect;
 use coalition_sdk::{
     load_producer_identity, load_trust_anchor, Payload, ProducerOptions, SubscriberOptions, Topic,
     TrackV1,

@@ -90,7 +90,7 @@ mod tests {
 
     fn topo() -> Topology {
         parse_topology(
-            include_str!("../../../topologies/coalition-3.toml"),
+            include_str!("../../topologies/coalition-3.toml"),
             "t".as_ref(),
         )
         .unwrap()

@@ -1,0 +1,420 @@
+//! `coalition exercise`: docker-compose exercises (docs/exercises.md).
+//!
+//! On the host: `prepare`, `up`, `down`, `run` (one scenario, end to end),
+//! `verify` (again, from a folder's ledgers), and the ops actions `cut`,
+//! `restore`, `degrade`, `clear`. Inside containers: `link` (the sidecar),
+//! `link-ctl` (its control client), `produce` and `alerts` (the agents).
+//! The work is in the `coalition-exercise` crate; this file parses
+//! arguments and prints.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use coalition_exercise::agents::{self, AgentOptions};
+use coalition_exercise::link::{self, LinkOptions};
+use coalition_exercise::scenario::{self, Action, Pair, Size};
+use coalition_exercise::{docker, driver, plan, Exercise, ExerciseError};
+use tokio::sync::watch;
+
+use crate::error::CliError;
+
+/// Exercise commands.
+#[derive(Debug, Subcommand)]
+pub enum ExerciseCommand {
+    /// Write an exercise folder: configs, keys and docker-compose.yml.
+    Prepare(PrepareArgs),
+    /// Run one scenario end to end: prepare, start the containers, carry
+    /// the scenario out, verify, write report.md and timeline.svg, stop.
+    /// Exits 1 if an invariant failed.
+    Run {
+        #[command(flatten)]
+        prepare: PrepareArgs,
+        /// The scenario: cut-30s, flapping, degraded, bridge-crash,
+        /// revoke-during-cut or suspend-during-cut.
+        #[arg(long)]
+        scenario: String,
+        /// `full` (as the runbooks say: 30 s cuts) or `reduced` (CI).
+        #[arg(long, default_value = "full")]
+        size: String,
+        /// Leave the containers running afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Start the containers of a prepared folder.
+    Up(DirArg),
+    /// Stop and remove them.
+    Down(DirArg),
+    /// Verify a finished run again from its folder's ledgers.
+    Verify {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The scenario it ran (names the report).
+        #[arg(long)]
+        scenario: String,
+    },
+    /// Cut the bearer between two nations (e.g. USA-GBR): both directions.
+    Cut(PairArgs),
+    /// Restore it.
+    Restore(PairArgs),
+    /// Degrade it: delay ± jitter each way and packet loss.
+    Degrade {
+        #[command(flatten)]
+        pair: PairArgs,
+        /// One-way delay, ms.
+        #[arg(long, default_value_t = 200)]
+        delay_ms: u64,
+        /// Jitter, ± ms.
+        #[arg(long, default_value_t = 50)]
+        jitter_ms: u64,
+        /// Packet loss, percent (0-50).
+        #[arg(long, default_value_t = 5)]
+        loss_percent: u32,
+    },
+    /// Remove a degradation.
+    Clear(PairArgs),
+    /// (In a container) the link sidecar.
+    Link {
+        /// `<FROM>-<TO>-<i>`.
+        #[arg(long)]
+        name: String,
+        /// Where the receiving nation dials.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The sending server's leaf port, host:port.
+        #[arg(long)]
+        upstream: String,
+        /// The control port.
+        #[arg(long)]
+        control: SocketAddr,
+        /// The ledger folder.
+        #[arg(long)]
+        ledger: PathBuf,
+    },
+    /// (In a container) send one command to a sidecar.
+    LinkCtl {
+        /// The sidecar's control port.
+        #[arg(long)]
+        control: SocketAddr,
+        /// cut | restore | degrade <delay_ms> <jitter_ms> | clear | status
+        #[arg(required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
+    /// (In a container) the producer agent.
+    Produce {
+        #[command(flatten)]
+        agent: AgentArgs,
+        /// Producer id.
+        #[arg(long)]
+        producer: String,
+        /// Feed.
+        #[arg(long, default_value = "tracks")]
+        feed: String,
+    },
+    /// (In a container) the alerting subscriber agent.
+    Alerts(AgentArgs),
+}
+
+/// Where and how to prepare an exercise.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The exercise folder (replaced if it holds an earlier exercise).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The topology file.
+    #[arg(long, default_value = "topologies/coalition-3.toml")]
+    pub topology: PathBuf,
+    /// Prefix of container and network names.
+    #[arg(long, default_value = "cm")]
+    pub project: String,
+    /// Servers per nation (1 or 3); default: as the topology says.
+    #[arg(long)]
+    pub servers: Option<usize>,
+}
+
+/// An exercise folder.
+#[derive(Debug, Args)]
+pub struct DirArg {
+    /// The exercise folder.
+    #[arg(long)]
+    pub dir: PathBuf,
+}
+
+/// A bearer in an exercise folder.
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Two nations, e.g. USA-GBR.
+    pub pair: String,
+}
+
+/// An agent's mesh folder, nation and ledger.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The mesh folder.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The nation.
+    #[arg(long)]
+    pub nation: String,
+    /// The ledger folder.
+    #[arg(long)]
+    pub ledger: PathBuf,
+}
+
+impl From<ExerciseError> for CliError {
+    fn from(e: ExerciseError) -> Self {
+        match e {
+            ExerciseError::Usage(m) => CliError::Usage(m),
+            ExerciseError::CheckFailed(m) => CliError::CheckFailed(m),
+            other => CliError::Runtime(other.to_string()),
+        }
+    }
+}
+
+/// Runs an exercise command.
+pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
+    match command {
+        ExerciseCommand::Prepare(args) => {
+            let ex = prepare(&args)?;
+            println!(
+                "prepared exercise {:?} in {}: {} containers; start it with `coalition exercise up --dir {}`",
+                ex.plan.project,
+                ex.dir.display(),
+                ex.plan.services.len(),
+                args.dir.display()
+            );
+            Ok(())
+        }
+        ExerciseCommand::Run {
+            prepare: args,
+            scenario,
+            size,
+            keep,
+        } => run_scenario(&args, &scenario, &size, keep).await,
+        ExerciseCommand::Up(d) => {
+            let ex = Exercise::open(&d.dir)?;
+            require_image().await?;
+            driver::compose_up(&ex).await?;
+            driver::wait_ready(&ex).await?;
+            println!("exercise {:?} is up", ex.plan.project);
+            Ok(())
+        }
+        ExerciseCommand::Down(d) => Ok(driver::compose_down(&Exercise::open(&d.dir)?).await?),
+        ExerciseCommand::Verify { dir, scenario } => verify_again(&dir, &scenario),
+        ExerciseCommand::Cut(p) => pair_action(&p, |a, b| Action::Cut { a, b }).await,
+        ExerciseCommand::Restore(p) => pair_action(&p, |a, b| Action::Restore { a, b }).await,
+        ExerciseCommand::Clear(p) => pair_action(&p, |a, b| Action::Clear { a, b }).await,
+        ExerciseCommand::Degrade {
+            pair,
+            delay_ms,
+            jitter_ms,
+            loss_percent,
+        } => {
+            if loss_percent > 50 {
+                return Err(CliError::Usage(format!(
+                    "--loss-percent {loss_percent}: at most 50; cut the link instead"
+                )));
+            }
+            pair_action(&pair, |a, b| Action::Degrade {
+                a,
+                b,
+                delay_ms,
+                jitter_ms,
+                loss_percent,
+            })
+            .await
+        }
+        ExerciseCommand::Link {
+            name,
+            listen,
+            upstream,
+            control,
+            ledger,
+        } => {
+            let opts = LinkOptions {
+                name,
+                listen,
+                upstream,
+                control,
+                ledger,
+            };
+            with_shutdown(|s| link::run_link(opts, s)).await
+        }
+        ExerciseCommand::LinkCtl { control, command } => {
+            println!("{}", link::control(control, &command.join(" ")).await?);
+            Ok(())
+        }
+        ExerciseCommand::Produce {
+            agent,
+            producer,
+            feed,
+        } => {
+            let opts = agent_options(agent);
+            with_shutdown(|s| async move { agents::produce(&opts, &producer, &feed, s).await })
+                .await
+        }
+        ExerciseCommand::Alerts(agent) => {
+            let opts = agent_options(agent);
+            with_shutdown(|s| async move { agents::alerts(&opts, s).await }).await
+        }
+    }
+}
+
+fn prepare(args: &PrepareArgs) -> Result<Exercise, CliError> {
+    Ok(Exercise::prepare(
+        &args.dir,
+        &args.topology,
+        &args.project,
+        args.servers,
+    )?)
+}
+
+fn pair_of(ex: &Exercise) -> Result<Pair, CliError> {
+    let link = ex
+        .plan
+        .topology
+        .links
+        .first()
+        .ok_or_else(|| CliError::Usage("the topology has no link to exercise".into()))?;
+    Ok(Pair {
+        a: link.from.clone(),
+        b: link.to.clone(),
+    })
+}
+
+fn size(name: &str) -> Result<Size, CliError> {
+    match name {
+        "full" => Ok(Size::Full),
+        "reduced" => Ok(Size::Reduced),
+        other => Err(CliError::Usage(format!(
+            "--size {other:?}: use full or reduced"
+        ))),
+    }
+}
+
+async fn require_image() -> Result<(), CliError> {
+    if docker::image_exists(plan::IMAGE).await {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "no image {}: build it with `bash compose/build-image.sh` (no registry needed)",
+        plan::IMAGE
+    )))
+}
+
+async fn run_scenario(
+    args: &PrepareArgs,
+    name: &str,
+    size_name: &str,
+    keep: bool,
+) -> Result<(), CliError> {
+    let size = size(size_name)?;
+    // Check the scenario before touching anything.
+    scenario::scenario(
+        name,
+        size,
+        &Pair {
+            a: "A".into(),
+            b: "B".into(),
+        },
+    )
+    .map_err(CliError::Usage)?;
+    require_image().await?;
+    let ex = prepare(args)?;
+    let s = scenario::scenario(name, size, &pair_of(&ex)?).map_err(CliError::Usage)?;
+    println!(
+        "prepared {} ({} containers); starting them",
+        ex.dir.display(),
+        ex.plan.services.len()
+    );
+    // A leftover exercise of the same name would hold the container names.
+    let _ = driver::compose_down(&ex).await;
+    driver::compose_up(&ex).await?;
+    let outcome = driver::run(&ex, &s).await;
+    if keep {
+        println!(
+            "containers left running; stop them with `coalition exercise down --dir {}`",
+            args.dir.display()
+        );
+    } else if let Err(e) = driver::compose_down(&ex).await {
+        eprintln!("coalition: stopping the exercise failed: {e}");
+    }
+    match outcome? {
+        r if r.passed() => Ok(()),
+        r => Err(CliError::CheckFailed(format!(
+            "exercise {name} failed: {}",
+            r.failures.join("; ")
+        ))),
+    }
+}
+
+fn verify_again(dir: &DirArg, name: &str) -> Result<(), CliError> {
+    let ex = Exercise::open(&dir.dir)?;
+    let s = scenario::scenario(name, Size::Full, &pair_of(&ex)?).map_err(CliError::Usage)?;
+    let evidence = driver::load_evidence(&ex)?;
+    let report = coalition_exercise::verify::verify(&ex.plan.topology, &evidence);
+    driver::write_report(&ex, &s, &evidence, &report)?;
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(CliError::CheckFailed(format!(
+            "exercise {name} failed: {}",
+            report.failures.join("; ")
+        )))
+    }
+}
+
+async fn pair_action(
+    p: &PairArgs,
+    make: impl FnOnce(String, String) -> Action,
+) -> Result<(), CliError> {
+    let ex = Exercise::open(&p.dir.dir)?;
+    let (a, b) = p.pair.split_once('-').ok_or_else(|| {
+        CliError::Usage(format!(
+            "{:?}: name a bearer as two nations, e.g. USA-GBR",
+            p.pair
+        ))
+    })?;
+    for n in [a, b] {
+        if ex.plan.topology.nation(n).is_none() {
+            return Err(CliError::Usage(format!(
+                "{n} is not a nation of this exercise"
+            )));
+        }
+    }
+    let record = driver::act(&ex, &make(a.to_string(), b.to_string())).await?;
+    let mut events = coalition_exercise::ledger::JsonlWriter::append(&ex.ledger().events())?;
+    events.write(&record)?;
+    println!("{}", record.action);
+    Ok(())
+}
+
+fn agent_options(a: AgentArgs) -> AgentOptions {
+    AgentOptions {
+        dir: a.dir,
+        nation: a.nation,
+        ledger: a.ledger,
+    }
+}
+
+/// Runs `f` until it returns or SIGTERM/Ctrl-C arrives (containers stop
+/// with SIGTERM).
+async fn with_shutdown<F, Fut>(f: F) -> Result<(), CliError>
+where
+    F: FnOnce(watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ExerciseError>>,
+{
+    use tokio::signal::unix::{signal, SignalKind};
+    let (stop, shutdown) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| CliError::Runtime(format!("cannot handle SIGTERM: {e}")))?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        let _ = stop.send(true);
+    });
+    Ok(f(shutdown).await?)
+}

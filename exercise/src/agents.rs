@@ -1,0 +1,271 @@
+//! The exercise's agents, each in its own container: a producer per feed
+//! and an alerting subscriber per nation. They use the SDK exactly as a
+//! real sensor and a real alerting system would, and write every publish
+//! and every verified delivery to their ledger.
+//!
+//! - The producer waits for `start.json`, then publishes one track every
+//!   `interval_ms` for `duration_ms`, cycling through the runner's four
+//!   labels ([`crate::expect::label_for`]). A failed publish is written to
+//!   the ledger and tried again with the same track, so a stored message
+//!   is never skipped (the SDK retries the same sequence number, and
+//!   `Nats-Msg-Id` absorbs a duplicate).
+//! - The subscriber uses a durable subscription, so a restarted container
+//!   resumes where it stopped.
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use coalition_sdk::{
+    load_producer_identity, load_trust_anchor, Delivery, Producer, ProducerOptions, Subscriber,
+    SubscriberOptions, Subscription, Topic, TrackV1, TrustAnchors,
+};
+use coalition_topology::{parse_topology_file, ClientsConfig, Topology};
+use tokio::sync::watch;
+
+use crate::ledger::{
+    AlertsRecord, JsonlWriter, LabelRecord, LedgerDir, ProducerRecord, StartSignal,
+};
+use crate::{expect, now_ms, ExerciseError};
+
+/// How long an agent keeps trying to connect while the mesh comes up.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(180);
+/// How long a producer waits for the start signal.
+const START_PATIENCE: Duration = Duration::from_secs(900);
+
+/// Where an agent finds the mesh and writes its ledger.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// The generated mesh folder (`/mesh` in the containers).
+    pub dir: PathBuf,
+    /// The agent's nation.
+    pub nation: String,
+    /// The ledger folder.
+    pub ledger: PathBuf,
+}
+
+/// The topology file the exercise copied into the mesh folder.
+pub fn mesh_topology(dir: &Path) -> Result<Topology, ExerciseError> {
+    Ok(parse_topology_file(&dir.join("topology.toml"))?)
+}
+
+fn clients(dir: &Path, nation: &str) -> Result<ClientsConfig, ExerciseError> {
+    let path = dir.join("clients").join(format!("{nation}.toml"));
+    Ok(ClientsConfig::load(&path)?)
+}
+
+/// Retries `attempt` every 500 ms until it succeeds or `CONNECT_PATIENCE`
+/// passes; the last error is returned.
+async fn patiently<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, ExerciseError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ExerciseError>>,
+{
+    let deadline = Instant::now() + CONNECT_PATIENCE;
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() < deadline => {
+                tracing::info!(error = %e, "{what}: not yet, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                return Err(ExerciseError::Runtime(format!(
+                    "{what}: gave up after {}s: {e}",
+                    CONNECT_PATIENCE.as_secs()
+                )))
+            }
+        }
+    }
+}
+
+/// Runs a producer agent for `producer`'s `feed` until it has published
+/// for the signalled duration (or `shutdown`).
+pub async fn produce(
+    opts: &AgentOptions,
+    producer_id: &str,
+    feed: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ExerciseError> {
+    let topology = mesh_topology(&opts.dir)?;
+    let nation = topology.nation(&opts.nation).cloned().ok_or_else(|| {
+        ExerciseError::Usage(format!("{} is not a nation of the mesh", opts.nation))
+    })?;
+    let ledger_dir = LedgerDir(opts.ledger.clone());
+    let mut ledger = JsonlWriter::append(&ledger_dir.producer(&opts.nation, producer_id))?;
+    let producer = patiently("connecting the producer", || {
+        connect_producer(opts, producer_id)
+    })
+    .await?;
+    ledger.write(&ProducerRecord::Ready { t_ms: now_ms() })?;
+    let Some(start) = wait_for_start(&ledger_dir, &mut shutdown).await? else {
+        return Ok(());
+    };
+    let t0 = start.t0_ms;
+    let mut published = 0u64;
+    for n in 1u64.. {
+        let due = t0 + ((n - 1) * start.interval_ms) as i64;
+        if (due - t0) as u64 >= start.duration_ms {
+            break;
+        }
+        let wait = Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64);
+        tokio::select! { _ = shutdown.changed() => break, _ = tokio::time::sleep(wait) => {} }
+        let label = expect::label_for(&topology, &nation, n);
+        let track = TrackV1 {
+            track_id: format!("{}-T{n}", opts.nation),
+            latitude_deg: 50.0 + (n % 1000) as f64 * 0.001,
+            longitude_deg: 1.0,
+            confidence: 0.8,
+            observed_at_ms: now_ms(),
+            ..Default::default()
+        };
+        loop {
+            match producer.publish_track(feed, &label, &track).await {
+                Ok(receipt) => {
+                    published += 1;
+                    ledger.write(&ProducerRecord::Published {
+                        t_ms: now_ms(),
+                        origin: opts.nation.clone(),
+                        producer: producer_id.to_string(),
+                        feed: feed.to_string(),
+                        seq: receipt.seq,
+                        label: LabelRecord::of(&label),
+                    })?;
+                    break;
+                }
+                Err(e) => {
+                    ledger.write(&ProducerRecord::Failed {
+                        t_ms: now_ms(),
+                        error: e.to_string(),
+                    })?;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+    ledger.write(&ProducerRecord::Done {
+        t_ms: now_ms(),
+        published,
+    })
+}
+
+async fn connect_producer(
+    opts: &AgentOptions,
+    producer_id: &str,
+) -> Result<Producer, ExerciseError> {
+    let clients = clients(&opts.dir, &opts.nation)?;
+    let cred = clients.producers.get(producer_id).ok_or_else(|| {
+        ExerciseError::Usage(format!(
+            "no producer {producer_id:?} in {}'s clients file",
+            opts.nation
+        ))
+    })?;
+    let root =
+        load_trust_anchor(&nats_harness::nation_key_dir(&opts.dir, &opts.nation).join("root.pub"))?;
+    let (key, cert) = nats_harness::producer_files(&opts.dir, &opts.nation, producer_id);
+    let identity = load_producer_identity(&key, &cert, &opts.nation, &root)?;
+    Ok(ProducerOptions::new(&clients.servers)
+        .credentials(&cred.user, &cred.password)
+        .connect(identity)
+        .await?)
+}
+
+/// Waits for `start.json`; `None` if shut down first.
+async fn wait_for_start(
+    ledger: &LedgerDir,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<StartSignal>, ExerciseError> {
+    let deadline = Instant::now() + START_PATIENCE;
+    let path = ledger.start();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(signal) = serde_json::from_str::<StartSignal>(&text) {
+                return Ok(Some(signal));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(ExerciseError::Runtime(format!(
+                "no start signal at {} within {}s",
+                path.display(),
+                START_PATIENCE.as_secs()
+            )));
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(None),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+/// Runs a nation's alerting subscriber until `shutdown`.
+pub async fn alerts(
+    opts: &AgentOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ExerciseError> {
+    let topology = mesh_topology(&opts.dir)?;
+    let mut anchors = TrustAnchors::new();
+    for n in &topology.nations {
+        let path = nats_harness::nation_key_dir(&opts.dir, &n.code).join("root.pub");
+        anchors.insert(n.code.clone(), load_trust_anchor(&path)?);
+    }
+    let mut ledger = JsonlWriter::append(&LedgerDir(opts.ledger.clone()).alerts(&opts.nation))?;
+    let (_subscriber, mut subscription) =
+        patiently("subscribing", || subscribe(opts, anchors.clone())).await?;
+    ledger.write(&AlertsRecord::Ready { t_ms: now_ms() })?;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            next = subscription.next() => next,
+        };
+        match next {
+            None => {
+                return Err(ExerciseError::Runtime(format!(
+                    "{}'s subscription ended",
+                    opts.nation
+                )))
+            }
+            Some(Ok(delivery)) => {
+                ledger.write(&delivered(&delivery))?;
+                if let Err(e) = delivery.ack().await {
+                    ledger.write(&AlertsRecord::Failed {
+                        t_ms: now_ms(),
+                        error: e.to_string(),
+                    })?;
+                }
+            }
+            Some(Err(e)) => ledger.write(&AlertsRecord::Failed {
+                t_ms: now_ms(),
+                error: e.to_string(),
+            })?,
+        }
+    }
+}
+
+async fn subscribe(
+    opts: &AgentOptions,
+    anchors: TrustAnchors,
+) -> Result<(Subscriber, Subscription), ExerciseError> {
+    let clients = clients(&opts.dir, &opts.nation)?;
+    let subscriber = SubscriberOptions::new(&clients.servers)
+        .credentials(&clients.subscriber.user, &clients.subscriber.password)
+        .trust_anchors(anchors)
+        .durable("exercise-alerts")
+        .connect()
+        .await?;
+    let subscription = subscriber.subscribe(Topic::all()).await?;
+    Ok((subscriber, subscription))
+}
+
+fn delivered(d: &Delivery) -> AlertsRecord {
+    AlertsRecord::Delivered {
+        t_ms: now_ms(),
+        origin: d.origin.clone(),
+        producer: d.producer_id.clone(),
+        feed: d.feed.clone(),
+        seq: d.seq,
+        label: LabelRecord::of(&d.label),
+        released_at_ms: d.lineage.released_at_ms,
+        admitted_at_ms: d.lineage.admitted_at_ms,
+        translator: d.lineage.translator.clone(),
+        gap: d.gap,
+        replayed: d.replayed,
+    }
+}

@@ -1,0 +1,528 @@
+//! Carries a scenario out against running containers (started by compose
+//! or by testcontainers: containers are addressed by name), with progress
+//! on the console, then gathers the evidence, verifies it and writes the
+//! report. This is the only part that acts; the decisions about what
+//! happened are [`crate::verify`]'s.
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::ledger::{
+    read_jsonl, AlertsRecord, EventRecord, JsonlWriter, LinkSample, ProducerRecord, StartSignal,
+};
+use crate::plan::{Role, BIN, LINK_CONTROL_PORT, MESH_MOUNT};
+use crate::scenario::{Action, Scenario};
+use crate::verify::{verify, Evidence, Report};
+use crate::{docker, now_ms, plot, report, Exercise, ExerciseError};
+
+/// How long the mesh may take to come up in containers.
+const READY_TIMEOUT: Duration = Duration::from_secs(240);
+/// Deliveries stop counting as in progress after this long without one.
+const QUIET: Duration = Duration::from_secs(20);
+/// The longest wait for the backlog after producers finish.
+const DRAIN_LIMIT: Duration = Duration::from_secs(600);
+
+/// Brings every container of the exercise up with compose.
+pub async fn compose_up(ex: &Exercise) -> Result<(), ExerciseError> {
+    docker::compose(
+        &ex.plan.project,
+        &ex.compose_file(),
+        &["up", "-d", "--no-build"],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Stops and removes every container and network of the exercise.
+pub async fn compose_down(ex: &Exercise) -> Result<(), ExerciseError> {
+    docker::compose(
+        &ex.plan.project,
+        &ex.compose_file(),
+        &["down", "--timeout", "5"],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs `scenario` on the running exercise; returns the verifier's report
+/// (also written to `report.md` and `timeline.svg`).
+pub async fn run(ex: &Exercise, scenario: &Scenario) -> Result<Report, ExerciseError> {
+    println!("== exercise {}: {} ==", scenario.name, scenario.summary);
+    let started = Instant::now();
+    wait_ready(ex).await?;
+    println!("mesh ready after {:.1}s", started.elapsed().as_secs_f64());
+    let t0 = now_ms() + 1_000;
+    let signal = StartSignal {
+        t0_ms: t0,
+        interval_ms: scenario.interval_ms,
+        duration_ms: scenario.publish_ms,
+    };
+    let json = serde_json::to_vec(&signal).map_err(|e| ExerciseError::Runtime(e.to_string()))?;
+    let start = ex.ledger().start();
+    std::fs::write(&start, json)
+        .map_err(ExerciseError::io(format!("write {}", start.display())))?;
+    let mut events = JsonlWriter::append(&ex.ledger().events())?;
+    let mut progress = Progress::new(t0);
+    for step in &scenario.steps {
+        let due = t0 + step.at_ms as i64;
+        while now_ms() < due {
+            progress.tick(ex, "");
+            let left = (due - now_ms()).clamp(0, 1_000) as u64;
+            tokio::time::sleep(Duration::from_millis(left)).await;
+        }
+        let record = act(ex, &step.action).await?;
+        println!("{:>7.1}s  >> {}", progress.secs(), record.action);
+        events.write(&record)?;
+    }
+    finish(ex, &mut progress, t0 + scenario.publish_ms as i64).await?;
+    dump_audit(ex).await?;
+    save_logs(ex).await;
+    let evidence = load_evidence(ex)?;
+    let report = verify(&ex.plan.topology, &evidence);
+    write_report(ex, scenario, &evidence, &report)?;
+    Ok(report)
+}
+
+/// Waits until every producer and subscriber has connected and every
+/// sidecar forwards a leaf connection.
+pub async fn wait_ready(ex: &Exercise) -> Result<(), ExerciseError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let missing = not_ready(ex)?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(ExerciseError::Runtime(format!(
+                "not ready after {}s: {}; see `docker logs <container>` (names in {})",
+                READY_TIMEOUT.as_secs(),
+                missing.join(", "),
+                ex.compose_file().display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn not_ready(ex: &Exercise) -> Result<Vec<String>, ExerciseError> {
+    let ledger = ex.ledger();
+    let mut missing = Vec::new();
+    for s in &ex.plan.services {
+        let ready = match &s.role {
+            Role::Producer { producer, .. } => {
+                read_jsonl::<ProducerRecord>(&ledger.producer(&s.nation, producer))?
+                    .iter()
+                    .any(|r| matches!(r, ProducerRecord::Ready { .. }))
+            }
+            Role::Alerts => read_jsonl::<AlertsRecord>(&ledger.alerts(&s.nation))?
+                .iter()
+                .any(|r| matches!(r, AlertsRecord::Ready { .. })),
+            Role::Link { from, to, index } => {
+                read_jsonl::<LinkSample>(&ledger.link(&format!("{from}-{to}-{index}")))?
+                    .last()
+                    .is_some_and(|l| l.live > 0)
+            }
+            Role::Server { .. } | Role::Bridge => true,
+        };
+        if !ready {
+            missing.push(s.name.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// Does one step; returns what the event ledger records of it.
+pub async fn act(ex: &Exercise, action: &Action) -> Result<EventRecord, ExerciseError> {
+    let plan = &ex.plan;
+    let t_ms = now_ms();
+    let mut notice = None;
+    match action {
+        Action::Cut { a, b } => link_all(ex, a, b, "cut").await?,
+        Action::Restore { a, b } => link_all(ex, a, b, "restore").await?,
+        Action::Degrade {
+            a,
+            b,
+            delay_ms,
+            jitter_ms,
+            loss_percent,
+        } => {
+            link_all(ex, a, b, &format!("degrade {delay_ms} {jitter_ms}")).await?;
+            let p = format!("{:.4}", f64::from(*loss_percent) / 100.0);
+            for s in plan.sidecars_between(a, b, false) {
+                let rule = [
+                    "-A",
+                    "INPUT",
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &p,
+                    "-j",
+                    "DROP",
+                ];
+                docker::iptables_in(&s.name, &rule).await?;
+            }
+        }
+        Action::Clear { a, b } => {
+            link_all(ex, a, b, "clear").await?;
+            for s in plan.sidecars_between(a, b, false) {
+                docker::iptables_in(&s.name, &["-F", "INPUT"]).await?;
+            }
+        }
+        Action::KillBridge { nation } => {
+            docker::docker(&[
+                "kill",
+                "--signal",
+                "KILL",
+                &plan.container(nation, "bridge"),
+            ])
+            .await?;
+        }
+        Action::StartBridge { nation } => {
+            docker::docker(&["start", &plan.container(nation, "bridge")]).await?;
+        }
+        Action::RevokeTranslator { by, id } => {
+            notice = Some(revoke(ex, by, &["translator", "--id", id]).await?);
+        }
+        Action::Suspend { by, partner } => {
+            notice = Some(revoke(ex, by, &["suspend", "--partner", partner]).await?);
+        }
+        Action::Reinstate { by, partner } => {
+            notice = Some(revoke(ex, by, &["reinstate", "--partner", partner]).await?);
+        }
+    }
+    Ok(EventRecord {
+        t_ms,
+        action: action.describe(),
+        event: action.clone(),
+        notice,
+    })
+}
+
+/// Sends `command` to every sidecar between `a` and `b`.
+pub async fn link_all(ex: &Exercise, a: &str, b: &str, command: &str) -> Result<(), ExerciseError> {
+    let sidecars = ex.plan.sidecars_between(a, b, false);
+    if sidecars.is_empty() {
+        return Err(ExerciseError::Usage(format!(
+            "no link between {a} and {b} in this exercise"
+        )));
+    }
+    let control = format!("127.0.0.1:{LINK_CONTROL_PORT}");
+    for s in sidecars {
+        docker::exec(
+            &s.name,
+            &[
+                &format!("{BIN}/coalition"),
+                "exercise",
+                "link-ctl",
+                "--control",
+                &control,
+                command,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Issues a notice as nation `by` from inside its alerting container (on
+/// its own network, with its own root key); returns (name, effective ms).
+async fn revoke(ex: &Exercise, by: &str, what: &[&str]) -> Result<(String, i64), ExerciseError> {
+    let mut args = vec![
+        format!("{BIN}/coalition"),
+        "revoke".into(),
+        "--dir".into(),
+        MESH_MOUNT.into(),
+    ];
+    args.extend([
+        "--nation".into(),
+        by.to_string(),
+        "--reason".into(),
+        "exercise".into(),
+    ]);
+    args.extend(what.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = docker::exec(&ex.plan.container(by, "alerts"), &refs).await?;
+    parse_published_notice(&out).ok_or_else(|| {
+        ExerciseError::Runtime(format!(
+            "`coalition revoke` printed {out:?}, not the notice it published"
+        ))
+    })
+}
+
+/// `published GBR#1: revoke translator USA-GBR (all versions), effective 1764..`
+pub fn parse_published_notice(out: &str) -> Option<(String, i64)> {
+    let line = out.lines().find(|l| l.starts_with("published "))?;
+    let name = line
+        .strip_prefix("published ")?
+        .split(':')
+        .next()?
+        .to_string();
+    let effective = line.rsplit("effective ").next()?.trim().parse().ok()?;
+    Some((name, effective))
+}
+
+/// Waits for producers to finish, then for the backlog to drain: every
+/// delivery the labels allow has arrived, or none arrived for [`QUIET`].
+async fn finish(
+    ex: &Exercise,
+    progress: &mut Progress,
+    publish_end: i64,
+) -> Result<(), ExerciseError> {
+    let producers = ex
+        .plan
+        .services
+        .iter()
+        .filter(|s| matches!(s.role, Role::Producer { .. }))
+        .count();
+    loop {
+        let evidence = load_evidence(ex)?;
+        let done = evidence
+            .published
+            .iter()
+            .filter(|r| matches!(r, ProducerRecord::Done { .. }))
+            .count();
+        if done >= producers {
+            break;
+        }
+        if now_ms() > publish_end + DRAIN_LIMIT.as_millis() as i64 {
+            return Err(ExerciseError::Runtime(format!(
+                "only {done} of {producers} producers finished; see their ledgers in {}",
+                ex.ledger().0.display()
+            )));
+        }
+        progress.tick(ex, "");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "{:>7.1}s  producers done; waiting for the backlog",
+        progress.secs()
+    );
+    let drain_started = Instant::now();
+    let (mut last_count, mut last_change) = (0usize, Instant::now());
+    loop {
+        let mut evidence = load_evidence(ex)?;
+        evidence.audit.clear();
+        let count = delivered_lines(&evidence);
+        if count != last_count {
+            (last_count, last_change) = (count, Instant::now());
+        }
+        let pending = verify(&ex.plan.topology, &evidence).total.lost;
+        if pending == 0 {
+            println!(
+                "{:>7.1}s  every releasable delivery arrived",
+                progress.secs()
+            );
+            return Ok(());
+        }
+        if last_change.elapsed() > QUIET || drain_started.elapsed() > DRAIN_LIMIT {
+            println!(
+                "{:>7.1}s  no delivery for {}s; {pending} releasable not delivered (the audit logs say whether they were denied)",
+                progress.secs(),
+                QUIET.as_secs()
+            );
+            return Ok(());
+        }
+        progress.tick(ex, &format!("{pending} pending"));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn delivered_lines(e: &Evidence) -> usize {
+    e.delivered
+        .values()
+        .map(|v| {
+            v.iter()
+                .filter(|r| matches!(r, AlertsRecord::Delivered { .. }))
+                .count()
+        })
+        .sum()
+}
+
+/// Dumps every nation's audit log into the ledger.
+pub async fn dump_audit(ex: &Exercise) -> Result<(), ExerciseError> {
+    for n in &ex.plan.topology.nations {
+        let out = format!("/ledger/audit-{}.jsonl", n.code);
+        docker::exec(
+            &ex.plan.container(&n.code, "alerts"),
+            &[
+                &format!("{BIN}/coalition"),
+                "audit",
+                "dump",
+                "--dir",
+                MESH_MOUNT,
+                "--nation",
+                &n.code,
+                "--out",
+                &out,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Saves every container's log under `logs/`; failures are only reported.
+pub async fn save_logs(ex: &Exercise) {
+    for s in &ex.plan.services {
+        let path = ex.dir.join("logs").join(format!("{}.log", s.name));
+        let logs = tokio::process::Command::new("docker")
+            .args(["logs", "--timestamps", &s.name])
+            .output()
+            .await;
+        match logs {
+            Ok(o) => {
+                let mut text = o.stdout;
+                text.extend_from_slice(&o.stderr);
+                if let Err(e) = std::fs::write(&path, text) {
+                    eprintln!("cannot save {}: {e}", path.display());
+                }
+            }
+            Err(e) => eprintln!("cannot read the logs of {}: {e}", s.name),
+        }
+    }
+}
+
+/// Reads every ledger of the exercise.
+pub fn load_evidence(ex: &Exercise) -> Result<Evidence, ExerciseError> {
+    let ledger = ex.ledger();
+    let mut evidence = Evidence::default();
+    if let Ok(text) = std::fs::read_to_string(ledger.start()) {
+        let start: StartSignal =
+            serde_json::from_str(&text).map_err(|e| ExerciseError::Ledger {
+                path: ledger.start().display().to_string(),
+                line: 1,
+                detail: e.to_string(),
+            })?;
+        evidence.t0_ms = start.t0_ms;
+    }
+    let mut delivered = BTreeMap::new();
+    for s in &ex.plan.services {
+        match &s.role {
+            Role::Producer { producer, .. } => {
+                evidence.published.extend(read_jsonl::<ProducerRecord>(
+                    &ledger.producer(&s.nation, producer),
+                )?)
+            }
+            Role::Alerts => {
+                delivered.insert(s.nation.clone(), read_jsonl(&ledger.alerts(&s.nation))?);
+            }
+            Role::Link { from, to, index } => {
+                let name = format!("{from}-{to}-{index}");
+                evidence
+                    .links
+                    .insert(name.clone(), read_jsonl(&ledger.link(&name))?);
+            }
+            Role::Server { .. } | Role::Bridge => {}
+        }
+    }
+    evidence.delivered = delivered;
+    for n in &ex.plan.topology.nations {
+        evidence.audit.extend(read_jsonl(&ledger.audit(&n.code))?);
+    }
+    evidence.events = read_jsonl(&ledger.events())?;
+    Ok(evidence)
+}
+
+/// Writes `report.md` and `timeline.svg` and prints the summary.
+pub fn write_report(
+    ex: &Exercise,
+    scenario: &Scenario,
+    evidence: &Evidence,
+    report: &Report,
+) -> Result<(), ExerciseError> {
+    let summary = report::summary(scenario.name, report);
+    print!("{summary}");
+    let svg = plot::timeline_svg(
+        &format!("exercise {}: {}", scenario.name, scenario.summary),
+        evidence,
+    );
+    let svg_path = ex.dir.join("timeline.svg");
+    std::fs::write(&svg_path, svg)
+        .map_err(ExerciseError::io(format!("write {}", svg_path.display())))?;
+    let md = report::markdown(scenario.name, scenario.summary, report, "timeline.svg");
+    let md_path = ex.dir.join("report.md");
+    std::fs::write(&md_path, md)
+        .map_err(ExerciseError::io(format!("write {}", md_path.display())))?;
+    println!(
+        "report: {}\nplot:   {}",
+        md_path.display(),
+        svg_path.display()
+    );
+    Ok(())
+}
+
+/// The console's progress line, at most every 5 s.
+struct Progress {
+    t0: i64,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(t0: i64) -> Self {
+        Progress {
+            t0,
+            last: Instant::now(),
+        }
+    }
+
+    fn secs(&self) -> f64 {
+        (now_ms() - self.t0) as f64 / 1000.0
+    }
+
+    fn tick(&mut self, ex: &Exercise, extra: &str) {
+        if self.last.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        self.last = Instant::now();
+        let Ok(e) = load_evidence(ex) else { return };
+        let published = e
+            .published
+            .iter()
+            .filter(|r| matches!(r, ProducerRecord::Published { .. }))
+            .count();
+        let per: Vec<String> = e
+            .delivered
+            .iter()
+            .map(|(n, v)| {
+                let c = v
+                    .iter()
+                    .filter(|r| matches!(r, AlertsRecord::Delivered { .. }))
+                    .count();
+                format!("{n} {c}")
+            })
+            .collect();
+        let cut: Vec<&str> = e
+            .links
+            .iter()
+            .filter(|(_, s)| s.last().is_some_and(|l| !l.open))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let state = if cut.is_empty() {
+            String::new()
+        } else {
+            format!("  cut: {}", cut.join(" "))
+        };
+        println!(
+            "{:>7.1}s  published {published}  delivered {}{state}  {extra}",
+            self.secs(),
+            per.join(" ")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_revoke_command_s_output_gives_the_notice_and_its_instant() {
+        let out =
+            "published GBR#3: revoke translator USA-GBR (all versions), effective 1764590000123\n";
+        assert_eq!(
+            parse_published_notice(out),
+            Some(("GBR#3".into(), 1_764_590_000_123))
+        );
+        assert_eq!(parse_published_notice("error: nope"), None);
+    }
+}

@@ -1,0 +1,226 @@
+//! The exercise folder: everything `coalition exercise prepare` writes, and
+//! reading it back for the commands that follow.
+//!
+//! ```text
+//! <dir>/exercise.json        project name and server count (this file)
+//! <dir>/docker-compose.yml   every container (crate::compose_file)
+//! <dir>/mesh/                generated configs and development PKI, mounted read-only
+//! <dir>/mesh/topology.toml   the topology the mesh was generated from
+//! <dir>/data/<SERVER>/       JetStream stores
+//! <dir>/ledger/              what agents, sidecars and the driver wrote
+//! <dir>/logs/                container logs, saved after a run
+//! <dir>/report.md, timeline.svg
+//! ```
+use std::path::{Path, PathBuf};
+
+use coalition_topology::{generate, parse_topology, Credentials, Topology};
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::LedgerDir;
+use crate::plan::Plan;
+use crate::{compose_file, now_ms, ExerciseError};
+
+const MARKER: &str = "exercise.json";
+
+/// What `exercise.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    project: String,
+    servers: Option<usize>,
+}
+
+/// A prepared exercise folder.
+#[derive(Debug, Clone)]
+pub struct Exercise {
+    /// The folder (absolute).
+    pub dir: PathBuf,
+    /// Its containers.
+    pub plan: Plan,
+}
+
+impl Exercise {
+    /// Writes a fresh exercise for the topology file `topology` into `dir`,
+    /// refusing a folder that holds anything but an earlier exercise.
+    pub fn prepare(
+        dir: &Path,
+        topology: &Path,
+        project: &str,
+        servers: Option<usize>,
+    ) -> Result<Exercise, ExerciseError> {
+        let text = std::fs::read_to_string(topology).map_err(ExerciseError::io(format!(
+            "read the topology file {}",
+            topology.display()
+        )))?;
+        let parsed = parse_topology(&text, topology)?;
+        let plan = Plan::new(project, parsed, servers)?;
+        let dir = absolute(dir)?;
+        clear(&dir)?;
+        let mesh = dir.join("mesh");
+        write_mesh(&mesh, &plan.topology, &plan)?;
+        write(&mesh.join("topology.toml"), text.as_bytes(), false)?;
+        for id in plan.topology.servers() {
+            mkdir(&dir.join(Plan::data_dir(&id)))?;
+        }
+        mkdir(&dir.join("ledger").join("links"))?;
+        mkdir(&dir.join("logs"))?;
+        write(
+            &dir.join("docker-compose.yml"),
+            compose_file::render(&plan, &dir).as_bytes(),
+            false,
+        )?;
+        let manifest = Manifest {
+            project: project.to_string(),
+            servers,
+        };
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ExerciseError::Runtime(format!("cannot encode {MARKER}: {e}")))?;
+        write(&dir.join(MARKER), &json, false)?;
+        Ok(Exercise { dir, plan })
+    }
+
+    /// Opens a folder made by [`Exercise::prepare`].
+    pub fn open(dir: &Path) -> Result<Exercise, ExerciseError> {
+        let dir = absolute(dir)?;
+        let path = dir.join(MARKER);
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            ExerciseError::Usage(format!(
+                "{} is not an exercise folder (no {MARKER}); make one with `coalition exercise prepare --dir {}`",
+                dir.display(),
+                dir.display()
+            ))
+        })?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| ExerciseError::Usage(format!("{}: {e}", path.display())))?;
+        let topology_path = dir.join("mesh").join("topology.toml");
+        let topology = coalition_topology::parse_topology_file(&topology_path)?;
+        let plan = Plan::new(&manifest.project, topology, manifest.servers)?;
+        Ok(Exercise { dir, plan })
+    }
+
+    /// The compose file.
+    pub fn compose_file(&self) -> PathBuf {
+        self.dir.join("docker-compose.yml")
+    }
+
+    /// The ledger folder.
+    pub fn ledger(&self) -> LedgerDir {
+        LedgerDir(self.dir.join("ledger"))
+    }
+
+    /// Empties the ledger, the stores and the logs for a new run, keeping
+    /// the configs and keys.
+    pub fn reset_run_state(&self) -> Result<(), ExerciseError> {
+        for sub in ["ledger", "data", "logs"] {
+            let path = self.dir.join(sub);
+            if path.exists() {
+                std::fs::remove_dir_all(&path)
+                    .map_err(ExerciseError::io(format!("clear {}", path.display())))?;
+            }
+        }
+        for id in self.plan.topology.servers() {
+            mkdir(&self.dir.join(Plan::data_dir(&id)))?;
+        }
+        mkdir(&self.dir.join("ledger").join("links"))?;
+        mkdir(&self.dir.join("logs"))
+    }
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf, ExerciseError> {
+    if dir.is_absolute() {
+        return Ok(dir.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(ExerciseError::io("read the current folder"))?;
+    Ok(cwd.join(dir))
+}
+
+/// Removes an earlier exercise in `dir`; refuses a folder with other files.
+fn clear(dir: &Path) -> Result<(), ExerciseError> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty && !dir.join(MARKER).exists() {
+            return Err(ExerciseError::Usage(format!(
+                "{} exists and is not an exercise folder; pass another --dir",
+                dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(dir)
+            .map_err(ExerciseError::io(format!("clear {}", dir.display())))?;
+    }
+    mkdir(dir)
+}
+
+fn write_mesh(mesh: &Path, topology: &Topology, plan: &Plan) -> Result<(), ExerciseError> {
+    let generated = generate(topology, &plan.addressing(), &mut Credentials::random())?;
+    for file in generated.files() {
+        let private = ["bridges/", "clients/", "nats/"]
+            .iter()
+            .any(|p| file.path.starts_with(p));
+        write(&mesh.join(&file.path), file.contents.as_bytes(), private)?;
+    }
+    nats_harness::generate_dev_pki(mesh, topology, now_ms())?;
+    Ok(())
+}
+
+fn write(path: &Path, bytes: &[u8], private: bool) -> Result<(), ExerciseError> {
+    Ok(nats_harness::write_key_file(path, bytes, private)?)
+}
+
+fn mkdir(path: &Path) -> Result<(), ExerciseError> {
+    std::fs::create_dir_all(path).map_err(ExerciseError::io(format!("create {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology_file() -> PathBuf {
+        nats_harness::workspace_root().join("topologies/coalition-3.toml")
+    }
+
+    #[test]
+    fn prepare_writes_configs_keys_and_compose_and_open_reads_them_back() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("ex");
+        let ex = Exercise::prepare(&dir, &topology_file(), "cm-layout", Some(1)).unwrap();
+        for f in [
+            "docker-compose.yml",
+            "mesh/nats/GBR-0.conf",
+            "mesh/bridges/USA.toml",
+            "mesh/clients/FRA.toml",
+            "mesh/keys/USA/root.pub",
+            "mesh/topology.toml",
+            "data/GBR-0",
+            "ledger/links",
+        ] {
+            assert!(dir.join(f).exists(), "{f}");
+        }
+        assert!(
+            !dir.join("mesh/nats/GBR-1.conf").exists(),
+            "--servers 1 applies to GBR too"
+        );
+        let conf = std::fs::read_to_string(dir.join("mesh/nats/GBR-0.conf")).unwrap();
+        assert!(
+            conf.contains("cm-layout-link-usa-gbr-0:7422"),
+            "GBR dials USA's sidecar"
+        );
+        assert!(conf.contains("store_dir: \"/data\""));
+        let back = Exercise::open(&dir).unwrap();
+        assert_eq!(back.plan.services, ex.plan.services);
+        // A second prepare replaces the first.
+        Exercise::prepare(&dir, &topology_file(), "cm-layout", None).unwrap();
+        assert!(dir.join("mesh/nats/GBR-2.conf").exists());
+    }
+
+    #[test]
+    fn a_folder_that_is_not_an_exercise_is_left_alone() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::write(temp.path().join("precious.txt"), "x").unwrap();
+        let e = Exercise::prepare(temp.path(), &topology_file(), "cm-x", None).unwrap_err();
+        assert!(e.to_string().contains("is not an exercise folder"), "{e}");
+        assert!(temp.path().join("precious.txt").exists());
+        let e = Exercise::open(temp.path()).unwrap_err();
+        assert!(e.to_string().contains("coalition exercise prepare"), "{e}");
+    }
+}

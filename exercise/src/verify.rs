@@ -1,0 +1,543 @@
+//! The verifier: from an exercise's ledgers alone, what happened and which
+//! invariant broke. Pure: takes the parsed [`Evidence`], returns a
+//! [`Report`]; reading files is [`Evidence::load`]'s job.
+//!
+//! For every track published in nation A and every partner B that A
+//! releases to, the label decides (independently of the bridge's code, by
+//! [`crate::expect`]) whether B may have it. Then:
+//!
+//! - **delivered**: B's alerting subscriber received it; more than once is
+//!   a **duplicate**;
+//! - **denied**: A's egress or B's ingress refused it, as their audit logs
+//!   say, with the reason;
+//! - **lost**: B may have it, and it was neither delivered nor denied;
+//! - **leaked**: B received it although the label forbids it, or B admitted
+//!   it after B applied a revocation of A's translator or a suspension of
+//!   A, or A released it after applying one;
+//! - a message the label allows but a bridge denied is fine only for a
+//!   reason the scenario explains (`translator_revoked` after a
+//!   revocation, `partner_suspended` after a suspension);
+//! - a message the label forbids must have a denial record.
+//!
+//! The invariants: lost = 0, duplicated = 0, leaked = 0, no unexplained or
+//! unrecorded denial, no gap reported by the SDK, every producer finished.
+mod catch_up;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use coalition_topology::Topology;
+
+pub use catch_up::{catch_up, CatchUp};
+
+use crate::expect;
+use crate::ledger::{
+    AlertsRecord, AuditLine, EventRecord, LabelRecord, LinkSample, ProducerRecord,
+};
+use crate::scenario::Action;
+
+/// `(origin, producer, feed, seq)`.
+pub type MessageKey = (String, String, String, u64);
+
+/// Everything a run left in its ledger folder.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The producers' records, every producer.
+    pub published: Vec<ProducerRecord>,
+    /// Each nation's subscriber's records.
+    pub delivered: BTreeMap<String, Vec<AlertsRecord>>,
+    /// Every nation's audit records.
+    pub audit: Vec<AuditLine>,
+    /// What the driver did.
+    pub events: Vec<EventRecord>,
+    /// Each sidecar's samples.
+    pub links: BTreeMap<String, Vec<LinkSample>>,
+    /// The exercise clock's zero, Unix ms.
+    pub t0_ms: i64,
+}
+
+/// One published track.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// Which.
+    pub key: MessageKey,
+    /// When it was stored at its origin.
+    pub t_ms: i64,
+    /// As signed.
+    pub label: LabelRecord,
+}
+
+/// One delivery at a receiver.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Which message.
+    pub key: MessageKey,
+    /// The receiving nation.
+    pub receiver: String,
+    /// When the subscriber had it.
+    pub t_ms: i64,
+    /// Its label as produced.
+    pub label: LabelRecord,
+    /// Lineage: released at the origin.
+    pub released_at_ms: Option<i64>,
+    /// Lineage: admitted at the receiver.
+    pub admitted_at_ms: Option<i64>,
+    /// Lineage: `<id>@<version>`.
+    pub translator: Option<String>,
+}
+
+/// When a notice was applied by each bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enforcement {
+    /// What the notice did, e.g. `GBR revokes translator USA-GBR`.
+    pub action: String,
+    /// `<issuer>#<epoch>`.
+    pub notice: String,
+    /// Its effective instant, Unix ms.
+    pub effective_ms: i64,
+    /// Nation -> ms from the effective instant to its bridge applying it.
+    pub applied_after_ms: BTreeMap<String, i64>,
+}
+
+/// Counts of one directed link.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkTally {
+    /// Tracks published at the origin.
+    pub published: u64,
+    /// Tracks the label releases to the receiver.
+    pub releasable: u64,
+    /// Distinct tracks delivered.
+    pub delivered: u64,
+    /// Releasable, neither delivered nor denied.
+    pub lost: u64,
+    /// Extra deliveries.
+    pub duplicated: u64,
+    /// Denials by reason.
+    pub denied: BTreeMap<String, u64>,
+}
+
+/// What the verifier found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Tracks published, all producers.
+    pub sent: u64,
+    /// `FROM->TO` -> counts.
+    pub links: BTreeMap<String, LinkTally>,
+    /// Totals over every link.
+    pub total: LinkTally,
+    /// Leaks, described.
+    pub leaked: Vec<String>,
+    /// Lost messages, described (the first 50).
+    pub lost: Vec<String>,
+    /// Notices and how soon each bridge enforced them.
+    pub enforcement: Vec<Enforcement>,
+    /// Backlogs after each outage.
+    pub catch_up: Vec<CatchUp>,
+    /// Gaps the SDK reported.
+    pub gaps: u64,
+    /// Deliveries that came from a gap replay.
+    pub replayed: u64,
+    /// Every broken invariant.
+    pub failures: Vec<String>,
+}
+
+impl Report {
+    /// True if no invariant broke.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// The reasons a scenario's own actions explain for the link `from -> to`.
+fn explained_reasons(events: &[EventRecord], from: &str, to: &str) -> BTreeSet<&'static str> {
+    let mut out = BTreeSet::new();
+    for e in events {
+        match &e.event {
+            Action::RevokeTranslator { id, .. } if *id == format!("{from}-{to}") => {
+                out.insert("translator_revoked");
+            }
+            Action::Suspend { by, partner }
+                if (by == from && partner == to) || (by == to && partner == from) =>
+            {
+                out.insert("partner_suspended");
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Verifies a run of `topology`.
+pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
+    let mut report = Report::default();
+    let sent = sent_messages(evidence, &mut report);
+    let received = received_messages(evidence, &mut report);
+    let denials = denials(evidence);
+    report.enforcement = enforcement(evidence);
+    let mut delivered_count: BTreeMap<(&MessageKey, &str), u64> = BTreeMap::new();
+    for r in &received {
+        *delivered_count
+            .entry((&r.key, r.receiver.as_str()))
+            .or_default() += 1;
+    }
+    for m in &sent {
+        let origin = m.key.0.as_str();
+        let label = m.label.to_label(origin);
+        for partner in expect::partners(topology, origin) {
+            let link = format!("{origin}->{partner}");
+            let tally = report.links.entry(link.clone()).or_default();
+            tally.published += 1;
+            let model_reason = expect::denial_reason(topology, origin, &partner, &label);
+            let count = delivered_count
+                .get(&(&m.key, partner.as_str()))
+                .copied()
+                .unwrap_or(0);
+            let denied = denials.get(&(m.key.clone(), partner.clone()));
+            if let Some(reason) = denied {
+                *tally.denied.entry(reason.clone()).or_default() += 1;
+            }
+            tally.delivered += count.min(1);
+            tally.duplicated += count.saturating_sub(1);
+            let id = describe(&m.key);
+            match (model_reason, count, denied) {
+                (None, _, _) => tally.releasable += 1,
+                (Some(reason), 0, None) => report.failures.push(format!(
+                    "{id} to {partner}: its label forbids it ({reason}) but no bridge recorded a denial"
+                )),
+                _ => {}
+            }
+            if let (Some(reason), 1..) = (model_reason, count) {
+                report.leaked.push(format!(
+                    "{id} reached {partner} although its label forbids it ({reason})"
+                ));
+            }
+            if model_reason.is_none() && count == 0 {
+                match denied {
+                    None => {
+                        tally.lost += 1;
+                        if report.lost.len() < 50 {
+                            report.lost.push(format!(
+                                "{id} [{}] to {partner}: neither delivered nor denied",
+                                m.label.display()
+                            ));
+                        }
+                    }
+                    Some(reason) => {
+                        if !explained_reasons(&evidence.events, origin, &partner)
+                            .contains(reason.as_str())
+                        {
+                            report.failures.push(format!(
+                                "{id} to {partner}: its label allows it, but it was denied ({reason}) and the scenario does not explain that"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report
+        .leaked
+        .extend(policy_leaks(&received, &report.enforcement, evidence));
+    report.catch_up = catch_up(evidence, &sent, &received);
+    totals(&mut report);
+    invariants(&mut report, evidence);
+    report
+}
+
+fn describe(key: &MessageKey) -> String {
+    format!("{}/{}/{}#{}", key.0, key.1, key.2, key.3)
+}
+
+fn sent_messages(evidence: &Evidence, report: &mut Report) -> Vec<Sent> {
+    let mut out = Vec::new();
+    for r in &evidence.published {
+        if let ProducerRecord::Published {
+            t_ms,
+            origin,
+            producer,
+            feed,
+            seq,
+            label,
+        } = r
+        {
+            out.push(Sent {
+                key: (origin.clone(), producer.clone(), feed.clone(), *seq),
+                t_ms: *t_ms,
+                label: label.clone(),
+            });
+        }
+    }
+    report.sent = out.len() as u64;
+    out
+}
+
+fn received_messages(evidence: &Evidence, report: &mut Report) -> Vec<Received> {
+    let mut out = Vec::new();
+    for (receiver, records) in &evidence.delivered {
+        for r in records {
+            if let AlertsRecord::Delivered {
+                t_ms,
+                origin,
+                producer,
+                feed,
+                seq,
+                label,
+                released_at_ms,
+                admitted_at_ms,
+                translator,
+                gap,
+                replayed,
+            } = r
+            {
+                report.gaps += u64::from(gap.is_some());
+                report.replayed += u64::from(*replayed);
+                out.push(Received {
+                    key: (origin.clone(), producer.clone(), feed.clone(), *seq),
+                    receiver: receiver.clone(),
+                    t_ms: *t_ms,
+                    label: label.clone(),
+                    released_at_ms: *released_at_ms,
+                    admitted_at_ms: *admitted_at_ms,
+                    translator: translator.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `(message, partner)` -> the reason of the first denial recorded for it,
+/// at the origin's egress or the partner's ingress.
+fn denials(evidence: &Evidence) -> BTreeMap<(MessageKey, String), String> {
+    let mut out = BTreeMap::new();
+    let mut records: Vec<&AuditLine> = evidence
+        .audit
+        .iter()
+        .filter(|a| a.decision == "deny" || a.decision == "reject")
+        .collect();
+    records.sort_by_key(|a| a.decided_at_ms);
+    for a in records {
+        let Some(key) = parse_msg_id(&a.msg_id) else {
+            continue;
+        };
+        let partner = match a.stage.as_str() {
+            "egress" if a.nation == key.0 => a.partner.clone(),
+            "ingress" if a.partner == key.0 => a.nation.clone(),
+            _ => continue,
+        };
+        out.entry((key, partner))
+            .or_insert_with(|| a.reason.clone());
+    }
+    out
+}
+
+/// `<origin>.<producer>.<feed>.<seq>`; a feed or producer never holds a dot.
+pub fn parse_msg_id(id: &str) -> Option<MessageKey> {
+    let parts: Vec<&str> = id.split('.').collect();
+    match parts.as_slice() {
+        [origin, producer, feed, seq] => Some((
+            origin.to_string(),
+            producer.to_string(),
+            feed.to_string(),
+            seq.parse().ok()?,
+        )),
+        _ => None,
+    }
+}
+
+fn enforcement(evidence: &Evidence) -> Vec<Enforcement> {
+    let mut out = Vec::new();
+    for e in &evidence.events {
+        let Some((notice, effective_ms)) = &e.notice else {
+            continue;
+        };
+        let mut applied: BTreeMap<String, i64> = BTreeMap::new();
+        for a in evidence
+            .audit
+            .iter()
+            .filter(|a| a.decision == "revoke" && a.msg_id == *notice)
+        {
+            let after = a.decided_at_ms - effective_ms;
+            let slot = applied.entry(a.nation.clone()).or_insert(after);
+            *slot = (*slot).min(after);
+        }
+        out.push(Enforcement {
+            action: e.action.clone(),
+            notice: notice.clone(),
+            effective_ms: *effective_ms,
+            applied_after_ms: applied,
+        });
+    }
+    out
+}
+
+/// Deliveries that crossed after a bridge had applied a revocation or a
+/// suspension that forbade them.
+fn policy_leaks(
+    received: &[Received],
+    enforcement: &[Enforcement],
+    evidence: &Evidence,
+) -> Vec<String> {
+    let applied_at = |notice: &str, nation: &str| {
+        enforcement
+            .iter()
+            .find(|e| e.notice == notice)
+            .and_then(|e| e.applied_after_ms.get(nation).map(|ms| e.effective_ms + ms))
+    };
+    let mut out = Vec::new();
+    for e in &evidence.events {
+        let Some((notice, _)) = &e.notice else {
+            continue;
+        };
+        match &e.event {
+            Action::RevokeTranslator { id, .. } => {
+                let Some((from, to)) = id.split_once('-') else {
+                    continue;
+                };
+                for r in received
+                    .iter()
+                    .filter(|r| r.key.0 == from && r.receiver == to)
+                {
+                    let used = r
+                        .translator
+                        .as_deref()
+                        .is_some_and(|t| t.split('@').next() == Some(id));
+                    if !used {
+                        continue;
+                    }
+                    if let (Some(at), Some(admitted)) = (applied_at(notice, to), r.admitted_at_ms) {
+                        if admitted >= at {
+                            out.push(format!(
+                                "{} admitted by {to} at {admitted} under {id}, after {to} applied {notice} at {at}",
+                                describe(&r.key)
+                            ));
+                        }
+                    }
+                    if let (Some(at), Some(released)) = (applied_at(notice, from), r.released_at_ms)
+                    {
+                        if released >= at {
+                            out.push(format!(
+                                "{} released by {from} at {released} after {from} applied {notice} at {at}",
+                                describe(&r.key)
+                            ));
+                        }
+                    }
+                }
+            }
+            Action::Suspend { by, partner } => {
+                let until = reinstated_at(evidence, enforcement, by, partner);
+                let Some(from_ms) = applied_at(notice, by) else {
+                    continue;
+                };
+                let window = |t: i64| t >= from_ms && until.is_none_or(|u| t < u);
+                for r in received {
+                    let admitted_by_suspender = r.receiver == *by && r.key.0 == *partner;
+                    let released_by_suspender = r.key.0 == *by && r.receiver == *partner;
+                    if admitted_by_suspender && r.admitted_at_ms.is_some_and(window) {
+                        out.push(format!(
+                            "{} admitted by {by} while {by} had {partner} suspended ({notice})",
+                            describe(&r.key)
+                        ));
+                    }
+                    if released_by_suspender && r.released_at_ms.is_some_and(window) {
+                        out.push(format!(
+                            "{} released by {by} to {partner} while suspended ({notice})",
+                            describe(&r.key)
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// When `by`'s bridge applied a later reinstatement of `partner`.
+fn reinstated_at(
+    evidence: &Evidence,
+    enforcement: &[Enforcement],
+    by: &str,
+    partner: &str,
+) -> Option<i64> {
+    evidence
+        .events
+        .iter()
+        .find_map(|e| match (&e.event, &e.notice) {
+            (Action::Reinstate { by: b, partner: p }, Some((notice, _)))
+                if b == by && p == partner =>
+            {
+                enforcement
+                    .iter()
+                    .find(|x| x.notice == *notice)
+                    .and_then(|x| x.applied_after_ms.get(by).map(|ms| x.effective_ms + ms))
+            }
+            _ => None,
+        })
+}
+
+fn totals(report: &mut Report) {
+    let mut total = LinkTally::default();
+    for t in report.links.values() {
+        total.published += t.published;
+        total.releasable += t.releasable;
+        total.delivered += t.delivered;
+        total.lost += t.lost;
+        total.duplicated += t.duplicated;
+        for (r, n) in &t.denied {
+            *total.denied.entry(r.clone()).or_default() += n;
+        }
+    }
+    report.total = total;
+}
+
+fn invariants(report: &mut Report, evidence: &Evidence) {
+    let t = report.total.clone();
+    if report.sent == 0 {
+        report.failures.push("no track was published".into());
+    }
+    if t.lost > 0 {
+        report.failures.push(format!("{} message(s) lost", t.lost));
+    }
+    if t.duplicated > 0 {
+        report
+            .failures
+            .push(format!("{} duplicate deliveries", t.duplicated));
+    }
+    if !report.leaked.is_empty() {
+        report
+            .failures
+            .push(format!("{} leak(s)", report.leaked.len()));
+    }
+    if report.gaps > 0 {
+        report
+            .failures
+            .push(format!("the SDK reported {} gap(s)", report.gaps));
+    }
+    let done = evidence
+        .published
+        .iter()
+        .filter(|r| matches!(r, ProducerRecord::Done { .. }))
+        .count();
+    let ready = evidence
+        .published
+        .iter()
+        .filter(|r| matches!(r, ProducerRecord::Ready { .. }))
+        .count();
+    if done < ready {
+        report.failures.push(format!(
+            "{} of {ready} producers did not finish publishing",
+            ready - done
+        ));
+    }
+    for e in &report.enforcement {
+        if e.applied_after_ms.is_empty() {
+            report.failures.push(format!(
+                "no bridge recorded applying {} ({})",
+                e.notice, e.action
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
