@@ -142,7 +142,7 @@ impl ControlPlane {
     pub(crate) async fn follow_home(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         let js = self.home_js.clone();
         let this = self.clone();
-        follow("home CONTROL".into(), js, shutdown, move |event| {
+        follow("home CONTROL".into(), js, None, shutdown, move |event| {
             let this = this.clone();
             async move {
                 match event {
@@ -186,15 +186,26 @@ impl ControlPlane {
     ) {
         let this = self.clone();
         let from = partner.clone();
-        follow(format!("{partner} CONTROL"), js, shutdown, move |event| {
-            let (this, from) = (this.clone(), from.clone());
-            async move {
-                if let Follow::Message(m) = event {
-                    this.apply(&m, &from).await?;
+        // A partner beats every second or so; silence much longer than that
+        // means the consumer across the leaf link is stuck (seen after a
+        // link returns: an ordered consumer took ~16 s to notice), so the
+        // follower starts a new one from where it stopped.
+        let idle = (self.heartbeat_every * 3).max(Duration::from_secs(3));
+        follow(
+            format!("{partner} CONTROL"),
+            js,
+            Some(idle),
+            shutdown,
+            move |event| {
+                let (this, from) = (this.clone(), from.clone());
+                async move {
+                    if let Follow::Message(m) = event {
+                        this.apply(&m, &from).await?;
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-        })
+            },
+        )
         .await;
     }
 
@@ -341,10 +352,12 @@ enum Follow {
 }
 
 /// Reads a CONTROL stream from its first message, in order, forever:
-/// reconnects and resumes after the last handled sequence on any error.
+/// reconnects and resumes after the last handled sequence on any error,
+/// or after `idle_restart` without a message.
 async fn follow<F, Fut>(
     name: String,
     js: jetstream::Context,
+    idle_restart: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
     handle: F,
 ) where
@@ -354,7 +367,11 @@ async fn follow<F, Fut>(
     let mut next_seq = 1u64;
     let mut caught_up = false;
     loop {
-        let result = follow_once(&js, &mut next_seq, &mut caught_up, &handle, &mut shutdown).await;
+        let mut position = Position {
+            next_seq: &mut next_seq,
+            caught_up: &mut caught_up,
+        };
+        let result = follow_once(&js, &mut position, idle_restart, &handle, &mut shutdown).await;
         match result {
             Ok(()) => return,
             Err(e) => tracing::info!(stream = %name, error = %e, "control follower restarting"),
@@ -365,10 +382,17 @@ async fn follow<F, Fut>(
     }
 }
 
+/// Where a follower stands: the next sequence to read, and whether it has
+/// reached the end of the stream as it was when it started.
+struct Position<'a> {
+    next_seq: &'a mut u64,
+    caught_up: &'a mut bool,
+}
+
 async fn follow_once<F, Fut>(
     js: &jetstream::Context,
-    next_seq: &mut u64,
-    caught_up: &mut bool,
+    position: &mut Position<'_>,
+    idle_restart: Option<Duration>,
     handle: &F,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), BridgeError>
@@ -386,14 +410,18 @@ where
         .map_err(|e| BridgeError::js("CONTROL stream info", e))?
         .state
         .last_sequence;
-    if !*caught_up && last < *next_seq {
-        *caught_up = true;
+    let Position {
+        next_seq,
+        caught_up,
+    } = position;
+    if !**caught_up && last < **next_seq {
+        **caught_up = true;
         handle(Follow::CaughtUp).await?;
     }
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
             deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: *next_seq,
+                start_sequence: **next_seq,
             },
             ..Default::default()
         })
@@ -404,20 +432,29 @@ where
         .await
         .map_err(|e| BridgeError::js("CONTROL messages", e))?;
     loop {
+        let idle = idle_restart.unwrap_or(Duration::MAX);
         let item = tokio::select! {
             _ = shutdown.changed() => return Ok(()),
-            item = messages.next() => item,
+            item = tokio::time::timeout(idle, messages.next()) => match item {
+                Ok(item) => item,
+                Err(_) => {
+                    return Err(BridgeError::js(
+                        "CONTROL messages",
+                        format!("nothing for {} ms; starting a new consumer", idle.as_millis()),
+                    ))
+                }
+            },
         };
         let message = match item {
             Some(Ok(m)) => m,
             Some(Err(e)) => return Err(BridgeError::js("CONTROL messages", e)),
             None => return Err(BridgeError::js("CONTROL messages", "stream ended")),
         };
-        let seq = message.info().map_or(*next_seq, |i| i.stream_sequence);
+        let seq = message.info().map_or(**next_seq, |i| i.stream_sequence);
         handle(Follow::Message(Box::new(message))).await?;
-        *next_seq = seq + 1;
-        if !*caught_up && seq >= last {
-            *caught_up = true;
+        **next_seq = seq + 1;
+        if !**caught_up && seq >= last {
+            **caught_up = true;
             handle(Follow::CaughtUp).await?;
         }
     }

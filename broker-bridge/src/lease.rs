@@ -106,10 +106,12 @@ impl Lease {
             let active = self.attempt(&store).await;
             if active != *self.active_tx.borrow() {
                 tracing::warn!(instance = %self.instance, active, "bridge instance {}", if active { "is now active" } else { "is standby" });
-                let _ = self.active_tx.send(active);
+                // No receiver is kept, so `send` would drop the value (and this
+                // would log on every round): replace it.
+                self.active_tx.send_replace(active);
             }
             if pause(&mut shutdown, self.ttl / 4).await {
-                let _ = self.active_tx.send(false);
+                self.active_tx.send_replace(false);
                 return;
             }
         }

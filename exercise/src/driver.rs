@@ -106,6 +106,10 @@ pub async fn wait_ready(ex: &Exercise) -> Result<(), ExerciseError> {
 fn not_ready(ex: &Exercise) -> Result<Vec<String>, ExerciseError> {
     let ledger = ex.ledger();
     let mut missing = Vec::new();
+    // A receiving nation dials one of the sending nation's servers (each
+    // of its own servers may), so a link is up once any of its sidecars
+    // forwards a connection.
+    let mut links: BTreeMap<(String, String), bool> = BTreeMap::new();
     for s in &ex.plan.services {
         let ready = match &s.role {
             Role::Producer { producer, .. } => {
@@ -117,14 +121,21 @@ fn not_ready(ex: &Exercise) -> Result<Vec<String>, ExerciseError> {
                 .iter()
                 .any(|r| matches!(r, AlertsRecord::Ready { .. })),
             Role::Link { from, to, index } => {
-                read_jsonl::<LinkSample>(&ledger.link(&format!("{from}-{to}-{index}")))?
+                let live = read_jsonl::<LinkSample>(&ledger.link(&format!("{from}-{to}-{index}")))?
                     .last()
-                    .is_some_and(|l| l.live > 0)
+                    .is_some_and(|l| l.live > 0);
+                *links.entry((from.clone(), to.clone())).or_default() |= live;
+                true
             }
             Role::Server { .. } | Role::Bridge => true,
         };
         if !ready {
             missing.push(s.name.clone());
+        }
+    }
+    for ((from, to), up) in links {
+        if !up {
+            missing.push(format!("the leaf link {from}->{to}"));
         }
     }
     Ok(missing)

@@ -255,9 +255,10 @@ fn an_admission_while_the_partner_is_suspended_is_a_leak_and_reinstatement_ends_
         },
         notice: Some((format!("GBR#{}", if reinstate { 2 } else { 1 }), t)),
     };
-    e.events.push(suspend(120, false));
+    // Applied after track 1 was admitted (140), before track 3 (340).
+    e.events.push(suspend(145, false));
     e.audit
-        .push(audit("GBR", "revoke", "control", "", "GBR#1", "", 120));
+        .push(audit("GBR", "revoke", "control", "", "GBR#1", "", 145));
     let r = verify(&pair(), &e);
     // Track 3, admitted at 340, is inside the open window.
     assert_eq!(r.leaked.len(), 1, "{:?}", r.leaked);
