@@ -14,16 +14,38 @@ pub(crate) async fn connect(
     servers: &[String],
     cred: &Credential,
 ) -> Result<async_nats::Client, BridgeError> {
-    async_nats::ConnectOptions::with_user_and_password(cred.user.clone(), cred.password.clone())
+    use async_nats::ConnectErrorKind;
+    // Servers that are still starting (a whole nation brought up at once,
+    // as in the compose exercises) are waited for; refused credentials are
+    // not: they will not get better.
+    let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
+    loop {
+        let attempt = async_nats::ConnectOptions::with_user_and_password(
+            cred.user.clone(),
+            cred.password.clone(),
+        )
         .name(format!("{nation}-bridge-{account}"))
         .connect(servers)
-        .await
-        .map_err(|e| BridgeError::Connect {
-            account: account.into(),
-            servers: servers.join(","),
-            user: cred.user.clone(),
-            detail: e.to_string(),
-        })
+        .await;
+        let e = match attempt {
+            Ok(client) => return Ok(client),
+            Err(e) => e,
+        };
+        let unreachable = matches!(
+            e.kind(),
+            ConnectErrorKind::Io | ConnectErrorKind::TimedOut | ConnectErrorKind::Dns
+        );
+        if !unreachable || tokio::time::Instant::now() >= deadline {
+            return Err(BridgeError::Connect {
+                account: account.into(),
+                servers: servers.join(","),
+                user: cred.user.clone(),
+                detail: e.to_string(),
+            });
+        }
+        tracing::warn!(%nation, %account, servers = %servers.join(","), error = %e, "servers not reachable yet; retrying");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Creates `name` capturing `subjects` if it does not exist.

@@ -220,8 +220,17 @@ fn panel(out: &mut String, axes: &Axes, top: f64, label: &str, series: &Series, 
         .fold(1.0_f64, f64::max)
         * 1.1;
     let y = |v: f64| top + PANEL - v / max * PANEL;
+    // A label is drawn only where it does not run into the previous one
+    // (a flapping link has many short cuts).
+    let mut label_free_from = f64::MIN;
     for m in marks {
         let (x0, x1) = (axes.x(m.from_s), axes.x(m.until_s));
+        let text = if x0 >= label_free_from {
+            label_free_from = x0 + 6.5 * m.text.len() as f64;
+            escape(&m.text)
+        } else {
+            String::new()
+        };
         if m.until_s > m.from_s {
             let _ = writeln!(
                 out,
@@ -231,7 +240,7 @@ fn panel(out: &mut String, axes: &Axes, top: f64, label: &str, series: &Series, 
                 m.colour,
                 x0 + 3.0,
                 top + 12.0,
-                escape(&m.text)
+                text
             );
         } else {
             let _ = writeln!(
@@ -243,7 +252,7 @@ fn panel(out: &mut String, axes: &Axes, top: f64, label: &str, series: &Series, 
                 x0 + 3.0,
                 top + 26.0,
                 m.colour,
-                escape(&m.text)
+                text
             );
         }
     }

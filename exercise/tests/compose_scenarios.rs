@@ -1,0 +1,198 @@
+//! The other five scenarios, each on a fresh exercise brought up with
+//! `docker-compose` from the generated compose file (the path ops use):
+//! reduced size in CI, full size with `COALITION_SOAK=1`. Each must pass
+//! the verifier, and show in its ledgers that the scenario really did what
+//! it says (the bearer was degraded, the bridge was down, the notice was
+//! applied and its denials counted).
+mod common;
+
+use std::time::Duration;
+
+use coalition_exercise::scenario::{scenario, Action, Pair, Size};
+use coalition_exercise::verify::Report;
+use coalition_exercise::{driver, Exercise};
+
+fn size() -> Size {
+    if common::soak() {
+        Size::Full
+    } else {
+        Size::Reduced
+    }
+}
+
+/// Runs `name` end to end through compose and returns the report and the
+/// exercise (its folder lives as long as the returned temp dir).
+async fn run(name: &str) -> (tempfile::TempDir, Exercise, Report) {
+    common::remove_leftovers();
+    common::build_image();
+    let (temp, ex) = common::prepare(name, None);
+    label_for_cleanup(&ex);
+    let pair = Pair {
+        a: "USA".into(),
+        b: "GBR".into(),
+    };
+    let s = scenario(name, size(), &pair).unwrap();
+    driver::compose_up(&ex).await.expect("docker-compose up");
+    let outcome = tokio::time::timeout(Duration::from_secs(900), driver::run(&ex, &s)).await;
+    if let Err(e) = driver::compose_down(&ex).await {
+        eprintln!("docker-compose down: {e}");
+    }
+    let report = outcome
+        .expect("the scenario finished in time")
+        .expect("the scenario ran");
+    assert!(
+        report.passed(),
+        "{name}: invariants broken: {:?}",
+        report.failures
+    );
+    assert!(report.total.delivered > 0);
+    (temp, ex, report)
+}
+
+/// Adds the test label to every service of the compose file, so a killed
+/// run's containers are found by the next one.
+fn label_for_cleanup(ex: &Exercise) {
+    let path = ex.compose_file();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let labelled = text.replace(
+        "    restart: \"no\"\n",
+        &format!(
+            "    restart: \"no\"\n    labels:\n      {}: \"1\"\n",
+            common::TEST_LABEL
+        ),
+    );
+    std::fs::write(&path, labelled).unwrap();
+}
+
+fn event_at(ex: &Exercise, f: impl Fn(&Action) -> bool) -> i64 {
+    let evidence = driver::load_evidence(ex).unwrap();
+    evidence
+        .events
+        .iter()
+        .find(|e| f(&e.event))
+        .expect("the step was carried out")
+        .t_ms
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_bearer_loses_nothing() {
+    let (_t, ex, report) = run("flapping").await;
+    let cuts = report.catch_up.len();
+    assert!(cuts >= 4, "{cuts} cut windows recorded");
+    let evidence = driver::load_evidence(&ex).unwrap();
+    let closed_samples = evidence.links["USA-GBR-0"]
+        .iter()
+        .filter(|s| !s.open)
+        .count();
+    assert!(
+        closed_samples > 0,
+        "the sidecar never reported the link cut"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degraded_satellite_bearer_loses_nothing() {
+    let (_t, ex, report) = run("degraded").await;
+    assert_eq!(report.total.lost, 0);
+    let evidence = driver::load_evidence(&ex).unwrap();
+    let degraded = evidence.links["USA-GBR-0"]
+        .iter()
+        .filter(|s| s.delay_ms == 200 && s.jitter_ms == 50)
+        .count();
+    assert!(
+        degraded > 10,
+        "the sidecar reported the delay for only {degraded} samples"
+    );
+    // Deliveries across the degraded bearer were slower than the others.
+    let start = event_at(&ex, |a| matches!(a, Action::Degrade { .. }));
+    let end = event_at(&ex, |a| matches!(a, Action::Clear { .. }));
+    let mut lag = Vec::new();
+    for r in &evidence.delivered["GBR"] {
+        if let coalition_exercise::ledger::AlertsRecord::Delivered {
+            t_ms,
+            origin,
+            released_at_ms: Some(released),
+            ..
+        } = r
+        {
+            if origin == "USA" && *released > start + 2_000 && *released < end {
+                lag.push(t_ms - released);
+            }
+        }
+    }
+    assert!(!lag.is_empty());
+    lag.sort();
+    assert!(
+        lag[lag.len() / 2] >= 150,
+        "median lag across the degraded bearer {} ms",
+        lag[lag.len() / 2]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_killed_mid_stream_loses_nothing_when_it_returns() {
+    let (_t, ex, report) = run("bridge-crash").await;
+    assert_eq!(report.catch_up.len(), 1);
+    assert!(
+        report.catch_up[0].backlog > 0,
+        "nothing waited for the dead bridge"
+    );
+    let killed = event_at(&ex, |a| matches!(a, Action::KillBridge { .. }));
+    let started = event_at(&ex, |a| matches!(a, Action::StartBridge { .. }));
+    let evidence = driver::load_evidence(&ex).unwrap();
+    let admitted_while_dead = evidence.delivered["GBR"]
+        .iter()
+        .filter(|r| matches!(r, coalition_exercise::ledger::AlertsRecord::Delivered { admitted_at_ms: Some(t), .. } if *t > killed + 500 && *t < started))
+        .count();
+    assert_eq!(
+        admitted_while_dead, 0,
+        "GBR admitted while its bridge was dead"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_translator_revoked_during_a_cut_holds_when_the_link_returns() {
+    let (_t, _ex, report) = run("revoke-during-cut").await;
+    assert_eq!(report.enforcement.len(), 1);
+    let e = &report.enforcement[0];
+    assert!(e.applied_after_ms.contains_key("GBR"), "{e:?}");
+    assert!(
+        e.applied_after_ms["GBR"] < 5_000,
+        "GBR took {} ms to apply its own notice",
+        e.applied_after_ms["GBR"]
+    );
+    let revoked = report.links["USA->GBR"]
+        .denied
+        .get("translator_revoked")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        revoked > 0,
+        "no USA track was stopped by the revocation: {:?}",
+        report.links["USA->GBR"]
+    );
+    // GBR's other partners are unaffected.
+    assert_eq!(
+        report.links["FRA->GBR"].denied.get("translator_revoked"),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_suspended_during_a_cut_stays_out_until_reinstated() {
+    let (_t, _ex, report) = run("suspend-during-cut").await;
+    assert_eq!(report.enforcement.len(), 2, "suspension and reinstatement");
+    let suspended: u64 = ["USA->GBR", "GBR->USA"]
+        .iter()
+        .map(|l| {
+            report.links[*l]
+                .denied
+                .get("partner_suspended")
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(suspended > 0, "nothing was stopped by the suspension");
+    // After the reinstatement both directions flow again.
+    assert!(report.links["USA->GBR"].delivered > 0 && report.links["GBR->USA"].delivered > 0);
+}
