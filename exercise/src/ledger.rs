@@ -119,6 +119,8 @@ pub enum ProducerRecord {
 }
 
 /// One line of an alerting subscriber's ledger.
+// Nearly every line is a delivery, so boxing it would only add a pointer.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AlertsRecord {

@@ -53,8 +53,8 @@ pub fn link_rates(evidence: &Evidence) -> Series {
     for samples in evidence.links.values() {
         for w in samples.windows(2) {
             let (a, b) = (&w[0], &w[1]);
-            let link = match a.name.rsplitn(2, '-').nth(1) {
-                Some(l) => l.replacen('-', "->", 1),
+            let link = match a.name.rsplit_once('-') {
+                Some((l, _)) => l.replacen('-', "->", 1),
                 None => continue,
             };
             // A restarted sidecar starts its counters again.

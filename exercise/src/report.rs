@@ -95,16 +95,18 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
         let _ = writeln!(out, "| {name} | {found} | {must} |");
     }
     let _ = writeln!(out, "\n## Per link\n");
-    out.push_str("| link | published | releasable | delivered | lost | duplicated | denied |\n|---|---|---|---|---|---|---|\n");
+    out.push_str("| link | published | releasable | delivered | lost | duplicated | latency p50 / p99 / max | denied |\n|---|---|---|---|---|---|---|---|\n");
     for (link, l) in report.links.iter().chain([(&"all".to_string(), t)]) {
         let _ = writeln!(
             out,
-            "| {link} | {} | {} | {} | {} | {} | {} |",
+            "| {link} | {} | {} | {} | {} | {} | {} | {} |",
             l.published,
             l.releasable,
             l.delivered,
             l.lost,
             l.duplicated,
+            l.latency_ms
+                .map_or("-".into(), |(a, b, c)| format!("{a} / {b} / {c} ms")),
             denied(&l.denied)
         );
     }
@@ -163,9 +165,11 @@ mod tests {
 
     #[test]
     fn a_failed_report_says_fail_and_lists_the_problem() {
-        let mut report = Report::default();
-        report.total = LinkTally {
-            lost: 1,
+        let mut report = Report {
+            total: LinkTally {
+                lost: 1,
+                ..Default::default()
+            },
             ..Default::default()
         };
         report

@@ -113,6 +113,9 @@ pub struct LinkTally {
     pub duplicated: u64,
     /// Denials by reason.
     pub denied: BTreeMap<String, u64>,
+    /// Publish (JetStream ack at the origin) to verified delivery, ms:
+    /// 50th, 99th percentile and maximum over first deliveries.
+    pub latency_ms: Option<(i64, i64, i64)>,
 }
 
 /// What the verifier found.
@@ -174,11 +177,17 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
     let denials = denials(evidence);
     report.enforcement = enforcement(evidence);
     let mut delivered_count: BTreeMap<(&MessageKey, &str), u64> = BTreeMap::new();
+    let mut first_delivery: BTreeMap<(&MessageKey, &str), i64> = BTreeMap::new();
     for r in &received {
         *delivered_count
             .entry((&r.key, r.receiver.as_str()))
             .or_default() += 1;
+        let first = first_delivery
+            .entry((&r.key, r.receiver.as_str()))
+            .or_insert(r.t_ms);
+        *first = (*first).min(r.t_ms);
     }
+    let mut latencies: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for m in &sent {
         let origin = m.key.0.as_str();
         let label = m.label.to_label(origin);
@@ -196,6 +205,9 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
                 *tally.denied.entry(reason.clone()).or_default() += 1;
             }
             tally.delivered += count.min(1);
+            if let Some(t) = first_delivery.get(&(&m.key, partner.as_str())) {
+                latencies.entry(link.clone()).or_default().push(t - m.t_ms);
+            }
             tally.duplicated += count.saturating_sub(1);
             let id = describe(&m.key);
             match (model_reason, count, denied) {
@@ -234,6 +246,11 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
             }
         }
     }
+    for (link, mut l) in latencies {
+        if let Some(tally) = report.links.get_mut(&link) {
+            tally.latency_ms = percentiles(&mut l);
+        }
+    }
     report
         .leaked
         .extend(policy_leaks(&received, &report.enforcement, evidence));
@@ -241,6 +258,16 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
     totals(&mut report);
     invariants(&mut report, evidence);
     report
+}
+
+/// (p50, p99, max) of `values`, none if empty.
+fn percentiles(values: &mut [i64]) -> Option<(i64, i64, i64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    Some((at(0.5), at(0.99), values[values.len() - 1]))
 }
 
 fn describe(key: &MessageKey) -> String {

@@ -21,11 +21,14 @@ pub struct CatchUp {
     pub drained_after_ms: i64,
 }
 
+/// Whether an event ends the outage that another event began.
+type EndsOutage<'a> = Box<dyn Fn(&Action) -> bool + 'a>;
+
 /// The outages in the event ledger, paired start to end, with their backlogs.
 pub fn catch_up(evidence: &Evidence, sent: &[Sent], received: &[Received]) -> Vec<CatchUp> {
     let mut out = Vec::new();
     for (i, e) in evidence.events.iter().enumerate() {
-        let (nations, ends): (BTreeSet<&str>, Box<dyn Fn(&Action) -> bool>) = match &e.event {
+        let (nations, ends): (BTreeSet<&str>, EndsOutage) = match &e.event {
             Action::Cut { a, b } => (
                 [a.as_str(), b.as_str()].into(),
                 Box::new(

@@ -116,6 +116,8 @@ fn a_clean_run_passes_with_its_counts() {
     );
     assert_eq!(t.denied["caveat_forbids_release"], 1);
     assert_eq!(r.sent, 3);
+    // Published at 100 and 300, delivered at 150 and 350.
+    assert_eq!(t.latency_ms, Some((50, 50, 50)));
 }
 
 #[test]
