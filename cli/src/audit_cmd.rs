@@ -116,6 +116,7 @@ async fn dump(args: DumpArgs) -> Result<(), CliError> {
                 reason: r.reason.clone(),
                 translator: r.translator.clone(),
                 decided_at_ms: r.decided_at_ms,
+                detail: r.detail.clone(),
             };
             let json = serde_json::to_string(&line)
                 .map_err(|e| CliError::Runtime(format!("cannot encode a record: {e}")))?;

@@ -40,16 +40,28 @@ pub enum ExerciseCommand {
         #[arg(long)]
         keep: bool,
     },
-    /// Start the containers of a prepared folder.
-    Up(DirArg),
+    /// Start the containers of a prepared folder and, once the mesh is
+    /// ready, the producers' traffic.
+    Up {
+        #[command(flatten)]
+        dir: DirArg,
+        /// How long producers publish, seconds.
+        #[arg(long, default_value_t = 300)]
+        publish_secs: u64,
+        /// Milliseconds between two tracks of one producer.
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+    },
     /// Stop and remove them.
     Down(DirArg),
-    /// Verify a finished run again from its folder's ledgers.
+    /// Verify a run from its folder's ledgers: a finished `run`, or traffic
+    /// started by `up` once its producers are done. Dumps the audit logs
+    /// first if the containers still run.
     Verify {
         #[command(flatten)]
         dir: DirArg,
-        /// The scenario it ran (names the report).
-        #[arg(long)]
+        /// The scenario it ran (names the report); by hand: `manual`.
+        #[arg(long, default_value = "manual")]
         scenario: String,
     },
     /// Cut the bearer between two nations (e.g. USA-GBR): both directions.
@@ -192,16 +204,41 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
             size,
             keep,
         } => run_scenario(&args, &scenario, &size, keep).await,
-        ExerciseCommand::Up(d) => {
-            let ex = Exercise::open(&d.dir)?;
+        ExerciseCommand::Up {
+            dir,
+            publish_secs,
+            interval_ms,
+        } => {
+            if interval_ms == 0 || publish_secs == 0 {
+                return Err(CliError::Usage(
+                    "--publish-secs and --interval-ms must be at least 1".into(),
+                ));
+            }
+            let ex = Exercise::open(&dir.dir)?;
             require_image().await?;
+            let filter = format!("name=^{}-", ex.plan.project);
+            let running = docker::docker(&["ps", "-q", "--filter", &filter]).await?;
+            if !running.trim().is_empty() {
+                return Err(CliError::Usage(format!(
+                    "exercise {:?} is already up; stop it first with `coalition exercise down --dir {}`",
+                    ex.plan.project,
+                    dir.dir.display()
+                )));
+            }
+            ex.reset_run_state()?;
             driver::compose_up(&ex).await?;
             driver::wait_ready(&ex).await?;
-            println!("exercise {:?} is up", ex.plan.project);
+            driver::start_traffic(&ex, interval_ms, publish_secs * 1_000)?;
+            println!(
+                "exercise {:?} is up; producers publish for {publish_secs} s. Act with `coalition exercise cut|restore|degrade|clear --dir {} A-B`, then `coalition exercise verify --dir {}`",
+                ex.plan.project,
+                dir.dir.display(),
+                dir.dir.display()
+            );
             Ok(())
         }
         ExerciseCommand::Down(d) => Ok(driver::compose_down(&Exercise::open(&d.dir)?).await?),
-        ExerciseCommand::Verify { dir, scenario } => verify_again(&dir, &scenario),
+        ExerciseCommand::Verify { dir, scenario } => verify_again(&dir, &scenario).await,
         ExerciseCommand::Cut(p) => pair_action(&p, |a, b| Action::Cut { a, b }).await,
         ExerciseCommand::Restore(p) => pair_action(&p, |a, b| Action::Restore { a, b }).await,
         ExerciseCommand::Clear(p) => pair_action(&p, |a, b| Action::Clear { a, b }).await,
@@ -349,9 +386,23 @@ async fn run_scenario(
     }
 }
 
-fn verify_again(dir: &DirArg, name: &str) -> Result<(), CliError> {
+async fn verify_again(dir: &DirArg, name: &str) -> Result<(), CliError> {
     let ex = Exercise::open(&dir.dir)?;
-    let s = scenario::scenario(name, Size::Full, &pair_of(&ex)?).map_err(CliError::Usage)?;
+    let s = match name {
+        "manual" => scenario::Scenario {
+            name: "manual",
+            summary: "actions taken by hand",
+            publish_ms: 0,
+            interval_ms: 0,
+            steps: Vec::new(),
+        },
+        other => scenario::scenario(other, Size::Full, &pair_of(&ex)?).map_err(CliError::Usage)?,
+    };
+    if let Err(e) = driver::dump_audit(&ex).await {
+        println!(
+            "audit logs not dumped again (are the containers down?), using the last dump: {e}"
+        );
+    }
     let evidence = driver::load_evidence(&ex)?;
     let report = coalition_exercise::verify::verify(&ex.plan.topology, &evidence);
     driver::write_report(&ex, &s, &evidence, &report)?;

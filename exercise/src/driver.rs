@@ -50,16 +50,7 @@ pub async fn run(ex: &Exercise, scenario: &Scenario) -> Result<Report, ExerciseE
     let started = Instant::now();
     wait_ready(ex).await?;
     println!("mesh ready after {:.1}s", started.elapsed().as_secs_f64());
-    let t0 = now_ms() + 1_000;
-    let signal = StartSignal {
-        t0_ms: t0,
-        interval_ms: scenario.interval_ms,
-        duration_ms: scenario.publish_ms,
-    };
-    let json = serde_json::to_vec(&signal).map_err(|e| ExerciseError::Runtime(e.to_string()))?;
-    let start = ex.ledger().start();
-    std::fs::write(&start, json)
-        .map_err(ExerciseError::io(format!("write {}", start.display())))?;
+    let t0 = start_traffic(ex, scenario.interval_ms, scenario.publish_ms)?;
     let mut events = JsonlWriter::append(&ex.ledger().events())?;
     let mut progress = Progress::new(t0);
     for step in &scenario.steps {
@@ -80,6 +71,26 @@ pub async fn run(ex: &Exercise, scenario: &Scenario) -> Result<Report, ExerciseE
     let report = verify(&ex.plan.topology, &evidence);
     write_report(ex, scenario, &evidence, &report)?;
     Ok(report)
+}
+
+/// Tells the producers to publish one track every `interval_ms` for
+/// `publish_ms`, starting in a second; returns that instant (Unix ms).
+pub fn start_traffic(
+    ex: &Exercise,
+    interval_ms: u64,
+    publish_ms: u64,
+) -> Result<i64, ExerciseError> {
+    let t0 = now_ms() + 1_000;
+    let signal = StartSignal {
+        t0_ms: t0,
+        interval_ms,
+        duration_ms: publish_ms,
+    };
+    let json = serde_json::to_vec(&signal).map_err(|e| ExerciseError::Runtime(e.to_string()))?;
+    let start = ex.ledger().start();
+    std::fs::write(&start, json)
+        .map_err(ExerciseError::io(format!("write {}", start.display())))?;
+    Ok(t0)
 }
 
 /// Waits until every producer and subscriber has connected and every

@@ -202,7 +202,8 @@ pub struct EventRecord {
 pub struct AuditLine {
     /// The bridge's nation.
     pub nation: String,
-    /// `release`, `deny`, `admit`, `reject`, `revoke`, `hold`, `resume`.
+    /// `release`, `deny`, `admit`, `reject`, `revoke` or `hold` (the end
+    /// of a hold is a second `hold` whose detail says so).
     pub decision: String,
     /// `egress`, `ingress` or `control`.
     pub stage: String,
@@ -216,6 +217,9 @@ pub struct AuditLine {
     pub translator: String,
     /// Unix ms.
     pub decided_at_ms: i64,
+    /// Free text: a notice's summary, why a hold began or that it ended.
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// The ledger folder of an exercise.

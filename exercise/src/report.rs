@@ -25,11 +25,7 @@ pub fn summary(scenario: &str, report: &Report) -> String {
         report.gaps, report.replayed
     );
     for e in &report.enforcement {
-        let applied: Vec<String> = e
-            .applied_after_ms
-            .iter()
-            .map(|(n, ms)| format!("{n} {ms} ms"))
-            .collect();
+        let applied = applied_after(e, " ");
         let _ = writeln!(
             out,
             "enforced    {} ({}): {}",
@@ -60,6 +56,14 @@ pub fn summary(scenario: &str, report: &Report) -> String {
     }
     let _ = writeln!(out, "{}", if report.passed() { "PASS" } else { "FAIL" });
     out
+}
+
+/// `GBR 11 ms`, one per bridge that applied the notice.
+fn applied_after(e: &crate::verify::Enforcement, sep: &str) -> Vec<String> {
+    e.applied_after_ms
+        .iter()
+        .map(|(n, ms)| format!("{n}{sep}{ms} ms"))
+        .collect()
 }
 
 fn denied(d: &std::collections::BTreeMap<String, u64>) -> String {
@@ -114,11 +118,7 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
         let _ = writeln!(out, "\n## Revocation enforcement\n");
         out.push_str("| notice | action | applied after (per bridge) |\n|---|---|---|\n");
         for e in &report.enforcement {
-            let applied: Vec<String> = e
-                .applied_after_ms
-                .iter()
-                .map(|(n, ms)| format!("{n}: {ms} ms"))
-                .collect();
+            let applied = applied_after(e, ": ");
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",

@@ -176,74 +176,24 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
     let received = received_messages(evidence, &mut report);
     let denials = denials(evidence);
     report.enforcement = enforcement(evidence);
-    let mut delivered_count: BTreeMap<(&MessageKey, &str), u64> = BTreeMap::new();
-    let mut first_delivery: BTreeMap<(&MessageKey, &str), i64> = BTreeMap::new();
-    for r in &received {
-        *delivered_count
-            .entry((&r.key, r.receiver.as_str()))
-            .or_default() += 1;
-        let first = first_delivery
-            .entry((&r.key, r.receiver.as_str()))
-            .or_insert(r.t_ms);
-        *first = (*first).min(r.t_ms);
-    }
+    let deliveries = Deliveries::of(&received);
     let mut latencies: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for m in &sent {
         let origin = m.key.0.as_str();
         let label = m.label.to_label(origin);
         for partner in expect::partners(topology, origin) {
-            let link = format!("{origin}->{partner}");
-            let tally = report.links.entry(link.clone()).or_default();
-            tally.published += 1;
-            let model_reason = expect::denial_reason(topology, origin, &partner, &label);
-            let count = delivered_count
-                .get(&(&m.key, partner.as_str()))
-                .copied()
-                .unwrap_or(0);
-            let denied = denials.get(&(m.key.clone(), partner.clone()));
-            if let Some(reason) = denied {
-                *tally.denied.entry(reason.clone()).or_default() += 1;
+            let outcome = Outcome {
+                model_reason: expect::denial_reason(topology, origin, &partner, &label),
+                delivered: deliveries.count(&m.key, &partner),
+                denied: denials.get(&(m.key.clone(), partner.clone())),
+            };
+            if let Some(t) = deliveries.first(&m.key, &partner) {
+                latencies
+                    .entry(format!("{origin}->{partner}"))
+                    .or_default()
+                    .push(t - m.t_ms);
             }
-            tally.delivered += count.min(1);
-            if let Some(t) = first_delivery.get(&(&m.key, partner.as_str())) {
-                latencies.entry(link.clone()).or_default().push(t - m.t_ms);
-            }
-            tally.duplicated += count.saturating_sub(1);
-            let id = describe(&m.key);
-            match (model_reason, count, denied) {
-                (None, _, _) => tally.releasable += 1,
-                (Some(reason), 0, None) => report.failures.push(format!(
-                    "{id} to {partner}: its label forbids it ({reason}) but no bridge recorded a denial"
-                )),
-                _ => {}
-            }
-            if let (Some(reason), 1..) = (model_reason, count) {
-                report.leaked.push(format!(
-                    "{id} reached {partner} although its label forbids it ({reason})"
-                ));
-            }
-            if model_reason.is_none() && count == 0 {
-                match denied {
-                    None => {
-                        tally.lost += 1;
-                        if report.lost.len() < 50 {
-                            report.lost.push(format!(
-                                "{id} [{}] to {partner}: neither delivered nor denied",
-                                m.label.display()
-                            ));
-                        }
-                    }
-                    Some(reason) => {
-                        if !explained_reasons(&evidence.events, origin, &partner)
-                            .contains(reason.as_str())
-                        {
-                            report.failures.push(format!(
-                                "{id} to {partner}: its label allows it, but it was denied ({reason}) and the scenario does not explain that"
-                            ));
-                        }
-                    }
-                }
-            }
+            account(&mut report, &evidence.events, m, &partner, outcome);
         }
     }
     for (link, mut l) in latencies {
@@ -258,6 +208,90 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
     totals(&mut report);
     invariants(&mut report, evidence);
     report
+}
+
+/// How many times, and first when, each message reached each receiver.
+struct Deliveries<'a> {
+    by_receiver: BTreeMap<(&'a MessageKey, &'a str), (u64, i64)>,
+}
+
+impl<'a> Deliveries<'a> {
+    fn of(received: &'a [Received]) -> Self {
+        let mut by_receiver: BTreeMap<(&MessageKey, &str), (u64, i64)> = BTreeMap::new();
+        for r in received {
+            let slot = by_receiver
+                .entry((&r.key, r.receiver.as_str()))
+                .or_insert((0, r.t_ms));
+            slot.0 += 1;
+            slot.1 = slot.1.min(r.t_ms);
+        }
+        Deliveries { by_receiver }
+    }
+
+    fn count(&self, key: &MessageKey, receiver: &str) -> u64 {
+        self.by_receiver.get(&(key, receiver)).map_or(0, |d| d.0)
+    }
+
+    fn first(&self, key: &MessageKey, receiver: &str) -> Option<i64> {
+        self.by_receiver.get(&(key, receiver)).map(|d| d.1)
+    }
+}
+
+/// What became of one message for one partner.
+struct Outcome<'a> {
+    /// Why the label forbids it, if it does (the independent model).
+    model_reason: Option<&'static str>,
+    /// Deliveries at the partner.
+    delivered: u64,
+    /// The first denial a bridge recorded, with its reason.
+    denied: Option<&'a String>,
+}
+
+/// Counts `m`'s outcome for `partner` and records what it breaks.
+fn account(report: &mut Report, events: &[EventRecord], m: &Sent, partner: &str, o: Outcome) {
+    let origin = m.key.0.as_str();
+    let id = describe(&m.key);
+    let tally = report
+        .links
+        .entry(format!("{origin}->{partner}"))
+        .or_default();
+    tally.published += 1;
+    tally.delivered += o.delivered.min(1);
+    tally.duplicated += o.delivered.saturating_sub(1);
+    if let Some(reason) = o.denied {
+        *tally.denied.entry(reason.clone()).or_default() += 1;
+    }
+    match (o.model_reason, o.delivered, o.denied) {
+        (Some(reason), 1.., _) => report.leaked.push(format!(
+            "{id} reached {partner} although its label forbids it ({reason})"
+        )),
+        (Some(reason), 0, None) => report.failures.push(format!(
+            "{id} to {partner}: its label forbids it ({reason}) but no bridge recorded a denial"
+        )),
+        (Some(_), 0, Some(_)) => {}
+        (None, delivered, denied) => {
+            tally.releasable += 1;
+            match (delivered, denied) {
+                (1.., _) => {}
+                (0, None) => {
+                    tally.lost += 1;
+                    if report.lost.len() < 50 {
+                        report.lost.push(format!(
+                            "{id} [{}] to {partner}: neither delivered nor denied",
+                            m.label.display()
+                        ));
+                    }
+                }
+                (0, Some(reason)) => {
+                    if !explained_reasons(events, origin, partner).contains(reason.as_str()) {
+                        report.failures.push(format!(
+                            "{id} to {partner}: its label allows it, but it was denied ({reason}) and the scenario does not explain that"
+                        ));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// (p50, p99, max) of `values`, none if empty.

@@ -180,7 +180,7 @@ async fn a_translator_revoked_during_a_cut_holds_when_the_link_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_suspended_during_a_cut_stays_out_until_reinstated() {
-    let (_t, _ex, report) = run("suspend-during-cut").await;
+    let (_t, ex, report) = run("suspend-during-cut").await;
     assert_eq!(report.enforcement.len(), 2, "suspension and reinstatement");
     let suspended: u64 = ["USA->GBR", "GBR->USA"]
         .iter()
@@ -193,6 +193,16 @@ async fn a_partner_suspended_during_a_cut_stays_out_until_reinstated() {
         })
         .sum();
     assert!(suspended > 0, "nothing was stopped by the suspension");
-    // After the reinstatement both directions flow again.
-    assert!(report.links["USA->GBR"].delivered > 0 && report.links["GBR->USA"].delivered > 0);
+    // After GBR applied the reinstatement, USA's tracks are admitted again.
+    let reinstated = &report.enforcement[1];
+    let at = reinstated.effective_ms + reinstated.applied_after_ms["GBR"];
+    let evidence = driver::load_evidence(&ex).unwrap();
+    let after = evidence.delivered["GBR"]
+        .iter()
+        .filter(|r| matches!(r, coalition_exercise::ledger::AlertsRecord::Delivered { origin, admitted_at_ms: Some(t), .. } if origin == "USA" && *t > at))
+        .count();
+    assert!(
+        after > 0,
+        "no USA track was admitted in GBR after the reinstatement"
+    );
 }

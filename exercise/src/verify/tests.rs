@@ -64,6 +64,7 @@ fn audit(
         reason: reason.into(),
         translator: String::new(),
         decided_at_ms: at,
+        detail: String::new(),
     }
 }
 
