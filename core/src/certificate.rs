@@ -170,19 +170,30 @@ impl CertificateCache {
         }
     }
 
-    /// The verified certificate with `digest`, checking `bytes` on a miss.
-    /// `digest` must be the SHA-256 of `bytes` (as `decode_envelope` checks).
-    pub fn get_or_verify(
+    /// The verified certificate with `digest`, checking `bytes` on a miss,
+    /// and whether it came from the cache. `digest` must be the SHA-256 of
+    /// `bytes` (as `decode_envelope` checks). A certificate checked here is
+    /// not cached: call [`remember`](Self::remember) once a signature made
+    /// with its key has verified. Otherwise anyone who has seen one valid
+    /// envelope could grow the cache without bound by re-encoding its
+    /// certificate (the root's signature covers only the inner bytes).
+    pub fn lookup(
         &self,
         digest: &[u8; 32],
         bytes: &[u8],
-    ) -> Result<std::sync::Arc<VerifiedCertificate>, DenyReason> {
+    ) -> Result<(std::sync::Arc<VerifiedCertificate>, bool), DenyReason> {
         if let Some(hit) = self.verified.get(digest) {
-            return Ok(hit.clone());
+            return Ok((hit.clone(), true));
         }
-        let cert = std::sync::Arc::new(verify_certificate(bytes, &self.anchors)?);
-        self.verified.insert(*digest, cert.clone());
-        Ok(cert)
+        Ok((
+            std::sync::Arc::new(verify_certificate(bytes, &self.anchors)?),
+            false,
+        ))
+    }
+
+    /// Caches `cert` under `digest`: only after its key verified a message.
+    pub fn remember(&self, digest: [u8; 32], cert: std::sync::Arc<VerifiedCertificate>) {
+        self.verified.insert(digest, cert);
     }
 
     /// How many certificates are cached.

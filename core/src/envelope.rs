@@ -419,9 +419,12 @@ pub fn open(
     now_ms: i64,
 ) -> Result<VerifiedMessage, DenyReason> {
     let envelope = decode_envelope(bytes)?;
-    let certificate =
-        cache.get_or_verify(&envelope.header.producer_cert_sha256, &envelope.certificate)?;
+    let digest = envelope.header.producer_cert_sha256;
+    let (certificate, cached) = cache.lookup(&digest, &envelope.certificate)?;
     verify_signature(&envelope, &certificate, now_ms)?;
+    if !cached {
+        cache.remember(digest, certificate.clone());
+    }
     Ok(VerifiedMessage {
         envelope,
         certificate,

@@ -493,11 +493,13 @@ impl RevocationState {
         let Some(hb) = self.heartbeats.get(partner).map(|h| *h) else {
             return Freshness::Stale(format!("no heartbeat from {partner} yet"));
         };
-        let age = now_ms - hb.issued_at_ms;
-        if age < -max_age_ms {
+        // `issued_at_ms` is signed by the partner but otherwise unchecked:
+        // saturate rather than overflow on an absurd instant.
+        let age = now_ms.saturating_sub(hb.issued_at_ms);
+        if age < max_age_ms.saturating_neg() {
             return Freshness::Stale(format!(
                 "last heartbeat from {partner} is dated {} ms in the future: check the clocks",
-                -age
+                age.saturating_neg()
             ));
         }
         if age > max_age_ms {

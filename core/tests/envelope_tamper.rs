@@ -244,3 +244,46 @@ fn certificate_rules_are_enforced() {
         DenyReason::UnknownIssuer
     );
 }
+
+/// A seen certificate re-encoded with an unknown field still carries a
+/// valid root signature (it covers only the inner bytes), so each variant
+/// hashes differently. None of them may enter the certificate cache: only
+/// a certificate whose key verified a message is cached.
+#[test]
+fn re_encoded_certificates_are_refused_and_never_cached() {
+    use coalition_core::certificate::CertificateCache;
+    use coalition_core::envelope::open;
+    use sha2::{Digest, Sha256};
+
+    let f = fixture();
+    let label = Label::new("USA", "SECRET", &["GBR"]);
+    let good = sealed(&f, &label, "tracks");
+    let cache = CertificateCache::new(f.anchors.clone());
+    for i in 0..200u8 {
+        let forged = edit(&good, |env| {
+            let mut cert = env.producer_certificate.to_vec();
+            // Field 127, varint: skipped by a protobuf decoder.
+            cert.extend_from_slice(&[0xF8, 0x07, i & 0x7F]);
+            let digest: [u8; 32] = Sha256::digest(&cert).into();
+            env.producer_certificate = cert.into();
+            let mut h = v1::SignedHeader::decode(env.signed_header.as_ref()).unwrap();
+            h.producer_cert_sha256 = digest.to_vec().into();
+            env.signed_header = h.encode_to_vec().into();
+        });
+        assert_eq!(
+            open(&forged, &cache, NOW).map(|_| ()),
+            Err(DenyReason::BadSignature),
+            "variant {i}"
+        );
+    }
+    assert_eq!(
+        cache.len(),
+        0,
+        "refused messages left certificates in the cache"
+    );
+    // The real one verifies and is cached once, however often it is seen.
+    for _ in 0..3 {
+        open(&good, &cache, NOW).unwrap();
+    }
+    assert_eq!(cache.len(), 1);
+}

@@ -540,3 +540,23 @@ fn heartbeats_verify_only_from_a_certified_bridge_key_of_their_issuer() {
         assert!(err.contains(text), "case: {name}: {err}");
     }
 }
+
+#[test]
+fn a_heartbeat_dated_at_the_ends_of_time_is_stale_not_a_panic() {
+    // Found by fuzzing: `issued_at_ms` is signed but otherwise unchecked,
+    // and `now - issued_at` overflowed for a date near i64::MIN.
+    for issued_at_ms in [i64::MIN, i64::MIN + 1, i64::MAX] {
+        let state = RevocationState::new();
+        state.heartbeat(
+            "USA",
+            Heartbeat {
+                epoch: 0,
+                issued_at_ms,
+            },
+        );
+        assert!(
+            matches!(state.freshness("USA", 1_000, 5_000), Freshness::Stale(_)),
+            "{issued_at_ms}"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Writes the seed corpus to `fuzz/seeds/<target>/`: objects signed by the
+//! fixed world's keys (see `src/lib.rs`) and the repository's topologies.
+//! Run from `fuzz/`: `cargo run --release --example seed_corpus`.
+use std::path::Path;
+
+fn main() -> std::io::Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (target, name, bytes) in coalition_fuzz::seed_corpus() {
+        let dir = root.join("seeds").join(target);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(name), bytes)?;
+    }
+    let dir = root.join("seeds").join("topology");
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(root.join("../topologies"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, dir.join(path.file_name().expect("file name")))?;
+        }
+    }
+    println!("seeds written under {}", root.join("seeds").display());
+    Ok(())
+}
