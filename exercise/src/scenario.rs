@@ -158,7 +158,13 @@ pub struct Pair {
 /// The scenario called `name`, at `size`, acting on `pair`.
 pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String> {
     let full = size == Size::Full;
-    let cut_ms = if full { 30_000 } else { 8_000 };
+    let cut_ms = if full { 30_000 } else { 6_000 };
+    // Traffic before the first step and after the last one.
+    let (lead, tail) = if full {
+        (10_000, 10_000)
+    } else {
+        (6_000, 6_000)
+    };
     let s = |ms: u64| ms;
     let (a, b) = (pair.a.clone(), pair.b.clone());
     let step = |at_ms: u64, action: Action| Step { at_ms, action };
@@ -174,22 +180,22 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
         "cut-30s" => Scenario {
             name: "cut-30s",
             summary: "the bearer between two nations is cut for 30 s while tracks flow, then restored",
-            publish_ms: s(10_000) + cut_ms + 10_000,
+            publish_ms: s(lead) + cut_ms + tail,
             interval_ms: 100,
-            steps: vec![step(10_000, cut()), step(10_000 + cut_ms, restore())],
+            steps: vec![step(lead, cut()), step(lead + cut_ms, restore())],
         },
         "flapping" => {
-            let (down, up, cycles) = if full { (3_000, 3_000, 8) } else { (1_500, 1_500, 4) };
+            let (down, up, cycles) = if full { (3_000, 3_000, 8) } else { (1_500, 1_500, 3) };
             let mut steps = Vec::new();
             for i in 0..cycles {
-                let at = 8_000 + i * (down + up);
+                let at = lead + i * (down + up);
                 steps.push(step(at, cut()));
                 steps.push(step(at + down, restore()));
             }
             Scenario {
                 name: "flapping",
                 summary: "the bearer flaps: cut and restored every few seconds",
-                publish_ms: 8_000 + cycles * (down + up) + 8_000,
+                publish_ms: lead + cycles * (down + up) + tail,
                 interval_ms: 100,
                 steps,
             }
@@ -197,11 +203,11 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
         "degraded" => Scenario {
             name: "degraded",
             summary: "a degraded satellite bearer: 200 ms ± 50 ms each way and 5 % packet loss",
-            publish_ms: 8_000 + cut_ms + 8_000,
+            publish_ms: lead + cut_ms + tail,
             interval_ms: 100,
             steps: vec![
                 step(
-                    8_000,
+                    lead,
                     Action::Degrade {
                         a: a.clone(),
                         b: b.clone(),
@@ -210,56 +216,56 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
                         loss_percent: 5,
                     },
                 ),
-                step(8_000 + cut_ms, Action::Clear { a: a.clone(), b: b.clone() }),
+                step(lead + cut_ms, Action::Clear { a: a.clone(), b: b.clone() }),
             ],
         },
         "bridge-crash" => {
-            let down = if full { 15_000 } else { 6_000 };
+            let down = if full { 15_000 } else { 5_000 };
             Scenario {
                 name: "bridge-crash",
                 summary: "a nation's bridge is killed with SIGKILL mid-stream and started again",
-                publish_ms: 10_000 + down + 10_000,
+                publish_ms: lead + down + tail,
                 interval_ms: 100,
                 steps: vec![
-                    step(10_000, Action::KillBridge { nation: b.clone() }),
-                    step(10_000 + down, Action::StartBridge { nation: b.clone() }),
+                    step(lead, Action::KillBridge { nation: b.clone() }),
+                    step(lead + down, Action::StartBridge { nation: b.clone() }),
                 ],
             }
         }
         "revoke-during-cut" => Scenario {
             name: "revoke-during-cut",
             summary: "while the bearer is cut, the receiving nation revokes the sender's translator on its own",
-            publish_ms: 10_000 + cut_ms + 10_000,
+            publish_ms: lead + cut_ms + tail,
             interval_ms: 100,
             steps: vec![
-                step(10_000, cut()),
+                step(lead, cut()),
                 step(
-                    10_000 + cut_ms / 3,
+                    lead + cut_ms / 3,
                     Action::RevokeTranslator {
                         by: b.clone(),
                         id: format!("{a}-{b}"),
                     },
                 ),
-                step(10_000 + cut_ms, restore()),
+                step(lead + cut_ms, restore()),
             ],
         },
         "suspend-during-cut" => Scenario {
             name: "suspend-during-cut",
             summary: "while the bearer is cut, one nation suspends its partner; it reinstates it after the link returns",
-            publish_ms: 10_000 + cut_ms + 20_000,
+            publish_ms: lead + cut_ms + 2 * tail,
             interval_ms: 100,
             steps: vec![
-                step(10_000, cut()),
+                step(lead, cut()),
                 step(
-                    10_000 + cut_ms / 3,
+                    lead + cut_ms / 3,
                     Action::Suspend {
                         by: b.clone(),
                         partner: a.clone(),
                     },
                 ),
-                step(10_000 + cut_ms, restore()),
+                step(lead + cut_ms, restore()),
                 step(
-                    10_000 + cut_ms + 10_000,
+                    lead + cut_ms + tail,
                     Action::Reinstate {
                         by: b.clone(),
                         partner: a.clone(),
