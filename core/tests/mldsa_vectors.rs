@@ -21,8 +21,7 @@
 //!   are worth replacing with the upstream suite's `mldsa_*_verify_test.json`
 //!   when it can be vendored.
 //!
-//! coalition-core has no JSON dependency, so the file is read by the small
-//! parser at the bottom of this file (objects, arrays, strings, integers).
+//! The file is read with `serde_json` (a dev-dependency).
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -395,7 +394,6 @@ fn signed_objects_refuse_tampered_signatures_and_other_kinds() {
     }
 }
 
-#[path = "mldsa_vectors/json.rs"]
-mod json;
+use serde_json as json;
 #[path = "mldsa_vectors/vector_file.rs"]
 mod vector_file;
