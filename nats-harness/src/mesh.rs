@@ -80,20 +80,24 @@ impl Mesh {
 
     async fn try_start(topology: &Topology, dir: &Path) -> Result<Mesh, HarnessError> {
         let addressing = loopback_addressing(topology, dir)?;
-        let generated =
+        let mut generated =
             generate(topology, &addressing, &mut Credentials::random()).map_err(|e| {
                 HarnessError::Config {
                     what: e.to_string(),
                 }
             })?;
         for file in generated.files() {
-            let path = dir.join(&file.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(io(format!("create {}", parent.display())))?;
-            }
-            std::fs::write(&path, &file.contents)
-                .map_err(io(format!("write {}", path.display())))?;
+            crate::write_key_file(
+                &dir.join(&file.path),
+                file.contents.as_bytes(),
+                file.is_private(),
+            )?;
+        }
+        for (cfg, file) in generated.bridges.values_mut() {
+            cfg.resolve_tls(&dir.join(&file.path));
+        }
+        for (cfg, file) in generated.clients.values_mut() {
+            cfg.resolve_tls(&dir.join(&file.path));
         }
         let mut proxies = BTreeMap::new();
         for link in &topology.links {
@@ -195,6 +199,26 @@ impl Mesh {
     /// `nation`'s producers' and subscribers' credentials.
     pub fn clients(&self, nation: &str) -> Option<&ClientsConfig> {
         self.generated.clients.get(nation).map(|(c, _)| c)
+    }
+
+    /// Options to connect to `nation`'s servers as `cred`, over mutual TLS
+    /// with the identity of `nation`'s bridge (tests use it for every
+    /// account the bridge has a user in).
+    pub fn connect_options(
+        &self,
+        nation: &str,
+        cred: &Credential,
+    ) -> Result<async_nats::ConnectOptions, HarnessError> {
+        let cfg = self
+            .bridge_config(nation)
+            .ok_or_else(|| HarnessError::Config {
+                what: format!("no nation {nation} in this mesh"),
+            })?;
+        coalition_tls::connect_options(&cred.user, &cred.password, &cfg.tls).map_err(|e| {
+            HarnessError::Config {
+                what: e.to_string(),
+            }
+        })
     }
 
     /// The trust anchor file of `nation`.
@@ -338,6 +362,15 @@ impl Mesh {
             })
     }
 
+    /// The leaf-node listen port of a server (partners reach it through a
+    /// proxy; tests may dial it directly).
+    pub fn leaf_port(&self, nation: &str, index: usize) -> Option<u16> {
+        self.addressing
+            .servers
+            .get(&ServerId::new(nation, index))
+            .map(|a| a.leaf_port)
+    }
+
     /// The monitoring port of a server.
     pub fn monitor_port(&self, nation: &str, index: usize) -> Option<u16> {
         self.addressing
@@ -382,6 +415,7 @@ fn loopback_addressing(topology: &Topology, dir: &Path) -> Result<Addressing, Ha
                 leaf_port: next(),
                 monitor_port: next(),
                 store_dir: store.display().to_string(),
+                tls_dir: dir.join("tls").display().to_string(),
             },
         );
     }

@@ -8,7 +8,7 @@ const TOPOLOGY: &str = include_str!("../../topologies/coalition-3.toml");
 
 fn generated(dir: &Path) -> coalition_topology::GeneratedMesh {
     let t = parse_topology(TOPOLOGY, Path::new("coalition-3.toml")).unwrap();
-    let a = Addressing::sequential(&t, "127.0.0.1", 20000, dir);
+    let a = Addressing::sequential(&t, "127.0.0.1", 20000, dir, &dir.join("tls"));
     generate(&t, &a, &mut Credentials::random()).unwrap()
 }
 
@@ -18,9 +18,13 @@ fn every_generated_server_config_passes_nats_server_config_test() {
     let mesh = generated(dir.path());
     let bin = nats_harness::nats_server_path().unwrap();
     assert_eq!(mesh.servers.len(), 5);
+    for f in mesh.files() {
+        let path = dir.path().join(&f.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &f.contents).unwrap();
+    }
     for s in &mesh.servers {
-        let path = dir.path().join(format!("{}.conf", s.id));
-        std::fs::write(&path, &s.config.contents).unwrap();
+        let path = dir.path().join(&s.config.path);
         let out = std::process::Command::new(&bin)
             .arg("-t")
             .arg("-c")

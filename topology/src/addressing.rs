@@ -24,6 +24,8 @@ pub struct ServerAddress {
     pub monitor_port: u16,
     /// JetStream store directory.
     pub store_dir: String,
+    /// Where this server finds the mesh's generated `tls/` folder.
+    pub tls_dir: String,
 }
 
 /// Addresses of every server, and the endpoint a receiving nation dials for
@@ -53,8 +55,15 @@ impl Addressing {
 impl Addressing {
     /// Every server of `topology` on `host`, four consecutive ports each
     /// from `base_port` (client, cluster, leaf, monitoring), with JetStream
-    /// under `store_root/<server>`. Leaf endpoints are the servers' own.
-    pub fn sequential(topology: &Topology, host: &str, base_port: u16, store_root: &Path) -> Self {
+    /// under `store_root/<server>` and TLS files under `tls_dir`. Leaf
+    /// endpoints are the servers' own.
+    pub fn sequential(
+        topology: &Topology,
+        host: &str,
+        base_port: u16,
+        store_root: &Path,
+        tls_dir: &Path,
+    ) -> Self {
         let mut addressing = Addressing::default();
         for (i, id) in topology.servers().enumerate() {
             let p = base_port.saturating_add((i as u16).saturating_mul(4));
@@ -69,6 +78,7 @@ impl Addressing {
                     leaf_port: p.saturating_add(2),
                     monitor_port: p.saturating_add(3),
                     store_dir: store.display().to_string(),
+                    tls_dir: tls_dir.display().to_string(),
                 },
             );
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use coalition_tls::ClientTls;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TopologyError;
@@ -68,6 +69,10 @@ pub struct BridgeConfig {
     pub metrics_listen: Option<String>,
     /// The bridge's user in `HOME`.
     pub home: Credential,
+    /// The bridge's TLS client identity, used on every connection it makes.
+    /// Paths are relative to this file's folder; [`BridgeConfig::load`]
+    /// resolves them.
+    pub tls: ClientTls,
     /// Trust anchors: nation code to the path of its root public key,
     /// relative to this file's directory.
     pub trust_anchors: BTreeMap<String, String>,
@@ -113,6 +118,11 @@ pub struct ClientsConfig {
     pub producers: BTreeMap<String, Credential>,
     /// The subscriber user (alerting systems).
     pub subscriber: Credential,
+    /// Producer id to its TLS client identity. Paths are relative to this
+    /// file's folder; [`ClientsConfig::load`] resolves them.
+    pub producer_tls: BTreeMap<String, ClientTls>,
+    /// The subscribers' TLS client identity.
+    pub subscriber_tls: ClientTls,
 }
 
 fn default_staleness_ms() -> u64 {
@@ -144,8 +154,9 @@ fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TopologyError> {
 impl BridgeConfig {
     /// Reads and checks a bridge config file.
     pub fn load(path: &Path) -> Result<Self, TopologyError> {
-        let cfg: BridgeConfig = load(path)?;
+        let mut cfg: BridgeConfig = load(path)?;
         cfg.check(path)?;
+        cfg.resolve_tls(path);
         Ok(cfg)
     }
 
@@ -191,6 +202,11 @@ impl BridgeConfig {
         Ok(())
     }
 
+    /// Makes the TLS paths absolute, taking them from `config_path`'s folder.
+    pub fn resolve_tls(&mut self, config_path: &Path) {
+        self.tls = self.tls.resolved_against(folder(config_path));
+    }
+
     /// Resolves a trust-anchor path against the config file's directory.
     pub fn anchor_path(&self, config_path: &Path, nation: &str) -> Option<PathBuf> {
         let rel = self.trust_anchors.get(nation)?;
@@ -200,7 +216,11 @@ impl BridgeConfig {
 
 /// Resolves `rel` against the directory of `config_path`.
 pub fn resolve(config_path: &Path, rel: &str) -> PathBuf {
-    config_path.parent().unwrap_or(Path::new(".")).join(rel)
+    folder(config_path).join(rel)
+}
+
+fn folder(config_path: &Path) -> &Path {
+    config_path.parent().unwrap_or(Path::new("."))
 }
 
 impl BridgeConfig {
@@ -214,8 +234,33 @@ impl BridgeConfig {
 }
 
 impl ClientsConfig {
-    /// Reads a clients file.
+    /// Reads a clients file; its TLS paths are resolved.
     pub fn load(path: &Path) -> Result<Self, TopologyError> {
-        load(path)
+        let mut cfg: ClientsConfig = load(path)?;
+        for p in cfg.producers.keys() {
+            if !cfg.producer_tls.contains_key(p) {
+                return Err(TopologyError::Invalid {
+                    path: path.to_path_buf(),
+                    line: 0,
+                    message: format!("producer {p} has no entry in [producer_tls]"),
+                });
+            }
+        }
+        cfg.resolve_tls(path);
+        Ok(cfg)
+    }
+
+    /// Makes the TLS paths absolute, taking them from `config_path`'s folder.
+    pub fn resolve_tls(&mut self, config_path: &Path) {
+        let dir = folder(config_path);
+        for tls in self.producer_tls.values_mut() {
+            *tls = tls.resolved_against(dir);
+        }
+        self.subscriber_tls = self.subscriber_tls.resolved_against(dir);
+    }
+
+    /// Producer `id`'s user and TLS identity.
+    pub fn producer(&self, id: &str) -> Option<(&Credential, &ClientTls)> {
+        Some((self.producers.get(id)?, self.producer_tls.get(id)?))
     }
 }

@@ -71,6 +71,17 @@ pub struct GeneratedFile {
     pub contents: String,
 }
 
+impl GeneratedFile {
+    /// Whether the file holds a secret (passwords, private keys) and must
+    /// be written readable by its owner only (0600).
+    pub fn is_private(&self) -> bool {
+        ["bridges/", "clients/", "nats/"]
+            .iter()
+            .any(|p| self.path.starts_with(p))
+            || self.path.ends_with(".key")
+    }
+}
+
 /// A server's config and what readiness means for it.
 #[derive(Debug, Clone)]
 pub struct GeneratedServer {
@@ -93,6 +104,8 @@ pub struct GeneratedMesh {
     pub bridges: BTreeMap<String, (BridgeConfig, GeneratedFile)>,
     /// Clients files by nation, at `clients/<NATION>.toml`.
     pub clients: BTreeMap<String, (ClientsConfig, GeneratedFile)>,
+    /// TLS authorities, certificates and keys, under `tls/`.
+    pub tls: Vec<GeneratedFile>,
 }
 
 impl GeneratedMesh {
@@ -103,6 +116,7 @@ impl GeneratedMesh {
             .map(|s| &s.config)
             .chain(self.bridges.values().map(|(_, f)| f))
             .chain(self.clients.values().map(|(_, f)| f))
+            .chain(self.tls.iter())
     }
 }
 
@@ -147,6 +161,7 @@ pub fn generate(
         servers,
         bridges,
         clients,
+        tls: crate::tls_files::generate_tls(topology, addressing)?,
     })
 }
 
@@ -253,6 +268,7 @@ fn bridge_config(
         release_max_age_secs: topology.release_max_age_secs,
         metrics_listen: None,
         home: credentials.get(&users.bridge_home()),
+        tls: client_tls(code, &users.bridge_home()),
         trust_anchors,
         bridge_key: format!("../keys/{code}/bridge.key"),
         bridge_certificate: format!("../keys/{code}/bridge.cert"),
@@ -273,15 +289,31 @@ fn clients_config(
 ) -> ClientsConfig {
     let users = crate::nats_config::UserNames::new(&nation.code);
     let mut producers = BTreeMap::new();
+    let mut producer_tls = BTreeMap::new();
     for f in topology.feeds_of(&nation.code) {
+        let user = users.producer(&f.producer);
         producers
             .entry(f.producer.clone())
-            .or_insert_with(|| credentials.get(&users.producer(&f.producer)));
+            .or_insert_with(|| credentials.get(&user));
+        producer_tls.insert(f.producer.clone(), client_tls(&nation.code, &user));
     }
     ClientsConfig {
         nation: nation.code.clone(),
         servers: client_urls(topology, addressing, &nation.code),
         producers,
         subscriber: credentials.get(&users.subscriber()),
+        producer_tls,
+        subscriber_tls: client_tls(&nation.code, &users.subscriber()),
+    }
+}
+
+/// The TLS identity of `user`, as paths relative to `bridges/` and
+/// `clients/`.
+fn client_tls(nation: &str, user: &str) -> coalition_tls::ClientTls {
+    use crate::tls_files::paths;
+    coalition_tls::ClientTls {
+        ca: format!("../tls/{}", paths::ca(nation)),
+        certificate: format!("../tls/{}", paths::client_certificate(nation, user)),
+        key: format!("../tls/{}", paths::client_key(nation, user)),
     }
 }

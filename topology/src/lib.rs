@@ -15,13 +15,16 @@ mod model;
 mod naming;
 mod nats_config;
 mod parse;
+mod tls_files;
 
 pub use addressing::{Addressing, ServerAddress};
 pub use bridge_config::{
     resolve, BridgeConfig, ClientsConfig, Credential, IngressLink, ReleaseLink,
 };
+pub use coalition_tls::ClientTls;
 pub use error::TopologyError;
 pub use generate::{generate, Credentials, GeneratedFile, GeneratedMesh, GeneratedServer};
 pub use model::{Feed, FeedKind, Link, Nation, ServerId, Topology};
 pub use naming::{accounts, control_files, streams, subjects};
 pub use parse::{parse_topology, parse_topology_file};
+pub use tls_files::{paths as tls_paths, VALIDITY_DAYS as TLS_VALIDITY_DAYS};

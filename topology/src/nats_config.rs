@@ -11,11 +11,32 @@
 //!   subjects; producers may publish only their own `out.*.<producer>.>`.
 use std::fmt::Write as _;
 
-use crate::addressing::Addressing;
+use crate::addressing::{Addressing, ServerAddress};
 use crate::error::TopologyError;
 use crate::generate::Credentials;
 use crate::model::{ServerId, Topology};
 use crate::naming::{accounts, streams};
+use crate::tls_files::paths as tls_paths;
+
+/// A `tls { }` block: this server's certificate, the authorities it trusts
+/// and, with `verify`, a required certificate from the other side. The
+/// handshake timeout is generous: 0.5 s (nats-server's default) is too
+/// short on a loaded machine.
+fn tls_block(indent: &str, addr: &ServerAddress, id: &ServerId, ca: &str, verify: bool) -> String {
+    let at = |rel: String| q(&format!("{}/{rel}", addr.tls_dir));
+    let name = id.to_string();
+    let mut out = format!(
+        "{indent}tls {{\n{indent}  cert_file: {}\n{indent}  key_file: {}\n{indent}  ca_file: {}\n",
+        at(tls_paths::server_certificate(&name)),
+        at(tls_paths::server_key(&name)),
+        at(ca.to_string()),
+    );
+    if verify {
+        let _ = writeln!(out, "{indent}  verify: true");
+    }
+    let _ = writeln!(out, "{indent}  timeout: 5\n{indent}}}");
+    out
+}
 
 /// The NATS user names inside one nation's config.
 pub(crate) struct UserNames<'a> {
@@ -241,6 +262,12 @@ pub(crate) fn render_server(
     let _ = writeln!(out, "server_name: {}", q(&id.to_string()));
     let _ = writeln!(out, "listen: \"{}:{}\"", addr.bind_host, addr.client_port);
     let _ = writeln!(out, "http: \"{}:{}\"\n", addr.bind_host, addr.monitor_port);
+    let _ = writeln!(
+        out,
+        "# Every client connection is mutual TLS: plaintext is refused, and so is a\n\
+         # client without a certificate from {code}'s TLS authority.\n{}",
+        tls_block("", addr, id, &tls_paths::ca(code), true)
+    );
     let sync = if nation.lazy_fsync {
         "# lazy_fsync: nats-server's default fsync (every 2 minutes). An acknowledged\n  \
          # write can be lost on a machine crash. UNSAFE: for the negative control only.\n"
@@ -295,13 +322,14 @@ fn render_cluster(
     }
     let _ = writeln!(
         out,
-        "cluster {{\n  name: {}\n  listen: \"{}:{}\"\n  authorization {{ user: {}, password: {} }}\n  routes: {}\n}}\n",
+        "cluster {{\n  name: {}\n  listen: \"{}:{}\"\n  authorization {{ user: {}, password: {} }}\n  routes: {}\n{}}}\n",
         q(&id.nation),
         addr.bind_host,
         addr.cluster_port,
         q(&route.user),
         q(&route.password),
-        list(&routes)
+        list(&routes),
+        tls_block("  ", addr, id, &tls_paths::ca(&id.nation), true)
     );
     Ok(())
 }
@@ -323,8 +351,12 @@ fn render_leafnodes(
              listen: \"{}:{}\"\n  \
              # Never tell partners other addresses to dial: they use only the\n  \
              # endpoints {code} designated (a guard, a proxy, a fixed address).\n  \
-             no_advertise: true",
-            addr.bind_host, addr.leaf_port
+             no_advertise: true\n  \
+             # Mutual TLS: partners present their server certificate, issued by\n  \
+             # their own TLS authority; only the partners {code} releases to are trusted.\n{}",
+            addr.bind_host,
+            addr.leaf_port,
+            tls_block("  ", addr, id, &tls_paths::leaf_clients_ca(code), true).trim_end()
         );
     }
     out.push_str("  # How soon a cut leaf link is redialled (nats-server's default is 1s).\n  reconnect: \"500ms\"\n");
@@ -346,10 +378,14 @@ fn render_leafnodes(
                 leaf.user, leaf.password
             ));
         }
+        let tls = tls_block("      ", addr, id, &tls_paths::ca(&l.from), false);
         let _ = writeln!(
             out,
-            "    # Link {}: pull what {} released to {code}.\n    {{ urls: {}, account: {} }}",
+            "    # Link {}: pull what {} released to {code}, over TLS: {code} presents its\n    \
+             # server certificate and trusts only {}'s TLS authority.\n    \
+             {{\n      urls: {}\n      account: {}\n{tls}    }}",
             l.name(),
+            l.from,
             l.from,
             list(&urls),
             q(&accounts::from_partner(&l.from))

@@ -47,7 +47,13 @@ fn sync_interval_always_is_omitted_only_for_a_lazy_fsync_nation() {
         let t = parse_topology(&topology(usa, gbr), Path::new("t.toml")).unwrap();
         assert_eq!(t.nation("USA").unwrap().lazy_fsync, !usa_always, "{case}");
         assert_eq!(t.nation("GBR").unwrap().lazy_fsync, !gbr_always, "{case}");
-        let a = Addressing::sequential(&t, "127.0.0.1", 20000, Path::new("/nonexistent"));
+        let a = Addressing::sequential(
+            &t,
+            "127.0.0.1",
+            20000,
+            Path::new("/nonexistent"),
+            Path::new("/nonexistent/tls"),
+        );
         let mesh = generate(&t, &a, &mut Credentials::random()).unwrap();
         assert_eq!(mesh.servers.len(), 4, "{case}");
         for s in &mesh.servers {
