@@ -3,16 +3,17 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
-use coalition_topology::{streams, Credential};
+use coalition_topology::{streams, ClientTls, Credential};
 
 use crate::BridgeError;
 
-/// Connects to `servers` as `cred`, for `account`.
+/// Connects to `servers` as `cred`, for `account`, over mutual TLS with
+/// the bridge's identity `tls`.
 pub(crate) async fn connect(
     nation: &str,
     account: &str,
     servers: &[String],
-    cred: &Credential,
+    (cred, tls): (&Credential, &ClientTls),
 ) -> Result<async_nats::Client, BridgeError> {
     use async_nats::ConnectErrorKind;
     // Servers that are still starting (a whole nation brought up at once,
@@ -20,13 +21,12 @@ pub(crate) async fn connect(
     // not: they will not get better.
     let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
     loop {
-        let attempt = async_nats::ConnectOptions::with_user_and_password(
-            cred.user.clone(),
-            cred.password.clone(),
-        )
-        .name(format!("{nation}-bridge-{account}"))
-        .connect(servers)
-        .await;
+        let options = coalition_tls::connect_options(&cred.user, &cred.password, tls)
+            .map_err(|e| BridgeError::Config(format!("[tls] {e}")))?;
+        let attempt = options
+            .name(format!("{nation}-bridge-{account}"))
+            .connect(servers)
+            .await;
         let e = match attempt {
             Ok(client) => return Ok(client),
             Err(e) => e,

@@ -113,7 +113,7 @@ pub async fn start(
     telemetry::install(cfg.metrics_listen.as_deref())?;
     let nation = cfg.nation.clone();
     let cache = Arc::new(CertificateCache::new(settings.anchors.clone()));
-    let home = bus::connect(&nation, accounts::HOME, &cfg.servers, &cfg.home).await?;
+    let home = bus::connect(&nation, accounts::HOME, &cfg.servers, (&cfg.home, &cfg.tls)).await?;
     let home_js = jetstream::new(home);
     let max_age = Duration::from_secs(cfg.release_max_age_secs);
     let outbound = bus::patiently("home streams", || {
@@ -138,7 +138,13 @@ pub async fn start(
     let mut release = Vec::new();
     for link in &cfg.release {
         let account = accounts::release_to(&link.partner);
-        let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
+        let client = bus::connect(
+            &nation,
+            &account,
+            &cfg.servers,
+            (&link.credential, &cfg.tls),
+        )
+        .await?;
         let js = jetstream::new(client);
         bus::patiently("RELEASED", || {
             bus::ensure_stream(&js, streams::RELEASED, "rel.>", cfg.replicas, max_age)
@@ -189,7 +195,13 @@ pub async fn start(
     tasks.push(start_egress(&shared, release, outbound, &shutdown).await?);
     for link in &cfg.ingress {
         let account = accounts::from_partner(&link.partner);
-        let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
+        let client = bus::connect(
+            &nation,
+            &account,
+            &cfg.servers,
+            (&link.credential, &cfg.tls),
+        )
+        .await?;
         let partner_js = jetstream::with_domain(client, &link.partner);
         tasks.push(tokio::spawn(control.clone().follow_partner(
             link.partner.clone(),

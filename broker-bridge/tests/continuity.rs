@@ -105,8 +105,7 @@ async fn named_subscriber(mesh: &nats_harness::Mesh, durable: &str) -> coalition
     let clients = mesh.clients("GBR").expect("clients config");
     within(
         "subscriber connect",
-        SubscriberOptions::new(&clients.servers)
-            .credentials(&clients.subscriber.user, &clients.subscriber.password)
+        SubscriberOptions::from_clients(clients)
             .trust_anchors(anchors(mesh))
             .durable(durable)
             .connect(),

@@ -440,11 +440,10 @@ async fn a_producer_following_its_nation_s_schema_policy_gets_a_typed_error_for_
 
     let (root, identity) = usa_radar(&s.mesh);
     let clients = s.mesh.clients("USA").expect("clients");
-    let cred = &clients.producers["radar-1"];
     let checked = within(
         "producer connects",
-        coalition_sdk::ProducerOptions::new(&clients.servers)
-            .credentials(&cred.user, &cred.password)
+        coalition_sdk::ProducerOptions::from_clients(&clients, "radar-1")
+            .expect("producer in clients file")
             .nation_root(root)
             .connect(identity),
     )

@@ -340,13 +340,13 @@ struct AuditLog {
 impl AuditLog {
     async fn open(config: &BridgeConfig) -> Result<Self, CliError> {
         let servers = config.servers.join(",");
-        let client = async_nats::ConnectOptions::with_user_and_password(
-            config.home.user.clone(),
-            config.home.password.clone(),
-        )
-        .name(format!("coalition-audit-{}", config.nation))
-        .connection_timeout(Duration::from_secs(5))
-        .connect(config.servers.as_slice());
+        let options =
+            coalition_tls::connect_options(&config.home.user, &config.home.password, &config.tls)
+                .map_err(|e| CliError::Usage(format!("[tls] of the bridge config: {e}")))?;
+        let client = options
+            .name(format!("coalition-audit-{}", config.nation))
+            .connection_timeout(Duration::from_secs(5))
+            .connect(config.servers.as_slice());
         let client = tokio::time::timeout(IO_LIMIT, client)
             .await
             .map_err(|_| format!("no answer within {}s", IO_LIMIT.as_secs()))

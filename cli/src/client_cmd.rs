@@ -82,7 +82,7 @@ fn clients(dir: &Path, nation: &str) -> Result<ClientsConfig, CliError> {
 pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
     let MeshDir { dir, nation } = &args.mesh;
     let clients = clients(dir, nation)?;
-    let cred = clients.producers.get(&args.producer).ok_or_else(|| {
+    clients.producers.get(&args.producer).ok_or_else(|| {
         CliError::Usage(format!(
             "no producer {:?} in {nation}'s clients file",
             args.producer
@@ -91,8 +91,7 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
     let root = load_trust_anchor(&nats_harness::nation_key_dir(dir, nation).join("root.pub"))?;
     let (key, cert) = nats_harness::producer_files(dir, nation, &args.producer);
     let identity = load_producer_identity(&key, &cert, nation, &root)?;
-    let producer = ProducerOptions::new(&clients.servers)
-        .credentials(&cred.user, &cred.password)
+    let producer = ProducerOptions::from_clients(&clients, &args.producer)?
         .connect(identity)
         .await?;
     let to: Vec<&str> = args.rel.iter().map(String::as_str).collect();
@@ -129,8 +128,7 @@ pub async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
             anchors.insert(code.clone(), load_trust_anchor(&path)?);
         }
     }
-    let subscriber = SubscriberOptions::new(&clients.servers)
-        .credentials(&clients.subscriber.user, &clients.subscriber.password)
+    let subscriber = SubscriberOptions::from_clients(&clients)
         .trust_anchors(anchors)
         .connect()
         .await?;

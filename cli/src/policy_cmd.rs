@@ -191,8 +191,8 @@ async fn publisher(mesh: &MeshDir) -> Result<ControlPublisher, CliError> {
     Ok(ControlPublisher::connect(
         &cfg.servers,
         &mesh.nation,
-        &cfg.home.user,
-        &cfg.home.password,
+        (&cfg.home.user, &cfg.home.password),
+        &cfg.tls,
     )
     .await?)
 }

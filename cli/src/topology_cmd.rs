@@ -96,14 +96,17 @@ fn generate_into(t: &Topology, out: &Path, base_port: u16) -> Result<(), CliErro
             "--base-port {base_port}: need {needed} ports between 1024 and 65535"
         )));
     }
-    let addressing = Addressing::sequential(t, "127.0.0.1", base_port, &out.join("jetstream"));
+    let addressing = Addressing::sequential(
+        t,
+        "127.0.0.1",
+        base_port,
+        &out.join("jetstream"),
+        &out.join("tls"),
+    );
     let mesh = generate(t, &addressing, &mut Credentials::random())?;
     for file in mesh.files() {
         let path = out.join(&file.path);
-        let private = file.path.starts_with("bridges/")
-            || file.path.starts_with("clients/")
-            || file.path.starts_with("nats/");
-        nats_harness::write_key_file(&path, file.contents.as_bytes(), private)?;
+        nats_harness::write_key_file(&path, file.contents.as_bytes(), file.is_private())?;
     }
     nats_harness::generate_dev_pki(out, t, crate::now_ms())?;
     Ok(())

@@ -147,7 +147,9 @@ impl Fixture {
             .unwrap();
         let home = mesh.bridge_config("USA").unwrap().home.clone();
         let urls = mesh.client_urls("USA");
-        let client = async_nats::ConnectOptions::with_user_and_password(home.user, home.password)
+        let client = mesh
+            .connect_options("USA", &home)
+            .unwrap()
             .connect(urls.as_slice())
             .await
             .unwrap();

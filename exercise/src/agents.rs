@@ -152,7 +152,7 @@ async fn connect_producer(
     producer_id: &str,
 ) -> Result<Producer, ExerciseError> {
     let clients = clients(&opts.dir, &opts.nation)?;
-    let cred = clients.producers.get(producer_id).ok_or_else(|| {
+    clients.producers.get(producer_id).ok_or_else(|| {
         ExerciseError::Usage(format!(
             "no producer {producer_id:?} in {}'s clients file",
             opts.nation
@@ -162,8 +162,7 @@ async fn connect_producer(
         load_trust_anchor(&nats_harness::nation_key_dir(&opts.dir, &opts.nation).join("root.pub"))?;
     let (key, cert) = nats_harness::producer_files(&opts.dir, &opts.nation, producer_id);
     let identity = load_producer_identity(&key, &cert, &opts.nation, &root)?;
-    Ok(ProducerOptions::new(&clients.servers)
-        .credentials(&cred.user, &cred.password)
+    Ok(ProducerOptions::from_clients(&clients, producer_id)?
         .connect(identity)
         .await?)
 }
@@ -244,8 +243,7 @@ async fn subscribe(
     anchors: TrustAnchors,
 ) -> Result<(Subscriber, Subscription), ExerciseError> {
     let clients = clients(&opts.dir, &opts.nation)?;
-    let subscriber = SubscriberOptions::new(&clients.servers)
-        .credentials(&clients.subscriber.user, &clients.subscriber.password)
+    let subscriber = SubscriberOptions::from_clients(&clients)
         .trust_anchors(anchors)
         .durable("exercise-alerts")
         .connect()

@@ -154,10 +154,11 @@ fn clear(dir: &Path) -> Result<(), ExerciseError> {
 fn write_mesh(mesh: &Path, topology: &Topology, plan: &Plan) -> Result<(), ExerciseError> {
     let generated = generate(topology, &plan.addressing(), &mut Credentials::random())?;
     for file in generated.files() {
-        let private = ["bridges/", "clients/", "nats/"]
-            .iter()
-            .any(|p| file.path.starts_with(p));
-        write(&mesh.join(&file.path), file.contents.as_bytes(), private)?;
+        write(
+            &mesh.join(&file.path),
+            file.contents.as_bytes(),
+            file.is_private(),
+        )?;
     }
     nats_harness::generate_dev_pki(mesh, topology, now_ms())?;
     Ok(())

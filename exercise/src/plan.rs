@@ -222,6 +222,7 @@ impl Plan {
                     leaf_port: LEAF_PORT,
                     monitor_port: MONITOR_PORT,
                     store_dir: DATA_MOUNT.into(),
+                    tls_dir: format!("{MESH_MOUNT}/tls"),
                 },
             );
         }

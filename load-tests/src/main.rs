@@ -92,16 +92,14 @@ async fn raw_leaf(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
     let gbr = mesh.bridge_config("GBR").ok_or("no GBR config")?;
     let rel = &usa.release[0].credential;
     let from = &gbr.ingress[0].credential;
-    let tx =
-        async_nats::ConnectOptions::with_user_and_password(rel.user.clone(), rel.password.clone())
-            .connect(mesh.client_urls("USA"))
-            .await?;
-    let rx = async_nats::ConnectOptions::with_user_and_password(
-        from.user.clone(),
-        from.password.clone(),
-    )
-    .connect(mesh.client_urls("GBR"))
-    .await?;
+    let tx = mesh
+        .connect_options("USA", rel)?
+        .connect(mesh.client_urls("USA"))
+        .await?;
+    let rx = mesh
+        .connect_options("GBR", from)?
+        .connect(mesh.client_urls("GBR"))
+        .await?;
     let subject = format!("_INBOX.bench.{size}");
     let mut sub = rx.subscribe(subject.clone()).await?;
     rx.flush().await?;
@@ -155,12 +153,10 @@ async fn raw_leaf(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
 /// any path that stores a message durably at each hop runs into.
 async fn jetstream_store(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
     let home = &mesh.bridge_config("USA").ok_or("no USA config")?.home;
-    let client = async_nats::ConnectOptions::with_user_and_password(
-        home.user.clone(),
-        home.password.clone(),
-    )
-    .connect(mesh.client_urls("USA"))
-    .await?;
+    let client = mesh
+        .connect_options("USA", home)?
+        .connect(mesh.client_urls("USA"))
+        .await?;
     let js = async_nats::jetstream::new(client);
     let name = format!("BENCH{size}");
     js.get_or_create_stream(async_nats::jetstream::stream::Config {
@@ -193,9 +189,7 @@ async fn mesh_path(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
     let (key, cert) = mesh.producer_key_paths("USA", "radar-1");
     let identity = load_producer_identity(&key, &cert, "USA", &root)?;
     let clients = mesh.clients("USA").ok_or("no USA clients")?;
-    let cred = &clients.producers["radar-1"];
-    let producer = ProducerOptions::new(&clients.servers)
-        .credentials(&cred.user, &cred.password)
+    let producer = ProducerOptions::from_clients(&clients, "radar-1")?
         .connect(identity)
         .await?;
     let gbr = mesh.clients("GBR").ok_or("no GBR clients")?;

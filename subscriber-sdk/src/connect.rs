@@ -1,4 +1,7 @@
-//! Connecting to a nation's NATS servers with a user and password.
+//! Connecting to a nation's NATS servers: a user and password, over mutual
+//! TLS when the client has TLS files (a generated mesh requires it).
+use coalition_tls::ClientTls;
+
 use crate::SdkError;
 
 /// Where and as whom to connect.
@@ -6,6 +9,7 @@ use crate::SdkError;
 pub(crate) struct ConnectSpec {
     pub servers: Vec<String>,
     pub credentials: Option<(String, String)>,
+    pub tls: Option<ClientTls>,
     pub name: String,
 }
 
@@ -14,6 +18,7 @@ impl std::fmt::Debug for ConnectSpec {
         f.debug_struct("ConnectSpec")
             .field("servers", &self.servers)
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("tls", &self.tls.as_ref().map(|t| &t.certificate))
             .finish_non_exhaustive()
     }
 }
@@ -26,16 +31,20 @@ impl ConnectSpec {
                 .map(|s| s.as_ref().to_string())
                 .collect(),
             credentials: None,
+            tls: None,
             name: name.to_string(),
         }
     }
 
     pub(crate) async fn connect(&self) -> Result<async_nats::Client, SdkError> {
-        let options = match &self.credentials {
-            Some((user, password)) => {
-                async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
-            }
-            None => async_nats::ConnectOptions::new(),
+        let (user, password) = match &self.credentials {
+            Some((u, p)) => (u.clone(), p.clone()),
+            None => (String::new(), String::new()),
+        };
+        let options = match (&self.tls, &self.credentials) {
+            (Some(tls), _) => coalition_tls::connect_options(&user, &password, tls)?,
+            (None, Some(_)) => async_nats::ConnectOptions::with_user_and_password(user, password),
+            (None, None) => async_nats::ConnectOptions::new(),
         };
         options
             .name(&self.name)
@@ -43,7 +52,12 @@ impl ConnectSpec {
             .await
             .map_err(|e| SdkError::Connect {
                 servers: self.servers.join(","),
-                detail: e.to_string(),
+                detail: match &self.tls {
+                    Some(_) => e.to_string(),
+                    None => format!(
+                        "{e} (no TLS files were given: a mesh's servers require mutual TLS)"
+                    ),
+                },
             })
     }
 }

@@ -23,15 +23,17 @@ pub struct ControlPublisher {
 }
 
 impl ControlPublisher {
-    /// Connects to `nation`'s servers as `user` (its bridge's HOME user).
+    /// Connects to `nation`'s servers as `user` (its bridge's HOME user),
+    /// over mutual TLS with `tls`.
     pub async fn connect<S: AsRef<str>>(
         servers: impl IntoIterator<Item = S>,
         nation: &str,
-        user: &str,
-        password: &str,
+        (user, password): (&str, &str),
+        tls: &coalition_tls::ClientTls,
     ) -> Result<Self, SdkError> {
         let mut spec = ConnectSpec::new(servers, &format!("{nation}-control"));
         spec.credentials = Some((user.to_string(), password.to_string()));
+        spec.tls = Some(tls.clone());
         let client = spec.connect().await?;
         Ok(ControlPublisher {
             js: jetstream::new(client),

@@ -13,6 +13,9 @@ pub enum SdkError {
         /// The client's error.
         detail: String,
     },
+    /// The TLS files given to the client are unusable.
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] coalition_tls::TlsError),
     /// The bridge has not created the streams this client needs.
     #[error("stream {stream} is not available: {detail}. Start the nation's bridge first; it creates the streams")]
     StreamUnavailable {

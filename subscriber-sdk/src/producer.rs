@@ -46,6 +46,26 @@ impl ProducerOptions {
         }
     }
 
+    /// Producer `producer_id` of a nation's clients file: its servers, its
+    /// NATS user and its TLS identity.
+    pub fn from_clients(
+        clients: &coalition_topology::ClientsConfig,
+        producer_id: &str,
+    ) -> Result<Self, SdkError> {
+        let (cred, tls) = clients
+            .producer(producer_id)
+            .ok_or_else(|| SdkError::Connect {
+                servers: clients.servers.join(","),
+                detail: format!(
+                    "the clients file of {} has no producer {producer_id}",
+                    clients.nation
+                ),
+            })?;
+        Ok(Self::new(&clients.servers)
+            .credentials(&cred.user, &cred.password)
+            .tls(tls.clone()))
+    }
+
     /// Authenticate as this NATS user.
     ///
     /// ```
@@ -54,6 +74,13 @@ impl ProducerOptions {
     /// ```
     pub fn credentials(mut self, user: &str, password: &str) -> Self {
         self.spec.credentials = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// Connect over mutual TLS with these files (the authority to trust,
+    /// this client's certificate and key). A generated mesh requires it.
+    pub fn tls(mut self, files: coalition_tls::ClientTls) -> Self {
+        self.spec.tls = Some(files);
         self
     }
 

@@ -45,6 +45,14 @@ impl SubscriberOptions {
         }
     }
 
+    /// The subscriber of a nation's clients file: its servers, its NATS
+    /// user and its TLS identity.
+    pub fn from_clients(clients: &coalition_topology::ClientsConfig) -> Self {
+        Self::new(&clients.servers)
+            .credentials(&clients.subscriber.user, &clients.subscriber.password)
+            .tls(clients.subscriber_tls.clone())
+    }
+
     /// Authenticate as this NATS user.
     ///
     /// ```
@@ -53,6 +61,13 @@ impl SubscriberOptions {
     /// ```
     pub fn credentials(mut self, user: &str, password: &str) -> Self {
         self.spec.credentials = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// Connect over mutual TLS with these files (the authority to trust,
+    /// this client's certificate and key). A generated mesh requires it.
+    pub fn tls(mut self, files: coalition_tls::ClientTls) -> Self {
+        self.spec.tls = Some(files);
         self
     }
 

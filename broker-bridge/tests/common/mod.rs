@@ -135,11 +135,10 @@ pub async fn producer(mesh: &Mesh, nation: &str, producer_id: &str) -> Producer 
     let (key, cert) = mesh.producer_key_paths(nation, producer_id);
     let identity = load_producer_identity(&key, &cert, nation, &root).expect("producer identity");
     let clients = mesh.clients(nation).expect("clients config");
-    let cred = &clients.producers[producer_id];
     within(
         "producer connect",
-        ProducerOptions::new(&clients.servers)
-            .credentials(&cred.user, &cred.password)
+        ProducerOptions::from_clients(&clients, producer_id)
+            .expect("producer in clients file")
             .connect(identity),
     )
     .await
@@ -165,8 +164,7 @@ pub async fn subscriber(mesh: &Mesh, nation: &str) -> Subscriber {
     let clients = mesh.clients(nation).expect("clients config");
     within(
         "subscriber connect",
-        SubscriberOptions::new(&clients.servers)
-            .credentials(&clients.subscriber.user, &clients.subscriber.password)
+        SubscriberOptions::from_clients(clients)
             .trust_anchors(anchors(mesh))
             .connect(),
     )
@@ -225,7 +223,8 @@ pub async fn watch_everything(mesh: &Mesh, nation: &str) -> Watch {
     for (account, cred) in mesh.bridge_accounts(nation) {
         let client = within(
             "watcher connect",
-            async_nats::ConnectOptions::with_user_and_password(cred.user, cred.password)
+            mesh.connect_options(nation, &cred)
+                .expect("TLS options")
                 .connect(mesh.client_urls(nation)),
         )
         .await
@@ -313,7 +312,8 @@ pub async fn jetstream_as(
 ) -> async_nats::jetstream::Context {
     let client = within(
         "connect",
-        async_nats::ConnectOptions::with_user_and_password(cred.user, cred.password)
+        mesh.connect_options(nation, &cred)
+            .expect("TLS options")
             .connect(mesh.client_urls(nation)),
     )
     .await
@@ -357,8 +357,8 @@ pub async fn control(mesh: &Mesh, nation: &str) -> coalition_sdk::ControlPublish
         coalition_sdk::ControlPublisher::connect(
             &cfg.servers,
             nation,
-            &cfg.home.user,
-            &cfg.home.password,
+            (&cfg.home.user, &cfg.home.password),
+            &cfg.tls,
         ),
     )
     .await

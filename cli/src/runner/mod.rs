@@ -214,8 +214,7 @@ async fn spawn_clients(
         let clients = mesh
             .clients(&n.code)
             .ok_or_else(|| CliError::Runtime(format!("no clients for {}", n.code)))?;
-        let sub = SubscriberOptions::new(&clients.servers)
-            .credentials(&clients.subscriber.user, &clients.subscriber.password)
+        let sub = SubscriberOptions::from_clients(clients)
             .trust_anchors(anchors.clone())
             .connect()
             .await?;
@@ -230,9 +229,7 @@ async fn spawn_clients(
         for feed in topology.feeds_of(&n.code) {
             let (key, cert) = mesh.producer_key_paths(&n.code, &feed.producer);
             let identity = load_producer_identity(&key, &cert, &n.code, &anchors[&n.code])?;
-            let cred = &clients.producers[&feed.producer];
-            let producer = ProducerOptions::new(&clients.servers)
-                .credentials(&cred.user, &cred.password)
+            let producer = ProducerOptions::from_clients(&clients, &feed.producer)?
                 .connect(identity)
                 .await?;
             let plan = PublishPlan {

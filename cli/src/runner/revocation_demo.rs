@@ -43,8 +43,13 @@ pub async fn revoke_and_check(mesh: &Mesh) -> Result<bool, CliError> {
     };
     let before = applied(to);
     let started = Instant::now();
-    let control =
-        ControlPublisher::connect(&cfg.servers, to, &cfg.home.user, &cfg.home.password).await?;
+    let control = ControlPublisher::connect(
+        &cfg.servers,
+        to,
+        (&cfg.home.user, &cfg.home.password),
+        &cfg.tls,
+    )
+    .await?;
     let notice = control
         .revoke(
             &root,
@@ -122,9 +127,7 @@ async fn publish_one(mesh: &Mesh, from: &str, to: &str) -> Result<(), CliError> 
     let clients = mesh
         .clients(from)
         .ok_or_else(|| CliError::Runtime(format!("no clients for {from}")))?;
-    let cred = &clients.producers[&feed.producer];
-    let producer = ProducerOptions::new(&clients.servers)
-        .credentials(&cred.user, &cred.password)
+    let producer = ProducerOptions::from_clients(&clients, &feed.producer)?
         .connect(identity)
         .await?;
     let low = nation.classifications.first().cloned().unwrap_or_default();
