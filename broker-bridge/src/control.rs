@@ -217,7 +217,8 @@ impl ControlPlane {
         source: &str,
     ) -> Result<Option<ControlApplied>, BridgeError> {
         let nation = &self.state.nation;
-        let decoded = ControlMessage::decode(message.payload.as_ref()).map_err(|e| e.to_string());
+        let decoded = ControlMessage::decode(message.payload.as_ref())
+            .map_err(|e| format!("not a control object (protobuf ControlMessage): {e}"));
         let applied =
             decoded.and_then(|m| self.state.apply(&m, now_ms()).map_err(|e| e.to_string()));
         let applied = match applied {

@@ -66,8 +66,12 @@ pub struct SubscribeArgs {
     pub idle_timeout: Option<u64>,
 }
 
+fn clients_path(dir: &Path, nation: &str) -> PathBuf {
+    dir.join("clients").join(format!("{nation}.toml"))
+}
+
 fn clients(dir: &Path, nation: &str) -> Result<ClientsConfig, CliError> {
-    let path = dir.join("clients").join(format!("{nation}.toml"));
+    let path = clients_path(dir, nation);
     if !path.exists() {
         return Err(CliError::Usage(format!(
             "{} not found: is {} a mesh folder, and {nation} one of its nations?",
@@ -84,8 +88,15 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
     let clients = clients(dir, nation)?;
     clients.producers.get(&args.producer).ok_or_else(|| {
         CliError::Usage(format!(
-            "no producer {:?} in {nation}'s clients file",
-            args.producer
+            "no producer {:?} in {}: the producers there are {}",
+            args.producer,
+            clients_path(dir, nation).display(),
+            clients
+                .producers
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     let root = load_trust_anchor(&nats_harness::nation_key_dir(dir, nation).join("root.pub"))?;

@@ -47,7 +47,13 @@ impl From<coalition_bridge::BridgeError> for CliError {
 }
 
 impl From<coalition_sdk::SdkError> for CliError {
+    /// A key, certificate or label file that is not usable is the caller's
+    /// to fix (exit 2, like every other bad file); the rest happened while
+    /// running.
     fn from(e: coalition_sdk::SdkError) -> Self {
-        CliError::Runtime(e.to_string())
+        match e {
+            coalition_sdk::SdkError::Identity(m) => CliError::Usage(m),
+            other => CliError::Runtime(other.to_string()),
+        }
     }
 }

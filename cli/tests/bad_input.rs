@@ -147,3 +147,173 @@ fn keys_round_trip_and_private_files_are_0600() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--nation"), "{stderr}");
 }
+
+/// A generated mesh folder (configs and a development PKI; no servers).
+fn mesh_folder(dir: &std::path::Path) -> String {
+    let topology = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../topologies/coalition-3.toml"
+    );
+    let out = dir.join("mesh").display().to_string();
+    let (code, _, stderr) = coalition(&["topology", "generate", topology, "--out", &out]);
+    assert_eq!(code, 0, "{stderr}");
+    out
+}
+
+#[test]
+fn publish_and_subscribe_refuse_bad_mesh_files_with_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = mesh_folder(dir.path());
+    let publish = |producer: &str| {
+        coalition(&[
+            "publish",
+            "--dir",
+            &mesh,
+            "--nation",
+            "USA",
+            "--producer",
+            producer,
+            "--classification",
+            "SECRET",
+            "--track-id",
+            "T",
+        ])
+    };
+    let (code, _, stderr) = publish("radar-1");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no producer \"radar-1\" in {mesh}/clients/USA.toml"
+        )) && stderr.contains("usa-radar-1"),
+        "names the file and what is there: {stderr}"
+    );
+    // A key file that is not one: exit 2 (a file to fix), naming it.
+    let key = format!("{mesh}/keys/USA/producers/usa-radar-1.key");
+    std::fs::write(&key, b"garbage").unwrap();
+    let (code, _, stderr) = publish("usa-radar-1");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&key) && stderr.contains("not a private key file"),
+        "{stderr}"
+    );
+    std::fs::write(format!("{mesh}/keys/USA/root.pub"), b"").unwrap();
+    let (code, _, stderr) = publish("usa-radar-1");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("keys/USA/root.pub: invalid key file"),
+        "{stderr}"
+    );
+    // A clients file and a bridge config that are not TOML: file and line.
+    std::fs::write(format!("{mesh}/clients/USA.toml"), "nation = 3\n").unwrap();
+    let (code, _, stderr) = publish("usa-radar-1");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{mesh}/clients/USA.toml:1: invalid type")),
+        "{stderr}"
+    );
+    std::fs::write(format!("{mesh}/bridges/GBR.toml"), "nation =\n").unwrap();
+    let (code, _, stderr) = coalition(&["subscribe", "--dir", &mesh, "--nation", "GBR"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{mesh}/bridges/GBR.toml:1:")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn topology_generate_and_control_publish_refuse_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../topologies/coalition-3.toml"
+    );
+    let out = dir.path().join("g").display().to_string();
+    let (code, _, stderr) = coalition(&[
+        "topology",
+        "generate",
+        topology,
+        "--out",
+        &out,
+        "--base-port",
+        "65530",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--base-port 65530: need 20 ports between 1024 and 65535"),
+        "{stderr}"
+    );
+    let mesh = mesh_folder(dir.path());
+    let not_ctl = dir.path().join("notes.txt");
+    std::fs::write(&not_ctl, b"a plain text file").unwrap();
+    let not_ctl = not_ctl.display().to_string();
+    let (code, _, stderr) = coalition(&[
+        "control", "publish", "--dir", &mesh, "--nation", "USA", "--file", &not_ctl,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(&format!("{not_ctl}: not a signed control object")),
+        "{stderr}"
+    );
+    let (code, _, stderr) = coalition(&["keys", "verify", "--cert", &not_ctl]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--root"),
+        "clap names what is missing: {stderr}"
+    );
+}
+
+#[test]
+fn exercise_commands_refuse_bad_arguments_before_touching_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("ex").display().to_string();
+    let (code, _, stderr) = coalition(&["exercise", "run", "--scenario", "nope", "--dir", &d]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no scenario \"nope\"; the scenarios are cut-30s"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = coalition(&["exercise", "cut", "--dir", &d, "USA-GBR"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(&format!("{d} is not an exercise folder (no exercise.json)")),
+        "{stderr}"
+    );
+    let topology = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../topologies/coalition-3.toml"
+    );
+    let (code, _, stderr) = coalition(&[
+        "exercise",
+        "prepare",
+        "--dir",
+        &d,
+        "--topology",
+        topology,
+        "--project",
+        "Bad Name",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("project name \"Bad Name\": use 1-40 lower-case letters"),
+        "{stderr}"
+    );
+    // The default topology path is relative to where `coalition` runs; an
+    // unreadable topology file is a usage error too.
+    let (code, _, stderr) = coalition(&[
+        "exercise",
+        "prepare",
+        "--dir",
+        &d,
+        "--topology",
+        "/nonexistent/t.toml",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot read the topology file /nonexistent/t.toml"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("ex").exists(),
+        "nothing is written for a refused command"
+    );
+}

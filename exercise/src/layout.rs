@@ -47,10 +47,14 @@ impl Exercise {
         project: &str,
         servers: Option<usize>,
     ) -> Result<Exercise, ExerciseError> {
-        let text = std::fs::read_to_string(topology).map_err(ExerciseError::io(format!(
-            "read the topology file {}",
-            topology.display()
-        )))?;
+        // A topology file that cannot be read is the caller's to fix
+        // (exit 2), like one that does not parse.
+        let text = std::fs::read_to_string(topology).map_err(|e| {
+            ExerciseError::Usage(format!(
+                "cannot read the topology file {}: {e}",
+                topology.display()
+            ))
+        })?;
         let parsed = parse_topology(&text, topology)?;
         let plan = Plan::new(project, parsed, servers)?;
         let dir = absolute(dir)?;
