@@ -24,6 +24,10 @@ trust_anchors = { USA = "root.pub" }
 bridge_key = "bridge.key"
 bridge_certificate = "bridge.cert"
 control_objects = ["policy.ctl"]
+[tls]
+ca = "tls/ca.pem"
+certificate = "tls/c.pem"
+key = "tls/c.key"
 [home]
 user = "u"
 password = "p"
@@ -110,6 +114,10 @@ trust_anchors = { USA = "keys/USA/root.pub", GBR = "keys/GBR/root.pub" }
 bridge_key = "keys/USA/bridge.key"
 bridge_certificate = "keys/USA/bridge.cert"
 control_objects = ["keys/USA/policy-v1.ctl", "keys/GBR/policy-v1.ctl", "keys/translators/USA-GBR-v1.ctl"]
+[tls]
+ca = "tls/ca.pem"
+certificate = "tls/c.pem"
+key = "tls/c.key"
 [home]
 user = "u"
 password = "p"
@@ -117,7 +125,15 @@ password = "p"
     let gbr_root = std::fs::read(dir.path().join("keys/GBR/root.pub")).unwrap();
     std::fs::write(dir.path().join("keys/other.pub"), gbr_root).unwrap();
     std::fs::write(dir.path().join("garbage.ctl"), b"\xff\xff not protobuf").unwrap();
+    std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+    std::fs::write(dir.path().join("tls/ca.pem"), b"not a certificate").unwrap();
     let cases: Vec<(String, &str)> = vec![
+        (good.to_string(), "[tls] "),
+        (good.to_string(), "tls/ca.pem: holds no PEM certificate"),
+        (
+            good.replace("tls/ca.pem", "tls/none.pem"),
+            "tls/none.pem: cannot read certificates",
+        ),
         (
             good.replace("keys/USA/bridge.cert", "keys/USA/producers/radar-1.cert"),
             "is not a certificate of USA's bridge key",

@@ -1,0 +1,67 @@
+//! `coalition topology generate` writes a topology's TLS material: an
+//! authority per nation, a certificate per server and per client identity,
+//! private keys readable by their owner only, and configs that use them.
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn generate_writes_tls_authorities_certificates_and_private_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mesh");
+    let topology = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../topologies/coalition-3.toml"
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_coalition"))
+        .args(["topology", "generate", topology, "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut files = Vec::new();
+    files_under(&out.join("tls"), &mut files);
+    let (keys, certs): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|p| p.extension().is_some_and(|e| e == "key"));
+    // coalition-3: USA 1 server, GBR 3, FRA 1; each nation: an authority,
+    // its bridge, its subscriber and its producers.
+    assert!(keys.len() >= 5 + 3 * 3, "{} keys", keys.len());
+    assert!(certs.len() > keys.len(), "leaf-client bundles too");
+    for key in &keys {
+        let mode = std::fs::metadata(key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", key.display());
+    }
+    for nation in ["USA", "GBR", "FRA"] {
+        let path = out.join("bridges").join(format!("{nation}.toml"));
+        let cfg = coalition_topology::BridgeConfig::load(&path).unwrap();
+        coalition_tls::client_config(&cfg.tls).expect("the bridge's TLS identity loads");
+        let clients = coalition_topology::ClientsConfig::load(
+            &out.join("clients").join(format!("{nation}.toml")),
+        )
+        .unwrap();
+        for tls in clients
+            .producer_tls
+            .values()
+            .chain([&clients.subscriber_tls])
+        {
+            coalition_tls::client_config(tls).expect("a client's TLS identity loads");
+        }
+    }
+    let usa = std::fs::read_to_string(out.join("nats/USA-0.conf")).unwrap();
+    assert!(
+        usa.contains("verify: true") && usa.contains("tls/USA/ca.pem"),
+        "{usa}"
+    );
+}
