@@ -442,7 +442,7 @@ async fn a_producer_following_its_nation_s_schema_policy_gets_a_typed_error_for_
     let clients = s.mesh.clients("USA").expect("clients");
     let checked = within(
         "producer connects",
-        coalition_sdk::ProducerOptions::from_clients(&clients, "radar-1")
+        coalition_sdk::ProducerOptions::from_clients(clients, "radar-1")
             .expect("producer in clients file")
             .nation_root(root)
             .connect(identity),

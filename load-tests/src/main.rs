@@ -189,7 +189,7 @@ async fn mesh_path(mesh: &Mesh, size: usize, n: usize) -> Result<f64, Failure> {
     let (key, cert) = mesh.producer_key_paths("USA", "radar-1");
     let identity = load_producer_identity(&key, &cert, "USA", &root)?;
     let clients = mesh.clients("USA").ok_or("no USA clients")?;
-    let producer = ProducerOptions::from_clients(&clients, "radar-1")?
+    let producer = ProducerOptions::from_clients(clients, "radar-1")?
         .connect(identity)
         .await?;
     let gbr = mesh.clients("GBR").ok_or("no GBR clients")?;

@@ -137,7 +137,7 @@ pub async fn producer(mesh: &Mesh, nation: &str, producer_id: &str) -> Producer 
     let clients = mesh.clients(nation).expect("clients config");
     within(
         "producer connect",
-        ProducerOptions::from_clients(&clients, producer_id)
+        ProducerOptions::from_clients(clients, producer_id)
             .expect("producer in clients file")
             .connect(identity),
     )

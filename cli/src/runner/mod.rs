@@ -229,7 +229,7 @@ async fn spawn_clients(
         for feed in topology.feeds_of(&n.code) {
             let (key, cert) = mesh.producer_key_paths(&n.code, &feed.producer);
             let identity = load_producer_identity(&key, &cert, &n.code, &anchors[&n.code])?;
-            let producer = ProducerOptions::from_clients(&clients, &feed.producer)?
+            let producer = ProducerOptions::from_clients(clients, &feed.producer)?
                 .connect(identity)
                 .await?;
             let plan = PublishPlan {

@@ -127,7 +127,7 @@ async fn publish_one(mesh: &Mesh, from: &str, to: &str) -> Result<(), CliError> 
     let clients = mesh
         .clients(from)
         .ok_or_else(|| CliError::Runtime(format!("no clients for {from}")))?;
-    let producer = ProducerOptions::from_clients(&clients, &feed.producer)?
+    let producer = ProducerOptions::from_clients(clients, &feed.producer)?
         .connect(identity)
         .await?;
     let low = nation.classifications.first().cloned().unwrap_or_default();
