@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TopologyError;
+use crate::rate_limits::RateLimits;
 
 /// A NATS user name and password.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +100,9 @@ pub struct BridgeConfig {
     /// Partners this nation receives from.
     #[serde(default)]
     pub ingress: Vec<IngressLink>,
+    /// Per-partner (ingress) and per-producer (egress) rate limits.
+    #[serde(default)]
+    pub rate_limits: RateLimits,
 }
 
 /// Credentials for a nation's producers and subscribers.
@@ -182,6 +186,9 @@ impl BridgeConfig {
                 )));
             }
         }
+        self.rate_limits
+            .check(self.ingress.iter().map(|l| l.partner.as_str()))
+            .map_err(invalid)?;
         if !self.trust_anchors.contains_key(&self.nation) {
             return Err(invalid(format!(
                 "no trust anchor for the home nation {} in [trust_anchors]",

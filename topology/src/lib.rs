@@ -15,6 +15,7 @@ mod model;
 mod naming;
 mod nats_config;
 mod parse;
+mod rate_limits;
 
 pub use addressing::{Addressing, ServerAddress};
 pub use bridge_config::{
@@ -25,3 +26,4 @@ pub use generate::{generate, Credentials, GeneratedFile, GeneratedMesh, Generate
 pub use model::{Feed, FeedKind, Link, Nation, ServerId, Topology};
 pub use naming::{accounts, control_files, streams, subjects};
 pub use parse::{parse_topology, parse_topology_file};
+pub use rate_limits::{Rate, RateLimits};
