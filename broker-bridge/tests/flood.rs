@@ -1,0 +1,338 @@
+//! One partner floods at 10x its quota: the others' latency stays within
+//! 1.2x of their baseline, measured in the same run, and nobody loses
+//! anything.
+//!
+//! GBR receives from USA, FRA and DEU, with a per-partner quota of `quota`
+//! msgs/s (`[rate_limits] partner`). FRA and DEU each send a steady half
+//! quota throughout. The run has two phases with the same traffic from FRA
+//! and DEU:
+//! - **baseline**: USA also sends half its quota;
+//! - **flood**: USA publishes at 10x its quota for `flood_secs`; its excess
+//!   waits in USA's RELEASED stream and is admitted at the quota, so the
+//!   phase lasts until USA's backlog is drained (about 10x `flood_secs`).
+//!
+//! Latency is publish (before signing) to delivery at a GBR subscriber,
+//! per message, from one clock in this process. Every message of every
+//! producer is counted by (origin, seq): none may be missing.
+//! `COALITION_SOAK=1` runs it at full size.
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use coalition_sdk::{Label, Producer, Topic};
+use coalition_topology::Rate;
+use common::*;
+
+const THREE_TO_GBR: &str = r#"
+[mesh]
+name = "flood"
+[[nation]]
+code = "USA"
+[[nation]]
+code = "FRA"
+[[nation]]
+code = "DEU"
+[[nation]]
+code = "GBR"
+[[link]]
+from = "USA"
+to = "GBR"
+max_classification = "SECRET"
+[[link]]
+from = "FRA"
+to = "GBR"
+max_classification = "SECRET"
+[[link]]
+from = "DEU"
+to = "GBR"
+max_classification = "SECRET"
+[[feed]]
+nation = "USA"
+producer = "radar-1"
+name = "tracks"
+kind = "track"
+[[feed]]
+nation = "FRA"
+producer = "radar-f"
+name = "tracks"
+kind = "track"
+[[feed]]
+nation = "DEU"
+producer = "radar-d"
+name = "tracks"
+kind = "track"
+"#;
+
+/// How big a run is.
+struct Size {
+    /// Per-partner quota at GBR, msgs/s (burst the same).
+    quota: u32,
+    /// Seconds USA publishes at 10x the quota.
+    flood_secs: u64,
+    /// Seconds of baseline.
+    baseline_secs: u64,
+}
+
+fn size() -> Size {
+    if std::env::var("COALITION_SOAK").is_ok_and(|v| v == "1") {
+        Size {
+            quota: 40,
+            flood_secs: 8,
+            baseline_secs: 60,
+        }
+    } else {
+        Size {
+            quota: 20,
+            flood_secs: 2,
+            baseline_secs: 20,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Warmup,
+    Baseline,
+    Flood,
+}
+
+/// Publish instants and phases, and delivery instants, by (origin, seq).
+#[derive(Default)]
+struct Book {
+    sent: HashMap<(String, u64), (Instant, Phase)>,
+    received: HashMap<(String, u64), Instant>,
+    duplicates: usize,
+}
+
+type Shared = Arc<Mutex<Book>>;
+
+async fn send(book: &Shared, producer: &Producer, origin: &str, label: &Label, phase: Phase) {
+    let t0 = Instant::now();
+    let seq = publish(producer, label, &format!("{origin}-{phase:?}")).await;
+    book.lock()
+        .unwrap()
+        .sent
+        .insert((origin.into(), seq), (t0, phase));
+}
+
+/// Publishes at `per_sec` until `stop` says so; the ticks are the same in
+/// every phase.
+fn steady(
+    book: Shared,
+    producer: Producer,
+    origin: &'static str,
+    per_sec: u32,
+    phase: Arc<Mutex<Phase>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let label = label(origin, "SECRET", &["GBR"]);
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / per_sec);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !*stop.borrow() {
+            tick.tick().await;
+            let p = *phase.lock().unwrap();
+            send(&book, &producer, origin, &label, p).await;
+        }
+    })
+}
+
+/// Records every delivery at GBR, acknowledging it.
+fn receive(book: Shared, mut sub: coalition_sdk::Subscription) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(d) = sub.next().await {
+            let d = d.expect("delivery verifies");
+            let at = Instant::now();
+            let _ = d.ack().await;
+            let mut b = book.lock().unwrap();
+            if b.received.insert((d.origin.clone(), d.seq), at).is_some() {
+                b.duplicates += 1;
+            }
+        }
+    })
+}
+
+fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
+}
+
+/// Latencies of FRA's and DEU's messages sent in `phase`.
+fn latencies(book: &Book, phase: Phase) -> Vec<Duration> {
+    book.sent
+        .iter()
+        .filter(|((origin, _), (_, p))| origin != "USA" && *p == phase)
+        .map(|(k, (t0, _))| book.received[k] - *t0)
+        .collect()
+}
+
+fn missing(book: &Book) -> Vec<(String, u64)> {
+    let mut m: Vec<_> = book
+        .sent
+        .keys()
+        .filter(|k| !book.received.contains_key(*k))
+        .cloned()
+        .collect();
+    m.sort();
+    m
+}
+
+/// Waits (polling, bounded by `limit`) until everything sent by `origins` was received.
+async fn drained(book: &Shared, origins: &[&str], limit: Duration, what: &str) {
+    let done = || {
+        let b = book.lock().unwrap();
+        b.sent
+            .keys()
+            .filter(|(o, _)| origins.contains(&o.as_str()))
+            .all(|k| b.received.contains_key(k))
+    };
+    let polled = tokio::time::timeout(limit, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        polled.is_ok(),
+        "{what}: not drained after {limit:?}: missing {:?}",
+        missing(&book.lock().unwrap())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partner_flooding_at_ten_times_its_quota_does_not_slow_the_others_and_nothing_is_lost() {
+    let size = size();
+    let quota = size.quota;
+    let mesh = mesh(THREE_TO_GBR).await;
+    let bridges = bridges_with(&mesh, |s| {
+        s.config.rate_limits.partner = Rate {
+            msgs_per_sec: quota,
+            burst: quota,
+        };
+    })
+    .await;
+    let gbr = subscriber(&mesh, "GBR").await;
+    let sub = within("subscribe", gbr.subscribe(Topic::tracks()))
+        .await
+        .expect("subscribes");
+    let book: Shared = Arc::default();
+    let receiver = receive(book.clone(), sub);
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let fra = producer(&mesh, "FRA", "radar-f").await;
+    let deu = producer(&mesh, "DEU", "radar-d").await;
+    let usa_label = label("USA", "SECRET", &["GBR"]);
+    // Warm-up: every link attached and delivering before anything is measured.
+    for (p, o) in [(&usa, "USA"), (&fra, "FRA"), (&deu, "DEU")] {
+        send(&book, p, o, &label(o, "SECRET", &["GBR"]), Phase::Warmup).await;
+    }
+    drained(&book, &["USA", "FRA", "DEU"], WAIT, "warm-up").await;
+
+    let phase = Arc::new(Mutex::new(Phase::Baseline));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let half = (quota / 2).max(1);
+    let others = [
+        steady(
+            book.clone(),
+            fra,
+            "FRA",
+            half,
+            phase.clone(),
+            stopped.clone(),
+        ),
+        steady(
+            book.clone(),
+            deu,
+            "DEU",
+            half,
+            phase.clone(),
+            stopped.clone(),
+        ),
+    ];
+    // Baseline: USA within its quota too.
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / half);
+    let until = Instant::now() + Duration::from_secs(size.baseline_secs);
+    while Instant::now() < until {
+        tick.tick().await;
+        send(&book, &usa, "USA", &usa_label, Phase::Baseline).await;
+    }
+    drained(&book, &["USA"], WAIT, "baseline").await;
+
+    // Flood: USA at 10x its quota for flood_secs; the phase lasts until its
+    // backlog is drained.
+    *phase.lock().unwrap() = Phase::Flood;
+    let flood_started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / (quota * 10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let until = flood_started + Duration::from_secs(size.flood_secs);
+    let mut flooded = 0u64;
+    while Instant::now() < until {
+        tick.tick().await;
+        send(&book, &usa, "USA", &usa_label, Phase::Flood).await;
+        flooded += 1;
+    }
+    let published_in = flood_started.elapsed();
+    let limit = Duration::from_secs(flooded / u64::from(quota) * 3 + 60);
+    drained(&book, &["USA"], limit, "the flood").await;
+    let flood_took = flood_started.elapsed();
+    let _ = stop.send(true);
+    for t in others {
+        within("steady publishers stop", t)
+            .await
+            .expect("publisher ran");
+    }
+    drained(
+        &book,
+        &["USA", "FRA", "DEU"],
+        WAIT,
+        "the others, after the flood",
+    )
+    .await;
+    receiver.abort();
+
+    let book = book.lock().unwrap();
+    let base = latencies(&book, Phase::Baseline);
+    let flood = latencies(&book, Phase::Flood);
+    let (b99, f99) = (
+        percentile(base.clone(), 0.99),
+        percentile(flood.clone(), 0.99),
+    );
+    let (b50, f50) = (
+        percentile(base.clone(), 0.5),
+        percentile(flood.clone(), 0.5),
+    );
+    let ratio = f99.as_secs_f64() / b99.as_secs_f64();
+    let slowed = metric(
+        r#"coalition_bridge_rate_limited_total{nation="GBR",stage="ingress",source="USA",action="slowed"}"#,
+    );
+    println!(
+        "flood: quota {quota}/s; USA flooded {flooded} in {published_in:?} ({:.0}/s), drained after {flood_took:?}; \
+         others baseline n={} p50={b50:?} p99={b99:?}; flood n={} p50={f50:?} p99={f99:?}; p99 ratio {ratio:.3}; \
+         GBR slowed USA {slowed} times",
+        flooded as f64 / published_in.as_secs_f64(),
+        base.len(),
+        flood.len(),
+    );
+    assert!(missing(&book).is_empty(), "nothing lost");
+    assert_eq!(book.duplicates, 0, "nothing duplicated");
+    assert!(
+        flooded as f64 / published_in.as_secs_f64() > 5.0 * f64::from(quota),
+        "the flood really exceeded the quota several times over"
+    );
+    // The limit really held: the flood took about flooded / quota seconds
+    // to be admitted (one burst of it at once), and GBR counted USA slowed.
+    let admitted_in_at_least = (flooded - u64::from(quota)) as f64 / f64::from(quota) * 0.9;
+    assert!(
+        flood_took.as_secs_f64() >= admitted_in_at_least,
+        "the flood was admitted in {flood_took:?}, faster than its quota allows ({admitted_in_at_least:.1} s)"
+    );
+    assert!(slowed > 0.0, "GBR counted USA slowed");
+    assert!(
+        ratio <= 1.2,
+        "the others' p99 latency went from {b99:?} to {f99:?} ({ratio:.3}x) during the flood"
+    );
+    drop(book);
+    bridges.shutdown().await;
+}
