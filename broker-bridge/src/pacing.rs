@@ -5,7 +5,8 @@
 //!
 //! Used by each ingress stage (one partner's limiter for every message)
 //! and by the paced stage (the limiter of the producer named in each
-//! PACED subject). Counts `slowed` once per message that had to wait.
+//! PACED subject). Counts as `slowed` the messages that had to wait (at a
+//! partner's stage, the batch ready when its head first waited).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,40 +50,55 @@ impl Pacer {
     }
 
     /// Takes what may be decided now; if the next message must wait, also
-    /// how long.
+    /// how long. A partner's stage takes whole batches (all that is ready,
+    /// up to its window, once that many tokens are free); the paced stage
+    /// takes messages while each one's producer has a token.
     pub(crate) fn take<T>(
         &mut self,
         gate: &mut Gate<T>,
         subject: impl Fn(&T) -> &str,
     ) -> (Vec<(u64, T)>, Option<Duration>) {
-        let mut wait = None;
-        let mut refused = None;
-        let limiter = &self.limiter;
-        let taken = gate.take_ready_while(self.window(), |seq, m| {
-            let (source, verdict) = match limiter {
-                Limiter::Partner(p) => (p.partner.as_str(), p.try_one()),
-                Limiter::Producers(p) => match paced_producer(subject(m)) {
-                    Some(producer) => (producer, p.try_one(producer)),
-                    // Not a PACED subject: only the bridge writes PACED, so
-                    // this cannot be; let the decision refuse it.
-                    None => return true,
-                },
-            };
-            match verdict {
-                Ok(()) => true,
-                Err(w) => {
-                    wait = Some(w.max(Duration::from_millis(1)));
-                    refused = Some((seq, source.to_string()));
-                    false
+        let window = self.window();
+        let (taken, refused) = match &self.limiter {
+            Limiter::Partner(p) => {
+                let ready = gate.ready_len(window);
+                if ready == 0 {
+                    return (Vec::new(), None);
+                }
+                match p.try_n(ready) {
+                    Ok(()) => (gate.take_ready_while(ready, |_, _| true), None),
+                    Err(w) => (
+                        Vec::new(),
+                        Some((gate.expected(), p.partner.clone(), w, ready)),
+                    ),
                 }
             }
-        });
-        if let Some((seq, source)) = refused {
-            if self.last_slowed != Some(seq) {
-                self.last_slowed = Some(seq);
-                telemetry::rate_limited(&self.nation, self.stage, &source, "slowed");
+            Limiter::Producers(p) => {
+                let mut refused = None;
+                let taken = gate.take_ready_while(window, |seq, m| {
+                    // Only the bridge writes PACED: a subject that names no
+                    // producer cannot be; the decision refuses it.
+                    let Some(producer) = paced_producer(subject(m)) else {
+                        return true;
+                    };
+                    match p.try_one(producer) {
+                        Ok(()) => true,
+                        Err(w) => {
+                            refused = Some((seq, producer.to_string(), w, 1));
+                            false
+                        }
+                    }
+                });
+                (taken, refused)
             }
+        };
+        let Some((seq, source, wait, n)) = refused else {
+            return (taken, None);
+        };
+        if self.last_slowed != Some(seq) {
+            self.last_slowed = Some(seq);
+            telemetry::rate_limited(&self.nation, self.stage, &source, "slowed", n as u64);
         }
-        (taken, wait)
+        (taken, Some(wait.max(Duration::from_millis(1))))
     }
 }

@@ -109,11 +109,18 @@ impl<C: Clock + Clone> PartnerPace<C> {
         }
     }
 
-    /// Takes a token for one message, or says how long until one is free.
-    pub(crate) fn try_one(&self) -> Result<(), Duration> {
-        self.limiter
-            .check()
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    /// Takes tokens for `n` messages (at most one window), or says how long
+    /// until all `n` are free: a stage over its rate waits for a whole
+    /// batch instead of deciding one message per token.
+    pub(crate) fn try_n(&self, n: usize) -> Result<(), Duration> {
+        let n = n.clamp(1, self.window) as u32;
+        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        match self.limiter.check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            // n is at most the window, which is at most the burst.
+            Err(_insufficient) => Err(Duration::from_secs(1)),
+        }
     }
 }
 

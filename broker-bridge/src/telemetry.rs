@@ -100,8 +100,12 @@ pub(crate) fn record(nation: &str, counted: &[crate::pipeline::Counted]) {
                 partner,
                 reason,
             } => rejected(nation, stage, partner, *reason),
-            Counted::Deferred { producer } => rate_limited(nation, "egress", producer, "deferred"),
-            Counted::Refused { producer } => rate_limited(nation, "egress", producer, "rejected"),
+            Counted::Deferred { producer } => {
+                rate_limited(nation, "egress", producer, "deferred", 1)
+            }
+            Counted::Refused { producer } => {
+                rate_limited(nation, "egress", producer, "rejected", 1)
+            }
             Counted::Drained { .. } => {}
         }
     }
@@ -126,8 +130,14 @@ fn rejected(nation: &str, stage: &'static str, partner: &str, reason: DenyReason
 /// A message slowed (it waited for its partner's or producer's rate),
 /// deferred (into PACED) or rejected (its producer's PACED backlog was full).
 /// `source` is the partner code or the producer id, both authenticated.
-pub(crate) fn rate_limited(nation: &str, stage: &'static str, source: &str, action: &'static str) {
-    counter!("coalition_bridge_rate_limited_total", "nation" => nation.to_string(), "stage" => stage, "source" => source.to_string(), "action" => action).increment(1);
+pub(crate) fn rate_limited(
+    nation: &str,
+    stage: &'static str,
+    source: &str,
+    action: &'static str,
+    n: u64,
+) {
+    counter!("coalition_bridge_rate_limited_total", "nation" => nation.to_string(), "stage" => stage, "source" => source.to_string(), "action" => action).increment(n);
 }
 
 pub(crate) fn batch_seconds(nation: &str, stage: &'static str, seconds: f64) {

@@ -45,20 +45,24 @@ fn the_limiter_is_not_asked_while_messages_wait() {
 }
 
 #[test]
-fn a_partner_gets_its_burst_then_waits_for_its_rate() {
+fn a_partner_gets_its_burst_then_waits_for_a_whole_batch_at_its_rate() {
     let clock = FakeRelativeClock::default();
     let p = PartnerPace::with_clock("USA", rate(20, 5), clock.clone());
-    for i in 0..5 {
-        assert_eq!(p.try_one(), Ok(()), "message {i} of the burst");
-    }
-    let wait = p.try_one().expect_err("burst spent");
-    assert!(
-        wait > Duration::ZERO && wait <= Duration::from_millis(50),
-        "{wait:?}"
-    );
+    assert_eq!(p.window, 5);
+    assert_eq!(p.try_n(3), Ok(()));
+    assert_eq!(p.try_n(2), Ok(()), "the rest of the burst");
+    let wait = p.try_n(5).expect_err("burst spent");
+    assert_eq!(wait, Duration::from_millis(250), "five tokens at 20/s");
     clock.advance(Duration::from_millis(50));
-    assert_eq!(p.try_one(), Ok(()), "one more after 1/20 s");
-    assert!(p.try_one().is_err());
+    assert_eq!(p.try_n(1), Ok(()), "one token after 1/20 s");
+    assert!(p.try_n(1).is_err());
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(
+        p.try_n(50),
+        Ok(()),
+        "asking for more than a window takes one window"
+    );
+    assert!(p.try_n(1).is_err(), "and the window was the burst");
 }
 
 #[test]
