@@ -50,8 +50,9 @@ impl Pacer {
     }
 
     /// Takes what may be decided now; if the next message must wait, also
-    /// how long. A partner's stage takes whole batches (all that is ready,
-    /// up to its window, once that many tokens are free); the paced stage
+    /// how long. A partner's stage takes all that is ready (up to its
+    /// window) if the tokens are there, else waits for a small batch's
+    /// worth ([`crate::rate::batch`]); the paced stage
     /// takes messages while each one's producer has a token.
     pub(crate) fn take<T>(
         &mut self,
@@ -65,6 +66,11 @@ impl Pacer {
                 if ready == 0 {
                     return (Vec::new(), None);
                 }
+                // Within the rate, all that is ready; over it, small batches.
+                let ready = match p.try_n(ready) {
+                    Ok(()) => return (gate.take_ready_while(ready, |_, _| true), None),
+                    Err(_) => ready.min(p.batch),
+                };
                 match p.try_n(ready) {
                     Ok(()) => (gate.take_ready_while(ready, |_, _| true), None),
                     Err(w) => (

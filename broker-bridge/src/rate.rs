@@ -54,6 +54,14 @@ pub(crate) fn window(rate: Rate) -> usize {
     (rate.msgs_per_sec.min(rate.burst) as usize).clamp(1, MAX_BATCH)
 }
 
+/// How many messages a partner's stage over its rate admits at once: a
+/// tenth of a second's worth, so a partner's excess is admitted smoothly
+/// (like traffic within the rate), not as one large batch a second that
+/// other partners' messages would queue behind.
+pub(crate) fn batch(rate: Rate) -> usize {
+    window(rate).div_ceil(10)
+}
+
 /// What happens to a verified producer's message at egress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pace {
@@ -87,8 +95,10 @@ type Keyed<C> =
 pub(crate) struct PartnerPace<C: Clock = DefaultClock> {
     /// The partner (from the config: an authenticated identity).
     pub partner: String,
-    /// Messages taken at once.
+    /// Messages pulled at once.
     pub window: usize,
+    /// Messages admitted at once while over the rate.
+    pub batch: usize,
     limiter: Direct<C>,
     clock: C,
 }
@@ -104,6 +114,7 @@ impl<C: Clock + Clone> PartnerPace<C> {
         PartnerPace {
             partner: partner.to_string(),
             window: window(rate),
+            batch: batch(rate),
             limiter: RateLimiter::direct_with_clock(quota(rate), clock.clone()),
             clock,
         }

@@ -66,6 +66,13 @@ fn a_partner_gets_its_burst_then_waits_for_a_whole_batch_at_its_rate() {
 }
 
 #[test]
+fn over_its_rate_a_partner_is_admitted_a_tenth_of_a_second_at_a_time() {
+    assert_eq!(batch(rate(20, 20)), 2);
+    assert_eq!(batch(rate(5, 5)), 1);
+    assert_eq!(batch(rate(5_000, 10_000)), MAX_BATCH.div_ceil(10));
+}
+
+#[test]
 fn windows_are_one_second_and_one_burst_at_most() {
     assert_eq!(window(rate(20, 50)), 20);
     assert_eq!(window(rate(50, 20)), 20);
