@@ -203,6 +203,12 @@ pub(crate) async fn run_stage(
         let mut stalled_since: Option<Instant> = None;
         // How long the rate limit makes the next message wait, if it does.
         let mut wait: Option<Duration> = None;
+        let stage = Stage {
+            name: &name,
+            sinks: &sinks,
+            decide: &decide,
+            hooks: &hooks,
+        };
         loop {
             if !(hooks.active)() {
                 tracing::warn!(stage = %name, "no longer the active instance; stopped reading");
@@ -228,29 +234,7 @@ pub(crate) async fn run_stage(
                 }
                 None => gate.take_ready(),
             };
-            if let Some((last, _)) = ready.last() {
-                let last = *last;
-                let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
-                let started = Instant::now();
-                let _guard = match &hooks.guard {
-                    Some(g) => Some(g.lock().await),
-                    None => None,
-                };
-                match process(&batch, &sinks, &decide, &mut chains, &hooks).await {
-                    Ok(counted) => {
-                        gate.processed(last);
-                        (hooks.batch)(started.elapsed().as_secs_f64(), &counted);
-                    }
-                    Err(e) => {
-                        tracing::warn!(stage = %name, error = %e, size = batch.len(), "batch not stored; redelivering");
-                        for m in &batch {
-                            let _ = m
-                                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                                .await;
-                        }
-                    }
-                }
-            }
+            decide_ready(&stage, gate, ready, &mut chains).await;
             check_stall(&name, &source, gate, &mut stalled_since, &hooks).await;
         }
         if pause(&mut shutdown, Duration::from_millis(200)).await {
@@ -276,6 +260,48 @@ async fn next_chunk(chunks: &mut Chunks, full: bool, wait: Option<Duration>) -> 
     tokio::time::timeout(wait, chunks.next())
         .await
         .unwrap_or_else(|_idle| Some(Vec::new()))
+}
+
+/// What [`decide_ready`] needs of its stage.
+struct Stage<'a> {
+    name: &'a str,
+    sinks: &'a Sinks,
+    decide: &'a Decide,
+    hooks: &'a Hooks,
+}
+
+/// Decides and stores the messages taken from the gate (in order), then
+/// moves the gate past them; if storing fails, naks them for redelivery.
+async fn decide_ready(
+    stage: &Stage<'_>,
+    gate: &mut Gate<jetstream::Message>,
+    ready: Vec<(u64, jetstream::Message)>,
+    chains: &mut ChainState,
+) {
+    let Some(&(last, _)) = ready.last() else {
+        return;
+    };
+    let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
+    let started = Instant::now();
+    let hooks = stage.hooks;
+    let _guard = match &hooks.guard {
+        Some(g) => Some(g.lock().await),
+        None => None,
+    };
+    match process(&batch, stage.sinks, stage.decide, chains, hooks).await {
+        Ok(counted) => {
+            gate.processed(last);
+            (hooks.batch)(started.elapsed().as_secs_f64(), &counted);
+        }
+        Err(e) => {
+            tracing::warn!(stage = %stage.name, error = %e, size = batch.len(), "batch not stored; redelivering");
+            for m in &batch {
+                let _ = m
+                    .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                    .await;
+            }
+        }
+    }
 }
 
 /// Asks the stage's `ready` hook; reports transitions into and out of
