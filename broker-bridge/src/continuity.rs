@@ -282,6 +282,12 @@ impl ChainState {
         prev
     }
 
+    /// Forgets the last message written on every subject, so the next write
+    /// looks it up again: another stage wrote on the same subjects.
+    pub(crate) fn forget_written(&mut self) {
+        self.written.clear();
+    }
+
     /// Records what a stored batch read and wrote.
     pub(crate) fn commit(&mut self, batch: ChainBatch) {
         self.written.extend(batch.written);

@@ -75,6 +75,36 @@ impl<T> Gate<T> {
         ready
     }
 
+    /// Like [`Gate::take_ready`], but at most `max` messages, and only while
+    /// `admit` says yes (a rate limit): the rest stay held, in order.
+    pub(crate) fn take_ready_while(
+        &mut self,
+        max: usize,
+        mut admit: impl FnMut(u64, &T) -> bool,
+    ) -> Vec<(u64, T)> {
+        let mut ready = Vec::new();
+        let mut next = self.expected;
+        while ready.len() < max {
+            match self.held.get(&next) {
+                Some(item) if admit(next, item) => {}
+                _ => break,
+            }
+            if let Some(item) = self.held.remove(&next) {
+                ready.push((next, item));
+            }
+            next += 1;
+        }
+        ready
+    }
+
+    /// How many messages are next in line (counting at most `limit`).
+    pub(crate) fn ready_len(&self, limit: usize) -> usize {
+        (self.expected..)
+            .take(limit)
+            .take_while(|s| self.held.contains_key(s))
+            .count()
+    }
+
     /// Records that everything up to and including `seq` is processed.
     pub(crate) fn processed(&mut self, seq: u64) {
         self.expected = self.expected.max(seq + 1);
@@ -164,6 +194,27 @@ mod tests {
         assert_eq!(g.skip_to(10), 7);
         assert_eq!(seqs(g.take_ready()), vec![10]);
         assert_eq!(g.skip_to(5), 0, "never moves backwards");
+    }
+
+    #[test]
+    fn take_ready_while_stops_at_the_limit_the_first_refusal_or_a_hole() {
+        let mut g = Gate::new(1);
+        for (s, m) in [(1, "a"), (2, "b"), (3, "c"), (5, "e")] {
+            g.offer(s, m);
+        }
+        assert_eq!(g.ready_len(10), 3);
+        assert_eq!(g.ready_len(2), 2);
+        assert_eq!(seqs(g.take_ready_while(1, |_, _| true)), vec![1]);
+        g.processed(1);
+        assert_eq!(seqs(g.take_ready_while(9, |_, m| *m != "c")), vec![2]);
+        g.processed(2);
+        assert!(g.take_ready_while(9, |_, _| false).is_empty(), "refused");
+        assert_eq!(g.held(), 2, "c and e still held");
+        assert_eq!(
+            seqs(g.take_ready_while(9, |_, _| true)),
+            vec![3],
+            "4 is missing"
+        );
     }
 
     #[test]

@@ -20,12 +20,15 @@ mod continuity;
 mod control;
 mod deadletter;
 pub mod egress;
+mod egress_stages;
 mod error;
 mod gate;
 pub mod ingress;
 mod lease;
+mod pacing;
 pub mod pipeline;
 mod policy_state;
+mod rate;
 mod settings;
 pub mod telemetry;
 
@@ -99,6 +102,9 @@ struct Shared {
     control: Arc<ControlPlane>,
     auditor: Arc<Auditor>,
     home_js: jetstream::Context,
+    replicas: usize,
+    /// Per-producer rate limits (egress and paced stages).
+    pacing: Arc<rate::ProducerPacing>,
 }
 
 /// Connects, creates the streams and consumers, starts the control plane,
@@ -191,8 +197,13 @@ pub async fn start(
         control: control.clone(),
         auditor,
         home_js: home_js.clone(),
+        replicas: cfg.replicas,
+        pacing: Arc::new(rate::ProducerPacing::new(
+            cfg.rate_limits.producer,
+            cfg.rate_limits.producer_max_deferred,
+        )),
     });
-    tasks.push(start_egress(&shared, release, outbound, &shutdown).await?);
+    tasks.extend(egress_stages::start(&shared, release, outbound, &shutdown).await?);
     for link in &cfg.ingress {
         let account = accounts::from_partner(&link.partner);
         let client = bus::connect(
@@ -215,10 +226,13 @@ pub async fn start(
             max_classification: link.max_classification.clone(),
             cache: shared.cache.clone(),
         });
+        let pace =
+            rate::PartnerPace::new(&link.partner, cfg.rate_limits.for_partner(&link.partner));
         tasks.push(tokio::spawn(run_ingress(
             ctx,
             partner_js,
             shared.clone(),
+            pace,
             shutdown.clone(),
         )));
     }
@@ -231,58 +245,6 @@ pub async fn start(
     })
 }
 
-/// Creates the egress consumer on OUTBOUND and spawns the egress stage.
-async fn start_egress(
-    shared: &Arc<Shared>,
-    release: Vec<(String, String, jetstream::Context)>,
-    outbound: jetstream::stream::Stream,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<JoinHandle<()>, BridgeError> {
-    let nation = shared.nation.clone();
-    let mut targets = vec![shared.home_js.clone()];
-    let mut links = Vec::new();
-    for (partner, ceiling, js) in release {
-        targets.push(js);
-        links.push((partner, ceiling));
-    }
-    let ctx = Arc::new(egress::EgressContext {
-        nation: nation.clone(),
-        state: shared.control.state.clone(),
-        cache: shared.cache.clone(),
-        links,
-    });
-    let decide: Decide = Arc::new(move |inputs| egress::decide(&ctx, inputs, &now_ms));
-    let consumer = bus::patiently("egress consumer", || {
-        bus::durable_consumer(&outbound, streams::EGRESS_CONSUMER)
-    })
-    .await?;
-    let source = Source {
-        consumer,
-        stream: outbound,
-    };
-    let control = shared.control.clone();
-    let ready = Box::new(move || {
-        if control.home_caught_up() {
-            Ok(())
-        } else {
-            Err("this nation's CONTROL stream is still being read".to_string())
-        }
-    });
-    let sinks = Sinks {
-        targets,
-        auditor: shared.auditor.clone(),
-    };
-    let hooks = stage_hooks(shared, "egress", None, ready);
-    Ok(tokio::spawn(run_stage(
-        format!("{nation} egress"),
-        source,
-        sinks,
-        decide,
-        shutdown.clone(),
-        hooks,
-    )))
-}
-
 /// Attaches to the partner's RELEASED stream (retrying while the link is
 /// down), then runs the ingress stage, which holds while the view of the
 /// partner's revocation state is stale.
@@ -290,6 +252,7 @@ async fn run_ingress(
     ctx: Arc<ingress::IngressContext>,
     partner_js: jetstream::Context,
     shared: Arc<Shared>,
+    pace: rate::PartnerPace,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let durable = streams::ingress_consumer(&ctx.nation);
@@ -321,7 +284,9 @@ async fn run_ingress(
         Freshness::Fresh => Ok(()),
         Freshness::Stale(why) => Err(why),
     });
-    let hooks = stage_hooks(&shared, "ingress", Some(ctx.partner.clone()), ready);
+    let mut hooks = stage_hooks(&shared, "ingress", Some(ctx.partner.clone()), ready);
+    let limiter = pacing::Limiter::Partner(Arc::new(pace));
+    hooks.pacer = Some(pacing::Pacer::new(&ctx.nation, "ingress", limiter));
     let sinks = Sinks {
         targets: vec![shared.home_js.clone()],
         auditor: shared.auditor.clone(),
@@ -329,6 +294,8 @@ async fn run_ingress(
     run_stage(name, source, sinks, decide, shutdown, hooks).await;
 }
 
+/// The hooks every stage has: metrics, audit of holds, the lease; no rate
+/// limit, lock or continuity reload (callers add those).
 fn stage_hooks(
     shared: &Arc<Shared>,
     stage: &'static str,
@@ -343,11 +310,13 @@ fn stage_hooks(
     );
     let auditor = shared.auditor.clone();
     let lease = shared.lease.clone();
+    let pacing = shared.pacing.clone();
     Hooks {
         active: Box::new(move || lease.is_active()),
         batch: Box::new(move |s, counted| {
             telemetry::batch_seconds(&a, stage, s);
             telemetry::record(&a, counted);
+            egress_stages::count(&pacing, counted);
         }),
         aged_out: Box::new(move |n| telemetry::aged_out(&b, stage, n)),
         broken: Box::new(move |brk| telemetry::continuity_break(&d, stage, brk)),
@@ -370,6 +339,10 @@ fn stage_hooks(
                 }
             });
         }),
+        pacer: None,
+        guard: None,
+        chains_stale: Box::new(|| false),
+        on_open: None,
     }
 }
 

@@ -25,6 +25,7 @@ use crate::audit::Auditor;
 use crate::continuity::{Break, ChainState};
 use crate::deadletter::HOME;
 use crate::gate::{Gate, Offer};
+use crate::pacing::Pacer;
 use crate::BridgeError;
 
 /// Largest batch taken from a consumer at once.
@@ -73,6 +74,20 @@ pub(crate) enum Counted {
         partner: String,
         reason: DenyReason,
     },
+    /// A verified producer's message over its rate, stored in PACED.
+    Deferred {
+        producer: String,
+    },
+    /// A verified producer's message refused because its PACED backlog
+    /// is full (also counted as `Rejected` with `rate_limited`).
+    Refused {
+        producer: String,
+    },
+    /// A PACED message decided (released, denied or refused) and so no
+    /// longer waiting.
+    Drained {
+        producer: String,
+    },
 }
 
 /// The outcome of deciding a batch.
@@ -100,6 +115,10 @@ pub(crate) type BatchHook = Box<dyn Fn(f64, &[Counted]) + Send + Sync>;
 /// Called with `Some(why)` when a stage starts holding, `None` when it resumes.
 pub(crate) type HoldingHook = Box<dyn Fn(Option<&str>) + Send + Sync>;
 
+/// Run before a stage places its gate: at start and after a lease takeover.
+pub(crate) type OpenHook =
+    Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), BridgeError>> + Send + Sync>;
+
 /// What a stage reports as it goes.
 pub(crate) struct Hooks {
     /// Seconds a stored batch took, and what it counted.
@@ -116,6 +135,17 @@ pub(crate) struct Hooks {
     pub active: Box<dyn Fn() -> bool + Send + Sync>,
     /// Released messages found missing upstream ([`crate::continuity`]).
     pub broken: Box<dyn Fn(&Break) + Send + Sync>,
+    /// The stage's rate limit, if any ([`crate::pacing`]).
+    pub pacer: Option<Pacer>,
+    /// Held while a batch is decided, stored and counted (the paced stage,
+    /// so that the egress stage's recount of PACED never sees half a batch).
+    pub guard: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Asked after each decision: whether another stage wrote on this
+    /// stage's output subjects since, so their continuity state must be
+    /// looked up again ([`crate::rate`]).
+    pub chains_stale: Box<dyn Fn() -> bool + Send + Sync>,
+    /// Run before the gate is placed.
+    pub on_open: Option<OpenHook>,
 }
 
 /// Where a stage writes: its target contexts and the audit log.
@@ -140,8 +170,10 @@ pub(crate) async fn run_stage(
     sinks: Sinks,
     decide: Decide,
     mut shutdown: watch::Receiver<bool>,
-    hooks: Hooks,
+    mut hooks: Hooks,
 ) {
+    let mut pacer = hooks.pacer.take();
+    let window = pacer.as_ref().map_or(MAX_BATCH, Pacer::window);
     let mut gate: Option<Gate<jetstream::Message>> = None;
     let mut chains = ChainState::default();
     let mut held: Option<String> = None;
@@ -156,7 +188,7 @@ pub(crate) async fn run_stage(
             }
             continue;
         }
-        let messages = match open(&source, &mut gate).await {
+        let messages = match open(&source, &mut gate, window, &hooks).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(stage = %name, error = %e, "cannot open consumer; retrying");
@@ -169,47 +201,105 @@ pub(crate) async fn run_stage(
         let Some(gate) = gate.as_mut() else { continue };
         let mut chunks = messages.ready_chunks(MAX_BATCH);
         let mut stalled_since: Option<Instant> = None;
+        // How long the rate limit makes the next message wait, if it does.
+        let mut wait: Option<Duration> = None;
+        let stage = Stage {
+            name: &name,
+            sinks: &sinks,
+            decide: &decide,
+            hooks: &hooks,
+        };
         loop {
             if !(hooks.active)() {
                 tracing::warn!(stage = %name, "no longer the active instance; stopped reading");
                 break;
             }
+            let full = wait.is_some() && gate.ready_len(window) >= window;
             let chunk = tokio::select! {
                 _ = shutdown.changed() => return,
-                chunk = tokio::time::timeout(Duration::from_secs(1), chunks.next()) => chunk,
+                chunk = next_chunk(&mut chunks, full, wait) => chunk,
             };
             match chunk {
-                Ok(None) => break,
-                Ok(Some(chunk)) => offer_all(&name, gate, chunk).await,
-                Err(_idle) => {}
+                None => break,
+                Some(chunk) => offer_all(&name, gate, chunk).await,
             }
             if !may_decide(&name, &hooks, &mut held) {
                 continue;
             }
-            let ready = gate.take_ready();
-            if let Some((last, _)) = ready.last() {
-                let last = *last;
-                let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
-                let started = Instant::now();
-                match process(&batch, &sinks, &decide, &mut chains, &hooks).await {
-                    Ok(counted) => {
-                        gate.processed(last);
-                        (hooks.batch)(started.elapsed().as_secs_f64(), &counted);
-                    }
-                    Err(e) => {
-                        tracing::warn!(stage = %name, error = %e, size = batch.len(), "batch not stored; redelivering");
-                        for m in &batch {
-                            let _ = m
-                                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                                .await;
-                        }
-                    }
+            let ready = match pacer.as_mut() {
+                Some(p) => {
+                    let (ready, next_wait) = p.take(gate, |m| m.subject.as_str());
+                    wait = next_wait;
+                    ready
                 }
-            }
+                None => gate.take_ready(),
+            };
+            decide_ready(&stage, gate, ready, &mut chains).await;
             check_stall(&name, &source, gate, &mut stalled_since, &hooks).await;
         }
         if pause(&mut shutdown, Duration::from_millis(200)).await {
             return;
+        }
+    }
+}
+
+type Chunks = futures::stream::ReadyChunks<pull::Stream>;
+type Pulled = Vec<Result<jetstream::Message, pull::MessagesError>>;
+
+/// The next chunk from the consumer, waiting at most `wait` (1 s if no rate
+/// limit is waiting); empty if nothing came, `None` if the consumer's
+/// stream ended. A rate-limited stage whose window is `full` does not read
+/// at all while it waits, so nothing more is pulled (and left to exceed its
+/// ack wait) meanwhile.
+async fn next_chunk(chunks: &mut Chunks, full: bool, wait: Option<Duration>) -> Option<Pulled> {
+    let wait = wait.unwrap_or(Duration::from_secs(1));
+    if full {
+        tokio::time::sleep(wait).await;
+        return Some(Vec::new());
+    }
+    tokio::time::timeout(wait, chunks.next())
+        .await
+        .unwrap_or_else(|_idle| Some(Vec::new()))
+}
+
+/// What [`decide_ready`] needs of its stage.
+struct Stage<'a> {
+    name: &'a str,
+    sinks: &'a Sinks,
+    decide: &'a Decide,
+    hooks: &'a Hooks,
+}
+
+/// Decides and stores the messages taken from the gate (in order), then
+/// moves the gate past them; if storing fails, naks them for redelivery.
+async fn decide_ready(
+    stage: &Stage<'_>,
+    gate: &mut Gate<jetstream::Message>,
+    ready: Vec<(u64, jetstream::Message)>,
+    chains: &mut ChainState,
+) {
+    let Some(&(last, _)) = ready.last() else {
+        return;
+    };
+    let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
+    let started = Instant::now();
+    let hooks = stage.hooks;
+    let _guard = match &hooks.guard {
+        Some(g) => Some(g.lock().await),
+        None => None,
+    };
+    match process(&batch, stage.sinks, stage.decide, chains, hooks).await {
+        Ok(counted) => {
+            gate.processed(last);
+            (hooks.batch)(started.elapsed().as_secs_f64(), &counted);
+        }
+        Err(e) => {
+            tracing::warn!(stage = %stage.name, error = %e, size = batch.len(), "batch not stored; redelivering");
+            for m in &batch {
+                let _ = m
+                    .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                    .await;
+            }
         }
     }
 }
@@ -244,8 +334,13 @@ fn may_decide(name: &str, hooks: &Hooks, held: &mut Option<String>) -> bool {
 async fn open(
     source: &Source,
     gate: &mut Option<Gate<jetstream::Message>>,
+    window: usize,
+    hooks: &Hooks,
 ) -> Result<pull::Stream, BridgeError> {
     if gate.is_none() {
+        if let Some(on_open) = &hooks.on_open {
+            on_open().await?;
+        }
         let mut consumer = source.consumer.clone();
         let floor = consumer
             .info()
@@ -267,7 +362,7 @@ async fn open(
     source
         .consumer
         .stream()
-        .max_messages_per_batch(MAX_BATCH)
+        .max_messages_per_batch(window)
         .expires(Duration::from_secs(5))
         .heartbeat(Duration::from_secs(1))
         .messages()
@@ -402,6 +497,9 @@ async fn process(
     let decided = tokio::task::spawn_blocking(move || decide(&inputs))
         .await
         .map_err(|e| BridgeError::js("decision task", e))?;
+    if (hooks.chains_stale)() {
+        chains.forget_written();
+    }
     let chained: Vec<(usize, String)> = decided
         .outputs
         .iter()

@@ -13,6 +13,11 @@
 //!   `coalition_bridge_missing_upstream_total{nation,stage}`: breaks in a
 //!   partner's release chain, and the feed seqs they span (an upper bound:
 //!   it includes seqs the partner refused to release)
+//! - `coalition_bridge_rate_limited_total{nation,stage,source,action}`:
+//!   messages slowed (waited for their rate, at ingress or in the paced
+//!   stage), deferred (into PACED) or rejected (`rate_limited`, also in
+//!   `rejected_total` and dead-lettered); `source` is the partner or the
+//!   producer
 //! - `coalition_bridge_batch_seconds{nation,stage}`: time to decide and store a batch
 //! - `coalition_bridge_transit_seconds{nation,partner}`: producer seal to admission
 //! - `coalition_bridge_control_refused_total{nation,source}`: control objects
@@ -95,6 +100,13 @@ pub(crate) fn record(nation: &str, counted: &[crate::pipeline::Counted]) {
                 partner,
                 reason,
             } => rejected(nation, stage, partner, *reason),
+            Counted::Deferred { producer } => {
+                rate_limited(nation, "egress", producer, "deferred", 1)
+            }
+            Counted::Refused { producer } => {
+                rate_limited(nation, "egress", producer, "rejected", 1)
+            }
+            Counted::Drained { .. } => {}
         }
     }
 }
@@ -113,6 +125,19 @@ fn admitted(nation: &str, partner: &str) {
 
 fn rejected(nation: &str, stage: &'static str, partner: &str, reason: DenyReason) {
     counter!("coalition_bridge_rejected_total", "nation" => nation.to_string(), "stage" => stage, "partner" => partner.to_string(), "reason" => reason.as_str()).increment(1);
+}
+
+/// A message slowed (it waited for its partner's or producer's rate),
+/// deferred (into PACED) or rejected (its producer's PACED backlog was full).
+/// `source` is the partner code or the producer id, both authenticated.
+pub(crate) fn rate_limited(
+    nation: &str,
+    stage: &'static str,
+    source: &str,
+    action: &'static str,
+    n: u64,
+) {
+    counter!("coalition_bridge_rate_limited_total", "nation" => nation.to_string(), "stage" => stage, "source" => source.to_string(), "action" => action).increment(n);
 }
 
 pub(crate) fn batch_seconds(nation: &str, stage: &'static str, seconds: f64) {

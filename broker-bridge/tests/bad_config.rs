@@ -69,6 +69,22 @@ fn bad_configs_exit_2_naming_file_and_problem() {
             ),
             "no trust anchor for the home nation USA",
         ),
+        (
+            format!("{GOOD}[rate_limits]\npartner = {{ msgs_per_sec = 0, burst = 5 }}\n"),
+            "rate_limits.partner.msgs_per_sec must be at least 1",
+        ),
+        (
+            format!("{GOOD}[rate_limits.partners.XYZ]\nmsgs_per_sec = 5\nburst = 5\n"),
+            "rate_limits.partners.XYZ: XYZ is not a partner this bridge receives from",
+        ),
+        (
+            format!("{GOOD}[rate_limits]\nproducer_max_deferred = -1\n"),
+            ":14: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            format!("{GOOD}[rate_limits.producer]\nmsgs_per_sec = 5\nbrust = 5\n"),
+            "unknown field `brust`",
+        ),
         (GOOD.to_string(), "trust anchor for USA: cannot read"),
     ];
     for (text, needle) in cases {

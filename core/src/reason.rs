@@ -80,11 +80,15 @@ pub enum DenyReason {
     /// The payload cannot be transcoded into a version the bridge must
     /// serve: it does not decode, or a value has no representation there.
     UntranscodablePayload,
+    /// The producer exceeded its rate limit and its backlog of deferred
+    /// messages is full (`rate_limits.producer_max_deferred`): refused at
+    /// egress and dead-lettered, never dropped.
+    RateLimited,
 }
 
 impl DenyReason {
     /// Every reason, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [DenyReason; 35] = [
+    pub const ALL: [DenyReason; 36] = [
         DenyReason::MalformedEnvelope,
         DenyReason::MalformedHeader,
         DenyReason::SubjectMismatch,
@@ -120,6 +124,7 @@ impl DenyReason {
         DenyReason::SchemaVersionRetired,
         DenyReason::SchemaVersionNotYetAccepted,
         DenyReason::UntranscodablePayload,
+        DenyReason::RateLimited,
     ];
 
     /// The snake_case name used in metrics, audit records, dead-letter
@@ -161,6 +166,7 @@ impl DenyReason {
             DenyReason::SchemaVersionRetired => "schema_version_retired",
             DenyReason::SchemaVersionNotYetAccepted => "schema_version_not_yet_accepted",
             DenyReason::UntranscodablePayload => "untranscodable_payload",
+            DenyReason::RateLimited => "rate_limited",
         }
     }
 

@@ -8,6 +8,7 @@ use coalition_tls::ClientTls;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TopologyError;
+use crate::rate_limits::RateLimits;
 
 /// A NATS user name and password.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +105,9 @@ pub struct BridgeConfig {
     /// Partners this nation receives from.
     #[serde(default)]
     pub ingress: Vec<IngressLink>,
+    /// Per-partner (ingress) and per-producer (egress) rate limits.
+    #[serde(default)]
+    pub rate_limits: RateLimits,
 }
 
 /// Credentials for a nation's producers and subscribers.
@@ -193,6 +197,9 @@ impl BridgeConfig {
                 )));
             }
         }
+        self.rate_limits
+            .check(self.ingress.iter().map(|l| l.partner.as_str()))
+            .map_err(invalid)?;
         if !self.trust_anchors.contains_key(&self.nation) {
             return Err(invalid(format!(
                 "no trust anchor for the home nation {} in [trust_anchors]",

@@ -278,6 +278,7 @@ fn bridge_config(
         lease_ttl_ms: 6_000,
         release,
         ingress,
+        rate_limits: Default::default(),
     }
 }
 

@@ -15,6 +15,7 @@ mod model;
 mod naming;
 mod nats_config;
 mod parse;
+mod rate_limits;
 mod tls_files;
 
 pub use addressing::{Addressing, ServerAddress};
@@ -27,4 +28,5 @@ pub use generate::{generate, Credentials, GeneratedFile, GeneratedMesh, Generate
 pub use model::{Feed, FeedKind, Link, Nation, ServerId, Topology};
 pub use naming::{accounts, control_files, streams, subjects};
 pub use parse::{parse_topology, parse_topology_file};
+pub use rate_limits::{Rate, RateLimits};
 pub use tls_files::{paths as tls_paths, VALIDITY_DAYS as TLS_VALIDITY_DAYS};

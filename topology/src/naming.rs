@@ -27,6 +27,13 @@ pub mod streams {
     pub const INBOUND: &str = "INBOUND";
     /// HOME: messages refused at egress or ingress, with the reason (`dlq.>`).
     pub const DEADLETTER: &str = "DEADLETTER";
+    /// HOME: producers' messages deferred by their rate limit (`paced.>`),
+    /// released by the paced stage at the producer's rate. Work-queue
+    /// retention: it never crosses a leaf link, and what is left in it is
+    /// exactly what still waits.
+    pub const PACED: &str = "PACED";
+    /// The durable consumer the bridge holds on PACED.
+    pub const PACED_CONSUMER: &str = "paced";
     /// REL_<partner>: what the bridge released to that partner (`rel.>`).
     pub const RELEASED: &str = "RELEASED";
     /// HOME and every REL_<partner>: signed control objects (`ctl.>`):
@@ -95,6 +102,19 @@ pub mod subjects {
     /// A local producer's feed: `out.<kind>.<producer>.<feed>`.
     pub fn outbound(kind: &str, producer: &str, feed: &str) -> String {
         format!("out.{kind}.{producer}.{feed}")
+    }
+
+    /// Deferred by the rate limit, waiting in PACED:
+    /// `paced.<kind>.<producer>.<feed>` (the OUTBOUND subject's tokens).
+    pub fn paced(kind: &str, producer: &str, feed: &str) -> String {
+        format!("paced.{kind}.{producer}.{feed}")
+    }
+
+    /// The OUTBOUND subject a PACED subject was deferred from.
+    pub fn outbound_of_paced(paced: &str) -> Option<String> {
+        paced
+            .strip_prefix("paced.")
+            .map(|rest| format!("out.{rest}"))
     }
 
     /// Released to a partner: `rel.<kind>.<origin>.<producer>.<feed>`.
