@@ -42,6 +42,11 @@ fn write(dir: &Path, text: &str) -> String {
 #[test]
 fn bad_configs_exit_2_naming_file_and_problem() {
     let dir = tempfile::tempdir().unwrap();
+    // `producer_max_deferred` is two lines after GOOD, under `[rate_limits]`.
+    let bad_deferred = format!(
+        ":{}: invalid value: integer `-1`, expected u32",
+        GOOD.lines().count() + 2
+    );
     let cases: Vec<(String, &str)> = vec![
         (
             GOOD.replace("replicas = 1", "replicas = \"one\""),
@@ -79,7 +84,7 @@ fn bad_configs_exit_2_naming_file_and_problem() {
         ),
         (
             format!("{GOOD}[rate_limits]\nproducer_max_deferred = -1\n"),
-            ":14: invalid value: integer `-1`, expected u32",
+            &bad_deferred,
         ),
         (
             format!("{GOOD}[rate_limits.producer]\nmsgs_per_sec = 5\nbrust = 5\n"),
