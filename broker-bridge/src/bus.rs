@@ -70,24 +70,35 @@ pub(crate) async fn ensure_stream(
     .map_err(|e| BridgeError::js(format!("create stream {name}"), e))
 }
 
-/// The durable pull consumer `durable` on `stream`, created if missing.
+/// How many messages a stage without a rate limit may have delivered and
+/// not yet acknowledged.
+pub(crate) const UNPACED_MAX_ACK_PENDING: usize = 2048;
+
+/// The durable pull consumer `durable` on `stream`, created if missing and
+/// updated if its settings differ (a rate limit changed since it was made).
+///
+/// `max_ack_pending` bounds what the server delivers ahead of the stage's
+/// acknowledgements. A rate-limited stage passes its window
+/// ([`crate::rate::window`]): it is never sent more than it may take at
+/// once, so the rest of a backlog waits in the source stream rather than in
+/// the stage, where it would outlive the ack wait and be redelivered, over
+/// and over, across the link (load the partner's flood would put on the
+/// whole receiving nation).
 pub(crate) async fn durable_consumer(
     stream: &stream::Stream,
     durable: &str,
+    max_ack_pending: usize,
 ) -> Result<jetstream::consumer::PullConsumer, BridgeError> {
     stream
-        .get_or_create_consumer(
-            durable,
-            pull::Config {
-                durable_name: Some(durable.into()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                // Short, so a message stranded on a pull request that died with
-                // its link is redelivered soon; see `gate`.
-                ack_wait: Duration::from_secs(5),
-                max_ack_pending: 2048,
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(durable.into()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            // Short, so a message stranded on a pull request that died with
+            // its link is redelivered soon; see `gate`.
+            ack_wait: Duration::from_secs(5),
+            max_ack_pending: i64::try_from(max_ack_pending).unwrap_or(i64::MAX),
+            ..Default::default()
+        })
         .await
         .map_err(|e| BridgeError::js(format!("consumer {durable}"), e))
 }

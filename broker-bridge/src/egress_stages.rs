@@ -139,12 +139,12 @@ async fn spawn(
     tweak: impl FnOnce(&mut crate::pipeline::Hooks),
 ) -> Result<JoinHandle<()>, BridgeError> {
     let stage = ctx.mode.stage();
-    let durable = match ctx.mode {
-        Mode::Fresh => streams::EGRESS_CONSUMER,
-        Mode::Paced => streams::PACED_CONSUMER,
+    let (durable, max_ack_pending) = match ctx.mode {
+        Mode::Fresh => (streams::EGRESS_CONSUMER, bus::UNPACED_MAX_ACK_PENDING),
+        Mode::Paced => (streams::PACED_CONSUMER, shared.pacing.window),
     };
     let consumer = bus::patiently("egress consumer", || {
-        bus::durable_consumer(&source, durable)
+        bus::durable_consumer(&source, durable, max_ack_pending)
     })
     .await?;
     let control = shared.control.clone();

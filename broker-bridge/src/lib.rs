@@ -262,7 +262,7 @@ async fn run_ingress(
                 .get_stream(streams::RELEASED)
                 .await
                 .map_err(|e| BridgeError::js("partner RELEASED stream", e))?;
-            let consumer = bus::durable_consumer(&stream, &durable).await?;
+            let consumer = bus::durable_consumer(&stream, &durable, pace.window).await?;
             Ok::<_, BridgeError>(Source { consumer, stream })
         };
         match attempt.await {

@@ -251,6 +251,26 @@ impl Mesh {
         out
     }
 
+    /// Path of `nation`'s generated clients config (producers' and
+    /// subscribers' credentials), for a client run in another process.
+    pub fn clients_config_path(&self, nation: &str) -> Option<PathBuf> {
+        self.generated
+            .clients
+            .get(nation)
+            .map(|(_, file)| self.dir.join(&file.path))
+    }
+
+    /// Process ids of `nation`'s running servers (for example to lower
+    /// their CPU priority, as a test that models a nation on hardware of
+    /// its own does).
+    pub fn server_pids(&self, nation: &str) -> Vec<u32> {
+        self.servers
+            .iter()
+            .filter(|(id, _)| id.nation == nation)
+            .filter_map(|(_, server)| server.pid())
+            .collect()
+    }
+
     /// Client URLs of `nation`'s servers.
     pub fn client_urls(&self, nation: &str) -> Vec<String> {
         self.bridge_config(nation)

@@ -5,6 +5,7 @@
 
 pub mod crash;
 pub mod ledger;
+pub mod own_machine;
 pub mod policy;
 
 pub use policy::now_ms;
@@ -324,9 +325,19 @@ pub async fn jetstream_as(
 /// Starts every nation's bridge after `tweak` has adjusted its settings
 /// (e.g. a shorter staleness bound).
 pub async fn bridges_with(mesh: &Mesh, tweak: impl Fn(&mut BridgeSettings)) -> Bridges {
+    bridges_where(mesh, |_| true, tweak).await
+}
+
+/// Starts, in this process, the bridge of every nation of `mesh` that
+/// `include` accepts, after `tweak` has adjusted its settings.
+pub async fn bridges_where(
+    mesh: &Mesh,
+    include: impl Fn(&str) -> bool,
+    tweak: impl Fn(&mut BridgeSettings),
+) -> Bridges {
     let (stop, shutdown) = watch::channel(false);
     let mut handles = Vec::new();
-    for n in &mesh.topology().nations {
+    for n in mesh.topology().nations.iter().filter(|n| include(&n.code)) {
         let mut settings =
             BridgeSettings::load(&mesh.bridge_config_path(&n.code)).expect("bridge config loads");
         tweak(&mut settings);
