@@ -1,9 +1,12 @@
 //! One nation of a test mesh run as if on a machine of its own: its
-//! nats-servers, its bridge and a producer as separate processes at the
-//! lowest CPU priority (nice 19), so that what they do takes no CPU time
-//! the other nations' processes want.
+//! nats-servers, its bridge and a producer as separate processes in the
+//! idle scheduling class (`SCHED_IDLE`, by `chrt`: they run only when no
+//! other process wants the CPU, and give it up at once when one does), so
+//! that what they do takes no CPU time the other nations' processes want.
 //!
-//! In deployment every nation runs on its own hardware. A test that asks
+//! Its JetStream stores can be put on a disk of their own too
+//! ([`mesh_with_own_store`]). In deployment every nation runs on its own
+//! hardware. A test that asks
 //! how one nation's load affects another's latency (`tests/flood.rs`) would
 //! otherwise measure how the two share this machine's 2 cores and its one
 //! tokio runtime, not what the receiving bridge lets through.
@@ -31,14 +34,57 @@ pub const PRODUCER_ENV: &str = "COALITION_TEST_PRODUCER_PROCESS";
 /// Starts each answer of a producer process on its stdout.
 const REPLY: &str = "producer process: ";
 
-/// Lowers the CPU priority of a process this test started to nice 19.
+/// Starts `toml`'s mesh with `nation`'s JetStream stores on a disk of its
+/// own: a RAM-backed folder (`/dev/shm`), so that its writes and fsyncs do
+/// not queue with the other nations' on this machine's one disk. Returns
+/// the mesh and the folders to keep until it stops.
+pub async fn mesh_with_own_store(toml: &str, nation: &str) -> (Mesh, [tempfile::TempDir; 2]) {
+    let topology = coalition_topology::parse_topology(toml, std::path::Path::new("<test>"))
+        .expect("test topology is valid");
+    let servers = topology.nation(nation).expect("nation in topology").servers;
+    let dir = tempfile::Builder::new()
+        .prefix("coalition-mesh-")
+        .tempdir()
+        .expect("temporary folder");
+    let shm = std::path::Path::new("/dev/shm");
+    assert!(shm.is_dir(), "this test needs a RAM-backed /dev/shm");
+    let ram = tempfile::Builder::new()
+        .prefix("coalition-store-")
+        .tempdir_in(shm)
+        .expect("folder in /dev/shm");
+    let stores = dir.path().join("jetstream");
+    std::fs::create_dir_all(&stores).expect("create the stores folder");
+    for i in 0..servers {
+        let id = coalition_topology::ServerId::new(nation, i).to_string();
+        std::fs::create_dir(ram.path().join(&id)).expect("create a RAM store");
+        std::os::unix::fs::symlink(ram.path().join(&id), stores.join(&id))
+            .expect("link the RAM store");
+    }
+    let mesh = within("mesh start", Mesh::start_in(topology, dir.path()))
+        .await
+        .expect("mesh starts");
+    (mesh, [dir, ram])
+}
+
+/// Puts every thread of a process this test started in the idle
+/// scheduling class.
 pub fn lower_priority(pid: u32) {
-    let status = std::process::Command::new("renice")
-        .args(["-n", "19", "-p", &pid.to_string()])
+    let status = std::process::Command::new("chrt")
+        .args(["--all-tasks", "--idle", "--pid", "0", &pid.to_string()])
         .stdout(Stdio::null())
         .status()
-        .expect("run renice");
-    assert!(status.success(), "renice -n 19 -p {pid}: {status}");
+        .expect("run chrt");
+    assert!(
+        status.success(),
+        "chrt --all-tasks --idle --pid 0 {pid}: {status}"
+    );
+}
+
+/// A command run in the idle scheduling class (its threads inherit it).
+fn idle(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new("chrt");
+    command.args(["--idle", "0"]).arg(program);
+    command
 }
 
 /// Lowers the priority of every nats-server of `nation`.
@@ -50,14 +96,14 @@ pub fn lower_servers_priority(mesh: &Mesh, nation: &str) {
     }
 }
 
-/// `nation`'s bridge as the `coalition-bridge` binary, at nice 19, logging
+/// `nation`'s bridge as the `coalition-bridge` binary, in the idle scheduling class, logging
 /// to `<mesh>/logs/<nation>-bridge.log`; killed when dropped.
 pub fn spawn_bridge(mesh: &Mesh, nation: &str) -> Child {
     let log_path = mesh.dir().join("logs").join(format!("{nation}-bridge.log"));
     let log = std::fs::File::create(&log_path)
         .unwrap_or_else(|e| panic!("create {}: {e}", log_path.display()));
-    Command::new("nice")
-        .args(["-n", "19", env!("CARGO_BIN_EXE_coalition-bridge"), "--config"])
+    idle(env!("CARGO_BIN_EXE_coalition-bridge"))
+        .arg("--config")
         .arg(mesh.bridge_config_path(nation))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -84,7 +130,7 @@ impl Sent {
     }
 }
 
-/// A producer in a process of its own at nice 19, publishing on command.
+/// A producer in a process of its own in the idle scheduling class, publishing on command.
 pub struct ProducerProcess {
     child: Child,
     log_path: PathBuf,
@@ -109,10 +155,7 @@ impl ProducerProcess {
             .join(format!("{nation}-{producer}.log"));
         let log = std::fs::File::create(&log_path)
             .unwrap_or_else(|e| panic!("create {}: {e}", log_path.display()));
-        let mut child = Command::new("nice")
-            .arg("-n")
-            .arg("19")
-            .arg(std::env::current_exe().expect("this test binary"))
+        let mut child = idle(std::env::current_exe().expect("this test binary"))
             .args(["--exact", test, "--nocapture", "--test-threads", "1"])
             .env(PRODUCER_ENV, role)
             .stdin(Stdio::piped())
