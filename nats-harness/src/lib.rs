@@ -27,6 +27,7 @@ mod pki;
 mod ports;
 mod process;
 mod proxy;
+pub mod tls_wire;
 
 pub use binary::{nats_server_path, resolve_nats_server, workspace_root, NATS_SERVER_ENV};
 pub use error::HarnessError;

@@ -292,6 +292,12 @@ impl Mesh {
         Ok(())
     }
 
+    /// The proxy on the leaf connection of link `from`->`to` from
+    /// `from`'s server `index` (to read what crossed it).
+    pub fn link_proxy(&self, from: &str, to: &str, index: usize) -> Option<&LinkProxy> {
+        self.proxies.get(&(format!("{from}->{to}"), index))
+    }
+
     fn link_proxies(&self, from: &str, to: &str) -> Result<Vec<&LinkProxy>, HarnessError> {
         let name = format!("{from}->{to}");
         let found: Vec<_> = self

@@ -7,7 +7,11 @@
 //! the socket close). While cut, the listener stays bound, so the port is
 //! kept, and every new connection is closed as soon as it is accepted.
 //!
-//! What it does not do: shape traffic (delay, loss, bandwidth) or inspect
+//! It keeps the first bytes the upstream sent on the latest connection
+//! ([`LinkProxy::opening_bytes_from_upstream`]), so a test can read the
+//! handshake two servers made on the wire (`crate::tls_wire`).
+//!
+//! What it does not do: shape traffic (delay, loss, bandwidth) or change
 //! bytes; a cut closes sockets cleanly rather than black-holing packets, so
 //! peers notice at once instead of after their ping timeout.
 
@@ -33,6 +37,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Size of each direction's copy buffer.
 const BUFFER_BYTES: usize = 16 * 1024;
 
+/// How many of the upstream's first bytes are kept per connection.
+const OPENING_BYTES: usize = 16 * 1024;
+
 /// Counters shared by the proxy handle and its tasks.
 #[derive(Debug, Default)]
 struct Stats {
@@ -42,6 +49,20 @@ struct Stats {
     from_upstream: AtomicU64,
     /// Accepted connections whose task has not finished yet.
     live: AtomicUsize,
+    /// The first [`OPENING_BYTES`] the upstream sent on the latest
+    /// connection.
+    opening_from_upstream: std::sync::Mutex<Vec<u8>>,
+}
+
+impl Stats {
+    fn keep_opening(&self, bytes: &[u8]) {
+        let mut kept = self
+            .opening_from_upstream
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let room = OPENING_BYTES.saturating_sub(kept.len());
+        kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
 }
 
 /// The link state carried by the watch channel.
@@ -189,6 +210,16 @@ impl LinkProxy {
         )
     }
 
+    /// The first bytes (up to 16 KiB) the upstream sent on the latest
+    /// forwarded connection.
+    pub fn opening_bytes_from_upstream(&self) -> Vec<u8> {
+        self.stats
+            .opening_from_upstream
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Accepted connections that are still being forwarded.
     pub fn live_connections(&self) -> usize {
         self.stats.live.load(Ordering::SeqCst)
@@ -289,25 +320,46 @@ async fn forward(
     outbound.set_nodelay(true)?;
     let (mut in_read, mut in_write) = inbound.split();
     let (mut out_read, mut out_write) = outbound.split();
+    stats
+        .opening_from_upstream
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clear();
     tokio::try_join!(
-        pump(&mut in_read, &mut out_write, &stats.to_upstream),
-        pump(&mut out_read, &mut in_write, &stats.from_upstream),
+        pump(&mut in_read, &mut out_write, &stats.to_upstream, None),
+        pump(
+            &mut out_read,
+            &mut in_write,
+            &stats.from_upstream,
+            Some(stats)
+        ),
     )?;
     Ok(())
 }
 
 /// Copies `from` to `to` until end of stream, then half-closes `to`,
-/// counting bytes as they are written.
-async fn pump<R, W>(from: &mut R, to: &mut W, counter: &AtomicU64) -> std::io::Result<()>
+/// counting bytes as they are written; the first bytes are kept in
+/// `opening` if given.
+async fn pump<R, W>(
+    from: &mut R,
+    to: &mut W,
+    counter: &AtomicU64,
+    opening: Option<&Stats>,
+) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; BUFFER_BYTES];
+    let mut kept = 0;
     loop {
         let n = from.read(&mut buf).await?;
         if n == 0 {
             return to.shutdown().await;
+        }
+        if let Some(stats) = opening.filter(|_| kept < OPENING_BYTES) {
+            stats.keep_opening(&buf[..n]);
+            kept += n;
         }
         to.write_all(&buf[..n]).await?;
         counter.fetch_add(n as u64, Ordering::SeqCst);

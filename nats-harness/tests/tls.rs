@@ -2,14 +2,15 @@
 //! clients and leaf links with a certificate from the right authority get
 //! in; plaintext, no certificate, another nation's certificate or a forged
 //! authority are refused; and the key exchange negotiated with nats-server
-//! is the hybrid post-quantum X25519MLKEM768.
+//! is the hybrid post-quantum X25519MLKEM768, both by a rustls client and
+//! between two nats-servers on a leaf link (read off the wire).
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use coalition_tls::{Authority, ClientTls, Usage, POST_QUANTUM_GROUP};
 use coalition_topology::{parse_topology, tls_paths};
-use nats_harness::Mesh;
+use nats_harness::{tls_wire, Mesh};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::ServerName;
 use rustls::NamedGroup;
@@ -228,6 +229,19 @@ async fn leaf_links_are_mutual_tls_with_the_partners_authority_only() {
     // passed USA's verify of GBR's server certificate.
     mesh.wait_link("USA", "GBR", true).await.unwrap();
     let port = mesh.leaf_port("USA", 0).unwrap();
+
+    // What USA's nats-server chose for GBR's, both Go, read off the wire
+    // (the ServerHello that crossed the link's proxy): TLS 1.3 with the
+    // hybrid group.
+    let wire = mesh
+        .link_proxy("USA", "GBR", 0)
+        .expect("the link has a proxy")
+        .opening_bytes_from_upstream();
+    let hello = tls_wire::server_hello(&wire).expect("a ServerHello crossed the leaf link");
+    eprintln!("USA and GBR's servers negotiated {hello:x?} on their leaf link");
+    assert_eq!(hello.version, Some(tls_wire::TLS13));
+    assert_eq!(hello.group, Some(tls_wire::X25519MLKEM768));
+    assert_eq!(tls_wire::X25519MLKEM768, u16::from(POST_QUANTUM_GROUP));
 
     // GBR's server identity, trusting USA's authority: the hybrid group.
     let gbr_server = ClientTls {
