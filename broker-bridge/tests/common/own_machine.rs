@@ -6,10 +6,10 @@
 //!
 //! Its JetStream stores can be put on a disk of their own too
 //! ([`mesh_with_own_store`]). In deployment every nation runs on its own
-//! hardware. A test that asks
-//! how one nation's load affects another's latency (`tests/flood.rs`) would
-//! otherwise measure how the two share this machine's 2 cores and its one
-//! tokio runtime, not what the receiving bridge lets through.
+//! hardware. A test that asks how one nation's load affects another's
+//! latency (`tests/flood.rs`) would otherwise measure how the two share
+//! this machine's 2 cores, its one disk and one tokio runtime, not what the
+//! receiving bridge lets through.
 //!
 //! The producer is this test binary run again, with [`PRODUCER_ENV`] set: the
 //! test it runs sees [`producer_role`] and serves commands on stdin
