@@ -20,13 +20,15 @@ pub(crate) async fn connect(
     // as in the compose exercises) are waited for; refused credentials are
     // not: they will not get better.
     let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
+    // Read and built once, not on every retry.
+    let config =
+        coalition_tls::client_config(tls).map_err(|e| BridgeError::Config(format!("[tls] {e}")))?;
     loop {
-        let options = coalition_tls::connect_options(&cred.user, &cred.password, tls)
-            .map_err(|e| BridgeError::Config(format!("[tls] {e}")))?;
-        let attempt = options
-            .name(format!("{nation}-bridge-{account}"))
-            .connect(servers)
-            .await;
+        let attempt =
+            coalition_tls::connect_options_with(&cred.user, &cred.password, config.clone())
+                .name(format!("{nation}-bridge-{account}"))
+                .connect(servers)
+                .await;
         let e = match attempt {
             Ok(client) => return Ok(client),
             Err(e) => e,

@@ -112,11 +112,19 @@ pub fn connect_options(
     password: &str,
     files: &ClientTls,
 ) -> Result<async_nats::ConnectOptions, TlsError> {
-    Ok(
-        async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
-            .tls_client_config(client_config(files)?)
-            .require_tls(true),
-    )
+    Ok(connect_options_with(user, password, client_config(files)?))
+}
+
+/// Like [`connect_options`], with a [`client_config`] already built: for a
+/// caller that connects again and again (retrying) with the same files.
+pub fn connect_options_with(
+    user: &str,
+    password: &str,
+    config: ClientConfig,
+) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+        .tls_client_config(config)
+        .require_tls(true)
 }
 
 #[cfg(test)]

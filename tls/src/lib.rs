@@ -16,7 +16,8 @@ mod error;
 mod generate;
 
 pub use client::{
-    client_config, connect_options, key_exchange_groups, ClientTls, POST_QUANTUM_GROUP,
+    client_config, connect_options, connect_options_with, key_exchange_groups, ClientTls,
+    POST_QUANTUM_GROUP,
 };
 pub use error::TlsError;
 pub use generate::{Authority, Issued, Usage};
