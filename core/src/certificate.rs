@@ -170,30 +170,35 @@ impl CertificateCache {
         }
     }
 
-    /// The verified certificate with `digest`, checking `bytes` on a miss,
-    /// and whether it came from the cache. `digest` must be the SHA-256 of
-    /// `bytes` (as `decode_envelope` checks). A certificate checked here is
-    /// not cached: call [`remember`](Self::remember) once a signature made
-    /// with its key has verified. Otherwise anyone who has seen one valid
-    /// envelope could grow the cache without bound by re-encoding its
-    /// certificate (the root's signature covers only the inner bytes).
-    pub fn lookup(
-        &self,
-        digest: &[u8; 32],
-        bytes: &[u8],
-    ) -> Result<(std::sync::Arc<VerifiedCertificate>, bool), DenyReason> {
-        if let Some(hit) = self.verified.get(digest) {
-            return Ok((hit.clone(), true));
-        }
-        Ok((
-            std::sync::Arc::new(verify_certificate(bytes, &self.anchors)?),
-            false,
-        ))
+    /// The verified certificate with `digest`, if it was added.
+    pub fn get(&self, digest: &[u8; 32]) -> Option<std::sync::Arc<VerifiedCertificate>> {
+        self.verified.get(digest).map(|hit| hit.clone())
     }
 
-    /// Caches `cert` under `digest`: only after its key verified a message.
-    pub fn remember(&self, digest: [u8; 32], cert: std::sync::Arc<VerifiedCertificate>) {
-        self.verified.insert(digest, cert);
+    /// Verifies a `SignedCertificate` against the trust anchors and caches
+    /// it under the SHA-256 of `bytes` (how batches name it). Only the
+    /// canonical encoding is accepted: the root's signature covers the inner
+    /// bytes only, so without this anyone holding one valid certificate
+    /// could grow the cache without bound by re-encoding it.
+    pub fn add(&self, bytes: &[u8]) -> Result<std::sync::Arc<VerifiedCertificate>, DenyReason> {
+        let digest = certificate_digest(bytes);
+        if let Some(hit) = self.get(&digest) {
+            return Ok(hit);
+        }
+        let canonical = v1::SignedCertificate::decode(bytes)
+            .map(|c| c.encode_to_vec() == bytes)
+            .unwrap_or(false);
+        if !canonical {
+            return Err(DenyReason::BadCertificate);
+        }
+        let cert = std::sync::Arc::new(verify_certificate(bytes, &self.anchors)?);
+        self.verified.insert(digest, cert.clone());
+        Ok(cert)
+    }
+
+    /// The trust anchors certificates are checked against.
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
     }
 
     /// How many certificates are cached.

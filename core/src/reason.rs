@@ -6,8 +6,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum DenyReason {
-    /// The envelope bytes do not decode.
-    MalformedEnvelope,
+    /// The batch bytes do not decode, or its records are not in strictly
+    /// increasing seq order inside the batch's range (reordered, repeated).
+    MalformedBatch,
     /// The signed header does not decode or lacks a required field.
     MalformedHeader,
     /// The subject does not match what the signed header says.
@@ -84,12 +85,30 @@ pub enum DenyReason {
     /// messages is full (`rate_limits.producer_max_deferred`): refused at
     /// egress and dead-lettered, never dropped.
     RateLimited,
+    /// The records carried and the Merkle proof do not give the signed root:
+    /// a record edited, moved, dropped without proof or taken from another
+    /// batch, or a forged or truncated proof.
+    BadProof,
+    /// A producer's batch in OUTBOUND does not carry every record of its
+    /// range (only a bridge releases subsets).
+    IncompleteBatch,
+    /// The batch names a producer certificate (by digest) that did not
+    /// arrive on the control plane within the hold bound.
+    UnknownCertificate,
+    /// The batch's whole seq range is at or below the last one accepted on
+    /// its feed: a replay (or a rollback to used seqs).
+    FeedReplay,
+    /// The batch's seq range starts at or below the last one accepted on
+    /// its feed and ends above it: new content under used seqs.
+    FeedRollback,
+    /// The batch's seq range starts beyond the feed's forward window.
+    FeedJump,
 }
 
 impl DenyReason {
     /// Every reason, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [DenyReason; 36] = [
-        DenyReason::MalformedEnvelope,
+    pub const ALL: [DenyReason; 42] = [
+        DenyReason::MalformedBatch,
         DenyReason::MalformedHeader,
         DenyReason::SubjectMismatch,
         DenyReason::UnknownSchema,
@@ -125,13 +144,19 @@ impl DenyReason {
         DenyReason::SchemaVersionNotYetAccepted,
         DenyReason::UntranscodablePayload,
         DenyReason::RateLimited,
+        DenyReason::BadProof,
+        DenyReason::IncompleteBatch,
+        DenyReason::UnknownCertificate,
+        DenyReason::FeedReplay,
+        DenyReason::FeedRollback,
+        DenyReason::FeedJump,
     ];
 
     /// The snake_case name used in metrics, audit records, dead-letter
     /// subjects and headers.
     pub fn as_str(self) -> &'static str {
         match self {
-            DenyReason::MalformedEnvelope => "malformed_envelope",
+            DenyReason::MalformedBatch => "malformed_batch",
             DenyReason::MalformedHeader => "malformed_header",
             DenyReason::SubjectMismatch => "subject_mismatch",
             DenyReason::UnknownSchema => "unknown_schema",
@@ -167,6 +192,12 @@ impl DenyReason {
             DenyReason::SchemaVersionNotYetAccepted => "schema_version_not_yet_accepted",
             DenyReason::UntranscodablePayload => "untranscodable_payload",
             DenyReason::RateLimited => "rate_limited",
+            DenyReason::BadProof => "bad_proof",
+            DenyReason::IncompleteBatch => "incomplete_batch",
+            DenyReason::UnknownCertificate => "unknown_certificate",
+            DenyReason::FeedReplay => "feed_replay",
+            DenyReason::FeedRollback => "feed_rollback",
+            DenyReason::FeedJump => "feed_jump",
         }
     }
 
