@@ -1,5 +1,13 @@
 //! The names every component agrees on: accounts, streams and subjects.
 //! The wire contract in `docs/wire-contract.md` documents the same names.
+//!
+//! Every subject is built and parsed by one grammar ([`subjects::Subject`]);
+//! no other code formats or splits a subject by hand.
+
+mod grammar;
+mod kind;
+
+pub use kind::Kind;
 
 /// Account names inside one nation's cluster.
 pub mod accounts {
@@ -19,37 +27,91 @@ pub mod accounts {
     }
 }
 
-/// JetStream stream names.
+/// JetStream stream names. Tracks and alerts each have their own lane:
+/// their own OUTBOUND, PACED, RELEASED and INBOUND streams, consumers and
+/// bridge stages, so an alert never waits behind a track backlog.
 pub mod streams {
-    /// HOME: what local producers publish (`out.>`), consumed by the bridge.
+    use super::Kind;
+
+    /// HOME: what local producers publish (`out.track.>`), consumed by the bridge.
     pub const OUTBOUND: &str = "OUTBOUND";
-    /// HOME: what the bridge admitted from partners (`in.>`).
+    /// HOME: what local producers publish as alerts (`out.alert.>`).
+    pub const OUTBOUND_ALERTS: &str = "OUTBOUND_ALERTS";
+    /// HOME: what the bridge admitted from partners (`in.track.>`).
     pub const INBOUND: &str = "INBOUND";
+    /// HOME: alerts the bridge admitted from partners (`in.alert.>`).
+    pub const INBOUND_ALERTS: &str = "INBOUND_ALERTS";
     /// HOME: messages refused at egress or ingress, with the reason (`dlq.>`).
     pub const DEADLETTER: &str = "DEADLETTER";
-    /// HOME: producers' messages deferred by their rate limit (`paced.>`),
-    /// released by the paced stage at the producer's rate. Work-queue
-    /// retention: it never crosses a leaf link, and what is left in it is
-    /// exactly what still waits.
+    /// HOME: producers' batches deferred by their rate limit
+    /// (`paced.track.>`), released by the paced stage at the producer's
+    /// rate. Work-queue retention: it never crosses a leaf link, and what is
+    /// left in it is exactly what still waits.
     pub const PACED: &str = "PACED";
-    /// The durable consumer the bridge holds on PACED.
+    /// HOME: alert batches deferred by their producer's rate limit
+    /// (`paced.alert.>`).
+    pub const PACED_ALERTS: &str = "PACED_ALERTS";
+    /// The durable consumer the bridge holds on each PACED stream.
     pub const PACED_CONSUMER: &str = "paced";
-    /// REL_<partner>: what the bridge released to that partner (`rel.>`).
+    /// REL_<partner>: tracks the bridge released to that partner (`rel.track.>`).
     pub const RELEASED: &str = "RELEASED";
+    /// REL_<partner>: alerts the bridge released to that partner (`rel.alert.>`).
+    pub const RELEASED_ALERTS: &str = "RELEASED_ALERTS";
     /// HOME and every REL_<partner>: signed control objects (`ctl.>`):
-    /// policy documents, translators, revocation notices, heartbeats. One
-    /// message kept per subject.
+    /// policy documents, translators, revocation notices, heartbeats,
+    /// producer certificates. One message kept per subject.
     pub const CONTROL: &str = "CONTROL";
     /// HOME: the hash-chained audit log (`audit.<nation>`).
     pub const AUDIT: &str = "AUDIT";
+    /// HOME: the bridge's accepted position in every feed, per stage
+    /// (`pos.>`; one message kept per subject), so a replay, rollback or
+    /// jump is refused after a restart too.
+    pub const POSITIONS: &str = "POSITIONS";
+    /// HOME: the key-value bucket in which a producer holds each feed it
+    /// writes, so that a second writer of the same feed is refused.
+    pub const FEED_WRITERS_BUCKET: &str = "FEED_WRITERS";
+    /// The stream behind [`FEED_WRITERS_BUCKET`].
+    pub const FEED_WRITERS_STREAM: &str = "KV_FEED_WRITERS";
+
+    /// The OUTBOUND stream of `kind`'s lane.
+    pub fn outbound(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Track => OUTBOUND,
+            Kind::Alert => OUTBOUND_ALERTS,
+        }
+    }
+
+    /// The INBOUND stream of `kind`'s lane.
+    pub fn inbound(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Track => INBOUND,
+            Kind::Alert => INBOUND_ALERTS,
+        }
+    }
+
+    /// The RELEASED stream of `kind`'s lane.
+    pub fn released(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Track => RELEASED,
+            Kind::Alert => RELEASED_ALERTS,
+        }
+    }
+
+    /// The PACED stream of `kind`'s lane.
+    pub fn paced(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Track => PACED,
+            Kind::Alert => PACED_ALERTS,
+        }
+    }
 
     /// The durable consumer a receiving nation's bridge holds on the
-    /// sender's RELEASED stream.
+    /// sender's RELEASED streams (one per lane, same name).
     pub fn ingress_consumer(receiver: &str) -> String {
         format!("ingress_{receiver}")
     }
 
-    /// The durable consumer the bridge holds on OUTBOUND.
+    /// The durable consumer the bridge holds on each OUTBOUND stream.
     pub const EGRESS_CONSUMER: &str = "egress";
 }
 
@@ -67,80 +129,156 @@ pub mod control_files {
     }
 }
 
-/// Subject grammar.
+/// Subject grammar: [`Subject`](subjects::Subject) builds and parses every
+/// subject of the wire contract; the functions below build the common ones.
 pub mod subjects {
+    pub use super::grammar::{is_token, ControlSubject, Subject, SubjectError};
+    use super::Kind;
+
     /// A nation policy document: `ctl.policy.<nation>.<version>`.
     pub fn control_policy(nation: &str, version: u32) -> String {
-        format!("ctl.policy.{nation}.{version}")
+        Subject::Control(ControlSubject::Policy {
+            nation: nation.into(),
+            version,
+        })
+        .to_string()
     }
 
     /// A translator: `ctl.translator.<id>.<version>`.
     pub fn control_translator(id: &str, version: u32) -> String {
-        format!("ctl.translator.{id}.{version}")
+        Subject::Control(ControlSubject::Translator {
+            id: id.into(),
+            version,
+        })
+        .to_string()
     }
 
     /// A revocation notice: `ctl.notice.<issuer>.<epoch>`.
     pub fn control_notice(issuer: &str, epoch: u64) -> String {
-        format!("ctl.notice.{issuer}.{epoch}")
+        Subject::Control(ControlSubject::Notice {
+            issuer: issuer.into(),
+            epoch,
+        })
+        .to_string()
     }
 
     /// A schema policy: `ctl.schema.<nation>.<version>`.
     pub fn control_schema_policy(nation: &str, version: u32) -> String {
-        format!("ctl.schema.{nation}.{version}")
+        Subject::Control(ControlSubject::SchemaPolicy {
+            nation: nation.into(),
+            version,
+        })
+        .to_string()
     }
 
     /// The latest heartbeat of `issuer`: `ctl.heartbeat.<issuer>`.
     pub fn control_heartbeat(issuer: &str) -> String {
-        format!("ctl.heartbeat.{issuer}")
+        Subject::Control(ControlSubject::Heartbeat {
+            issuer: issuer.into(),
+        })
+        .to_string()
+    }
+
+    /// A producer certificate, by the SHA-256 of its bytes:
+    /// `ctl.certificate.<nation>.<producer>.<64 hex digits>`.
+    pub fn control_certificate(nation: &str, producer: &str, sha256: &[u8; 32]) -> String {
+        Subject::Control(ControlSubject::Certificate {
+            nation: nation.into(),
+            producer: producer.into(),
+            sha256: *sha256,
+        })
+        .to_string()
     }
 
     /// A nation's audit log: `audit.<nation>`.
     pub fn audit(nation: &str) -> String {
-        format!("audit.{nation}")
+        Subject::Audit {
+            nation: nation.into(),
+        }
+        .to_string()
     }
 
     /// A local producer's feed: `out.<kind>.<producer>.<feed>`.
-    pub fn outbound(kind: &str, producer: &str, feed: &str) -> String {
-        format!("out.{kind}.{producer}.{feed}")
+    pub fn outbound(kind: Kind, producer: &str, feed: &str) -> String {
+        Subject::Outbound {
+            kind,
+            producer: producer.into(),
+            feed: feed.into(),
+        }
+        .to_string()
     }
 
     /// Deferred by the rate limit, waiting in PACED:
     /// `paced.<kind>.<producer>.<feed>` (the OUTBOUND subject's tokens).
-    pub fn paced(kind: &str, producer: &str, feed: &str) -> String {
-        format!("paced.{kind}.{producer}.{feed}")
-    }
-
-    /// The OUTBOUND subject a PACED subject was deferred from.
-    pub fn outbound_of_paced(paced: &str) -> Option<String> {
-        paced
-            .strip_prefix("paced.")
-            .map(|rest| format!("out.{rest}"))
+    pub fn paced(kind: Kind, producer: &str, feed: &str) -> String {
+        Subject::Paced {
+            kind,
+            producer: producer.into(),
+            feed: feed.into(),
+        }
+        .to_string()
     }
 
     /// Released to a partner: `rel.<kind>.<origin>.<producer>.<feed>`.
-    pub fn released(kind: &str, origin: &str, producer: &str, feed: &str) -> String {
-        format!("rel.{kind}.{origin}.{producer}.{feed}")
+    pub fn released(kind: Kind, origin: &str, producer: &str, feed: &str) -> String {
+        Subject::Released {
+            kind,
+            origin: origin.into(),
+            producer: producer.into(),
+            feed: feed.into(),
+        }
+        .to_string()
     }
 
     /// Admitted from a partner, served in schema `version`:
     /// `in.<kind>.<origin>.<producer>.<feed>.v<version>`. Outside a
-    /// dual-run window a message is served in the version it was produced
+    /// dual-run window a record is served in the version it was produced
     /// in; in one, in both versions (docs/schemas.md).
-    pub fn inbound(kind: &str, origin: &str, producer: &str, feed: &str, version: u32) -> String {
-        format!("in.{kind}.{origin}.{producer}.{feed}.v{version}")
+    pub fn inbound(kind: Kind, origin: &str, producer: &str, feed: &str, version: u32) -> String {
+        Subject::Inbound {
+            kind,
+            origin: origin.into(),
+            producer: producer.into(),
+            feed: feed.into(),
+            version,
+        }
+        .to_string()
     }
 
-    /// Dead letters: `dlq.<stage>.<reason>` (stage is `egress` or `ingress`).
+    /// The consumer filter for what a subscriber asks of INBOUND:
+    /// `in.<kind>.<origin or *>.*.*.v<version>`.
+    pub fn inbound_filter(kind: Kind, origin: Option<&str>, version: u32) -> String {
+        format!(
+            "in.{}.{}.*.*.v{version}",
+            kind.as_str(),
+            origin.unwrap_or("*")
+        )
+    }
+
+    /// Dead letters: `dlq.<stage>.<reason>` (stage is `egress`, `paced`
+    /// or `ingress`).
     pub fn deadletter(stage: &str, reason: &str) -> String {
-        format!("dlq.{stage}.{reason}")
+        Subject::DeadLetter {
+            stage: stage.into(),
+            reason: reason.into(),
+        }
+        .to_string()
     }
 
-    /// Whether `token` is usable as one subject token here: non-empty,
-    /// ASCII letters, digits, `-` and `_` only.
-    pub fn is_token(token: &str) -> bool {
-        !token.is_empty()
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    /// A stage's position in a feed: `pos.<stage>.<origin>.<producer>.<feed>`.
+    pub fn position(stage: &str, origin: &str, producer: &str, feed: &str) -> String {
+        Subject::Position {
+            stage: stage.into(),
+            origin: origin.into(),
+            producer: producer.into(),
+            feed: feed.into(),
+        }
+        .to_string()
+    }
+
+    /// The stream filter of a lane's subjects under `prefix`
+    /// (`out`, `paced`, `rel`, `in`): `<prefix>.<kind>.>`.
+    pub fn lane_filter(prefix: &str, kind: Kind) -> String {
+        format!("{prefix}.{}.>", kind.as_str())
     }
 }

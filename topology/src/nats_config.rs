@@ -15,7 +15,7 @@ use crate::addressing::{Addressing, ServerAddress};
 use crate::error::TopologyError;
 use crate::generate::Credentials;
 use crate::model::{ServerId, Topology};
-use crate::naming::{accounts, streams};
+use crate::naming::{accounts, streams, Kind};
 use crate::tls_files::paths as tls_paths;
 
 /// A `tls { }` block: this server's certificate, the authorities it trusts
@@ -139,33 +139,55 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
         .feeds_of(code)
         .map(|f| f.producer.as_str())
         .collect();
+    // One user per producer, even when its feeds are not consecutive in
+    // the topology file (nats-server refuses a duplicate user).
+    producers.sort_unstable();
     producers.dedup();
     for p in producers {
         let mut publish = vec![
             format!("out.*.{p}.>"),
+            // Its certificate, published once so batches can name it by digest.
+            format!("ctl.certificate.{code}.{p}.*"),
             "$JS.API.INFO".into(),
-            format!("$JS.API.STREAM.INFO.{}", streams::OUTBOUND),
-            format!("$JS.API.STREAM.MSG.GET.{}", streams::OUTBOUND),
-            format!("$JS.API.DIRECT.GET.{}.>", streams::OUTBOUND),
         ];
+        for kind in Kind::ALL {
+            // Read its feeds' last batch: where the next seq starts.
+            let stream = streams::outbound(kind);
+            publish.push(format!("$JS.API.STREAM.INFO.{stream}"));
+            publish.push(format!("$JS.API.STREAM.MSG.GET.{stream}"));
+            publish.push(format!("$JS.API.DIRECT.GET.{stream}.>"));
+        }
+        // Hold its own feeds in the writers bucket: one writer per feed.
+        let writers = streams::FEED_WRITERS_STREAM;
+        publish.extend([
+            format!("$KV.{}.{p}.>", streams::FEED_WRITERS_BUCKET),
+            format!("$JS.API.STREAM.INFO.{writers}"),
+            format!("$JS.API.STREAM.MSG.GET.{writers}"),
+            format!("$JS.API.DIRECT.GET.{writers}.>"),
+        ]);
         // Read the nation's signed control objects (schema policies), so
         // the SDK can refuse a version the policy does not accept.
         publish.extend(consumer_api("$JS.API", streams::CONTROL));
         user(
             out,
             &creds.get(&users.producer(p)),
-            &format!("Producer {p}: may publish only its own feeds."),
+            &format!("Producer {p}: may publish only its own feeds and certificate."),
             Some(perms(&publish, &["_INBOX.>".into()])),
         );
     }
-    let mut publish = consumer_api("$JS.API", streams::INBOUND);
-    publish.extend(consumer_api("$JS.API", streams::OUTBOUND));
+    let mut publish = Vec::new();
+    for kind in Kind::ALL {
+        publish.extend(consumer_api("$JS.API", streams::inbound(kind)));
+        publish.extend(consumer_api("$JS.API", streams::outbound(kind)));
+    }
+    // Look up a producer certificate by subject (batches name it by digest).
+    publish.push(format!("$JS.API.STREAM.MSG.GET.{}", streams::CONTROL));
     publish.sort();
     publish.dedup();
     user(
         out,
         &creds.get(&users.subscriber()),
-        "Subscribers (alerting systems): read INBOUND and OUTBOUND; publish nothing.",
+        "Subscribers (alerting systems): read INBOUND and OUTBOUND (both lanes) and certificates; publish nothing.",
         Some(perms(&publish, &["_INBOX.>".into()])),
     );
     out.push_str("    ]\n  }\n");
@@ -205,10 +227,16 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
         perms(
             &[
                 consumer_api(&api, streams::RELEASED),
+                consumer_api(&api, streams::RELEASED_ALERTS),
                 consumer_api(&api, streams::CONTROL),
                 // Read one message by sequence: to tell a message deleted
-                // from (or lost by) RELEASED from one still to come.
-                vec![format!("{api}.STREAM.MSG.GET.{}", streams::RELEASED)],
+                // from (or lost by) RELEASED from one still to come; and a
+                // producer certificate by subject from CONTROL.
+                vec![
+                    format!("{api}.STREAM.MSG.GET.{}", streams::RELEASED),
+                    format!("{api}.STREAM.MSG.GET.{}", streams::RELEASED_ALERTS),
+                    format!("{api}.STREAM.MSG.GET.{}", streams::CONTROL),
+                ],
             ]
             .concat(),
             &["_INBOX.>".into(), "rel.>".into(), "ctl.>".into()]
