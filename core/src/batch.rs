@@ -31,6 +31,59 @@ use crate::{CoreError, DenyReason};
 /// The most records one batch may hold.
 pub const MAX_RECORDS: u64 = 4096;
 
+/// What a shell needs of a batch before deciding it, read without decoding
+/// its records: the signed header's bytes and how many records it carries.
+/// `None` if the bytes are not a well-formed protobuf message (the decision
+/// then refuses it as `malformed_batch`).
+pub fn scan(bytes: &[u8]) -> Option<(&[u8], usize)> {
+    let mut rest = bytes;
+    let mut header: &[u8] = &[];
+    let mut records = 0usize;
+    while !rest.is_empty() {
+        let (key, after) = varint(rest)?;
+        let wire_type = key & 7;
+        rest = after;
+        match wire_type {
+            0 => rest = varint(rest)?.1,
+            1 => rest = rest.get(8..)?,
+            5 => rest = rest.get(4..)?,
+            2 => {
+                let (len, after) = varint(rest)?;
+                let len = usize::try_from(len).ok()?;
+                let (field, after) = (after.get(..len)?, after.get(len..)?);
+                match key >> 3 {
+                    1 => header = field,
+                    3 => records += 1,
+                    _ => {}
+                }
+                rest = after;
+            }
+            _ => return None,
+        }
+    }
+    Some((header, records))
+}
+
+/// A protobuf varint and the bytes after it.
+fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    for (i, b) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, &bytes[i + 1..]));
+        }
+    }
+    None
+}
+
+/// The signed header of a batch, decoded (not verified) from the bytes
+/// [`scan`] found.
+pub fn peek_header(bytes: &[u8]) -> Result<BatchHeader, DenyReason> {
+    let (header, _) = scan(bytes).ok_or(DenyReason::MalformedBatch)?;
+    let wire = v1::BatchHeader::decode(header).map_err(|_| DenyReason::MalformedHeader)?;
+    BatchHeader::try_from(wire)
+}
+
 /// A batch's decoded signed header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchHeader {

@@ -78,6 +78,8 @@ pub fn issue_certificate(
 pub struct VerifiedCertificate {
     /// SHA-256 of the encoded `SignedCertificate`.
     pub digest: [u8; 32],
+    /// The encoded `SignedCertificate` (to forward it on the control plane).
+    pub encoded: Bytes,
     /// The issuing nation.
     pub nation: String,
     /// The producer.
@@ -142,6 +144,7 @@ pub fn verify_certificate(
         .and_then(|k| PublicKey::from_wire(k).map_err(|_| DenyReason::BadCertificate))?;
     Ok(VerifiedCertificate {
         digest: certificate_digest(signed_certificate),
+        encoded: Bytes::copy_from_slice(signed_certificate),
         nation,
         producer_id,
         key,

@@ -185,7 +185,13 @@ mod tests {
             })
         };
         let now = 1_000_000;
-        let cases: [(&str, Option<Position>, BatchRange, Result<(), DenyReason>); 12] = [
+        type Case = (
+            &'static str,
+            Option<Position>,
+            BatchRange,
+            Result<(), DenyReason>,
+        );
+        let cases: [Case; 12] = [
             ("first batch ever", None, range(1, 64, 10_000), Ok(())),
             (
                 "first batch, any start",

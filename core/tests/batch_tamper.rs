@@ -393,3 +393,23 @@ fn sealing_refuses_what_cannot_be_a_batch() {
     assert!(seal(u64::MAX, 2).is_err(), "seqs would overflow");
     assert!(seal(u64::MAX - 1, 2).is_ok());
 }
+
+#[test]
+fn scanning_finds_the_header_and_counts_records_without_decoding_them() {
+    use coalition_core::batch::{peek_header, scan};
+    let f = fixture();
+    let bytes = sealed(&f.radar, 5, 7, "a");
+    let (header, count) = scan(&bytes).expect("well formed");
+    assert_eq!(count, 7);
+    assert_eq!(header, wire(&bytes).header.as_ref());
+    let peeked = peek_header(&bytes).unwrap();
+    assert_eq!((peeked.first_seq, peeked.last_seq), (5, 11));
+    let subset = verdict(&f, &bytes).unwrap().subset(&[0, 6]).unwrap();
+    assert_eq!(scan(&subset).map(|(_, n)| n), Some(2));
+    assert_eq!(scan(b"\x0a\x05ab"), None, "a length beyond the end");
+    assert_eq!(scan(b"\xff"), None, "a truncated varint");
+    assert_eq!(
+        peek_header(b"garbage!").err(),
+        Some(DenyReason::MalformedBatch)
+    );
+}
