@@ -1,5 +1,6 @@
-//! Builds the audit record of one decision (pure): what the audit log keeps
-//! of every release, denial, admission and rejection.
+//! Builds the audit record of one decision about one record (pure): what
+//! the audit log keeps of every release, denial, admission and rejection.
+use coalition_core::batch::DecodedBatch;
 use coalition_core::decision::Translated;
 use coalition_core::envelope::Header;
 use coalition_core::DenyReason;
@@ -44,4 +45,19 @@ pub(crate) fn record(f: DecisionFacts<'_>) -> AuditRecord {
         r.target_policy_version = t.target_policy_version;
     }
     r
+}
+
+/// The records of a decision about a whole batch: one per record it
+/// carries (decoded, not verified, when it did not verify), or one without
+/// a record id if nothing decodes.
+pub(crate) fn per_record(
+    batch: Option<&DecodedBatch>,
+    facts: impl Fn(Option<&Header>) -> AuditRecord,
+) -> Vec<AuditRecord> {
+    match batch {
+        Some(b) if !b.records.is_empty() => {
+            b.records.iter().map(|r| facts(Some(&r.header))).collect()
+        }
+        _ => vec![facts(None)],
+    }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
-use coalition_topology::{streams, ClientTls, Credential};
+use coalition_topology::{streams, subjects, ClientTls, Credential, Kind};
 
 use crate::BridgeError;
 
@@ -105,14 +105,22 @@ pub(crate) async fn durable_consumer(
         .map_err(|e| BridgeError::js(format!("consumer {durable}"), e))
 }
 
-/// The home streams: OUTBOUND, INBOUND and DEADLETTER.
+/// The home streams: each lane's OUTBOUND and INBOUND, DEADLETTER,
+/// POSITIONS, and the producers' FEED_WRITERS bucket. Returns each lane's
+/// OUTBOUND.
 pub(crate) async fn ensure_home_streams(
     js: &jetstream::Context,
     replicas: usize,
     max_age: Duration,
-) -> Result<stream::Stream, BridgeError> {
-    let outbound = ensure_stream(js, streams::OUTBOUND, "out.>", replicas, max_age).await?;
-    ensure_stream(js, streams::INBOUND, "in.>", replicas, max_age).await?;
+) -> Result<Vec<(Kind, stream::Stream)>, BridgeError> {
+    let mut outbound = Vec::new();
+    for kind in Kind::ALL {
+        let out = subjects::lane_filter("out", kind);
+        let stream = ensure_stream(js, streams::outbound(kind), &out, replicas, max_age).await?;
+        outbound.push((kind, stream));
+        let inbound = subjects::lane_filter("in", kind);
+        ensure_stream(js, streams::inbound(kind), &inbound, replicas, max_age).await?;
+    }
     ensure_stream(
         js,
         streams::DEADLETTER,
@@ -121,7 +129,56 @@ pub(crate) async fn ensure_home_streams(
         Duration::from_secs(30 * 86400),
     )
     .await?;
+    js.get_or_create_stream(stream::Config {
+        name: streams::POSITIONS.into(),
+        subjects: vec!["pos.>".into()],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        max_messages_per_subject: 1,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| BridgeError::js("create stream POSITIONS", e))?;
+    ensure_feed_writers(js, replicas).await?;
     Ok(outbound)
+}
+
+/// How long a producer's hold on a feed lasts after its last renewal.
+pub(crate) const FEED_WRITER_TTL: Duration = Duration::from_secs(10);
+
+/// The key-value bucket in which producers hold the feeds they write (the
+/// SDK refuses a second live writer of a feed).
+async fn ensure_feed_writers(js: &jetstream::Context, replicas: usize) -> Result<(), BridgeError> {
+    let bucket = streams::FEED_WRITERS_BUCKET;
+    if js.get_key_value(bucket).await.is_ok() {
+        return Ok(());
+    }
+    js.create_key_value(jetstream::kv::Config {
+        bucket: bucket.into(),
+        history: 1,
+        max_age: FEED_WRITER_TTL,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| BridgeError::js(format!("create bucket {bucket}"), e))
+}
+
+/// A release account's streams: each lane's RELEASED.
+pub(crate) async fn ensure_released_streams(
+    js: &jetstream::Context,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<(), BridgeError> {
+    for kind in Kind::ALL {
+        let rel = subjects::lane_filter("rel", kind);
+        ensure_stream(js, streams::released(kind), &rel, replicas, max_age).await?;
+    }
+    Ok(())
 }
 
 /// How long start-up keeps retrying JetStream operations that fail while a

@@ -26,6 +26,7 @@ use async_nats::jetstream;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use coalition_schemas::headers;
 
+use crate::stage::Target;
 use crate::BridgeError;
 
 /// The last message written on one subject: its feed seq and the link it
@@ -87,12 +88,11 @@ pub(crate) fn check_upstream(last: Option<Link>, seq: u64, released_prev: Option
 
 /// The stream a chained subject is stored in.
 fn stream_for(subject: &str) -> Option<&'static str> {
-    if subject.starts_with("rel.") {
-        Some("RELEASED")
-    } else if subject.starts_with("in.") {
-        Some("INBOUND")
-    } else {
-        None
+    use coalition_topology::{streams, subjects::Subject};
+    match Subject::parse(subject).ok()? {
+        Subject::Released { kind, .. } => Some(streams::released(kind)),
+        Subject::Inbound { kind, .. } => Some(streams::inbound(kind)),
+        _ => None,
     }
 }
 
@@ -102,23 +102,28 @@ pub(crate) fn header_u64(hdrs: Option<&async_nats::HeaderMap>, name: &str) -> Op
         .and_then(|v| v.as_str().parse().ok())
 }
 
-/// The INBOUND feed a released subject's messages are admitted on: the
-/// INBOUND subjects without their `.v<version>` token.
-fn admitted_feed(released: &str) -> Option<String> {
-    released
-        .strip_prefix("rel.")
-        .map(|rest| format!("in.{rest}"))
-}
+/// A feed, whatever the subject it is on (released, or admitted in any
+/// schema version): (kind, origin, producer, feed).
+type FeedId = (coalition_topology::Kind, String, String, String);
 
-/// A subject without its trailing `.v<version>` token, if it has one.
-fn feed_of(subject: &str) -> &str {
-    match subject.rsplit_once('.') {
-        Some((feed, v))
-            if v.len() > 1 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            feed
+/// The feed of a released or admitted subject.
+fn feed_id(subject: &str) -> Option<FeedId> {
+    use coalition_topology::subjects::Subject;
+    match Subject::parse(subject).ok()? {
+        Subject::Released {
+            kind,
+            origin,
+            producer,
+            feed,
         }
-        _ => subject,
+        | Subject::Inbound {
+            kind,
+            origin,
+            producer,
+            feed,
+            ..
+        } => Some((kind, origin, producer, feed)),
+        _ => None,
     }
 }
 
@@ -147,10 +152,10 @@ pub(crate) struct Break {
 /// state).
 #[derive(Debug, Default)]
 pub(crate) struct ChainBatch {
-    written: HashMap<(usize, String), Link>,
+    written: HashMap<(Target, String), Link>,
     read: HashMap<String, Link>,
     /// Breaks to carry per (target, feed), as this batch leaves them.
-    carries: HashMap<(usize, String), Carry>,
+    carries: HashMap<(Target, FeedId), Carry>,
     /// Upstream breaks found in the batch's inputs.
     pub breaks: Vec<Break>,
 }
@@ -161,9 +166,9 @@ pub(crate) struct ChainBatch {
 /// instance may have read and written since).
 #[derive(Debug, Default)]
 pub(crate) struct ChainState {
-    written: HashMap<(usize, String), Link>,
+    written: HashMap<(Target, String), Link>,
     read: HashMap<String, Link>,
-    uncarried: HashMap<(usize, String), Carry>,
+    uncarried: HashMap<(Target, FeedId), Carry>,
 }
 
 impl ChainState {
@@ -175,7 +180,7 @@ impl ChainState {
     pub(crate) fn read_inputs<'a>(
         &self,
         inputs: impl IntoIterator<Item = (&'a str, Option<&'a async_nats::HeaderMap>)>,
-        home: usize,
+        home: Target,
     ) -> ChainBatch {
         let mut batch = ChainBatch::default();
         for (subject, hdrs) in inputs {
@@ -195,13 +200,13 @@ impl ChainState {
                     after,
                     released_prev,
                 } => {
-                    if let Some(feed) = admitted_feed(subject) {
+                    if let Some(feed) = feed_id(subject) {
                         let carry = Carry {
                             from: seq,
                             released_prev,
                             by: None,
                         };
-                        batch.carries.insert((home, feed), carry);
+                        batch.carries.insert((home.clone(), feed), carry);
                     }
                     batch.breaks.push(Break {
                         subject: subject.to_string(),
@@ -220,14 +225,14 @@ impl ChainState {
     /// yet known.
     pub(crate) async fn load(
         &mut self,
-        wanted: Vec<(usize, String)>,
-        targets: &[jetstream::Context],
+        wanted: Vec<(Target, String)>,
+        targets: &std::collections::HashMap<Target, jetstream::Context>,
     ) -> Result<(), BridgeError> {
         for key in wanted {
             if self.written.contains_key(&key) {
                 continue;
             }
-            let (Some(ctx), Some(stream)) = (targets.get(key.0), stream_for(&key.1)) else {
+            let (Some(ctx), Some(stream)) = (targets.get(&key.0), stream_for(&key.1)) else {
                 continue;
             };
             let stream = ctx
@@ -252,29 +257,30 @@ impl ChainState {
     pub(crate) fn link(
         &self,
         batch: &mut ChainBatch,
-        target: usize,
+        target: &Target,
         subject: &str,
         seq: u64,
     ) -> u64 {
-        let key = (target, subject.to_string());
+        let key = (target.clone(), subject.to_string());
         let last = batch
             .written
             .get(&key)
             .or_else(|| self.written.get(&key))
             .copied()
             .unwrap_or_default();
-        let feed = (target, feed_of(subject).to_string());
-        let carry = batch
-            .carries
-            .get(&feed)
-            .or_else(|| self.uncarried.get(&feed))
+        let feed = feed_id(subject).map(|f| (target.clone(), f));
+        let carry = feed
+            .as_ref()
+            .and_then(|f| batch.carries.get(f).or_else(|| self.uncarried.get(f)))
             .copied();
         let mut upstream = None;
         if let Some(mut c) = carry {
             if seq > last.seq && seq >= c.from && c.by.is_none_or(|by| by == seq) {
                 upstream = Some(c.released_prev);
                 c.by = Some(seq);
-                batch.carries.insert(feed, c);
+                if let Some(feed) = feed {
+                    batch.carries.insert(feed, c);
+                }
             }
         }
         let (prev, new_last) = next_link(last, seq, upstream);
@@ -372,14 +378,14 @@ mod tests {
         let mut state = ChainState::default();
         // 1 and 2 read and admitted.
         let (h1, h2) = (hdrs(1, 0), hdrs(2, 1));
-        let mut batch = state.read_inputs([(REL, Some(&h1)), (REL, Some(&h2))], 0);
+        let mut batch = state.read_inputs([(REL, Some(&h1)), (REL, Some(&h2))], Target::Home);
         assert!(batch.breaks.is_empty());
-        assert_eq!(state.link(&mut batch, 0, IN, 1), 0);
-        assert_eq!(state.link(&mut batch, 0, IN, 2), 1);
+        assert_eq!(state.link(&mut batch, &Target::Home, IN, 1), 0);
+        assert_eq!(state.link(&mut batch, &Target::Home, IN, 2), 1);
         state.commit(batch);
         // 3 and 4 never arrive; 5 (released after 4) is refused here.
         let h5 = hdrs(5, 4);
-        let batch = state.read_inputs([(REL, Some(&h5))], 0);
+        let batch = state.read_inputs([(REL, Some(&h5))], Target::Home);
         assert_eq!(
             batch.breaks,
             vec![Break {
@@ -391,9 +397,9 @@ mod tests {
         state.commit(batch);
         // 6 is admitted: it links to 4, which INBOUND never held.
         let h6 = hdrs(6, 5);
-        let mut batch = state.read_inputs([(REL, Some(&h6))], 0);
+        let mut batch = state.read_inputs([(REL, Some(&h6))], Target::Home);
         assert!(batch.breaks.is_empty());
-        assert_eq!(state.link(&mut batch, 0, IN, 6), 4);
+        assert_eq!(state.link(&mut batch, &Target::Home, IN, 6), 4);
     }
 
     #[test]
@@ -402,21 +408,27 @@ mod tests {
         const IN: &str = "in.track.USA.radar-1.tracks.v1";
         let mut state = ChainState::default();
         let h1 = hdrs(1, 0);
-        let mut batch = state.read_inputs([(REL, Some(&h1))], 0);
-        state.link(&mut batch, 0, IN, 1);
+        let mut batch = state.read_inputs([(REL, Some(&h1))], Target::Home);
+        state.link(&mut batch, &Target::Home, IN, 1);
         state.commit(batch);
         // One batch: 2 and 3 follow on; 352 reveals that 4..351 were lost.
         let (h2, h3, h352) = (hdrs(2, 1), hdrs(3, 2), hdrs(352, 351));
-        let mut batch =
-            state.read_inputs([(REL, Some(&h2)), (REL, Some(&h3)), (REL, Some(&h352))], 0);
+        let mut batch = state.read_inputs(
+            [(REL, Some(&h2)), (REL, Some(&h3)), (REL, Some(&h352))],
+            Target::Home,
+        );
         assert_eq!(batch.breaks.len(), 1);
-        assert_eq!(state.link(&mut batch, 0, IN, 2), 1);
-        assert_eq!(state.link(&mut batch, 0, IN, 3), 2);
-        assert_eq!(state.link(&mut batch, 0, IN, 352), 351);
+        assert_eq!(state.link(&mut batch, &Target::Home, IN, 2), 1);
+        assert_eq!(state.link(&mut batch, &Target::Home, IN, 3), 2);
+        assert_eq!(state.link(&mut batch, &Target::Home, IN, 352), 351);
         state.commit(batch);
         let h353 = hdrs(353, 352);
-        let mut batch = state.read_inputs([(REL, Some(&h353))], 0);
-        assert_eq!(state.link(&mut batch, 0, IN, 353), 352, "carried once only");
+        let mut batch = state.read_inputs([(REL, Some(&h353))], Target::Home);
+        assert_eq!(
+            state.link(&mut batch, &Target::Home, IN, 353),
+            352,
+            "carried once only"
+        );
     }
 
     #[test]
@@ -426,16 +438,16 @@ mod tests {
         const V2: &str = "in.track.USA.radar-1.tracks.v2";
         let mut state = ChainState::default();
         let h1 = hdrs(1, 0);
-        let mut batch = state.read_inputs([(REL, Some(&h1))], 0);
-        state.link(&mut batch, 0, V1, 1);
-        state.link(&mut batch, 0, V2, 1);
+        let mut batch = state.read_inputs([(REL, Some(&h1))], Target::Home);
+        state.link(&mut batch, &Target::Home, V1, 1);
+        state.link(&mut batch, &Target::Home, V2, 1);
         state.commit(batch);
         let (h9, h10) = (hdrs(9, 8), hdrs(10, 9));
-        let mut batch = state.read_inputs([(REL, Some(&h9)), (REL, Some(&h10))], 0);
-        assert_eq!(state.link(&mut batch, 0, V1, 9), 8);
-        assert_eq!(state.link(&mut batch, 0, V2, 9), 8);
-        assert_eq!(state.link(&mut batch, 0, V1, 10), 9);
-        assert_eq!(state.link(&mut batch, 0, V2, 10), 9);
+        let mut batch = state.read_inputs([(REL, Some(&h9)), (REL, Some(&h10))], Target::Home);
+        assert_eq!(state.link(&mut batch, &Target::Home, V1, 9), 8);
+        assert_eq!(state.link(&mut batch, &Target::Home, V2, 9), 8);
+        assert_eq!(state.link(&mut batch, &Target::Home, V1, 10), 9);
+        assert_eq!(state.link(&mut batch, &Target::Home, V2, 10), 9);
     }
 
     #[test]
@@ -443,12 +455,12 @@ mod tests {
         const REL: &str = "rel.alert.USA.ops.alerts";
         let mut state = ChainState::default();
         let h1 = hdrs(1, 0);
-        state.commit(state.read_inputs([(REL, Some(&h1))], 0));
+        state.commit(state.read_inputs([(REL, Some(&h1))], Target::Home));
         let h4 = hdrs(4, 3);
-        let first = state.read_inputs([(REL, Some(&h4))], 0);
+        let first = state.read_inputs([(REL, Some(&h4))], Target::Home);
         assert_eq!(first.breaks.len(), 1);
         // Not committed (the batch was not stored): the redelivery breaks again.
-        let again = state.read_inputs([(REL, Some(&h4))], 0);
+        let again = state.read_inputs([(REL, Some(&h4))], Target::Home);
         assert_eq!(again.breaks.len(), 1);
     }
 

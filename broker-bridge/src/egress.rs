@@ -1,33 +1,41 @@
-//! Egress: what this nation's producers published (OUTBOUND) is verified,
-//! then released to each partner whose link the label and the policy state
-//! allow (translator in force, nothing revoked), into that partner's
-//! release account (`REL_<partner>`, stream RELEASED).
+//! Egress: the sealed batches this nation's producers published (a lane's
+//! OUTBOUND) are verified once per batch, placed in their feed (no replay,
+//! rollback or jump), paced per producer, and decided per record: each
+//! partner is released, in one stored message, the subset of the batch's
+//! records its link, the labels and the policy state allow (translator in
+//! force, nothing revoked), with the producer's signature and a Merkle
+//! multiproof for the subset. The bridge never signs for a producer.
 //!
-//! Verification failures are dead-lettered. Policy denials are counted per
-//! partner and reason; the message stays in OUTBOUND, so nothing is lost.
-//! Every decision is an audit record.
+//! Batch-level refusals (malformed, unverifiable, out of place) dead-letter
+//! the batch as received; record-level refusals (payload digest, label
+//! above the certificate, schema version) dead-letter that record alone, as
+//! a one-record batch with its proof. Policy denials are counted per
+//! partner and reason and audited; the batch stays in OUTBOUND, so nothing
+//! is lost. Every decision about a record is an audit record.
 //!
 //! A verified producer over its rate limit is deferred into PACED and
 //! released from there by the paced stage, which runs this same decision
 //! ([`Mode::Paced`]); see [`crate::rate`].
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
-use coalition_core::certificate::CertificateCache;
-use coalition_core::decision::{release_decision, Crossing, MessageFacts, PolicyView, Translated};
-use coalition_core::envelope::{decode_envelope, open, VerifiedMessage};
+use coalition_core::batch::{decode_batch, open_batch, VerifiedBatch};
+use coalition_core::decision::{release_decision, Crossing, MessageFacts, PolicyView};
+use coalition_core::feed_position::{BatchRange, ForwardWindow, Judgement};
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::{AuditDecision, AuditRecord};
-use coalition_topology::subjects;
+use coalition_topology::subjects::{self, Subject};
+use coalition_topology::Kind;
 
-use crate::audit_record::{record, DecisionFacts};
-use crate::deadletter::{dead_letter, HOME};
-use crate::pipeline::{Counted, Decided, Incoming, Outgoing};
+use crate::audit_record::{per_record, record, DecisionFacts};
+use crate::deadletter::{dead_letter_batch, dead_letter_record};
+use crate::pacing::{Limiter, Pacer};
 use crate::policy_state::PolicyState;
 use crate::rate::{paced_producer, Pace, ProducerPacing};
+use crate::stage::{Counted, CycleFacts, Decided, FeedKey, Incoming, Outgoing, Stage, Target};
+use crate::BridgeError;
 
 /// Which source an egress decision reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,245 +56,422 @@ impl Mode {
     }
 }
 
-/// What the egress decision needs; `links[i]` publishes to target `i + 1`.
-pub(crate) struct EgressContext {
+/// The egress (or paced) stage of one lane.
+pub(crate) struct EgressStage {
+    pub name: String,
     pub nation: String,
+    pub kind: Kind,
     pub state: Arc<PolicyState>,
-    pub cache: Arc<CertificateCache>,
-    /// (partner, link ceiling)
+    /// (partner, link ceiling), for every partner released to.
     pub links: Vec<(String, String)>,
     /// Per-producer rate limits, shared with the paced stage.
     pub pacing: Arc<ProducerPacing>,
     pub mode: Mode,
+    pub window: ForwardWindow,
+    /// Whether HOME's CONTROL stream has been read up to where it stood at
+    /// start; nothing is decided before.
+    pub caught_up: Box<dyn Fn() -> bool + Send + Sync>,
+    /// The paced stage's cycle lock ([`Stage::guard`]).
+    pub guard: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Whether the other stage wrote on this stage's subjects since asked.
+    pub chains_stale: Box<dyn Fn() -> bool + Send + Sync>,
+    /// Run before the gate is placed (egress: recount PACED).
+    pub on_open: Option<crate::egress_stages::OnOpen>,
+    /// Unix ms now; per record, just before it reads the policy state.
+    pub clock: fn() -> i64,
 }
 
-/// Checks that an outbound message is a well-formed, correctly signed
-/// message of one of this nation's producers, on its own subject.
-pub(crate) fn verify_outbound(
-    ctx: &EgressContext,
-    input: &Incoming,
-    now_ms: i64,
-) -> Result<VerifiedMessage, DenyReason> {
-    let verified = open(&input.payload, &ctx.cache, now_ms)?;
-    let h = &verified.envelope.header;
-    if h.origin != ctx.nation {
-        return Err(DenyReason::OriginMismatch);
+impl Stage for EgressStage {
+    fn name(&self) -> &str {
+        &self.name
     }
-    if input.subject != subjects::outbound(h.message_type.as_str(), &h.producer_id, &h.feed) {
-        return Err(DenyReason::SubjectMismatch);
+
+    fn label(&self) -> &'static str {
+        self.mode.stage()
     }
-    ctx.state.check_within_certificate(&verified)?;
-    ctx.state.check_schema(&verified, now_ms)?;
-    Ok(verified)
+
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn keeps_positions(&self) -> bool {
+        self.mode == Mode::Fresh
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        if (self.caught_up)() {
+            Ok(())
+        } else {
+            Err("this nation's CONTROL stream is still being read".to_string())
+        }
+    }
+
+    fn decide(&self, inputs: &[Incoming], facts: &CycleFacts) -> Decided {
+        decide(self, inputs, facts)
+    }
+
+    fn pacer(&self) -> Option<Pacer> {
+        (self.mode == Mode::Paced).then(|| {
+            Pacer::new(
+                &self.nation,
+                "paced",
+                Limiter::Producers(self.pacing.clone()),
+            )
+        })
+    }
+
+    fn guard(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        self.guard.clone()
+    }
+
+    fn chains_stale(&self) -> bool {
+        (self.chains_stale)()
+    }
+
+    fn on_open(&self) -> futures::future::BoxFuture<'static, Result<(), BridgeError>> {
+        match &self.on_open {
+            Some(f) => f(),
+            None => Box::pin(async { Ok(()) }),
+        }
+    }
 }
 
-/// The headers of a released message.
-fn release_headers(nation: &str, v: &VerifiedMessage, t: &Translated, now_ms: i64) -> HeaderMap {
-    let h = &v.envelope.header;
-    let mut hdrs = HeaderMap::new();
-    hdrs.insert(headers::MSG_ID, h.msg_id().as_str());
-    hdrs.insert(headers::SEQ, h.seq.to_string().as_str());
-    hdrs.insert(headers::DECISION, "release");
-    hdrs.insert(headers::RELEASED_BY, nation);
-    hdrs.insert(headers::RELEASED_AT, now_ms.to_string().as_str());
-    hdrs.insert(headers::TRANSLATOR, t.translator.as_str());
-    hdrs
-}
-
-/// The egress decision for a batch: verify, pace (per producer), release
-/// to each partner the policy allows.
-pub(crate) fn decide(ctx: &EgressContext, inputs: &[Incoming], clock: &dyn Fn() -> i64) -> Decided {
+/// The egress decision for a cycle: per batch, verify, place, pace; per
+/// record, release to each partner the policy allows.
+pub(crate) fn decide(ctx: &EgressStage, inputs: &[Incoming], facts: &CycleFacts) -> Decided {
     let mut out = Decided::default();
-    let view = ctx.state.view();
-    let mut deferred_in_batch: HashMap<String, u64> = HashMap::new();
-    for input in inputs {
-        // Per message: the time a decision is audited with is taken just
-        // before it reads the policy state.
-        let now_ms = clock();
+    let mut feeds: HashMap<FeedKey, coalition_core::feed_position::FeedState> =
+        facts.positions.clone();
+    let mut moved: Vec<FeedKey> = Vec::new();
+    let mut deferred_in_cycle: HashMap<String, u64> = HashMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let now_ms = (ctx.clock)();
         let input = match ctx.mode {
-            Mode::Fresh => Cow::Borrowed(input),
-            Mode::Paced => Cow::Owned(from_paced(input, &mut out)),
+            Mode::Fresh => input.clone(),
+            Mode::Paced => from_paced(input, &mut out),
         };
         let verified = match verify_outbound(ctx, &input, now_ms) {
             Ok(v) => v,
+            Err(DenyReason::UnknownCertificate) if !facts.hold_over.contains(&input.stream_seq) => {
+                out.held_from = Some(i);
+                break;
+            }
             Err(reason) => {
-                refuse(ctx, &input, reason, None, now_ms, &mut out);
+                refuse_batch(ctx, &input, reason, None, now_ms, &mut out);
                 continue;
             }
         };
+        let b = &verified.batch.header;
         if ctx.mode == Mode::Fresh {
+            let key = (b.origin.clone(), b.producer_id.clone(), b.feed.clone());
+            let state = feeds.entry(key.clone()).or_default();
+            let range = BatchRange {
+                first_seq: b.first_seq,
+                last_seq: b.last_seq,
+                sealed_at_ms: b.sealed_at_ms,
+            };
+            match state.judge(input.stream_seq, range, now_ms, ctx.window) {
+                Judgement::Accept => {
+                    let new_cycle = !moved.contains(&key);
+                    *state = state.accepted(input.stream_seq, range, new_cycle);
+                    if new_cycle {
+                        moved.push(key);
+                    }
+                }
+                Judgement::Again => {}
+                Judgement::Refuse(reason) => {
+                    refuse_batch(ctx, &input, reason, Some(&verified), now_ms, &mut out);
+                    continue;
+                }
+            }
             // Keyed by the producer id of a certificate that just verified.
-            let producer = &verified.envelope.header.producer_id;
-            let earlier = deferred_in_batch.get(producer).copied().unwrap_or(0);
-            match ctx.pacing.admit(producer, earlier) {
+            let producer = b.producer_id.clone();
+            let earlier = deferred_in_cycle.get(&producer).copied().unwrap_or(0);
+            match ctx
+                .pacing
+                .admit(&producer, earlier, verified.batch.records.len())
+            {
                 Pace::Now => {}
                 Pace::Defer => {
-                    *deferred_in_batch.entry(producer.clone()).or_default() += 1;
-                    defer(&input, &verified, now_ms, &mut out);
+                    *deferred_in_cycle.entry(producer).or_default() += 1;
+                    defer(ctx, &input, &verified, now_ms, &mut out);
                     continue;
                 }
                 Pace::Refuse => {
                     let reason = DenyReason::RateLimited;
-                    refuse(ctx, &input, reason, Some(&verified), now_ms, &mut out);
+                    refuse_batch(ctx, &input, reason, Some(&verified), now_ms, &mut out);
                     continue;
                 }
             }
         }
-        release_to_partners(ctx, &view, &input, &verified, now_ms, &mut out);
+        release_to_partners(ctx, &input, &verified, &mut out);
     }
+    out.positions = moved
+        .into_iter()
+        .filter_map(|k| feeds.remove(&k).map(|s| (k, s)))
+        .collect();
     out
 }
 
-/// A PACED message as the OUTBOUND message it was deferred from; counts it
-/// as no longer waiting, whatever its outcome.
+/// Checks that an outbound batch is a complete, correctly signed batch of
+/// one of this nation's producers, on its own subject.
+pub(crate) fn verify_outbound(
+    ctx: &EgressStage,
+    input: &Incoming,
+    now_ms: i64,
+) -> Result<VerifiedBatch, DenyReason> {
+    let verified = open_batch(&input.payload, &ctx.state.certificates, now_ms)?;
+    let b = &verified.batch.header;
+    if b.origin != ctx.nation {
+        return Err(DenyReason::OriginMismatch);
+    }
+    if b.message_type.as_str() != ctx.kind.as_str()
+        || input.subject != subjects::outbound(ctx.kind, &b.producer_id, &b.feed)
+    {
+        return Err(DenyReason::SubjectMismatch);
+    }
+    if !verified.batch.is_complete() {
+        return Err(DenyReason::IncompleteBatch);
+    }
+    Ok(verified)
+}
+
+/// A PACED batch as the OUTBOUND batch it was deferred from; counts it as
+/// no longer waiting, whatever its outcome.
 fn from_paced(input: &Incoming, out: &mut Decided) -> Incoming {
     let producer = paced_producer(&input.subject).unwrap_or("-").to_string();
     out.counted.push(Counted::Drained { producer });
+    let subject = match Subject::parse(&input.subject) {
+        Ok(Subject::Paced {
+            kind,
+            producer,
+            feed,
+        }) => subjects::outbound(kind, &producer, &feed),
+        _ => input.subject.clone(),
+    };
     Incoming {
-        subject: subjects::outbound_of_paced(&input.subject)
-            .unwrap_or_else(|| input.subject.clone()),
+        subject,
         ..input.clone()
     }
 }
 
-/// Refused: dead-lettered with the reason, counted, audited. `verified` is
-/// the message if it verified (a rate-limit refusal).
-fn refuse(
-    ctx: &EgressContext,
+/// Refused as a whole: dead-lettered as received, counted, audited per
+/// record. `verified` is the batch if it verified (a position or rate
+/// refusal).
+fn refuse_batch(
+    ctx: &EgressStage,
     input: &Incoming,
     reason: DenyReason,
-    verified: Option<&VerifiedMessage>,
+    verified: Option<&VerifiedBatch>,
     now_ms: i64,
     out: &mut Decided,
 ) {
     let stage = ctx.mode.stage();
-    tracing::warn!(subject = %input.subject, %reason, stage, "outbound message refused; dead-lettered");
-    let header = match verified {
-        Some(v) => Some(v.envelope.header.clone()),
-        None => decode_envelope(&input.payload).ok().map(|e| e.header),
+    tracing::warn!(subject = %input.subject, %reason, stage, "outbound batch refused; dead-lettered");
+    let decoded = match verified {
+        Some(v) => Some(v.batch.clone()),
+        None => decode_batch(&input.payload).ok(),
     };
-    out.audit.push(record(DecisionFacts {
-        decision: AuditDecision::Reject,
-        stage,
-        partner: "",
-        header: header.as_ref(),
-        key_id: verified.map(|v| hex::encode(v.certificate.key.id())),
-        translated: None,
-        reason: Some(reason),
-        now_ms,
-        source_stream_seq: input.stream_seq,
+    let key_id = verified.map(|v| hex::encode(v.certificate.key.id()));
+    out.audit.extend(per_record(decoded.as_ref(), |header| {
+        record(DecisionFacts {
+            decision: AuditDecision::Reject,
+            stage,
+            partner: "",
+            header,
+            key_id: key_id.clone(),
+            translated: None,
+            reason: Some(reason),
+            now_ms,
+            source_stream_seq: input.stream_seq,
+        })
     }));
+    let records = decoded.as_ref().map_or(1, |b| b.records.len() as u64);
     out.counted.push(Counted::Rejected {
         stage,
         partner: "-".into(),
         reason,
+        records,
     });
-    if let Some(v) = verified {
+    if let (Some(v), DenyReason::RateLimited) = (verified, reason) {
         out.counted.push(Counted::Refused {
-            producer: v.envelope.header.producer_id.clone(),
+            producer: v.batch.header.producer_id.clone(),
+            records,
         });
     }
-    out.outputs.push(dead_letter(input, stage, "-", reason));
+    out.outputs
+        .push(dead_letter_batch(input, stage, "-", reason));
 }
 
-/// Over its producer's rate: stored in PACED (the envelope unchanged),
-/// released later by the paced stage. Audited as a hold.
-fn defer(input: &Incoming, v: &VerifiedMessage, now_ms: i64, out: &mut Decided) {
-    let h = &v.envelope.header;
+/// Over its producer's rate: stored in PACED (the batch unchanged),
+/// released later by the paced stage. Audited as a hold, per record.
+fn defer(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, now_ms: i64, out: &mut Decided) {
+    let b = &v.batch.header;
     let mut hdrs = HeaderMap::new();
-    hdrs.insert(headers::MSG_ID, h.msg_id().as_str());
+    hdrs.insert(headers::MSG_ID, b.batch_id().as_str());
     hdrs.insert(headers::SOURCE_SUBJECT, input.subject.as_str());
     out.outputs.push(Outgoing {
-        target: HOME,
-        subject: subjects::paced(h.message_type.as_str(), &h.producer_id, &h.feed),
+        target: Target::Home,
+        subject: subjects::paced(ctx.kind, &b.producer_id, &b.feed),
         headers: hdrs,
         payload: input.payload.clone(),
         chain_seq: None,
     });
+    let records = v.batch.records.len() as u64;
     out.counted.push(Counted::Deferred {
-        producer: h.producer_id.clone(),
+        producer: b.producer_id.clone(),
+        records,
     });
-    out.audit.push(AuditRecord {
-        detail: "deferred: over the producer's rate limit; waits in PACED".into(),
-        ..record(DecisionFacts {
-            decision: AuditDecision::Hold,
-            stage: "egress",
-            partner: "",
-            header: Some(h),
-            key_id: Some(hex::encode(v.certificate.key.id())),
-            translated: None,
-            reason: None,
-            now_ms,
-            source_stream_seq: input.stream_seq,
-        })
-    });
+    let key_id = hex::encode(v.certificate.key.id());
+    for r in &v.batch.records {
+        out.audit.push(AuditRecord {
+            detail: "deferred: over the producer's rate limit; waits in PACED".into(),
+            ..record(DecisionFacts {
+                decision: AuditDecision::Hold,
+                stage: "egress",
+                partner: "",
+                header: Some(&r.header),
+                key_id: Some(key_id.clone()),
+                translated: None,
+                reason: None,
+                now_ms,
+                source_stream_seq: input.stream_seq,
+            })
+        });
+    }
 }
 
-/// The release decision for each partner, and what it publishes.
-fn release_to_partners(
-    ctx: &EgressContext,
-    view: &PolicyView<'_>,
-    input: &Incoming,
-    verified: &VerifiedMessage,
-    now_ms: i64,
-    out: &mut Decided,
-) {
-    let h = &verified.envelope.header;
-    let facts = MessageFacts {
-        header: h,
-        key_sha256: verified.certificate.key.id(),
-    };
-    let key_id = hex::encode(verified.certificate.key.id());
-    for (i, (partner, ceiling)) in ctx.links.iter().enumerate() {
-        let crossing = Crossing {
-            from: &ctx.nation,
-            to: partner,
-            ceiling,
-            now_ms,
+/// Per record: the checks that need no partner (payload, label within the
+/// certificate, schema version), then the release decision for each
+/// partner. Then, per partner, one message with the released subset.
+fn release_to_partners(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, out: &mut Decided) {
+    let view: PolicyView<'_> = ctx.state.view();
+    let key_id = hex::encode(v.certificate.key.id());
+    let stage = ctx.mode.stage();
+    let mut released: Vec<Vec<usize>> = vec![Vec::new(); ctx.links.len()];
+    for (index, r) in v.batch.records.iter().enumerate() {
+        // Per record: the time a decision is audited with is taken just
+        // before it reads the policy state, which changes under it.
+        let now_ms = (ctx.clock)();
+        let h = &r.header;
+        let checked = if r.payload_matches {
+            ctx.state
+                .check_within_certificate(h, &v.certificate)
+                .and_then(|()| ctx.state.check_schema(h, now_ms))
+        } else {
+            Err(DenyReason::PayloadDigestMismatch)
         };
-        let decision = release_decision(&facts, &crossing, view);
-        out.audit.push(record(DecisionFacts {
-            decision: if decision.is_ok() {
-                AuditDecision::Release
-            } else {
-                AuditDecision::Deny
-            },
-            stage: ctx.mode.stage(),
-            partner,
-            header: Some(h),
-            key_id: Some(key_id.clone()),
-            translated: decision.as_ref().ok(),
-            reason: decision.as_ref().err().copied(),
-            now_ms,
-            source_stream_seq: input.stream_seq,
-        }));
-        match decision {
-            Ok(translated) => {
-                out.counted.push(Counted::Released {
-                    partner: partner.clone(),
-                });
-                out.outputs.push(Outgoing {
-                    target: i + 1,
-                    subject: subjects::released(
-                        h.message_type.as_str(),
-                        &h.origin,
-                        &h.producer_id,
-                        &h.feed,
-                    ),
-                    headers: release_headers(&ctx.nation, verified, &translated, now_ms),
-                    payload: input.payload.clone(),
-                    chain_seq: Some(h.seq),
-                });
-            }
-            Err(reason) => {
-                out.counted.push(Counted::Denied {
-                    partner: partner.clone(),
-                    reason,
-                });
-                tracing::info!(msg = %h.msg_id(), %partner, %reason, label = %h.label.display(), "not released");
+        if let Err(reason) = checked {
+            tracing::warn!(msg = %h.msg_id(), %reason, stage, "record refused; dead-lettered");
+            out.audit.push(record(DecisionFacts {
+                decision: AuditDecision::Reject,
+                stage,
+                partner: "",
+                header: Some(h),
+                key_id: Some(key_id.clone()),
+                translated: None,
+                reason: Some(reason),
+                now_ms,
+                source_stream_seq: input.stream_seq,
+            }));
+            out.counted.push(Counted::Rejected {
+                stage,
+                partner: "-".into(),
+                reason,
+                records: 1,
+            });
+            out.outputs.push(dead_letter_record(
+                input, &v.batch, index, stage, "-", reason,
+            ));
+            continue;
+        }
+        let facts = MessageFacts {
+            header: h,
+            key_sha256: v.certificate.key.id(),
+        };
+        for (p, (partner, ceiling)) in ctx.links.iter().enumerate() {
+            let crossing = Crossing {
+                from: &ctx.nation,
+                to: partner,
+                ceiling,
+                now_ms,
+            };
+            let decision = release_decision(&facts, &crossing, &view);
+            out.audit.push(record(DecisionFacts {
+                decision: if decision.is_ok() {
+                    AuditDecision::Release
+                } else {
+                    AuditDecision::Deny
+                },
+                stage,
+                partner,
+                header: Some(h),
+                key_id: Some(key_id.clone()),
+                translated: decision.as_ref().ok(),
+                reason: decision.as_ref().err().copied(),
+                now_ms,
+                source_stream_seq: input.stream_seq,
+            }));
+            match decision {
+                Ok(_) => released[p].push(index),
+                Err(reason) => {
+                    out.counted.push(Counted::Denied {
+                        partner: partner.clone(),
+                        reason,
+                    });
+                    tracing::debug!(msg = %h.msg_id(), %partner, %reason, label = %h.label.display(), "not released");
+                }
             }
         }
     }
+    for ((partner, _), keep) in ctx.links.iter().zip(released) {
+        publish_release(ctx, v, partner, &keep, out);
+    }
+}
+
+/// The message that releases `keep` (positions among the batch's records)
+/// to `partner`, if any.
+fn publish_release(
+    ctx: &EgressStage,
+    v: &VerifiedBatch,
+    partner: &str,
+    keep: &[usize],
+    out: &mut Decided,
+) {
+    let Some(&last) = keep.last() else {
+        return;
+    };
+    let b = &v.batch.header;
+    let payload = match v.batch.subset(keep) {
+        Ok(p) => p,
+        Err(e) => {
+            // Cannot happen for a batch that verified; refuse rather than
+            // release something a partner could not verify.
+            tracing::error!(batch = %b.batch_id(), error = %e, "cannot build the released subset");
+            return;
+        }
+    };
+    let top = v.batch.records[last].header.seq;
+    let mut hdrs = HeaderMap::new();
+    hdrs.insert(headers::MSG_ID, b.batch_id().as_str());
+    hdrs.insert(headers::SEQ, top.to_string().as_str());
+    hdrs.insert(headers::DECISION, "release");
+    hdrs.insert(headers::RELEASED_BY, ctx.nation.as_str());
+    hdrs.insert(headers::RELEASED_AT, (ctx.clock)().to_string().as_str());
+    let target = Target::Partner(partner.to_string());
+    out.certificates
+        .push((target.clone(), b.producer_cert_sha256));
+    out.counted.push(Counted::Released {
+        partner: partner.to_string(),
+        records: keep.len() as u64,
+    });
+    out.outputs.push(Outgoing {
+        target,
+        subject: subjects::released(ctx.kind, &b.origin, &b.producer_id, &b.feed),
+        headers: hdrs,
+        payload,
+        chain_seq: Some(top),
+    });
 }
 
 #[cfg(test)]

@@ -1,38 +1,45 @@
-//! Starts the two stages that release this nation's producers' messages:
-//! egress (OUTBOUND) and paced (PACED: what egress deferred because a
-//! producer was over its rate, [`crate::rate`]).
+//! Starts, for one lane (tracks or alerts), the two stages that release
+//! this nation's producers' batches: egress (the lane's OUTBOUND) and paced
+//! (the lane's PACED: what egress deferred because a producer was over its
+//! rate, [`crate::rate`]).
 //!
 //! They write on the same RELEASED subjects, never at the same time for
-//! one producer (a producer's messages go through PACED while any of them
+//! one producer (a producer's batches go through PACED while any of them
 //! wait there), and each looks up its continuity state again after the
-//! other wrote. The paced stage holds a lock while it stores a batch, which
+//! other wrote. The paced stage holds a lock while it stores a cycle, which
 //! the egress stage takes to recount PACED when it (re)starts.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_nats::jetstream::{self, stream};
+use coalition_core::feed_position::ForwardWindow;
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use coalition_topology::streams;
+use coalition_topology::{streams, subjects, Kind};
 
-use crate::egress::{self, EgressContext, Mode};
-use crate::pacing::{Limiter, Pacer};
-use crate::pipeline::{run_stage, Decide, Sinks, Source};
+use crate::egress::{EgressStage, Mode};
+use crate::pipeline::{run_stage, Shell, Source};
 use crate::rate::{paced_producer, ProducerPacing};
-use crate::{bus, now_ms, stage_hooks, BridgeError, Shared};
+use crate::stage::{Counted, Target};
+use crate::{bus, now_ms, BridgeError, Shared};
 
-/// Creates PACED (work-queue retention: it stays in HOME, and what is left
-/// in it is what still waits) if missing.
+/// Run before the egress stage places its gate.
+pub(crate) type OnOpen =
+    Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), BridgeError>> + Send + Sync>;
+
+/// Creates a lane's PACED stream (work-queue retention: it stays in HOME,
+/// and what is left in it is what still waits) if missing.
 async fn ensure_paced_stream(
     js: &jetstream::Context,
+    kind: Kind,
     replicas: usize,
 ) -> Result<stream::Stream, BridgeError> {
     js.get_or_create_stream(stream::Config {
-        name: streams::PACED.into(),
-        subjects: vec!["paced.>".into()],
+        name: streams::paced(kind).into(),
+        subjects: vec![subjects::lane_filter("paced", kind)],
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
         num_replicas: replicas,
@@ -40,14 +47,17 @@ async fn ensure_paced_stream(
         ..Default::default()
     })
     .await
-    .map_err(|e| BridgeError::js("create stream PACED", e))
+    .map_err(|e| BridgeError::js(format!("create stream {}", streams::paced(kind)), e))
 }
 
-/// How many messages of each producer PACED holds.
-async fn count_waiting(paced: &stream::Stream) -> Result<HashMap<String, i64>, BridgeError> {
+/// How many batches of each producer a PACED stream holds.
+async fn count_waiting(
+    paced: &stream::Stream,
+    kind: Kind,
+) -> Result<HashMap<String, i64>, BridgeError> {
     let mut counts = HashMap::new();
     let mut subjects = paced
-        .info_with_subjects("paced.>")
+        .info_with_subjects(subjects::lane_filter("paced", kind))
         .await
         .map_err(|e| BridgeError::js("PACED subjects", e))?;
     while let Some(item) = subjects.next().await {
@@ -59,87 +69,75 @@ async fn count_waiting(paced: &stream::Stream) -> Result<HashMap<String, i64>, B
     Ok(counts)
 }
 
-/// Creates the egress and paced consumers and spawns both stages.
+/// Creates a lane's egress and paced consumers and spawns both stages.
 pub(crate) async fn start(
     shared: &Arc<Shared>,
-    release: Vec<(String, String, jetstream::Context)>,
+    kind: Kind,
     outbound: jetstream::stream::Stream,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, BridgeError> {
-    let mut targets = vec![shared.home_js.clone()];
-    let mut links = Vec::new();
-    for (partner, ceiling, js) in release {
-        targets.push(js);
-        links.push((partner, ceiling));
-    }
     let paced = bus::patiently("PACED stream", || {
-        ensure_paced_stream(&shared.home_js, shared.replicas)
+        ensure_paced_stream(&shared.home_js, kind, shared.replicas)
     })
     .await?;
-    let context = |mode| {
-        Arc::new(EgressContext {
+    let guard = Arc::new(tokio::sync::Mutex::new(()));
+    let stage = |mode| {
+        let control = shared.control.clone();
+        EgressStage {
+            name: format!("{} {} ({kind})", shared.nation, mode_name(mode)),
             nation: shared.nation.clone(),
+            kind,
             state: shared.control.state.clone(),
-            cache: shared.cache.clone(),
-            links: links.clone(),
+            links: shared
+                .release
+                .iter()
+                .map(|(p, ceiling, _)| (p.clone(), ceiling.clone()))
+                .collect(),
             pacing: shared.pacing.clone(),
             mode,
-        })
+            window: shared.window,
+            caught_up: Box::new(move || control.home_caught_up()),
+            guard: None,
+            chains_stale: Box::new(|| false),
+            on_open: None,
+            clock: now_ms,
+        }
     };
-    let guard = Arc::new(tokio::sync::Mutex::new(()));
-    let fresh = spawn(
-        shared,
-        context(Mode::Fresh),
-        outbound,
-        &targets,
-        shutdown,
-        |hooks| {
-            let paced = paced.clone();
-            let (pacing, seen) = (shared.pacing.clone(), AtomicU64::new(0));
-            hooks.chains_stale = Box::new(move || {
-                let now = pacing.epoch();
-                seen.swap(now, Ordering::SeqCst) != now
-            });
-            let (pacing, paced, guard) = (shared.pacing.clone(), paced.clone(), guard.clone());
-            hooks.on_open = Some(Box::new(move || {
-                let (pacing, paced, guard) = (pacing.clone(), paced.clone(), guard.clone());
-                Box::pin(async move {
-                    let _paced_stage_idle = guard.lock().await;
-                    pacing.reset(count_waiting(&paced).await?);
-                    Ok(())
-                })
-            }));
-        },
-    )
-    .await?;
-    let slow = spawn(
-        shared,
-        context(Mode::Paced),
-        paced,
-        &targets,
-        shutdown,
-        |hooks| {
-            let limiter = Limiter::Producers(shared.pacing.clone());
-            hooks.pacer = Some(Pacer::new(&shared.nation, "paced", limiter));
-            hooks.guard = Some(guard.clone());
-            hooks.chains_stale = Box::new(|| true);
-        },
-    )
-    .await?;
+    let mut fresh = stage(Mode::Fresh);
+    let (pacing, seen) = (shared.pacing.clone(), AtomicU64::new(0));
+    fresh.chains_stale = Box::new(move || {
+        let now = pacing.epoch();
+        seen.swap(now, Ordering::SeqCst) != now
+    });
+    let (pacing, paced_stream, paced_guard) = (shared.pacing.clone(), paced.clone(), guard.clone());
+    fresh.on_open = Some(Box::new(move || {
+        let (pacing, paced, guard) = (pacing.clone(), paced_stream.clone(), paced_guard.clone());
+        Box::pin(async move {
+            let _paced_stage_idle = guard.lock().await;
+            pacing.reset(count_waiting(&paced, kind).await?);
+            Ok(())
+        })
+    }));
+    let mut slow = stage(Mode::Paced);
+    slow.guard = Some(guard);
+    slow.chains_stale = Box::new(|| true);
+    let fresh = spawn(shared, fresh, outbound, shutdown).await?;
+    let slow = spawn(shared, slow, paced, shutdown).await?;
     Ok(vec![fresh, slow])
 }
 
-/// Creates `ctx`'s durable consumer on `source` and spawns its stage.
+fn mode_name(mode: Mode) -> &'static str {
+    mode.stage()
+}
+
+/// Creates `stage`'s durable consumer on `source` and spawns it.
 async fn spawn(
     shared: &Arc<Shared>,
-    ctx: Arc<EgressContext>,
+    stage: EgressStage,
     source: stream::Stream,
-    targets: &[jetstream::Context],
     shutdown: &watch::Receiver<bool>,
-    tweak: impl FnOnce(&mut crate::pipeline::Hooks),
 ) -> Result<JoinHandle<()>, BridgeError> {
-    let stage = ctx.mode.stage();
-    let (durable, max_ack_pending) = match ctx.mode {
+    let (durable, max_ack_pending) = match stage.mode {
         Mode::Fresh => (streams::EGRESS_CONSUMER, bus::UNPACED_MAX_ACK_PENDING),
         Mode::Paced => (streams::PACED_CONSUMER, shared.pacing.window),
     };
@@ -147,44 +145,46 @@ async fn spawn(
         bus::durable_consumer(&source, durable, max_ack_pending)
     })
     .await?;
-    let control = shared.control.clone();
-    let ready = Box::new(move || {
-        if control.home_caught_up() {
-            Ok(())
-        } else {
-            Err("this nation's CONTROL stream is still being read".to_string())
-        }
-    });
-    let mut hooks = stage_hooks(shared, stage, None, ready);
-    tweak(&mut hooks);
-    let name = format!("{} {stage}", shared.nation);
-    let decide: Decide = Arc::new(move |inputs| egress::decide(&ctx, inputs, &now_ms));
-    let sinks = Sinks {
-        targets: targets.to_vec(),
+    let mut targets = HashMap::from([(Target::Home, shared.home_js.clone())]);
+    for (partner, _, js) in &shared.release {
+        targets.insert(Target::Partner(partner.clone()), js.clone());
+    }
+    let shell = Shell {
+        nation: shared.nation.clone(),
+        source: Source {
+            consumer,
+            stream: source,
+        },
+        targets,
+        certificates_from: shared.home_js.clone(),
+        cache: shared.control.state.certificates.clone(),
         auditor: shared.auditor.clone(),
-    };
-    let source = Source {
-        consumer,
-        stream: source,
+        lease: shared.lease.clone(),
+        pacing: shared.pacing.clone(),
+        hold: shared.hold_at_egress,
     };
     Ok(tokio::spawn(run_stage(
-        name,
-        source,
-        sinks,
-        decide,
+        Arc::new(stage),
+        shell,
         shutdown.clone(),
-        hooks,
     )))
 }
 
-/// Keeps the waiting counts as stored batches report them.
-pub(crate) fn count(pacing: &ProducerPacing, counted: &[crate::pipeline::Counted]) {
-    use crate::pipeline::Counted;
+/// Keeps the waiting counts as stored cycles report them.
+pub(crate) fn count(pacing: &ProducerPacing, counted: &[Counted]) {
     for c in counted {
         match c {
-            Counted::Deferred { producer } => pacing.deferred(producer, 1),
+            Counted::Deferred { producer, .. } => pacing.deferred(producer, 1),
             Counted::Drained { producer } => pacing.drained(producer, 1),
             _ => {}
         }
+    }
+}
+
+/// The forward window of the bridge's config.
+pub(crate) fn forward_window(feeds: &coalition_topology::FeedLimits) -> ForwardWindow {
+    ForwardWindow {
+        seqs: feeds.forward_window_seqs,
+        seqs_per_second: feeds.forward_window_seqs_per_second,
     }
 }

@@ -1,45 +1,55 @@
 //! The per-nation bridge: the policy enforcement point for every message
 //! that crosses this nation's boundary.
 //!
-//! - Egress ([`egress`]): OUTBOUND -> verify -> release decision per partner
-//!   -> `REL_<partner>`/RELEASED.
+//! Everything moves as sealed batches (`coalition_core::batch`), in two
+//! lanes with their own streams and stages: tracks and alerts.
+//!
+//! - Egress ([`egress`]): OUTBOUND -> verify the batch once -> feed position
+//!   -> release decision per record and partner -> the released subset, with
+//!   its Merkle proof, into `REL_<partner>`/RELEASED.
 //! - Ingress ([`ingress`]): partner's RELEASED (over the leaf link, durable
-//!   consumer) -> verify -> admit decision -> HOME/INBOUND with lineage.
+//!   consumer) -> verify -> feed position -> admit decision per record ->
+//!   HOME/INBOUND with lineage.
 //! - Refusals go to DEADLETTER with the reason; decisions are counted in
 //!   Prometheus metrics ([`telemetry`]).
 //!
-//! The decisions themselves live in `coalition-core`; this crate connects,
-//! consumes, publishes and acknowledges ([`pipeline`]).
+//! The decisions themselves live in `coalition-core`; each stage
+//! ([`stage::Stage`]) is a pure decision the shell ([`pipeline`], [`cycle`])
+//! feeds, stores and acknowledges.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod audit;
 mod audit_record;
 mod bus;
+mod certificates;
 mod continuity;
 mod control;
+mod cycle;
 mod deadletter;
-pub mod egress;
+mod egress;
 mod egress_stages;
 mod error;
 mod gate;
-pub mod ingress;
+mod ingress;
 mod lease;
 mod pacing;
-pub mod pipeline;
+mod pipeline;
 mod policy_state;
+mod positions;
 mod rate;
+mod serve;
 mod settings;
+mod stage;
 pub mod telemetry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coalition_core::certificate::CertificateCache;
+use coalition_core::feed_position::ForwardWindow;
 use coalition_core::revocation::Freshness;
-use coalition_schemas::v1::{AuditDecision, AuditRecord};
-use coalition_topology::{accounts, streams};
+use coalition_topology::{accounts, streams, Kind};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -47,8 +57,10 @@ pub use error::BridgeError;
 pub use settings::BridgeSettings;
 
 use crate::audit::Auditor;
+use crate::certificates::HoldBound;
 use crate::control::{ensure_control_stream, ControlParts, ControlPlane};
-use crate::pipeline::{run_stage, Decide, Hooks, Sinks, Source};
+use crate::pipeline::{run_stage, Shell, Source};
+use crate::stage::Target;
 
 /// A running bridge.
 #[derive(Debug)]
@@ -98,13 +110,21 @@ pub(crate) fn now_ms() -> i64 {
 struct Shared {
     nation: String,
     lease: Arc<lease::Lease>,
-    cache: Arc<CertificateCache>,
     control: Arc<ControlPlane>,
     auditor: Arc<Auditor>,
     home_js: jetstream::Context,
+    /// (partner, link ceiling, its release account) for every partner
+    /// released to.
+    release: Vec<(String, String, jetstream::Context)>,
     replicas: usize,
     /// Per-producer rate limits (egress and paced stages).
     pacing: Arc<rate::ProducerPacing>,
+    /// Every feed's forward window.
+    window: ForwardWindow,
+    /// How long a batch waits for its certificate, at egress (with a
+    /// per-producer cool-down) and at ingress.
+    hold_at_egress: HoldBound,
+    hold_at_ingress: HoldBound,
 }
 
 /// Connects, creates the streams and consumers, starts the control plane,
@@ -118,7 +138,6 @@ pub async fn start(
     let cfg = &settings.config;
     telemetry::install(cfg.metrics_listen.as_deref())?;
     let nation = cfg.nation.clone();
-    let cache = Arc::new(CertificateCache::new(settings.anchors.clone()));
     let home = bus::connect(&nation, accounts::HOME, &cfg.servers, (&cfg.home, &cfg.tls)).await?;
     let home_js = jetstream::new(home);
     let max_age = Duration::from_secs(cfg.release_max_age_secs);
@@ -153,7 +172,7 @@ pub async fn start(
         .await?;
         let js = jetstream::new(client);
         bus::patiently("RELEASED", || {
-            bus::ensure_stream(&js, streams::RELEASED, "rel.>", cfg.replicas, max_age)
+            bus::ensure_released_streams(&js, cfg.replicas, max_age)
         })
         .await?;
         bus::patiently("CONTROL", || ensure_control_stream(&js, cfg.replicas)).await?;
@@ -190,20 +209,32 @@ pub async fn start(
         tokio::spawn(control.clone().follow_home(shutdown.clone())),
         tokio::spawn(control.clone().heartbeats(shutdown.clone())),
     ];
+    let hold = std::time::Duration::from_millis(cfg.feeds.certificate_hold_ms);
     let shared = Arc::new(Shared {
         nation: nation.clone(),
         lease: lease.clone(),
-        cache,
         control: control.clone(),
         auditor,
         home_js: home_js.clone(),
+        release,
         replicas: cfg.replicas,
         pacing: Arc::new(rate::ProducerPacing::new(
             cfg.rate_limits.producer,
             cfg.rate_limits.producer_max_deferred,
         )),
+        window: egress_stages::forward_window(&cfg.feeds),
+        hold_at_egress: HoldBound {
+            hold,
+            cool_down: Some(std::time::Duration::from_secs(60)),
+        },
+        hold_at_ingress: HoldBound {
+            hold,
+            cool_down: None,
+        },
     });
-    tasks.extend(egress_stages::start(&shared, release, outbound, &shutdown).await?);
+    for (kind, stream) in outbound {
+        tasks.extend(egress_stages::start(&shared, kind, stream, &shutdown).await?);
+    }
     for link in &cfg.ingress {
         let account = accounts::from_partner(&link.partner);
         let client = bus::connect(
@@ -219,22 +250,34 @@ pub async fn start(
             partner_js.clone(),
             shutdown.clone(),
         )));
-        let ctx = Arc::new(ingress::IngressContext {
-            nation: nation.clone(),
-            partner: link.partner.clone(),
-            state: control.state.clone(),
-            max_classification: link.max_classification.clone(),
-            cache: shared.cache.clone(),
-        });
-        let pace =
-            rate::PartnerPace::new(&link.partner, cfg.rate_limits.for_partner(&link.partner));
-        tasks.push(tokio::spawn(run_ingress(
-            ctx,
-            partner_js,
-            shared.clone(),
-            pace,
-            shutdown.clone(),
-        )));
+        let pace = Arc::new(rate::PartnerPace::new(
+            &link.partner,
+            cfg.rate_limits.for_partner(&link.partner),
+        ));
+        for kind in Kind::ALL {
+            let (control, partner) = (shared.control.clone(), link.partner.clone());
+            let stage = ingress::IngressStage {
+                name: format!("{nation} ingress from {} ({kind})", link.partner),
+                nation: nation.clone(),
+                partner: link.partner.clone(),
+                kind,
+                state: shared.control.state.clone(),
+                max_classification: link.max_classification.clone(),
+                window: shared.window,
+                pace: pace.clone(),
+                freshness: Box::new(move || match control.freshness(&partner) {
+                    Freshness::Fresh => Ok(()),
+                    Freshness::Stale(why) => Err(why),
+                }),
+                clock: now_ms,
+            };
+            tasks.push(tokio::spawn(run_ingress(
+                stage,
+                partner_js.clone(),
+                shared.clone(),
+                shutdown.clone(),
+            )));
+        }
     }
     tracing::info!(%nation, release = cfg.release.len(), ingress = cfg.ingress.len(), "bridge started");
     Ok(BridgeHandle {
@@ -245,105 +288,49 @@ pub async fn start(
     })
 }
 
-/// Attaches to the partner's RELEASED stream (retrying while the link is
-/// down), then runs the ingress stage, which holds while the view of the
-/// partner's revocation state is stale.
+/// Attaches to one lane of the partner's RELEASED streams (retrying while
+/// the link is down), then runs the ingress stage, which holds while the
+/// view of the partner's revocation state is stale.
 async fn run_ingress(
-    ctx: Arc<ingress::IngressContext>,
+    stage: ingress::IngressStage,
     partner_js: jetstream::Context,
     shared: Arc<Shared>,
-    pace: rate::PartnerPace,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let durable = streams::ingress_consumer(&ctx.nation);
+    let durable = streams::ingress_consumer(&stage.nation);
+    let released = streams::released(stage.kind);
     let source = loop {
         let attempt = async {
             let stream = partner_js
-                .get_stream(streams::RELEASED)
+                .get_stream(released)
                 .await
-                .map_err(|e| BridgeError::js("partner RELEASED stream", e))?;
-            let consumer = bus::durable_consumer(&stream, &durable, pace.window).await?;
+                .map_err(|e| BridgeError::js(format!("partner {released} stream"), e))?;
+            let consumer = bus::durable_consumer(&stream, &durable, stage.pace.window).await?;
             Ok::<_, BridgeError>(Source { consumer, stream })
         };
         match attempt.await {
             Ok(s) => break s,
             Err(e) => {
-                tracing::info!(nation = %ctx.nation, partner = %ctx.partner, error = %e, "waiting for partner link");
+                tracing::info!(nation = %stage.nation, partner = %stage.partner, error = %e, "waiting for partner link");
                 if pipeline::pause(&mut shutdown, Duration::from_millis(500)).await {
                     return;
                 }
             }
         }
     };
-    tracing::info!(nation = %ctx.nation, partner = %ctx.partner, "ingress attached");
-    let name = format!("{} ingress from {}", ctx.nation, ctx.partner);
-    let decide_ctx = ctx.clone();
-    let decide: Decide = Arc::new(move |inputs| ingress::decide(&decide_ctx, inputs, &now_ms));
-    let (control, partner) = (shared.control.clone(), ctx.partner.clone());
-    let ready = Box::new(move || match control.freshness(&partner) {
-        Freshness::Fresh => Ok(()),
-        Freshness::Stale(why) => Err(why),
-    });
-    let mut hooks = stage_hooks(&shared, "ingress", Some(ctx.partner.clone()), ready);
-    let limiter = pacing::Limiter::Partner(Arc::new(pace));
-    hooks.pacer = Some(pacing::Pacer::new(&ctx.nation, "ingress", limiter));
-    let sinks = Sinks {
-        targets: vec![shared.home_js.clone()],
+    tracing::info!(stage = %stage.name, "ingress attached");
+    let shell = Shell {
+        nation: shared.nation.clone(),
+        source,
+        targets: [(Target::Home, shared.home_js.clone())].into(),
+        certificates_from: partner_js,
+        cache: shared.control.state.certificates.clone(),
         auditor: shared.auditor.clone(),
+        lease: shared.lease.clone(),
+        pacing: shared.pacing.clone(),
+        hold: shared.hold_at_ingress,
     };
-    run_stage(name, source, sinks, decide, shutdown, hooks).await;
-}
-
-/// The hooks every stage has: metrics, audit of holds, the lease; no rate
-/// limit, lock or continuity reload (callers add those).
-fn stage_hooks(
-    shared: &Arc<Shared>,
-    stage: &'static str,
-    partner: Option<String>,
-    ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
-) -> Hooks {
-    let (a, b, c, d) = (
-        shared.nation.clone(),
-        shared.nation.clone(),
-        shared.nation.clone(),
-        shared.nation.clone(),
-    );
-    let auditor = shared.auditor.clone();
-    let lease = shared.lease.clone();
-    let pacing = shared.pacing.clone();
-    Hooks {
-        active: Box::new(move || lease.is_active()),
-        batch: Box::new(move |s, counted| {
-            telemetry::batch_seconds(&a, stage, s);
-            telemetry::record(&a, counted);
-            egress_stages::count(&pacing, counted);
-        }),
-        aged_out: Box::new(move |n| telemetry::aged_out(&b, stage, n)),
-        broken: Box::new(move |brk| telemetry::continuity_break(&d, stage, brk)),
-        ready,
-        holding: Box::new(move |why| {
-            let partner = partner.clone().unwrap_or_default();
-            telemetry::partner_stale(&c, &partner, why.is_some());
-            let record = AuditRecord {
-                decision: AuditDecision::Hold as i32,
-                stage: stage.to_string(),
-                partner,
-                decided_at_ms: now_ms(),
-                detail: why.map_or("resumed".to_string(), |w| format!("holding: {w}")),
-                ..Default::default()
-            };
-            let auditor = auditor.clone();
-            tokio::spawn(async move {
-                if let Err(e) = auditor.append(vec![record]).await {
-                    tracing::warn!(error = %e, "hold record not audited");
-                }
-            });
-        }),
-        pacer: None,
-        guard: None,
-        chains_stale: Box::new(|| false),
-        on_open: None,
-    }
+    run_stage(Arc::new(stage), shell, shutdown).await;
 }
 
 /// Runs the bridge until `shutdown` turns true.

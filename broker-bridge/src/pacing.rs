@@ -1,14 +1,20 @@
-//! How a rate-limited stage takes messages from its order gate: in order,
-//! only as many as the limiter ([`crate::rate`]) allows now, and reports how
-//! long to wait for the next one. Messages not taken stay in the gate,
-//! unacknowledged, so they wait durably in the source stream.
+//! How a rate-limited stage takes sealed batches from its order gate: in
+//! order, only as many as the limiter ([`crate::rate`]) allows now, counted
+//! in records, and reports how long to wait for the next one. Batches not
+//! taken stay in the gate, unacknowledged, so they wait durably in the
+//! source stream.
 //!
-//! Used by each ingress stage (one partner's limiter for every message)
-//! and by the paced stage (the limiter of the producer named in each
-//! PACED subject). Counts as `slowed` the messages that had to wait (at a
-//! partner's stage, the batch ready when its head first waited).
+//! Used by each ingress stage (one partner's limiter for every batch) and
+//! by the paced stage (the limiter of the producer named in each PACED
+//! subject). Counts as `slowed` the records that had to wait.
+//!
+//! A batch's record count is read from its bytes ([`batch::scan`]), never
+//! from a header a partner could set; a batch that does not scan counts as
+//! one record (the decision refuses it).
 use std::sync::Arc;
 use std::time::Duration;
+
+use coalition_core::batch;
 
 use crate::gate::Gate;
 use crate::rate::{paced_producer, PartnerPace, ProducerPacing};
@@ -49,54 +55,45 @@ impl Pacer {
         }
     }
 
-    /// Takes what may be decided now; if the next message must wait, also
-    /// how long. A partner's stage takes all that is ready (up to its
-    /// window) if the tokens are there, else waits for a small batch's
-    /// worth ([`crate::rate::batch`]); the paced stage
-    /// takes messages while each one's producer has a token.
+    /// Takes what may be decided now; if the next batch must wait, also
+    /// how long. `parts` gives a message's subject and payload. Both kinds
+    /// of stage take batches in order while their records' tokens are
+    /// there: a partner's from the partner's limiter, a paced one's from
+    /// the limiter of the producer its PACED subject names.
     pub(crate) fn take<T>(
         &mut self,
         gate: &mut Gate<T>,
-        subject: impl Fn(&T) -> &str,
+        parts: impl Fn(&T) -> (&str, &[u8]),
     ) -> (Vec<(u64, T)>, Option<Duration>) {
         let window = self.window();
-        let (taken, refused) = match &self.limiter {
-            Limiter::Partner(p) => {
-                let ready = gate.ready_len(window);
-                if ready == 0 {
-                    return (Vec::new(), None);
-                }
-                // Within the rate, all that is ready; over it, small batches.
-                let ready = match p.try_n(ready) {
-                    Ok(()) => return (gate.take_ready_while(ready, |_, _| true), None),
-                    Err(_) => ready.min(p.batch),
-                };
-                match p.try_n(ready) {
-                    Ok(()) => (gate.take_ready_while(ready, |_, _| true), None),
-                    Err(w) => (
-                        Vec::new(),
-                        Some((gate.expected(), p.partner.clone(), w, ready)),
-                    ),
-                }
-            }
-            Limiter::Producers(p) => {
-                let mut refused = None;
-                let taken = gate.take_ready_while(window, |seq, m| {
-                    // Only the bridge writes PACED: a subject that names no
-                    // producer cannot be; the decision refuses it.
-                    let Some(producer) = paced_producer(subject(m)) else {
-                        return true;
-                    };
-                    match p.try_one(producer) {
-                        Ok(()) => true,
-                        Err(w) => {
-                            refused = Some((seq, producer.to_string(), w, 1));
-                            false
-                        }
+        let mut refused = None;
+        let taken = match &self.limiter {
+            Limiter::Partner(p) => gate.take_ready_while(window, |seq, m| {
+                let n = records(parts(m).1);
+                match p.try_n(n) {
+                    Ok(()) => true,
+                    Err(w) => {
+                        refused = Some((seq, p.partner.clone(), w, n));
+                        false
                     }
-                });
-                (taken, refused)
-            }
+                }
+            }),
+            Limiter::Producers(p) => gate.take_ready_while(window, |seq, m| {
+                let (subject, payload) = parts(m);
+                // Only the bridge writes PACED: a subject that names no
+                // producer cannot be; the decision refuses it.
+                let Some(producer) = paced_producer(subject) else {
+                    return true;
+                };
+                let n = records(payload);
+                match p.try_n(producer, n) {
+                    Ok(()) => true,
+                    Err(w) => {
+                        refused = Some((seq, producer.to_string(), w, n));
+                        false
+                    }
+                }
+            }),
         };
         let Some((seq, source, wait, n)) = refused else {
             return (taken, None);
@@ -107,4 +104,9 @@ impl Pacer {
         }
         (taken, Some(wait.max(Duration::from_millis(1))))
     }
+}
+
+/// The records a batch carries (at least 1).
+fn records(payload: &[u8]) -> usize {
+    batch::scan(payload).map_or(1, |(_, n)| n.max(1))
 }

@@ -1,107 +1,34 @@
-//! The shell every bridge stage runs in: pull a batch from a durable
-//! consumer, hand it to a pure decision function on the blocking pool, publish
-//! what the decision returned, wait until every publish is stored, and only
-//! then acknowledge the inputs.
+//! The shell every bridge stage runs in: pull sealed batches from a durable
+//! consumer, pass them through the order gate (and the stage's rate limit),
+//! hand a cycle of them to the stage's pure decision, store what it
+//! returned, and only then acknowledge the inputs ([`crate::cycle`]).
 //!
-//! If any publish fails, nothing in the batch is acknowledged: the batch is
+//! If any store fails, nothing in the cycle is acknowledged: its inputs are
 //! negatively acknowledged and redelivered, and JetStream's `Nats-Msg-Id`
-//! de-duplication absorbs what was already stored. So a message is never
-//! acknowledged before its outcome (release, admission or dead letter) is
-//! durable. Inputs are processed in source-stream order ([`crate::gate`]).
+//! de-duplication absorbs what was already stored. So a batch is never
+//! acknowledged before its outcome (releases, admissions, dead letters,
+//! audit, feed positions) is durable. Inputs are processed in source-stream
+//! order ([`crate::gate`]).
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer, AckKind};
-use async_nats::HeaderMap;
-use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use coalition_core::DenyReason;
-use coalition_schemas::v1::AuditRecord;
-
 use crate::audit::Auditor;
-use crate::continuity::{Break, ChainState};
-use crate::deadletter::HOME;
+use crate::certificates::{Cache, HoldBound};
+use crate::cycle::{self, CycleState};
 use crate::gate::{Gate, Offer};
-use crate::pacing::Pacer;
-use crate::BridgeError;
+use crate::lease::Lease;
+use crate::rate::ProducerPacing;
+use crate::stage::{Stage, Target};
+use crate::{now_ms, telemetry, BridgeError};
 
-/// Largest batch taken from a consumer at once.
+/// Largest number of batches taken from a consumer at once.
 pub(crate) const MAX_BATCH: usize = 256;
-
-/// One consumed message, as the decision function sees it.
-#[derive(Debug, Clone)]
-pub(crate) struct Incoming {
-    pub subject: String,
-    pub headers: Option<HeaderMap>,
-    pub payload: Bytes,
-    /// Sequence in the source stream (for dead-letter ids).
-    pub stream_seq: u64,
-}
-
-/// One message the decision wants published. `target` indexes the
-/// JetStream contexts given to [`run_stage`].
-#[derive(Debug)]
-pub(crate) struct Outgoing {
-    pub target: usize,
-    pub subject: String,
-    pub headers: HeaderMap,
-    pub payload: Bytes,
-    /// The feed seq, for a message on a feed's subject: it is chained
-    /// ([`crate::continuity`]). `None` for dead letters.
-    pub chain_seq: Option<u64>,
-}
-
-/// What a batch's decision counts; recorded only once the batch is stored,
-/// so a redelivered batch is never counted twice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Counted {
-    Released {
-        partner: String,
-    },
-    Denied {
-        partner: String,
-        reason: DenyReason,
-    },
-    Admitted {
-        partner: String,
-        transit_ms: i64,
-    },
-    Rejected {
-        stage: &'static str,
-        partner: String,
-        reason: DenyReason,
-    },
-    /// A verified producer's message over its rate, stored in PACED.
-    Deferred {
-        producer: String,
-    },
-    /// A verified producer's message refused because its PACED backlog
-    /// is full (also counted as `Rejected` with `rate_limited`).
-    Refused {
-        producer: String,
-    },
-    /// A PACED message decided (released, denied or refused) and so no
-    /// longer waiting.
-    Drained {
-        producer: String,
-    },
-}
-
-/// The outcome of deciding a batch.
-#[derive(Debug, Default)]
-pub(crate) struct Decided {
-    pub outputs: Vec<Outgoing>,
-    pub counted: Vec<Counted>,
-    /// One audit record per decision, appended before the inputs are
-    /// acknowledged.
-    pub audit: Vec<AuditRecord>,
-}
-
-/// A pure, synchronous decision over a batch.
-pub(crate) type Decide = Arc<dyn Fn(&[Incoming]) -> Decided + Send + Sync>;
 
 /// Where a stage reads from: a durable consumer over a whole stream.
 pub(crate) struct Source {
@@ -109,51 +36,30 @@ pub(crate) struct Source {
     pub stream: jetstream::stream::Stream,
 }
 
-/// Called with the seconds a stored batch took and what it counted.
-pub(crate) type BatchHook = Box<dyn Fn(f64, &[Counted]) + Send + Sync>;
-
-/// Called with `Some(why)` when a stage starts holding, `None` when it resumes.
-pub(crate) type HoldingHook = Box<dyn Fn(Option<&str>) + Send + Sync>;
-
-/// Run before a stage places its gate: at start and after a lease takeover.
-pub(crate) type OpenHook =
-    Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), BridgeError>> + Send + Sync>;
-
-/// What a stage reports as it goes.
-pub(crate) struct Hooks {
-    /// Seconds a stored batch took, and what it counted.
-    pub batch: BatchHook,
-    /// Messages that aged out of the source before they could be read.
-    pub aged_out: Box<dyn Fn(u64) + Send + Sync>,
-    /// Whether the stage may decide now; `Err(why)` holds every message
-    /// (unacknowledged, so nothing is lost) until it may.
-    pub ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
-    /// Called when the stage starts (`Some(why)`) or stops (`None`) holding.
-    pub holding: HoldingHook,
-    /// Whether this instance holds the nation's lease ([`crate::lease`]); an
-    /// inactive stage does not read its source at all.
-    pub active: Box<dyn Fn() -> bool + Send + Sync>,
-    /// Released messages found missing upstream ([`crate::continuity`]).
-    pub broken: Box<dyn Fn(&Break) + Send + Sync>,
-    /// The stage's rate limit, if any ([`crate::pacing`]).
-    pub pacer: Option<Pacer>,
-    /// Held while a batch is decided, stored and counted (the paced stage,
-    /// so that the egress stage's recount of PACED never sees half a batch).
-    pub guard: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// Asked after each decision: whether another stage wrote on this
-    /// stage's output subjects since, so their continuity state must be
-    /// looked up again ([`crate::rate`]).
-    pub chains_stale: Box<dyn Fn() -> bool + Send + Sync>,
-    /// Run before the gate is placed.
-    pub on_open: Option<OpenHook>,
+/// Everything a stage's shell reads, writes and reports to.
+pub(crate) struct Shell {
+    pub nation: String,
+    pub source: Source,
+    /// JetStream contexts by target: HOME and each partner released to.
+    pub targets: HashMap<Target, jetstream::Context>,
+    /// The CONTROL stream certificates are looked up in: HOME's at egress,
+    /// the partner's at ingress.
+    pub certificates_from: jetstream::Context,
+    pub cache: Cache,
+    pub auditor: Arc<Auditor>,
+    pub lease: Arc<Lease>,
+    /// Per-producer waiting counts, kept as stored cycles report them.
+    pub pacing: Arc<ProducerPacing>,
+    pub hold: HoldBound,
 }
 
-/// Where a stage writes: its target contexts and the audit log.
-pub(crate) struct Sinks {
-    /// JetStream contexts indexed by [`Outgoing::target`].
-    pub targets: Vec<jetstream::Context>,
-    /// The nation's audit log.
-    pub auditor: Arc<Auditor>,
+impl Shell {
+    /// HOME's JetStream context.
+    pub(crate) fn home(&self) -> Result<&jetstream::Context, BridgeError> {
+        self.targets
+            .get(&Target::Home)
+            .ok_or_else(|| BridgeError::js("stage", "no HOME target"))
+    }
 }
 
 /// How long the gate may wait for a missing message before checking
@@ -161,34 +67,35 @@ pub(crate) struct Sinks {
 /// message stranded on a dead pull request is redelivered first.
 const STALL_CHECK: Duration = Duration::from_secs(12);
 
+/// How soon a stage holding a batch for its certificate looks again.
+const CERTIFICATE_RETRY: Duration = Duration::from_millis(200);
+
 /// Runs one stage until `shutdown` turns true. Errors of the consumer
 /// stream are logged and the stream is re-opened; a stage only returns on
-/// shutdown. Messages are processed in source-stream order ([`Gate`]).
-pub(crate) async fn run_stage(
-    name: String,
-    source: Source,
-    sinks: Sinks,
-    decide: Decide,
+/// shutdown. Batches are processed in source-stream order ([`Gate`]).
+pub(crate) async fn run_stage<S: Stage>(
+    stage: Arc<S>,
+    shell: Shell,
     mut shutdown: watch::Receiver<bool>,
-    mut hooks: Hooks,
 ) {
-    let mut pacer = hooks.pacer.take();
-    let window = pacer.as_ref().map_or(MAX_BATCH, Pacer::window);
+    let name = stage.name().to_string();
+    let mut pacer = stage.pacer();
+    let window = pacer.as_ref().map_or(MAX_BATCH, |p| p.window());
     let mut gate: Option<Gate<jetstream::Message>> = None;
-    let mut chains = ChainState::default();
+    let mut state = CycleState::new(stage.label(), stage.kind(), shell.hold);
     let mut held: Option<String> = None;
     while !*shutdown.borrow() {
-        if !(hooks.active)() {
+        if !shell.lease.is_active() {
             // A standby, or an instance that lost the lease: forget where we
             // were; the active instance's consumer position is the truth.
             gate = None;
-            chains = ChainState::default();
+            state.forget();
             if pause(&mut shutdown, Duration::from_millis(200)).await {
                 return;
             }
             continue;
         }
-        let messages = match open(&source, &mut gate, window, &hooks).await {
+        let messages = match open(&*stage, &shell.source, &mut gate, window).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(stage = %name, error = %e, "cannot open consumer; retrying");
@@ -201,16 +108,11 @@ pub(crate) async fn run_stage(
         let Some(gate) = gate.as_mut() else { continue };
         let mut chunks = messages.ready_chunks(MAX_BATCH);
         let mut stalled_since: Option<Instant> = None;
-        // How long the rate limit makes the next message wait, if it does.
+        // How long the rate limit (or a held certificate) makes the next
+        // batch wait, if it does.
         let mut wait: Option<Duration> = None;
-        let stage = Stage {
-            name: &name,
-            sinks: &sinks,
-            decide: &decide,
-            hooks: &hooks,
-        };
         loop {
-            if !(hooks.active)() {
+            if !shell.lease.is_active() {
                 tracing::warn!(stage = %name, "no longer the active instance; stopped reading");
                 break;
             }
@@ -223,19 +125,26 @@ pub(crate) async fn run_stage(
                 None => break,
                 Some(chunk) => offer_all(&name, gate, chunk).await,
             }
-            if !may_decide(&name, &hooks, &mut held) {
+            if !may_decide(&*stage, &shell, &mut held) {
                 continue;
             }
             let ready = match pacer.as_mut() {
                 Some(p) => {
-                    let (ready, next_wait) = p.take(gate, |m| m.subject.as_str());
+                    let (ready, next_wait) =
+                        p.take(gate, |m| (m.subject.as_str(), m.payload.as_ref()));
                     wait = next_wait;
                     ready
                 }
-                None => gate.take_ready(),
+                None => {
+                    wait = None;
+                    gate.take_ready()
+                }
             };
-            decide_ready(&stage, gate, ready, &mut chains).await;
-            check_stall(&name, &source, gate, &mut stalled_since, &hooks).await;
+            decide_ready(&stage, &shell, gate, ready, &mut state).await;
+            if state.holding_certificate() {
+                wait = Some(wait.map_or(CERTIFICATE_RETRY, |w| w.min(CERTIFICATE_RETRY)));
+            }
+            check_stall(&name, stage.label(), &shell, gate, &mut stalled_since).await;
         }
         if pause(&mut shutdown, Duration::from_millis(200)).await {
             return;
@@ -262,39 +171,43 @@ async fn next_chunk(chunks: &mut Chunks, full: bool, wait: Option<Duration>) -> 
         .unwrap_or_else(|_idle| Some(Vec::new()))
 }
 
-/// What [`decide_ready`] needs of its stage.
-struct Stage<'a> {
-    name: &'a str,
-    sinks: &'a Sinks,
-    decide: &'a Decide,
-    hooks: &'a Hooks,
-}
-
-/// Decides and stores the messages taken from the gate (in order), then
-/// moves the gate past them; if storing fails, naks them for redelivery.
-async fn decide_ready(
-    stage: &Stage<'_>,
+/// Decides and stores the batches taken from the gate (in order), then
+/// moves the gate past what was stored; puts back what waits for a
+/// certificate; if storing fails, naks the cycle for redelivery.
+async fn decide_ready<S: Stage>(
+    stage: &Arc<S>,
+    shell: &Shell,
     gate: &mut Gate<jetstream::Message>,
     ready: Vec<(u64, jetstream::Message)>,
-    chains: &mut ChainState,
+    state: &mut CycleState,
 ) {
-    let Some(&(last, _)) = ready.last() else {
+    if ready.is_empty() {
         return;
-    };
-    let batch: Vec<_> = ready.into_iter().map(|(_, m)| m).collect();
+    }
     let started = Instant::now();
-    let hooks = stage.hooks;
-    let _guard = match &hooks.guard {
+    let guard = stage.guard();
+    let _guard = match &guard {
         Some(g) => Some(g.lock().await),
         None => None,
     };
-    match process(&batch, stage.sinks, stage.decide, chains, hooks).await {
-        Ok(counted) => {
-            gate.processed(last);
-            (hooks.batch)(started.elapsed().as_secs_f64(), &counted);
+    match cycle::run(stage, shell, ready, state).await {
+        Ok(done) => {
+            if let Some(last) = done.stored_through {
+                gate.processed(last);
+            }
+            for (seq, m) in done.waiting {
+                gate.offer(seq, m);
+            }
+            let nation = &shell.nation;
+            telemetry::batch_seconds(nation, stage.label(), started.elapsed().as_secs_f64());
+            telemetry::record(nation, &done.counted);
+            crate::egress_stages::count(&shell.pacing, &done.counted);
+            for b in &done.breaks {
+                telemetry::continuity_break(nation, stage.label(), b);
+            }
         }
-        Err(e) => {
-            tracing::warn!(stage = %stage.name, error = %e, size = batch.len(), "batch not stored; redelivering");
+        Err((e, batch)) => {
+            tracing::warn!(stage = %stage.name(), error = %e, size = batch.len(), "cycle not stored; redelivering");
             for m in &batch {
                 let _ = m
                     .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
@@ -304,24 +217,24 @@ async fn decide_ready(
     }
 }
 
-/// Asks the stage's `ready` hook; reports transitions into and out of
-/// holding. Messages that wait are redelivered after the ack wait and
-/// replace their held copies in the gate.
-fn may_decide(name: &str, hooks: &Hooks, held: &mut Option<String>) -> bool {
-    match (hooks.ready)() {
+/// Asks the stage whether it may decide; reports transitions into and out
+/// of holding (metric, audit record). Batches that wait are redelivered
+/// after the ack wait and replace their held copies in the gate.
+fn may_decide<S: Stage>(stage: &S, shell: &Shell, held: &mut Option<String>) -> bool {
+    match stage.ready() {
         Ok(()) => {
             if held.take().is_some() {
-                tracing::info!(stage = %name, "resuming");
-                (hooks.holding)(None);
+                tracing::info!(stage = %stage.name(), "resuming");
+                holding(stage, shell, None);
             }
             true
         }
         Err(why) => {
             if held.as_deref() != Some(why.as_str()) {
                 if held.is_none() {
-                    (hooks.holding)(Some(&why));
+                    holding(stage, shell, Some(&why));
                 }
-                tracing::warn!(stage = %name, %why, "holding: nothing is decided until this clears");
+                tracing::warn!(stage = %stage.name(), %why, "holding: nothing is decided until this clears");
                 *held = Some(why);
             }
             false
@@ -329,18 +242,38 @@ fn may_decide(name: &str, hooks: &Hooks, held: &mut Option<String>) -> bool {
     }
 }
 
+/// A stage starts (`Some(why)`) or stops holding: the partner-stale metric
+/// and an audit record.
+fn holding<S: Stage>(stage: &S, shell: &Shell, why: Option<&str>) {
+    use coalition_schemas::v1::{AuditDecision, AuditRecord};
+    let partner = stage.partner().unwrap_or_default().to_string();
+    telemetry::partner_stale(&shell.nation, &partner, why.is_some());
+    let record = AuditRecord {
+        decision: AuditDecision::Hold as i32,
+        stage: stage.label().to_string(),
+        partner,
+        decided_at_ms: now_ms(),
+        detail: why.map_or("resumed".to_string(), |w| format!("holding: {w}")),
+        ..Default::default()
+    };
+    let auditor = shell.auditor.clone();
+    tokio::spawn(async move {
+        if let Err(e) = auditor.append(vec![record]).await {
+            tracing::warn!(error = %e, "hold record not audited");
+        }
+    });
+}
+
 /// Opens the consumer's message stream, placing the gate on first use
 /// after the consumer's acknowledged floor (or the stream's first message).
-async fn open(
+async fn open<S: Stage>(
+    stage: &S,
     source: &Source,
     gate: &mut Option<Gate<jetstream::Message>>,
     window: usize,
-    hooks: &Hooks,
 ) -> Result<pull::Stream, BridgeError> {
     if gate.is_none() {
-        if let Some(on_open) = &hooks.on_open {
-            on_open().await?;
-        }
+        stage.on_open().await?;
         let mut consumer = source.consumer.clone();
         let floor = consumer
             .info()
@@ -398,11 +331,12 @@ async fn offer_all(
 /// stream whether it aged out, and moves on if it did.
 async fn check_stall(
     name: &str,
-    source: &Source,
+    label: &'static str,
+    shell: &Shell,
     gate: &mut Gate<jetstream::Message>,
     stalled_since: &mut Option<Instant>,
-    hooks: &Hooks,
 ) {
+    let source = &shell.source;
     if gate.held() == 0 {
         *stalled_since = None;
         return;
@@ -422,7 +356,7 @@ async fn check_stall(
                 skipped = skip_deleted(name, &source.stream, gate).await;
             }
             if skipped > 0 {
-                (hooks.aged_out)(skipped);
+                telemetry::aged_out(&shell.nation, label, skipped);
             } else {
                 tracing::info!(stage = %name, waiting_for = gate.expected(), held = gate.held(), "waiting for redelivery");
             }
@@ -468,74 +402,4 @@ pub(crate) async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> 
         _ = shutdown.changed() => true,
         _ = tokio::time::sleep(d) => *shutdown.borrow(),
     }
-}
-
-async fn process(
-    batch: &[jetstream::Message],
-    sinks: &Sinks,
-    decide: &Decide,
-    chains: &mut ChainState,
-    hooks: &Hooks,
-) -> Result<Vec<Counted>, BridgeError> {
-    let targets = &sinks.targets;
-    let inputs: Vec<Incoming> = batch
-        .iter()
-        .map(|m| Incoming {
-            subject: m.subject.to_string(),
-            headers: m.headers.clone(),
-            payload: m.payload.clone(),
-            stream_seq: m.info().map_or(0, |i| i.stream_sequence),
-        })
-        .collect();
-    let decide = decide.clone();
-    let mut chain = chains.read_inputs(
-        batch
-            .iter()
-            .map(|m| (m.subject.as_str(), m.headers.as_ref())),
-        HOME,
-    );
-    let decided = tokio::task::spawn_blocking(move || decide(&inputs))
-        .await
-        .map_err(|e| BridgeError::js("decision task", e))?;
-    if (hooks.chains_stale)() {
-        chains.forget_written();
-    }
-    let chained: Vec<(usize, String)> = decided
-        .outputs
-        .iter()
-        .filter(|o| o.chain_seq.is_some())
-        .map(|o| (o.target, o.subject.clone()))
-        .collect();
-    chains.load(chained, targets).await?;
-    let mut pending = Vec::with_capacity(decided.outputs.len());
-    for mut out in decided.outputs {
-        let ctx = targets
-            .get(out.target)
-            .ok_or_else(|| BridgeError::js("publish", format!("no target {}", out.target)))?;
-        if let Some(seq) = out.chain_seq {
-            let prev = chains.link(&mut chain, out.target, &out.subject, seq);
-            out.headers.insert(
-                coalition_schemas::headers::PREV_SEQ,
-                prev.to_string().as_str(),
-            );
-        }
-        let ack = ctx
-            .publish_with_headers(out.subject.clone(), out.headers, out.payload)
-            .await
-            .map_err(|e| BridgeError::js(format!("publish to {}", out.subject), e))?;
-        pending.push((out.subject, ack));
-    }
-    for (subject, ack) in pending {
-        ack.await
-            .map_err(|e| BridgeError::js(format!("store of {subject}"), e))?;
-    }
-    sinks.auditor.append(decided.audit).await?;
-    for m in batch {
-        m.ack().await.map_err(|e| BridgeError::js("ack", e))?;
-    }
-    for b in &chain.breaks {
-        (hooks.broken)(b);
-    }
-    chains.commit(chain);
-    Ok(decided.counted)
 }

@@ -2,10 +2,11 @@
 //! revocation it knows, held in concurrent maps and read on every message.
 //! Control objects (from files at start, then from the CONTROL streams)
 //! are verified here before they change anything.
-use coalition_core::certificate::TrustAnchors;
+use std::sync::Arc;
+
+use coalition_core::certificate::{CertificateCache, TrustAnchors, VerifiedCertificate};
 use coalition_core::decision::PolicyView;
-use coalition_core::envelope::MessageType;
-use coalition_core::envelope::{check_within_certificate, VerifiedMessage};
+use coalition_core::envelope::{check_within_certificate, Header, MessageType};
 use coalition_core::policy::{verify_policy, PolicyBook};
 use coalition_core::revocation::{
     verify_heartbeat, verify_notice, Applied, Notice, RevocationState,
@@ -44,6 +45,13 @@ pub(crate) enum ControlApplied {
         version: u32,
         new: bool,
     },
+    /// A producer certificate, verified against its nation's root and
+    /// cached by digest.
+    Certificate {
+        nation: String,
+        producer: String,
+        digest: [u8; 32],
+    },
 }
 
 /// Policy documents, translators and revocations, shared by every stage.
@@ -55,17 +63,21 @@ pub(crate) struct PolicyState {
     pub translators: TranslatorSet,
     pub revocations: RevocationState,
     pub schemas: SchemaBook,
+    /// Producer certificates verified against the trust anchors, by
+    /// digest (batches name them so).
+    pub certificates: Arc<CertificateCache>,
 }
 
 impl PolicyState {
     pub(crate) fn new(nation: String, anchors: TrustAnchors) -> Self {
         PolicyState {
             nation,
-            anchors,
+            anchors: anchors.clone(),
             policies: PolicyBook::new(),
             translators: TranslatorSet::new(),
             revocations: RevocationState::new(),
             schemas: SchemaBook::new(),
+            certificates: Arc::new(CertificateCache::new(anchors.clone())),
         }
     }
 
@@ -78,22 +90,24 @@ impl PolicyState {
         }
     }
 
-    /// Checks that a verified message's label is within its producer's
+    /// Checks that a verified record's label is within its producer's
     /// certificate, in the scale of the label's own policy version.
-    pub(crate) fn check_within_certificate(&self, v: &VerifiedMessage) -> Result<(), DenyReason> {
-        let h = &v.envelope.header;
+    pub(crate) fn check_within_certificate(
+        &self,
+        h: &Header,
+        certificate: &VerifiedCertificate,
+    ) -> Result<(), DenyReason> {
         let policy = self
             .policies
             .get(&h.origin, h.label.policy_version)
             .ok_or(DenyReason::UnknownPolicyVersion)?;
-        check_within_certificate(h, &v.certificate, &policy)
+        check_within_certificate(h, certificate, &policy)
     }
 
-    /// Checks a verified message's schema version against its origin's
+    /// Checks a verified record's schema version against its origin's
     /// schema policy in force at `now_ms` (v1 only if the origin has signed
     /// none).
-    pub(crate) fn check_schema(&self, v: &VerifiedMessage, now_ms: i64) -> Result<(), DenyReason> {
-        let h = &v.envelope.header;
+    pub(crate) fn check_schema(&self, h: &Header, now_ms: i64) -> Result<(), DenyReason> {
         let rule = self
             .schemas
             .rule(&h.origin, h.message_type)
@@ -163,6 +177,20 @@ impl PolicyState {
                 self.revocations.heartbeat(&issuer, heartbeat);
                 Ok(ControlApplied::Heartbeat { issuer })
             }
+            Body::Certificate(bytes) => {
+                let cert =
+                    self.certificates
+                        .add(bytes)
+                        .map_err(|reason| CoreError::InvalidObject {
+                            kind: "producer certificate",
+                            detail: format!("refused: {reason}"),
+                        })?;
+                Ok(ControlApplied::Certificate {
+                    nation: cert.nation.clone(),
+                    producer: cert.producer_id.clone(),
+                    digest: cert.digest,
+                })
+            }
             Body::SchemaPolicy(object) => {
                 let policy = verify_schema_policy(object, &self.anchors)?;
                 let (nation, version) = (policy.nation.clone(), policy.version);
@@ -195,6 +223,11 @@ impl ControlApplied {
             ControlApplied::SchemaPolicy {
                 nation, version, ..
             } => subjects::control_schema_policy(nation, *version),
+            ControlApplied::Certificate {
+                nation,
+                producer,
+                digest,
+            } => subjects::control_certificate(nation, producer, digest),
         }
     }
 
@@ -209,7 +242,9 @@ impl ControlApplied {
                 (from == home && to == partner) || (to == home && from == partner)
             }
             ControlApplied::Notice { notice, .. } => notice.issuer == home,
-            ControlApplied::Heartbeat { .. } => false,
+            // Certificates go to a partner with the first batch released to
+            // it that names them (`crate::certificates`), not to everyone.
+            ControlApplied::Heartbeat { .. } | ControlApplied::Certificate { .. } => false,
         }
     }
 }

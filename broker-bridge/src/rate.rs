@@ -47,19 +47,20 @@ pub(crate) fn quota(rate: Rate) -> Quota {
         .allow_burst(NonZeroU32::new(rate.burst).unwrap_or(one))
 }
 
-/// How many messages a paced stage takes at once, and so pulls at once: at
-/// most one second's worth and one burst, so nothing it holds waits longer
-/// than the consumer's ack wait.
+/// How many batches a rate-limited stage takes, and so pulls, at once: at
+/// most one second's worth of records and one burst, counting each batch
+/// as at least one record, so nothing it holds waits longer than the
+/// consumer's ack wait.
 pub(crate) fn window(rate: Rate) -> usize {
     (rate.msgs_per_sec.min(rate.burst) as usize).clamp(1, MAX_BATCH)
 }
 
-/// How many messages a partner's stage over its rate admits at once: a
-/// tenth of a second's worth, so a partner's excess is admitted smoothly
-/// (like traffic within the rate), not as one large batch a second that
-/// other partners' messages would queue behind.
-pub(crate) fn batch(rate: Rate) -> usize {
-    window(rate).div_ceil(10)
+/// Tokens for `n` records, at most the burst: a batch larger than the
+/// burst takes the whole burst (governor refuses more than the burst at
+/// once).
+fn tokens(n: usize, burst: u32) -> NonZeroU32 {
+    let n = u32::try_from(n).unwrap_or(u32::MAX).clamp(1, burst.max(1));
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
 /// What happens to a verified producer's message at egress.
@@ -95,10 +96,9 @@ type Keyed<C> =
 pub(crate) struct PartnerPace<C: Clock = DefaultClock> {
     /// The partner (from the config: an authenticated identity).
     pub partner: String,
-    /// Messages pulled at once.
+    /// Batches pulled at once.
     pub window: usize,
-    /// Messages admitted at once while over the rate.
-    pub batch: usize,
+    burst: u32,
     limiter: Direct<C>,
     clock: C,
 }
@@ -114,28 +114,25 @@ impl<C: Clock + Clone> PartnerPace<C> {
         PartnerPace {
             partner: partner.to_string(),
             window: window(rate),
-            batch: batch(rate),
+            burst: rate.burst,
             limiter: RateLimiter::direct_with_clock(quota(rate), clock.clone()),
             clock,
         }
     }
 
-    /// Takes tokens for `n` messages (at most one window), or says how long
-    /// until all `n` are free: a stage over its rate waits for a whole
-    /// batch instead of deciding one message per token.
+    /// Takes tokens for a batch of `n` records, or says how long until
+    /// they are free: a batch is admitted whole or waits whole.
     pub(crate) fn try_n(&self, n: usize) -> Result<(), Duration> {
-        let n = n.clamp(1, self.window) as u32;
-        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        match self.limiter.check_n(n) {
+        match self.limiter.check_n(tokens(n, self.burst)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
-            // n is at most the window, which is at most the burst.
+            // At most the burst is asked for.
             Err(_insufficient) => Err(Duration::from_secs(1)),
         }
     }
 }
 
-/// Producers' messages waiting in PACED, and a counter of paced batches
+/// Producers' batches waiting in PACED, and a counter of paced cycles
 /// stored (the egress stage reloads its continuity state when it moves,
 /// because the paced stage wrote on the same subjects).
 #[derive(Debug, Default)]
@@ -147,8 +144,9 @@ struct Waiting {
 /// Per-producer limits at egress: the limiter, and how many of each
 /// producer's messages wait in PACED.
 pub(crate) struct ProducerPacing<C: Clock = DefaultClock> {
-    /// Messages the paced stage takes at once.
+    /// Batches the paced stage takes at once.
     pub window: usize,
+    burst: u32,
     limiter: Keyed<C>,
     clock: C,
     max_deferred: u64,
@@ -165,6 +163,7 @@ impl<C: Clock + Clone> ProducerPacing<C> {
     pub(crate) fn with_clock(rate: Rate, max_deferred: u32, clock: C) -> Self {
         ProducerPacing {
             window: window(rate),
+            burst: rate.burst,
             limiter: RateLimiter::dashmap_with_clock(quota(rate), clock.clone()),
             clock,
             max_deferred: u64::from(max_deferred.max(1)),
@@ -176,10 +175,11 @@ impl<C: Clock + Clone> ProducerPacing<C> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The egress decision for a message of `producer`, whose certificate
-    /// and signature verified; `deferred_in_batch` of its messages were
-    /// deferred earlier in the same (not yet stored) batch.
-    pub(crate) fn admit(&self, producer: &str, deferred_in_batch: u64) -> Pace {
+    /// The egress decision for a batch of `records` records of
+    /// `producer`, whose certificate and signature verified;
+    /// `deferred_in_cycle` of its batches were deferred earlier in the same
+    /// (not yet stored) cycle.
+    pub(crate) fn admit(&self, producer: &str, deferred_in_cycle: u64, records: usize) -> Pace {
         let stored = self
             .lock()
             .by_producer
@@ -187,28 +187,35 @@ impl<C: Clock + Clone> ProducerPacing<C> {
             .copied()
             .unwrap_or(0)
             .max(0) as u64;
-        pace(stored + deferred_in_batch, self.max_deferred, || {
-            self.limiter.check_key(&producer.to_string()).is_ok()
+        pace(stored + deferred_in_cycle, self.max_deferred, || {
+            self.limiter
+                .check_key_n(&producer.to_string(), tokens(records, self.burst))
+                .is_ok_and(|r| r.is_ok())
         })
     }
 
-    /// The paced stage: takes a token for one message of `producer` (its
-    /// id from a PACED subject, which only the bridge writes after
-    /// verification), or says how long until one is free.
-    pub(crate) fn try_one(&self, producer: &str) -> Result<(), Duration> {
-        self.limiter
-            .check_key(&producer.to_string())
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    /// The paced stage: takes tokens for a batch of `records` records of
+    /// `producer` (its id from a PACED subject, which only the bridge
+    /// writes after verification), or says how long until they are free.
+    pub(crate) fn try_n(&self, producer: &str, records: usize) -> Result<(), Duration> {
+        match self
+            .limiter
+            .check_key_n(&producer.to_string(), tokens(records, self.burst))
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            Err(_insufficient) => Err(Duration::from_secs(1)),
+        }
     }
 
-    /// Egress stored `n` deferrals of `producer` in PACED.
+    /// Egress stored `n` of `producer`'s batches in PACED.
     pub(crate) fn deferred(&self, producer: &str, n: u64) {
         let mut w = self.lock();
         *w.by_producer.entry(producer.to_string()).or_default() += n as i64;
         w.by_producer.retain(|_, v| *v != 0);
     }
 
-    /// The paced stage stored the outcome of `n` of `producer`'s messages.
+    /// The paced stage stored the outcome of `n` of `producer`'s batches.
     /// May run before egress counted them (it stores first): the count
     /// goes negative for that moment only, since egress counts its batch
     /// before it decides the next one.

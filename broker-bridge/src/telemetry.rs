@@ -81,12 +81,12 @@ pub fn render() -> String {
     HANDLE.get().map(|h| h.render()).unwrap_or_default()
 }
 
-/// Records what a stored batch counted.
-pub(crate) fn record(nation: &str, counted: &[crate::pipeline::Counted]) {
-    use crate::pipeline::Counted;
+/// Records what a stored cycle counted (in records).
+pub(crate) fn record(nation: &str, counted: &[crate::stage::Counted]) {
+    use crate::stage::Counted;
     for c in counted {
         match c {
-            Counted::Released { partner } => released(nation, partner),
+            Counted::Released { partner, records } => released(nation, partner, *records),
             Counted::Denied { partner, reason } => denied(nation, partner, *reason),
             Counted::Admitted {
                 partner,
@@ -99,20 +99,21 @@ pub(crate) fn record(nation: &str, counted: &[crate::pipeline::Counted]) {
                 stage,
                 partner,
                 reason,
-            } => rejected(nation, stage, partner, *reason),
-            Counted::Deferred { producer } => {
-                rate_limited(nation, "egress", producer, "deferred", 1)
+                records,
+            } => rejected(nation, stage, partner, *reason, *records),
+            Counted::Deferred { producer, records } => {
+                rate_limited(nation, "egress", producer, "deferred", *records)
             }
-            Counted::Refused { producer } => {
-                rate_limited(nation, "egress", producer, "rejected", 1)
+            Counted::Refused { producer, records } => {
+                rate_limited(nation, "egress", producer, "rejected", *records)
             }
             Counted::Drained { .. } => {}
         }
     }
 }
 
-fn released(nation: &str, partner: &str) {
-    counter!("coalition_bridge_released_total", "nation" => nation.to_string(), "partner" => partner.to_string()).increment(1);
+fn released(nation: &str, partner: &str, records: u64) {
+    counter!("coalition_bridge_released_total", "nation" => nation.to_string(), "partner" => partner.to_string()).increment(records);
 }
 
 fn denied(nation: &str, partner: &str, reason: DenyReason) {
@@ -123,8 +124,8 @@ fn admitted(nation: &str, partner: &str) {
     counter!("coalition_bridge_admitted_total", "nation" => nation.to_string(), "partner" => partner.to_string()).increment(1);
 }
 
-fn rejected(nation: &str, stage: &'static str, partner: &str, reason: DenyReason) {
-    counter!("coalition_bridge_rejected_total", "nation" => nation.to_string(), "stage" => stage, "partner" => partner.to_string(), "reason" => reason.as_str()).increment(1);
+fn rejected(nation: &str, stage: &'static str, partner: &str, reason: DenyReason, records: u64) {
+    counter!("coalition_bridge_rejected_total", "nation" => nation.to_string(), "stage" => stage, "partner" => partner.to_string(), "reason" => reason.as_str()).increment(records);
 }
 
 /// A message slowed (it waited for its partner's or producer's rate),

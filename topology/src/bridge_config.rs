@@ -108,6 +108,34 @@ pub struct BridgeConfig {
     /// Per-partner (ingress) and per-producer (egress) rate limits.
     #[serde(default)]
     pub rate_limits: RateLimits,
+    /// How batches are placed in their feeds and wait for certificates.
+    #[serde(default)]
+    pub feeds: FeedLimits,
+}
+
+/// `[feeds]`: the forward window of every feed's position (a batch that
+/// starts further ahead of the last accepted seq is refused as
+/// `feed_jump`), and how long a batch waits for a producer certificate it
+/// names before it is refused as `unknown_certificate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedLimits {
+    /// Seqs a batch may skip at once, whatever the time.
+    pub forward_window_seqs: u64,
+    /// Further seqs allowed per second between two batches' seal times.
+    pub forward_window_seqs_per_second: u64,
+    /// How long a batch whose certificate is unknown is held, in ms.
+    pub certificate_hold_ms: u64,
+}
+
+impl Default for FeedLimits {
+    fn default() -> Self {
+        FeedLimits {
+            forward_window_seqs: 100_000,
+            forward_window_seqs_per_second: 50_000,
+            certificate_hold_ms: 10_000,
+        }
+    }
 }
 
 /// Credentials for a nation's producers and subscribers.

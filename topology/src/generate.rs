@@ -279,6 +279,7 @@ fn bridge_config(
         release,
         ingress,
         rate_limits: Default::default(),
+        feeds: Default::default(),
     }
 }
 

@@ -20,7 +20,7 @@ mod tls_files;
 
 pub use addressing::{Addressing, ServerAddress};
 pub use bridge_config::{
-    resolve, BridgeConfig, ClientsConfig, Credential, IngressLink, ReleaseLink,
+    resolve, BridgeConfig, ClientsConfig, Credential, FeedLimits, IngressLink, ReleaseLink,
 };
 pub use coalition_tls::ClientTls;
 pub use error::TopologyError;

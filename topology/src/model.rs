@@ -57,24 +57,9 @@ impl Link {
     }
 }
 
-/// What kind of messages a feed carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum FeedKind {
-    /// Sensor tracks: a sequence-numbered delta feed.
-    Track,
-    /// Alerts: the low-latency path.
-    Alert,
-}
-
-impl FeedKind {
-    /// The subject token for this kind.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FeedKind::Track => "track",
-            FeedKind::Alert => "alert",
-        }
-    }
-}
+/// What kind of records a feed carries: the subject token and the lane
+/// (one vocabulary with the subject grammar).
+pub use crate::naming::Kind as FeedKind;
 
 /// A producer's feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
