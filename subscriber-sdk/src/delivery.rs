@@ -1,29 +1,16 @@
-//! One delivery: verifying a message read from INBOUND against the
-//! subscriber's own trust anchors and its subject, decoding its payload in
-//! the schema version it is served in, and its lineage.
+//! One delivery: a verified record with its label, typed payload and
+//! lineage, and its share of its batch message's acknowledgement.
 //!
-//! A message served in a version other than the one it was produced in
-//! (a dual-run window, docs/schemas.md) is a `ServedMessage`: the
-//! producer's envelope unchanged plus the transcoded payload. The SDK
-//! verifies the envelope, transcodes its payload itself by the documented
-//! mapping and refuses the delivery unless both agree, so a bridge cannot
-//! change what a producer said.
-use std::sync::Arc;
-
-use async_nats::jetstream;
-use bytes::Bytes;
-use coalition_core::certificate::CertificateCache;
-use coalition_core::envelope::{open, MessageType};
+//! Verification happens in [`crate::open`]; this module only says what a
+//! delivery holds and how it is acknowledged ([`crate::ack`]).
+use coalition_core::envelope::{Header, MessageType, SourceRef};
 use coalition_core::label::Label;
-use coalition_core::schema::transcode_track_payload;
-use coalition_core::DenyReason;
 use coalition_schemas::headers;
-use coalition_schemas::v1::{AlertV1, ServedMessage, TrackV1, TrackV2};
+use coalition_schemas::v1::{AlertV1, TrackV1, TrackV2};
 use prost::Message as _;
 
-use crate::{now_ms, SdkError};
-
-pub(crate) const INBOUND: &str = "INBOUND";
+use crate::ack::RecordAck;
+use crate::SdkError;
 
 /// What a delivery carries.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +23,9 @@ pub enum Payload {
     Alert(AlertV1),
 }
 
-/// Where a delivery came from and who let it through, from the bridges'
-/// lineage headers.
+/// Where a delivery came from and who let it through. The bridges' batch
+/// lineage headers give who released and admitted it; the admitting
+/// bridge's record of it (`InboundRecord`) gives its translation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lineage {
     /// The nation whose bridge released it.
@@ -58,7 +46,7 @@ pub struct Lineage {
     pub translator: Option<String>,
     /// `<origin>/v<n> -> <receiver>/v<m>`: the policy versions decided under.
     pub policy_versions: Option<String>,
-    /// The schema version the message was produced in, if it is served in
+    /// The schema version the record was produced in, if it is served in
     /// another one (a dual-run window).
     pub transcoded_from: Option<u32>,
     /// `<source field>:<rounded|dropped|semantic>` for every field the
@@ -66,7 +54,7 @@ pub struct Lineage {
     pub lossy: Vec<String>,
 }
 
-/// One verified message.
+/// One verified record.
 #[derive(Debug)]
 pub struct Delivery {
     /// The producer's nation.
@@ -99,47 +87,36 @@ pub struct Delivery {
     pub replayed: bool,
     /// For a composite product (e.g. a fused track), every source it was
     /// derived from, as signed by its producer.
-    pub derived_from: Vec<coalition_core::envelope::SourceRef>,
-    pub(crate) message: Option<jetstream::Message>,
+    pub derived_from: Vec<SourceRef>,
+    pub(crate) ack: Option<RecordAck>,
 }
 
 impl Delivery {
-    /// Acknowledges the delivery; until then it is redelivered after 30 s.
+    /// Acknowledges the delivery. Its batch message is acknowledged once
+    /// every record it carries is; until then the message is redelivered
+    /// after 30 s (and the records already delivered are then skipped,
+    /// with a [`crate::Skipped`] event each). Acknowledging twice is a no-op.
     pub async fn ack(&self) -> Result<(), SdkError> {
-        let Some(message) = &self.message else {
-            return Ok(());
-        };
-        message.ack().await.map_err(|e| SdkError::Consume {
-            stream: INBOUND.into(),
-            detail: format!("ack failed: {e}"),
-        })
+        match &self.ack {
+            Some(ack) => ack.ack().await,
+            None => Ok(()),
+        }
     }
 }
 
-/// A verified message with its decoded payload.
-pub(crate) struct Opened {
-    pub(crate) seq: u64,
-    header: coalition_core::envelope::Header,
-    /// The schema version the payload is served in.
-    served_version: u32,
-    payload: Payload,
-    lineage: Lineage,
+/// A verified record: its header, payload as served, and lineage.
+#[derive(Debug)]
+pub(crate) struct OpenedRecord {
+    pub header: Header,
+    pub served_version: u32,
+    pub payload: Payload,
+    pub lineage: Lineage,
 }
 
-impl Opened {
-    pub(crate) fn feed_key(&self) -> crate::continuity::FeedKey {
-        let h = &self.header;
-        (
-            h.origin.clone(),
-            h.producer_id.clone(),
-            h.feed.clone(),
-            self.served_version,
-        )
-    }
-
+impl OpenedRecord {
     pub(crate) fn into_delivery(
         self,
-        message: Option<jetstream::Message>,
+        ack: Option<RecordAck>,
         gap: Option<(u64, u64)>,
         replayed: bool,
     ) -> Delivery {
@@ -157,122 +134,17 @@ impl Opened {
             gap,
             replayed,
             derived_from: h.derived_from,
-            message,
+            ack,
         }
     }
 }
 
-pub(crate) fn link_of(message: &jetstream::Message) -> Option<u64> {
-    message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::PREV_SEQ))
-        .and_then(|v| v.as_str().parse().ok())
-}
-
-pub(crate) fn stream_seq_of(message: &jetstream::Message) -> u64 {
-    message.info().map_or(0, |i| i.stream_sequence)
-}
-
-/// What a message on INBOUND holds: the producer's envelope, and the
-/// payload in the version it is served in.
-struct Unwrapped {
-    envelope: Bytes,
-    served: Option<ServedMessage>,
-}
-
-fn unwrap_served(message: &jetstream::Message) -> Result<Unwrapped, DenyReason> {
-    let transcoded = message
-        .headers
-        .as_ref()
-        .is_some_and(|h| h.get(headers::TRANSCODED_FROM).is_some());
-    if !transcoded {
-        return Ok(Unwrapped {
-            envelope: message.payload.clone(),
-            served: None,
-        });
-    }
-    let served = ServedMessage::decode(message.payload.as_ref())
-        .map_err(|_| DenyReason::MalformedEnvelope)?;
-    Ok(Unwrapped {
-        envelope: served.envelope.clone(),
-        served: Some(served),
-    })
-}
-
-/// Verifies a message from INBOUND against the subscriber's trust anchors
-/// and its subject, and decodes its payload in the version it is served in
-/// (checking a transcoded payload against the signed one).
-pub(crate) async fn open_delivery(
-    cache: &Arc<CertificateCache>,
-    message: &jetstream::Message,
-) -> Result<Opened, SdkError> {
-    let subject = message.subject.to_string();
-    let fail = |reason: DenyReason| SdkError::Verification {
-        subject: subject.clone(),
-        reason,
-    };
-    let unwrapped = unwrap_served(message).map_err(fail)?;
-    let cache = cache.clone();
-    let bytes = unwrapped.envelope.clone();
-    let verified = tokio::task::spawn_blocking(move || open(&bytes, &cache, now_ms()))
-        .await
-        .map_err(|e| SdkError::Consume {
-            stream: INBOUND.into(),
-            detail: format!("verification task failed: {e}"),
-        })?;
-    let h = verified.map_err(fail)?.envelope;
-    let produced = h.header.schema_version;
-    let (served_version, payload_bytes, transcoded_from, lossy) = match unwrapped.served {
-        None => (produced, h.payload.clone(), None, Vec::new()),
-        Some(served) => {
-            // Transcode the signed payload ourselves; the bridge's copy must
-            // be exactly that.
-            let (ours, lossy) = transcode_track_payload(&h.payload, produced, served.version)
-                .map_err(|_| fail(DenyReason::UntranscodablePayload))?;
-            if h.header.message_type != MessageType::Track
-                || served.version == produced
-                || ours != served.payload
-            {
-                return Err(fail(DenyReason::PayloadDigestMismatch));
-            }
-            let lossy = lossy
-                .iter()
-                .map(|(field, loss)| format!("{field}:{}", loss.as_str()))
-                .collect();
-            (served.version, ours, Some(produced), lossy)
-        }
-    };
-    let expected = format!(
-        "in.{}.{}.{}.{}.v{served_version}",
-        h.header.message_type.as_str(),
-        h.header.origin,
-        h.header.producer_id,
-        h.header.feed
-    );
-    if subject != expected {
-        return Err(fail(DenyReason::SubjectMismatch));
-    }
-    let payload = decode_payload(h.header.message_type, served_version, &payload_bytes).map_err(
-        |detail| SdkError::Payload {
-            subject: subject.clone(),
-            schema: h.header.message_type.schema_id().into(),
-            detail,
-        },
-    )?;
-    let mut lineage = lineage(message.headers.as_ref());
-    lineage.transcoded_from = transcoded_from;
-    lineage.lossy = lossy;
-    Ok(Opened {
-        seq: h.header.seq,
-        header: h.header,
-        served_version,
-        payload,
-        lineage,
-    })
-}
-
-fn decode_payload(kind: MessageType, version: u32, bytes: &[u8]) -> Result<Payload, String> {
+/// Decodes a payload of `kind` in schema `version`.
+pub(crate) fn decode_payload(
+    kind: MessageType,
+    version: u32,
+    bytes: &[u8],
+) -> Result<Payload, String> {
     match (kind, version) {
         (MessageType::Track, 1) => TrackV1::decode(bytes).map(Payload::Track),
         (MessageType::Track, 2) => TrackV2::decode(bytes).map(Payload::TrackV2),
@@ -287,7 +159,9 @@ fn decode_payload(kind: MessageType, version: u32, bytes: &[u8]) -> Result<Paylo
     .map_err(|e| e.to_string())
 }
 
-fn lineage(hdrs: Option<&async_nats::HeaderMap>) -> Lineage {
+/// The batch-level lineage the bridges' headers carry (who released and
+/// admitted the message, and when).
+pub(crate) fn batch_lineage(hdrs: Option<&async_nats::HeaderMap>) -> Lineage {
     let get = |name: &str| {
         hdrs.and_then(|h| h.get(name))
             .map(|v| v.as_str().to_string())
@@ -300,10 +174,6 @@ fn lineage(hdrs: Option<&async_nats::HeaderMap>) -> Lineage {
         admitted_at_ms: ms(headers::ADMITTED_AT),
         key_id: get(headers::KEY_ID),
         decision: get(headers::DECISION),
-        translated_label: get(headers::TRANSLATED_LABEL),
-        translator: get(headers::TRANSLATOR),
-        policy_versions: get(headers::POLICY_VERSIONS),
-        transcoded_from: None,
-        lossy: Vec::new(),
+        ..Lineage::default()
     }
 }

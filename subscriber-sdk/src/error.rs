@@ -24,8 +24,10 @@ pub enum SdkError {
         /// The server's answer.
         detail: String,
     },
-    /// Publishing failed; the message may not be stored. Retry with the same
-    /// sequence number (the SDK does, on the next publish).
+    /// Publishing failed: the batch is not known to be stored. The SDK keeps
+    /// the sealed batch and publishes it again, with the same bytes, before
+    /// anything newer on its feed (on the next publish or
+    /// [`crate::Producer::flush`]): do not publish its records again.
     #[error("publish to {subject} failed: {detail}")]
     Publish {
         /// The subject.
@@ -66,6 +68,23 @@ pub enum SdkError {
         /// `unknown_schema_version`.
         reason: DenyReason,
     },
+    /// Another writer holds the feed: a feed has one writer at a time, so
+    /// that its sequence numbers never collide. Nothing was published.
+    #[error("feed {feed} is held by another writer ({holder}). A feed has one writer at a time: stop the other writer, or, if it died, wait 10 s for its hold to expire, then publish again")]
+    FeedHeld {
+        /// The feed.
+        feed: String,
+        /// Who holds it, as that writer described itself (instance, host, pid).
+        holder: String,
+    },
+    /// The feed name cannot be used as given. Nothing was published.
+    #[error("feed {feed:?} cannot be used: {detail}")]
+    InvalidFeed {
+        /// The feed name given.
+        feed: String,
+        /// Why, and what to do instead.
+        detail: String,
+    },
     /// The payload did not decode as its schema.
     #[error("payload on {subject} does not decode as {schema}: {detail}")]
     Payload {
@@ -76,4 +95,64 @@ pub enum SdkError {
         /// The decoder's error.
         detail: String,
     },
+}
+
+impl SdkError {
+    /// A copy of this error, for when one failure fails several receipts.
+    /// TLS errors (which only occur when connecting) are copied as their text.
+    pub(crate) fn duplicate(&self) -> SdkError {
+        match self {
+            SdkError::Connect { servers, detail } => SdkError::Connect {
+                servers: servers.clone(),
+                detail: detail.clone(),
+            },
+            SdkError::StreamUnavailable { stream, detail } => SdkError::StreamUnavailable {
+                stream: stream.clone(),
+                detail: detail.clone(),
+            },
+            SdkError::Publish { subject, detail } => SdkError::Publish {
+                subject: subject.clone(),
+                detail: detail.clone(),
+            },
+            SdkError::Consume { stream, detail } => SdkError::Consume {
+                stream: stream.clone(),
+                detail: detail.clone(),
+            },
+            SdkError::Identity(m) => SdkError::Identity(m.clone()),
+            SdkError::Verification { subject, reason } => SdkError::Verification {
+                subject: subject.clone(),
+                reason: *reason,
+            },
+            SdkError::SchemaVersionRefused {
+                message_type,
+                version,
+                reason,
+            } => SdkError::SchemaVersionRefused {
+                message_type,
+                version: *version,
+                reason: *reason,
+            },
+            SdkError::FeedHeld { feed, holder } => SdkError::FeedHeld {
+                feed: feed.clone(),
+                holder: holder.clone(),
+            },
+            SdkError::InvalidFeed { feed, detail } => SdkError::InvalidFeed {
+                feed: feed.clone(),
+                detail: detail.clone(),
+            },
+            SdkError::Payload {
+                subject,
+                schema,
+                detail,
+            } => SdkError::Payload {
+                subject: subject.clone(),
+                schema: schema.clone(),
+                detail: detail.clone(),
+            },
+            SdkError::Tls(e) => SdkError::Connect {
+                servers: String::new(),
+                detail: e.to_string(),
+            },
+        }
+    }
 }

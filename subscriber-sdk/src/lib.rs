@@ -1,10 +1,20 @@
-//! Client SDK for Coalition Mesh: sensor producers sign and publish tracks
-//! and alerts; alerting systems subscribe and receive verified, labelled,
-//! de-duplicated deliveries with their lineage.
+//! Client SDK for Coalition Mesh: sensor producers seal and publish tracks
+//! and alerts in signed batches; alerting systems subscribe and receive
+//! verified, labelled, de-duplicated deliveries, one record at a time, with
+//! their lineage.
 //!
-//! The SDK hides envelopes and signatures. A producer holds an ML-DSA key and
-//! a certificate from its national root ([`ProducerIdentity`]); a subscriber
-//! holds the trust anchors of every nation it receives from.
+//! The SDK hides batches, Merkle proofs and signatures. A producer holds an
+//! ML-DSA key and a certificate from its national root
+//! ([`ProducerIdentity`]); a subscriber holds the trust anchors of every
+//! nation it receives from.
+//!
+//! - [`Producer`] ([`producer`](crate::Producer)): batching, sealing off the
+//!   runtime, ordered publishing with retries of the same bytes, one writer
+//!   per feed.
+//! - [`Subscriber`] and [`Subscription`]: verification of every batch
+//!   against the subscriber's own trust anchors, delivery in feed order,
+//!   gap replay, and a typed event for every record it skips
+//!   ([`SubscriptionEvent::Skipped`]): the SDK never drops silently.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), coalition_sdk::SdkError> {
@@ -31,18 +41,33 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! # Metrics
+//!
+//! The SDK records through the [`metrics`] facade (install any recorder):
+//!
+//! - `coalition_sdk_skipped_total{reason}`: records a subscription skipped
+//!   instead of delivering, by [`SkipReason::as_str`]
+//!   (`already_delivered`, `replayed`). Alert on `already_delivered`: it
+//!   counts records at or below what the feed already delivered, which a
+//!   healthy mesh only produces on redelivery.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod ack;
+mod certificates;
 mod connect;
 mod continuity;
 mod control;
 mod delivery;
 mod error;
+mod events;
 mod files;
+mod open;
 mod producer;
 mod schema_watch;
 mod subscriber;
+mod subscription;
 
 pub use coalition_core::certificate::TrustAnchors;
 pub use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
@@ -51,13 +76,23 @@ pub use coalition_schemas::v1::{AlertV1, Severity, TrackV1, TrackV2};
 pub use control::ControlPublisher;
 pub use delivery::{Delivery, Lineage, Payload};
 pub use error::SdkError;
+pub use events::{SkipReason, Skipped, SubscriptionEvent};
 pub use files::{load_producer_identity, load_trust_anchor};
-pub use producer::{Producer, ProducerOptions, PublishReceipt};
-pub use subscriber::{Subscriber, SubscriberOptions, Subscription, Topic};
+pub use producer::{PendingReceipt, Producer, ProducerOptions, PublishReceipt};
+pub use subscriber::{Subscriber, SubscriberOptions, Topic};
+pub use subscription::Subscription;
 
 /// Now, in Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The lane (subject token and streams) of a message type.
+pub(crate) fn lane(kind: MessageType) -> coalition_topology::Kind {
+    match kind {
+        MessageType::Track => coalition_topology::Kind::Track,
+        MessageType::Alert => coalition_topology::Kind::Alert,
+    }
 }

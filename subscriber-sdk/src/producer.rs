@@ -1,177 +1,163 @@
-//! The producer side: seal each message with the producer's ML-DSA key and
-//! publish it to the nation's OUTBOUND stream, where the bridge picks it up.
+//! The producer side: records are batched per feed, sealed with the
+//! producer's ML-DSA key (one signature per batch, off the async runtime)
+//! and published to the nation's OUTBOUND stream of their kind, where the
+//! bridge picks them up.
 //!
-//! Sequence numbers are per feed, start at 1 and continue across restarts
-//! (the next number is read from the stream on first use). A number is only
-//! consumed once the stream acknowledged the message; a failed publish is
-//! retried with the same number, and JetStream's `Nats-Msg-Id` de-duplication
-//! makes the retry safe.
+//! # Guarantees
+//!
+//! - **Sequence numbers** are per feed, start at 1 and continue across
+//!   restarts: before its first batch on a feed the producer reads the last
+//!   batch stored on the feed's subject and continues at its last seq + 1.
+//! - **One writer per feed**: the producer takes the feed in HOME's
+//!   `FEED_WRITERS` bucket first and renews it while it writes; a second
+//!   writer gets [`SdkError::FeedHeld`] until the first stops (or died more
+//!   than 10 s ago).
+//! - **Order**: a feed's batches are published one at a time, in seq order:
+//!   batch k+1 is sent only once the stream stored batch k. Sealing runs
+//!   ahead, so consecutive batches are signed in parallel.
+//! - **No seq is reused**: a seq is consumed once it is sealed into a
+//!   batch, and that batch is only ever published with the same bytes (the
+//!   same `Nats-Msg-Id`, `<origin>.<producer>.<feed>.<first>-<last>`, so
+//!   JetStream absorbs a copy it already stored).
+//! - **Failures**: if a batch is not stored, its records' receipts fail,
+//!   and so do those of every later batch of the feed not yet stored. The
+//!   SDK keeps those batches and publishes them again, first, on the next
+//!   publish or [`Producer::flush`] of that feed, after checking what the
+//!   stream already holds. Do not publish their records again. A batch still
+//!   unstored when the producer is closed (and its last flush failed) is
+//!   not published; its seqs are then used again by the next batch.
+//! - **Receipts**: [`Producer::publish_track`] and its kin return once the
+//!   record's batch is stored; [`Producer::send_track`] and its kin return a
+//!   [`PendingReceipt`] as soon as the record is enqueued.
+//!
+//! # Batching
+//!
+//! A batch holds up to [`ProducerOptions::max_batch_records`] records and
+//! [`ProducerOptions::max_batch_bytes`] bytes of encoded records; a track
+//! waits at most [`ProducerOptions::linger`] for others to join it. Alerts
+//! never wait: an alert is sealed as soon as its feed has nothing in flight,
+//! together with whatever queued while the previous batch was sealed and
+//! published. At most [`ProducerOptions::in_flight_batches`] batches per
+//! producer are being sealed or published; beyond that, enqueueing waits.
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use async_nats::jetstream;
-use bytes::Bytes;
-use coalition_core::envelope::{
-    decode_envelope, seal, MessageType, ProducerIdentity, SealRequest, SourceRef,
-};
+use async_nats::jetstream::{self, kv};
+use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
 use coalition_core::label::Label;
-use coalition_schemas::headers;
 use coalition_schemas::v1::{AlertV1, TrackV1, TrackV2};
-use prost::Message;
-use tokio::sync::Mutex;
+use coalition_topology::subjects;
+use tokio::sync::{oneshot, Semaphore};
 
-use crate::connect::ConnectSpec;
+mod batcher;
+mod feed;
+mod item;
+mod lease;
+mod options;
+mod outbound;
+mod publisher;
+mod receipt;
+
+use batcher::Limits;
+use feed::{Command, FeedHandle};
+use item::Item;
+pub use options::ProducerOptions;
+pub use receipt::{PendingReceipt, PublishReceipt};
+
 use crate::schema_watch::SchemaWatch;
-use crate::{now_ms, SdkError};
+use crate::{lane, SdkError};
 
-const OUTBOUND: &str = "OUTBOUND";
-
-/// Options for [`Producer`]; a builder.
-#[derive(Debug, Clone)]
-pub struct ProducerOptions {
-    spec: ConnectSpec,
-    nation_root: Option<coalition_core::keys::PublicKey>,
+/// What a producer's feed tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    js: jetstream::Context,
+    identity: Arc<ProducerIdentity>,
+    /// The limits of track batches; alerts use them with no linger.
+    limits: Limits,
+    /// The producer's in-flight window: one permit per batch being sealed
+    /// or published.
+    window: Arc<Semaphore>,
+    /// HOME's `FEED_WRITERS` bucket.
+    writers: kv::Store,
+    /// How this producer describes itself in the writers bucket.
+    writer: String,
 }
 
-impl ProducerOptions {
-    /// Connect to these servers (`nats://host:port`).
-    ///
-    /// ```
-    /// let opts = coalition_sdk::ProducerOptions::new(["nats://127.0.0.1:4222"]);
-    /// ```
-    pub fn new<S: AsRef<str>>(servers: impl IntoIterator<Item = S>) -> Self {
-        ProducerOptions {
-            spec: ConnectSpec::new(servers, "coalition-producer"),
-            nation_root: None,
+impl Shared {
+    fn limits(&self, kind: MessageType) -> Limits {
+        match kind {
+            MessageType::Track => self.limits,
+            MessageType::Alert => Limits {
+                linger: std::time::Duration::ZERO,
+                ..self.limits
+            },
         }
     }
-
-    /// Producer `producer_id` of a nation's clients file: its servers, its
-    /// NATS user and its TLS identity.
-    pub fn from_clients(
-        clients: &coalition_topology::ClientsConfig,
-        producer_id: &str,
-    ) -> Result<Self, SdkError> {
-        let (cred, tls) = clients
-            .producer(producer_id)
-            .ok_or_else(|| SdkError::Connect {
-                servers: clients.servers.join(","),
-                detail: format!(
-                    "the clients file of {} has no producer {producer_id}",
-                    clients.nation
-                ),
-            })?;
-        Ok(Self::new(&clients.servers)
-            .credentials(&cred.user, &cred.password)
-            .tls(tls.clone()))
-    }
-
-    /// Authenticate as this NATS user.
-    ///
-    /// ```
-    /// let opts = coalition_sdk::ProducerOptions::new(["nats://127.0.0.1:4222"])
-    ///     .credentials("USA-producer-radar-1", "password");
-    /// ```
-    pub fn credentials(mut self, user: &str, password: &str) -> Self {
-        self.spec.credentials = Some((user.to_string(), password.to_string()));
-        self
-    }
-
-    /// Connect over mutual TLS with these files (the authority to trust,
-    /// this client's certificate and key). A generated mesh requires it.
-    pub fn tls(mut self, files: coalition_tls::ClientTls) -> Self {
-        self.spec.tls = Some(files);
-        self
-    }
-
-    /// Follow the nation's schema policies (verified against its `root`),
-    /// so that publishing a version the policy in force does not accept
-    /// fails at once with [`SdkError::SchemaVersionRefused`] instead of
-    /// being dead-lettered by the bridge.
-    pub fn nation_root(mut self, root: coalition_core::keys::PublicKey) -> Self {
-        self.nation_root = Some(root);
-        self
-    }
-
-    /// Connects, as `identity`.
-    pub async fn connect(self, identity: ProducerIdentity) -> Result<Producer, SdkError> {
-        let client = self.spec.connect().await?;
-        let js = jetstream::new(client);
-        let stream = js
-            .get_stream(OUTBOUND)
-            .await
-            .map_err(|e| SdkError::StreamUnavailable {
-                stream: OUTBOUND.into(),
-                detail: e.to_string(),
-            })?;
-        let schemas = match self.nation_root {
-            Some(root) => {
-                let anchors = [(identity.nation.clone(), root)].into_iter().collect();
-                Some(SchemaWatch::start(&js, &identity.nation, anchors).await?)
-            }
-            None => None,
-        };
-        Ok(Producer {
-            js,
-            stream,
-            identity: Arc::new(identity),
-            next_seq: Mutex::new(HashMap::new()),
-            schemas,
-        })
-    }
 }
 
-/// What the stream acknowledged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishReceipt {
-    /// The message's sequence number in its feed.
-    pub seq: u64,
-    /// Whether JetStream saw it before (a retry of a stored message).
-    pub duplicate: bool,
-}
-
-/// A connected producer. Publishing is serialised per producer, so each
-/// feed's sequence numbers are stored in order.
+/// A connected producer. Its methods take `&self`: share it between tasks
+/// (for example in an `Arc`). Each feed is batched by a task of its own.
 #[derive(Debug)]
 pub struct Producer {
-    js: jetstream::Context,
-    stream: jetstream::stream::Stream,
-    identity: Arc<ProducerIdentity>,
-    next_seq: Mutex<HashMap<String, u64>>,
+    shared: Arc<Shared>,
+    /// The running feed tasks, by feed name.
+    feeds: Mutex<HashMap<String, FeedHandle>>,
     /// The nation's schema policies, if followed ([`ProducerOptions::nation_root`]).
     schemas: Option<SchemaWatch>,
 }
 
 impl Producer {
-    /// Seals and publishes a track delta on `feed`.
+    /// Publishes a track delta on `feed` and waits until its batch is stored.
     pub async fn publish_track(
         &self,
         feed: &str,
         label: &Label,
         track: &TrackV1,
     ) -> Result<PublishReceipt, SdkError> {
-        self.publish(MessageType::Track, feed, Item::track(label, track))
+        self.send_track(feed, label, track).await?.await
+    }
+
+    /// Enqueues a track delta on `feed`; await the [`PendingReceipt`] for
+    /// its receipt. Waits only while the producer's in-flight window is
+    /// full.
+    pub async fn send_track(
+        &self,
+        feed: &str,
+        label: &Label,
+        track: &TrackV1,
+    ) -> Result<PendingReceipt, SdkError> {
+        self.send(MessageType::Track, feed, Item::track(label, track))
             .await
     }
 
-    /// Seals and publishes a track delta in schema version 2 on `feed`.
-    /// The nation's schema policy decides whether v2 is accepted yet: a
-    /// bridge refuses (and dead-letters) a version outside it
-    /// (docs/schemas.md).
+    /// Publishes a track delta in schema version 2 on `feed` and waits until
+    /// its batch is stored. The nation's schema policy decides whether v2 is
+    /// accepted yet: a bridge refuses (and dead-letters) a version outside
+    /// it (docs/schemas.md).
     pub async fn publish_track_v2(
         &self,
         feed: &str,
         label: &Label,
         track: &TrackV2,
     ) -> Result<PublishReceipt, SdkError> {
-        self.publish(MessageType::Track, feed, Item::track_v2(label, track))
+        self.send_track_v2(feed, label, track).await?.await
+    }
+
+    /// Enqueues a track delta in schema version 2 on `feed`.
+    pub async fn send_track_v2(
+        &self,
+        feed: &str,
+        label: &Label,
+        track: &TrackV2,
+    ) -> Result<PendingReceipt, SdkError> {
+        self.send(MessageType::Track, feed, Item::track_v2(label, track))
             .await
     }
 
-    /// Seals and publishes a composite track (e.g. fused from several
-    /// sources): `label` must be at least as restrictive as the composite
-    /// of the sources' labels (see `coalition_core::composite`), and every
-    /// source's lineage is carried in the signed header.
+    /// Publishes a composite track (e.g. fused from several sources) and
+    /// waits until it is stored: `label` must be at least as restrictive as
+    /// the composite of the sources' labels (see `coalition_core::composite`),
+    /// and every source's lineage is carried in the signed record header.
     pub async fn publish_derived_track(
         &self,
         feed: &str,
@@ -179,12 +165,26 @@ impl Producer {
         track: &TrackV1,
         sources: Vec<SourceRef>,
     ) -> Result<PublishReceipt, SdkError> {
-        let mut item = Item::track(label, track);
-        item.derived_from = sources;
-        self.publish(MessageType::Track, feed, item).await
+        self.send_derived_track(feed, label, track, sources)
+            .await?
+            .await
     }
 
-    /// Seals and publishes a correction of the delta `corrects_seq` on `feed`.
+    /// Enqueues a composite track; see [`Producer::publish_derived_track`].
+    pub async fn send_derived_track(
+        &self,
+        feed: &str,
+        label: &Label,
+        track: &TrackV1,
+        sources: Vec<SourceRef>,
+    ) -> Result<PendingReceipt, SdkError> {
+        let mut item = Item::track(label, track);
+        item.derived_from = sources;
+        self.send(MessageType::Track, feed, item).await
+    }
+
+    /// Publishes a correction of the delta `corrects_seq` on `feed` and
+    /// waits until it is stored.
     pub async fn publish_track_correction(
         &self,
         feed: &str,
@@ -192,236 +192,204 @@ impl Producer {
         track: &TrackV1,
         corrects_seq: u64,
     ) -> Result<PublishReceipt, SdkError> {
-        let mut item = Item::track(label, track);
-        item.corrects_seq = Some(corrects_seq);
-        self.publish(MessageType::Track, feed, item).await
+        self.send_track_correction(feed, label, track, corrects_seq)
+            .await?
+            .await
     }
 
-    /// Seals and publishes an alert on `feed`.
+    /// Enqueues a correction of the delta `corrects_seq` on `feed`.
+    pub async fn send_track_correction(
+        &self,
+        feed: &str,
+        label: &Label,
+        track: &TrackV1,
+        corrects_seq: u64,
+    ) -> Result<PendingReceipt, SdkError> {
+        let mut item = Item::track(label, track);
+        item.corrects_seq = Some(corrects_seq);
+        self.send(MessageType::Track, feed, item).await
+    }
+
+    /// Publishes an alert on `feed` and waits until it is stored. Alerts
+    /// are sealed at once, never held back for a linger.
     pub async fn publish_alert(
         &self,
         feed: &str,
         label: &Label,
         alert: &AlertV1,
     ) -> Result<PublishReceipt, SdkError> {
-        let item = Item {
-            label: label.clone(),
-            schema_version: 1,
-            payload: Bytes::from(alert.encode_to_vec()),
-            corrects_seq: None,
-            product_id: alert.alert_id.clone(),
-            derived_from: Vec::new(),
-        };
-        self.publish(MessageType::Alert, feed, item).await
+        self.send_alert(feed, label, alert).await?.await
     }
 
-    /// The producer's id.
-    pub fn producer_id(&self) -> &str {
-        &self.identity.producer_id
-    }
-
-    async fn publish(
+    /// Enqueues an alert on `feed`.
+    pub async fn send_alert(
         &self,
-        kind: MessageType,
         feed: &str,
-        item: Item,
-    ) -> Result<PublishReceipt, SdkError> {
-        let mut receipts = self.publish_batch(kind, feed, vec![item]).await?;
-        receipts.pop().ok_or_else(|| SdkError::Publish {
-            subject: feed.to_string(),
-            detail: "no receipt".into(),
-        })
+        label: &Label,
+        alert: &AlertV1,
+    ) -> Result<PendingReceipt, SdkError> {
+        self.send(MessageType::Alert, feed, Item::alert(label, alert))
+            .await
     }
 
-    /// Seals and publishes many track deltas on `feed` at once: signatures
-    /// are made on all cores, publishes are pipelined and their acks awaited
-    /// together, so the cost of a stored (fsync'd) acknowledgement is paid
-    /// once per batch rather than once per message. Receipts come back in
-    /// order. On an error, the messages before the failed one are stored;
-    /// the next publish retries from the failed sequence number (stored
-    /// duplicates are absorbed by `Nats-Msg-Id` de-duplication).
+    /// Publishes many track deltas on `feed`: enqueues them all, then waits
+    /// until all are stored. Receipts come back in order. On an error, the
+    /// first error is returned once every record's fate is known; records
+    /// before the failed batch are stored, and the failed batches are
+    /// published again first on the feed's next publish or flush.
     pub async fn publish_tracks(
         &self,
         feed: &str,
         tracks: &[(Label, TrackV1)],
     ) -> Result<Vec<PublishReceipt>, SdkError> {
-        let items = tracks
-            .iter()
-            .map(|(label, track)| Item::track(label, track))
-            .collect();
-        self.publish_batch(MessageType::Track, feed, items).await
-    }
-
-    async fn publish_batch(
-        &self,
-        kind: MessageType,
-        feed: &str,
-        items: Vec<Item>,
-    ) -> Result<Vec<PublishReceipt>, SdkError> {
-        if let Some(schemas) = &self.schemas {
-            for item in &items {
-                schemas.check(kind, item.schema_version)?;
-            }
-        }
-        let subject = format!("out.{}.{}.{feed}", kind.as_str(), self.identity.producer_id);
-        let mut next = self.next_seq.lock().await;
-        let first = match next.get(feed) {
-            Some(seq) => *seq,
-            None => self.last_stored_seq(&subject).await? + 1,
-        };
-        let envelopes = seal_all(&self.identity, kind, feed, first, items).await?;
-        let publish_error = |e: &dyn std::fmt::Display| SdkError::Publish {
-            subject: subject.clone(),
-            detail: e.to_string(),
-        };
-        let mut pending = Vec::with_capacity(envelopes.len());
-        let mut failure = None;
-        for (i, envelope) in envelopes.into_iter().enumerate() {
-            let seq = first + i as u64;
-            let mut hdrs = async_nats::HeaderMap::new();
-            let id = format!(
-                "{}.{}.{feed}.{seq}",
-                self.identity.nation, self.identity.producer_id
+        self.check_schema(MessageType::Track, 1)?;
+        let mut pending = Vec::with_capacity(tracks.len());
+        for (label, track) in tracks {
+            pending.push(
+                self.send(MessageType::Track, feed, Item::track(label, track))
+                    .await?,
             );
-            hdrs.insert(headers::MSG_ID, id.as_str());
-            match self
-                .js
-                .publish_with_headers(subject.clone(), hdrs, envelope)
-                .await
-            {
-                Ok(ack) => pending.push((seq, ack)),
+        }
+        let mut receipts = Vec::with_capacity(pending.len());
+        let mut first_error = None;
+        for p in pending {
+            match p.await {
+                Ok(r) => receipts.push(r),
                 Err(e) => {
-                    failure = Some(publish_error(&e));
-                    break;
+                    first_error.get_or_insert(e);
                 }
             }
         }
-        let mut receipts = Vec::with_capacity(pending.len());
-        for (seq, ack) in pending {
-            let ack = ack.await.map_err(|e| publish_error(&e))?;
-            next.insert(feed.to_string(), seq + 1);
-            receipts.push(PublishReceipt {
-                seq,
-                duplicate: ack.duplicate,
-            });
-        }
-        match failure {
+        match first_error {
             Some(e) => Err(e),
             None => Ok(receipts),
         }
     }
 
-    /// The highest seq stored for `subject`, or 0 if none.
-    async fn last_stored_seq(&self, subject: &str) -> Result<u64, SdkError> {
-        use async_nats::jetstream::stream::LastRawMessageErrorKind;
-        match self.stream.get_last_raw_message_by_subject(subject).await {
-            Ok(msg) => decode_envelope(&msg.payload)
-                .map(|e| e.header.seq)
-                .map_err(|reason| SdkError::Publish {
-                    subject: subject.into(),
+    /// Seals and publishes everything enqueued so far on every feed (without
+    /// waiting for a linger) and waits until it is stored; batches kept
+    /// after a failure are published again first.
+    pub async fn flush(&self) -> Result<(), SdkError> {
+        let mut replies = Vec::new();
+        for tx in self.senders() {
+            let (reply, rx) = oneshot::channel();
+            if tx.send(Command::Flush(reply)).await.is_ok() {
+                replies.push(rx);
+            }
+        }
+        let mut result = Ok(());
+        for rx in replies {
+            // A task that stopped has failed its receipts already.
+            if let Ok(Err(e)) = rx.await {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    }
+
+    /// Flushes every feed, releases them in the writers bucket (so another
+    /// writer may take them at once) and disconnects. Dropping a producer
+    /// does the same in the background, as far as the runtime lets it.
+    pub async fn close(self) -> Result<(), SdkError> {
+        let mut replies = Vec::new();
+        for tx in self.senders() {
+            let (reply, rx) = oneshot::channel();
+            if tx.send(Command::Close(reply)).await.is_ok() {
+                replies.push(rx);
+            }
+        }
+        let mut result = Ok(());
+        for rx in replies {
+            if let Ok(Err(e)) = rx.await {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    }
+
+    /// The producer's id.
+    pub fn producer_id(&self) -> &str {
+        &self.shared.identity.producer_id
+    }
+
+    fn senders(&self) -> Vec<tokio::sync::mpsc::Sender<Command>> {
+        self.feeds().values().map(|h| h.tx.clone()).collect()
+    }
+
+    fn feeds(&self) -> std::sync::MutexGuard<'_, HashMap<String, FeedHandle>> {
+        self.feeds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn check_schema(&self, kind: MessageType, version: u32) -> Result<(), SdkError> {
+        match &self.schemas {
+            Some(schemas) => schemas.check(kind, version),
+            None => Ok(()),
+        }
+    }
+
+    /// Enqueues one record on its feed's task, starting the task if needed.
+    async fn send(
+        &self,
+        kind: MessageType,
+        feed: &str,
+        item: Item,
+    ) -> Result<PendingReceipt, SdkError> {
+        self.check_schema(kind, item.schema_version)?;
+        let subject = subjects::outbound(lane(kind), &self.shared.identity.producer_id, feed);
+        let (receipt, pending) = PendingReceipt::new(subject);
+        let mut command = Command::Record { item, receipt };
+        // A task that stopped (its feed could not be taken, or its hold was
+        // lost) is replaced once: the new one takes the feed afresh.
+        for _attempt in 0..2 {
+            let tx = self.feed_sender(kind, feed)?;
+            match tx.send(command).await {
+                Ok(()) => return Ok(pending),
+                Err(returned) => command = returned.0,
+            }
+        }
+        Err(SdkError::Publish {
+            subject: pending.subject,
+            detail: "the feed's task stopped twice in a row; see the errors returned before".into(),
+        })
+    }
+
+    /// The channel of `feed`'s task, started if there is none (or it stopped).
+    fn feed_sender(
+        &self,
+        kind: MessageType,
+        feed: &str,
+    ) -> Result<tokio::sync::mpsc::Sender<Command>, SdkError> {
+        let mut feeds = self.feeds();
+        if let Some(handle) = feeds.get(feed) {
+            if handle.kind != kind {
+                return Err(SdkError::InvalidFeed {
+                    feed: feed.to_string(),
                     detail: format!(
-                        "the last message stored on this feed is not a valid envelope ({reason}), so the \
-                         next sequence number is unknown; only this producer's credentials can write \
-                         there, so check for another process using them, then have the nation's ops \
-                         purge that message from OUTBOUND (it is already in DEADLETTER)"
+                        "this producer publishes {}s on it; a feed carries one kind, so publish {}s on a feed of their own",
+                        handle.kind.as_str(),
+                        kind.as_str()
                     ),
-                }),
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
-            Err(e) => Err(SdkError::Publish {
-                subject: subject.into(),
-                detail: format!("cannot read the feed's last sequence number: {e}"),
-            }),
+                });
+            }
+            if !handle.tx.is_closed() {
+                return Ok(handle.tx.clone());
+            }
         }
-    }
-}
-
-/// One message to seal.
-#[derive(Debug, Clone)]
-struct Item {
-    label: Label,
-    /// The payload's schema version (1 unless a v2 track).
-    schema_version: u32,
-    payload: Bytes,
-    corrects_seq: Option<u64>,
-    /// Track id or alert id: what a product retraction names.
-    product_id: String,
-    derived_from: Vec<SourceRef>,
-}
-
-impl Item {
-    fn track(label: &Label, track: &TrackV1) -> Self {
-        Item {
-            label: label.clone(),
-            schema_version: 1,
-            payload: Bytes::from(track.encode_to_vec()),
-            corrects_seq: None,
-            product_id: track.track_id.clone(),
-            derived_from: Vec::new(),
+        if !subjects::is_token(feed) {
+            return Err(SdkError::InvalidFeed {
+                feed: feed.to_string(),
+                detail: "a feed name is letters, digits, - and _ only".into(),
+            });
         }
+        let handle = feed::spawn(self.shared.clone(), kind, feed);
+        let tx = handle.tx.clone();
+        feeds.insert(feed.to_string(), handle);
+        Ok(tx)
     }
-
-    fn track_v2(label: &Label, track: &TrackV2) -> Self {
-        Item {
-            label: label.clone(),
-            schema_version: 2,
-            payload: Bytes::from(track.encode_to_vec()),
-            corrects_seq: None,
-            product_id: track.track_id.clone(),
-            derived_from: Vec::new(),
-        }
-    }
-}
-
-/// Seals `items` as seqs `first..`, spread over the blocking pool.
-async fn seal_all(
-    identity: &Arc<ProducerIdentity>,
-    kind: MessageType,
-    feed: &str,
-    first: u64,
-    items: Vec<Item>,
-) -> Result<Vec<Bytes>, SdkError> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = items.len().div_ceil(workers).max(1);
-    let mut tasks = Vec::new();
-    let mut items = items.into_iter();
-    let mut seq = first;
-    loop {
-        let part: Vec<_> = items.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        let (identity, feed, start) = (identity.clone(), feed.to_string(), seq);
-        seq += part.len() as u64;
-        tasks.push(tokio::task::spawn_blocking(move || {
-            part.into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    seal(
-                        &identity,
-                        &SealRequest {
-                            message_type: kind,
-                            schema_version: item.schema_version,
-                            label: &item.label,
-                            feed: &feed,
-                            seq: start + i as u64,
-                            corrects_seq: item.corrects_seq,
-                            payload: item.payload,
-                            product_id: &item.product_id,
-                            derived_from: &item.derived_from,
-                            now_ms: now_ms(),
-                        },
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()
-        }));
-    }
-    let mut sealed = Vec::new();
-    for t in tasks {
-        sealed.extend(
-            t.await
-                .map_err(|e| SdkError::Identity(format!("signing task failed: {e}")))?
-                .map_err(|e| SdkError::Identity(e.to_string()))?,
-        );
-    }
-    Ok(sealed)
 }

@@ -20,9 +20,9 @@ use coalition_schemas::v1::{control_message::Body, ControlMessage};
 use futures::StreamExt;
 use prost::Message as _;
 
-use crate::{now_ms, SdkError};
+use coalition_topology::streams::CONTROL;
 
-const CONTROL: &str = "CONTROL";
+use crate::{now_ms, SdkError};
 
 /// The nation's schema policies, kept up to date in the background.
 #[derive(Debug, Clone)]

@@ -1,0 +1,140 @@
+//! Acknowledging a batch message record by record: the JetStream message is
+//! acknowledged once every record it carries was acknowledged by the
+//! application or skipped (a skipped record counts as acknowledged).
+//!
+//! Until then the message stays pending on the consumer; if the application
+//! never acknowledges a record, the message is redelivered after the ack
+//! wait, and its records already delivered are then skipped (and reported).
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_nats::jetstream;
+
+use crate::SdkError;
+
+/// How many records of a message are not done yet. Pure: no I/O.
+#[derive(Debug)]
+pub(crate) struct Countdown(AtomicUsize);
+
+impl Countdown {
+    pub(crate) fn new(records: usize) -> Self {
+        Countdown(AtomicUsize::new(records))
+    }
+
+    /// Marks `n` more records done; true if that finished the message (the
+    /// count reached zero now, not before).
+    pub(crate) fn done(&self, n: usize) -> bool {
+        if n == 0 {
+            return false;
+        }
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                Some(left.saturating_sub(n))
+            })
+            .is_ok_and(|before| before > 0 && before <= n)
+    }
+
+    /// Undoes `n` records done (the message's acknowledgement failed, so
+    /// the last of them may try again).
+    pub(crate) fn undo(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::SeqCst);
+    }
+}
+
+/// One JetStream message carrying a batch, with its countdown.
+#[derive(Debug)]
+pub(crate) struct BatchAck {
+    message: jetstream::Message,
+    countdown: Countdown,
+}
+
+impl BatchAck {
+    pub(crate) fn new(message: jetstream::Message, records: usize) -> Arc<Self> {
+        Arc::new(BatchAck {
+            message,
+            countdown: Countdown::new(records),
+        })
+    }
+
+    /// Marks `n` records done; acknowledges the message after its last.
+    pub(crate) async fn done(&self, n: usize) -> Result<(), SdkError> {
+        if !self.countdown.done(n) {
+            return Ok(());
+        }
+        self.message.ack().await.map_err(|e| {
+            self.countdown.undo(n);
+            SdkError::Consume {
+                stream: self
+                    .message
+                    .info()
+                    .map_or_else(|_| String::new(), |i| i.stream.to_string()),
+                detail: format!("ack failed: {e}"),
+            }
+        })
+    }
+}
+
+/// One record's share of its message's acknowledgement.
+#[derive(Debug)]
+pub(crate) struct RecordAck {
+    batch: Arc<BatchAck>,
+    acked: AtomicBool,
+}
+
+impl RecordAck {
+    pub(crate) fn new(batch: Arc<BatchAck>) -> Self {
+        RecordAck {
+            batch,
+            acked: AtomicBool::new(false),
+        }
+    }
+
+    /// Acknowledges the record (once; again is a no-op).
+    pub(crate) async fn ack(&self) -> Result<(), SdkError> {
+        if self.acked.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.batch.done(1).await.inspect_err(|_| {
+            self.acked.store(false, Ordering::SeqCst);
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_is_acknowledged_after_its_last_record() {
+        // (what, records, steps of records done, the step that finishes)
+        type Case = (&'static str, usize, Vec<usize>, Option<usize>);
+        let cases: [Case; 7] = [
+            ("one record", 1, vec![1], Some(0)),
+            ("three, one by one", 3, vec![1, 1, 1], Some(2)),
+            ("skipped ones first", 4, vec![2, 1, 1], Some(2)),
+            ("all skipped at once", 3, vec![3], Some(0)),
+            ("not all done", 3, vec![1, 1], None),
+            ("nothing done is not done", 2, vec![0, 0], None),
+            ("done past the end fires once", 2, vec![1, 1, 1], Some(1)),
+        ];
+        for (what, records, steps, finishing) in cases {
+            let countdown = Countdown::new(records);
+            let fired: Vec<usize> = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| countdown.done(**n))
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(fired, finishing.into_iter().collect::<Vec<_>>(), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_failed_acknowledgement_can_be_retried() {
+        let countdown = Countdown::new(2);
+        assert!(!countdown.done(1));
+        assert!(countdown.done(1));
+        countdown.undo(1);
+        assert!(countdown.done(1), "the last record may try again");
+    }
+}

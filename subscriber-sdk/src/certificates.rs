@@ -1,0 +1,92 @@
+//! Producer certificates for the subscriber: batches name their producer's
+//! certificate by SHA-256; the SDK looks it up in its cache and, if it is
+//! not there, reads it from HOME's CONTROL stream
+//! (`ctl.certificate.<origin>.<producer>.<hex digest>`), where the bridge
+//! stores it before the first batch that names it.
+//!
+//! A certificate is cached only once it verifies against the subscriber's
+//! own trust anchors, in its canonical encoding, and its digest is the one
+//! named ([`CertificateCache::add`]).
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream::LastRawMessageErrorKind};
+use coalition_core::certificate::{CertificateCache, VerifiedCertificate};
+use coalition_core::DenyReason;
+use coalition_schemas::v1::{control_message::Body, ControlMessage};
+use coalition_topology::subjects;
+use prost::Message as _;
+
+/// How long a certificate may take to appear on CONTROL (the bridge stores
+/// it before the batch, but a replica may lag).
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The certificate cache and where to fill it from.
+#[derive(Debug)]
+pub(crate) struct Certificates {
+    cache: Arc<CertificateCache>,
+    control: jetstream::stream::Stream<()>,
+}
+
+impl Certificates {
+    pub(crate) fn new(cache: CertificateCache, control: jetstream::stream::Stream<()>) -> Self {
+        Certificates {
+            cache: Arc::new(cache),
+            control,
+        }
+    }
+
+    /// The verified certificate named `digest` of `origin`'s `producer`:
+    /// from the cache, else from CONTROL (waiting up to 10 s for it).
+    pub(crate) async fn get(
+        &self,
+        origin: &str,
+        producer: &str,
+        digest: &[u8; 32],
+    ) -> Result<Arc<VerifiedCertificate>, DenyReason> {
+        if let Some(hit) = self.cache.get(digest) {
+            return Ok(hit);
+        }
+        let subject = subjects::control_certificate(origin, producer, digest);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.control.get_last_raw_message_by_subject(&subject).await {
+                Ok(message) => return self.add(&message.payload, digest).await,
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
+                Err(e) => {
+                    tracing::debug!(%subject, error = %e, "certificate lookup failed; retrying")
+                }
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                tracing::warn!(%subject, "certificate not found on CONTROL");
+                return Err(DenyReason::UnknownCertificate);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Verifies and caches a certificate read from CONTROL (on the blocking
+    /// pool: the root's signature is ML-DSA).
+    async fn add(
+        &self,
+        control_message: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<Arc<VerifiedCertificate>, DenyReason> {
+        let bytes = match ControlMessage::decode(control_message) {
+            Ok(ControlMessage {
+                body: Some(Body::Certificate(bytes)),
+            }) => bytes,
+            _ => return Err(DenyReason::BadCertificate),
+        };
+        let cache = self.cache.clone();
+        let verified = tokio::task::spawn_blocking(move || cache.add(&bytes))
+            .await
+            .map_err(|_| DenyReason::BadCertificate)??;
+        if &verified.digest != digest {
+            return Err(DenyReason::CertificateMismatch);
+        }
+        Ok(verified)
+    }
+}

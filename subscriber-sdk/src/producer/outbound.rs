@@ -1,0 +1,72 @@
+//! What a producer reads and writes besides its batches: the last batch
+//! stored on a feed (where its next seq starts) and its certificate on the
+//! control plane (batches name it by digest).
+use async_nats::jetstream::{self, stream::LastRawMessageErrorKind};
+use coalition_core::batch::decode_batch;
+use coalition_core::envelope::ProducerIdentity;
+use coalition_schemas::headers;
+use coalition_schemas::v1::{control_message::Body, ControlMessage};
+use coalition_topology::subjects;
+use prost::Message;
+
+use crate::SdkError;
+
+/// The last seq of the last batch stored on `subject`, or 0 if none.
+pub(crate) async fn last_stored_seq(
+    stream: &jetstream::stream::Stream,
+    subject: &str,
+) -> Result<u64, SdkError> {
+    match stream.get_last_raw_message_by_subject(subject).await {
+        Ok(msg) => decode_batch(&msg.payload)
+            .map(|b| b.header.last_seq)
+            .map_err(|reason| SdkError::Publish {
+                subject: subject.into(),
+                detail: format!(
+                    "the last message stored on this feed is not a valid batch ({reason}), so the \
+                     next sequence number is unknown; only this producer's credentials can write \
+                     there, so check for another process using them, then have the nation's ops \
+                     purge that message from {} (it is already in DEADLETTER)",
+                    stream.cached_info().config.name
+                ),
+            }),
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+        Err(e) => Err(SdkError::Publish {
+            subject: subject.into(),
+            detail: format!("cannot read the feed's last sequence number: {e}"),
+        }),
+    }
+}
+
+/// Publishes the producer's certificate on HOME's CONTROL stream, where
+/// bridges and subscribers look it up by digest, and waits until it is
+/// stored.
+pub(crate) async fn publish_certificate(
+    js: &jetstream::Context,
+    identity: &ProducerIdentity,
+) -> Result<(), SdkError> {
+    let subject = subjects::control_certificate(
+        &identity.nation,
+        &identity.producer_id,
+        &identity.certificate_sha256(),
+    );
+    let payload = ControlMessage {
+        body: Some(Body::Certificate(identity.certificate.clone())),
+    }
+    .encode_to_vec();
+    let mut hdrs = async_nats::HeaderMap::new();
+    hdrs.insert(headers::MSG_ID, subject.as_str());
+    let error = |detail: String| SdkError::Publish {
+        subject: subject.clone(),
+        detail,
+    };
+    js.publish_with_headers(subject.clone(), hdrs, payload.into())
+        .await
+        .map_err(|e| error(e.to_string()))?
+        .await
+        .map_err(|e| {
+            error(format!(
+                "{e} (is the nation's bridge running? it creates the CONTROL stream)"
+            ))
+        })?;
+    Ok(())
+}
