@@ -473,21 +473,19 @@ mod tests {
         );
         assert_eq!(stream_for("dlq.ingress.bad_signature"), None);
         assert_eq!(
-            admitted_feed("rel.track.USA.radar-1.tracks").as_deref(),
-            Some("in.track.USA.radar-1.tracks")
+            stream_for("rel.alert.USA.radar-1.alerts"),
+            Some("RELEASED_ALERTS")
         );
-        assert_eq!(
-            feed_of("in.track.USA.radar-1.tracks.v12"),
-            "in.track.USA.radar-1.tracks"
-        );
-        assert_eq!(
-            feed_of("in.track.USA.radar-1.tracks"),
-            "in.track.USA.radar-1.tracks"
-        );
-        assert_eq!(feed_of("in.track.USA.radar-1.v"), "in.track.USA.radar-1.v");
-        assert_eq!(
-            feed_of("in.track.USA.radar-1.vx"),
-            "in.track.USA.radar-1.vx"
-        );
+        let feed = Some((
+            coalition_topology::Kind::Track,
+            "USA".to_string(),
+            "radar-1".to_string(),
+            "tracks".to_string(),
+        ));
+        assert_eq!(feed_id("rel.track.USA.radar-1.tracks"), feed);
+        assert_eq!(feed_id("in.track.USA.radar-1.tracks.v12"), feed);
+        assert_eq!(feed_id("in.track.USA.radar-1.tracks.v1"), feed);
+        assert_eq!(feed_id("in.track.USA.radar-1.tracks"), None);
+        assert_eq!(feed_id("dlq.ingress.bad_proof"), None);
     }
 }

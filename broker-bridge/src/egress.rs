@@ -78,7 +78,7 @@ pub(crate) struct EgressStage {
     /// Run before the gate is placed (egress: recount PACED).
     pub on_open: Option<crate::egress_stages::OnOpen>,
     /// Unix ms now; per record, just before it reads the policy state.
-    pub clock: fn() -> i64,
+    pub clock: crate::stage::Clock,
 }
 
 impl Stage for EgressStage {

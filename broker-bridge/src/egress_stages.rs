@@ -100,7 +100,7 @@ pub(crate) async fn start(
             guard: None,
             chains_stale: Box::new(|| false),
             on_open: None,
-            clock: now_ms,
+            clock: Arc::new(now_ms),
         }
     };
     let mut fresh = stage(Mode::Fresh);

@@ -46,7 +46,7 @@ pub(crate) struct IngressStage {
     /// `Err(why)` holds admission.
     pub freshness: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Unix ms now; per record, just before it reads the policy state.
-    pub clock: fn() -> i64,
+    pub clock: crate::stage::Clock,
 }
 
 impl Stage for IngressStage {

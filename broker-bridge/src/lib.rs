@@ -269,7 +269,7 @@ pub async fn start(
                     Freshness::Fresh => Ok(()),
                     Freshness::Stale(why) => Err(why),
                 }),
-                clock: now_ms,
+                clock: Arc::new(now_ms),
             };
             tasks.push(tokio::spawn(run_ingress(
                 stage,

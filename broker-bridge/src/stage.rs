@@ -187,3 +187,7 @@ pub(crate) trait Stage: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// Unix ms now: a stage asks per record, just before it reads the policy
+/// state (tests pass their own).
+pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;

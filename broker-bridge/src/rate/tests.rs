@@ -60,16 +60,9 @@ fn a_partner_gets_its_burst_then_waits_for_a_whole_batch_at_its_rate() {
     assert_eq!(
         p.try_n(50),
         Ok(()),
-        "asking for more than a window takes one window"
+        "a batch larger than the burst takes the whole burst"
     );
-    assert!(p.try_n(1).is_err(), "and the window was the burst");
-}
-
-#[test]
-fn over_its_rate_a_partner_is_admitted_a_tenth_of_a_second_at_a_time() {
-    assert_eq!(batch(rate(20, 20)), 2);
-    assert_eq!(batch(rate(5, 5)), 1);
-    assert_eq!(batch(rate(5_000, 10_000)), MAX_BATCH.div_ceil(10));
+    assert!(p.try_n(1).is_err(), "and the burst is spent");
 }
 
 #[test]
@@ -84,21 +77,26 @@ fn windows_are_one_second_and_one_burst_at_most() {
 fn a_producer_over_its_rate_is_deferred_and_stays_deferred_until_drained() {
     let clock = FakeRelativeClock::default();
     let p = ProducerPacing::with_clock(rate(10, 2), 3, clock.clone());
-    assert_eq!(p.admit("radar-1", 0), Pace::Now);
-    assert_eq!(p.admit("radar-1", 0), Pace::Now);
-    assert_eq!(p.admit("radar-1", 0), Pace::Defer, "burst spent");
+    assert_eq!(p.admit("radar-1", 0, 1), Pace::Now);
+    assert_eq!(p.admit("radar-1", 0, 1), Pace::Now);
+    assert_eq!(p.admit("radar-1", 0, 1), Pace::Defer, "burst spent");
     // Another producer has its own bucket.
-    assert_eq!(p.admit("radar-2", 0), Pace::Now);
-    // Later in the same batch: behind the deferred one, even with a token.
+    assert_eq!(p.admit("radar-2", 0, 2), Pace::Now, "a batch of 2 records");
+    assert_eq!(p.admit("radar-2", 0, 1), Pace::Defer, "counted in records");
+    // Later in the same cycle: behind the deferred one, even with a token.
     clock.advance(Duration::from_secs(1));
-    assert_eq!(p.admit("radar-1", 1), Pace::Defer);
+    assert_eq!(p.admit("radar-1", 1, 1), Pace::Defer);
     p.deferred("radar-1", 2);
-    assert_eq!(p.admit("radar-1", 0), Pace::Defer, "two wait in PACED");
-    assert_eq!(p.admit("radar-1", 1), Pace::Refuse, "backlog of 3 is full");
+    assert_eq!(p.admit("radar-1", 0, 1), Pace::Defer, "two wait in PACED");
+    assert_eq!(
+        p.admit("radar-1", 1, 1),
+        Pace::Refuse,
+        "backlog of 3 is full"
+    );
     let epoch = p.epoch();
     p.drained("radar-1", 2);
     assert!(p.epoch() > epoch, "the paced stage moved");
-    assert_eq!(p.admit("radar-1", 0), Pace::Now, "drained: direct again");
+    assert_eq!(p.admit("radar-1", 0, 1), Pace::Now, "drained: direct again");
 }
 
 #[test]
@@ -107,19 +105,23 @@ fn a_drain_counted_before_its_deferral_nets_to_zero() {
     p.drained("radar-1", 1);
     p.deferred("radar-1", 1);
     assert_eq!(p.entries().1, 0);
-    assert_eq!(p.admit("radar-1", 0), Pace::Now);
+    assert_eq!(p.admit("radar-1", 0, 1), Pace::Now);
 }
 
 #[test]
-fn the_paced_stage_waits_for_the_producer_of_each_message() {
+fn the_paced_stage_waits_for_the_producer_of_each_batch() {
     let clock = FakeRelativeClock::default();
-    let p = ProducerPacing::with_clock(rate(4, 1), 5, clock.clone());
-    assert_eq!(p.try_one("radar-1"), Ok(()));
-    let wait = p.try_one("radar-1").expect_err("over the rate");
-    assert_eq!(wait, Duration::from_millis(250));
-    assert_eq!(p.try_one("radar-2"), Ok(()), "not held by radar-1");
+    let p = ProducerPacing::with_clock(rate(4, 2), 5, clock.clone());
+    assert_eq!(p.try_n("radar-1", 2), Ok(()));
+    let wait = p.try_n("radar-1", 2).expect_err("over the rate");
+    assert_eq!(wait, Duration::from_millis(500), "two records at 4/s");
+    assert_eq!(
+        p.try_n("radar-2", 9),
+        Ok(()),
+        "not held by radar-1; 9 take the burst"
+    );
     clock.advance(wait);
-    assert_eq!(p.try_one("radar-1"), Ok(()));
+    assert_eq!(p.try_n("radar-1", 2), Ok(()));
 }
 
 #[test]
@@ -127,8 +129,8 @@ fn reset_replaces_the_counts() {
     let p = ProducerPacing::with_clock(rate(10, 10), 5, FakeRelativeClock::default());
     p.deferred("radar-1", 4);
     p.reset(HashMap::from([("radar-2".to_string(), 2)]));
-    assert_eq!(p.admit("radar-1", 0), Pace::Now);
-    assert_eq!(p.admit("radar-2", 0), Pace::Defer);
+    assert_eq!(p.admit("radar-1", 0, 1), Pace::Now);
+    assert_eq!(p.admit("radar-2", 0, 1), Pace::Defer);
 }
 
 #[test]
