@@ -80,7 +80,8 @@ impl SubscriberOptions {
 
     /// Name the subscription durably, so it resumes where it left off after a
     /// restart. Without it, each subscription starts from the oldest stored
-    /// message.
+    /// message. One name serves one [`Topic`]: subscribing to another topic
+    /// under the same name is refused.
     ///
     /// ```
     /// let opts = coalition_sdk::SubscriberOptions::new(["nats://127.0.0.1:4222"])
@@ -258,10 +259,18 @@ impl Subscriber {
             },
             ..Default::default()
         };
+        let filter = config.filter_subject.clone();
         let consumer = stream
             .get_or_create_consumer(name, config)
             .await
             .map_err(|e| consume_error(&e))?;
+        let existing = &consumer.cached_info().config.filter_subject;
+        if existing != &filter {
+            return Err(consume_error(&format!(
+                "the durable subscription {name} already exists for another topic ({existing}, not \
+                 {filter}); give each topic its own durable name"
+            )));
+        }
         Lane::open(stream_name, stream, consumer)
             .await
             .map_err(|e| consume_error(&e))

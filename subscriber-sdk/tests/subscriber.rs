@@ -1,0 +1,515 @@
+//! The subscriber against a real nats-server, with INBOUND written as the
+//! bridge would write it: delivery record by record, acknowledgement after
+//! the last record, refusal of tampered messages, skips reported, gaps
+//! replayed or reported, certificates fetched from CONTROL, both lanes.
+mod common;
+
+use async_nats::jetstream::{self, consumer::PullConsumer};
+use bytes::Bytes;
+use coalition_core::envelope::MessageType;
+use coalition_core::schema::transcode_track_payload;
+use coalition_core::DenyReason;
+use coalition_schemas::v1;
+use coalition_sdk::{
+    Delivery, Payload, SdkError, SkipReason, Skipped, Subscription, SubscriptionEvent, Topic,
+};
+use coalition_topology::streams;
+use common::inbound::{admitted, payload, unpublished_identity, BridgeWriter};
+use common::{mesh, subscriber, until, within};
+use prost::Message as _;
+
+const TRACK: MessageType = MessageType::Track;
+
+async fn ack_pending(js: &jetstream::Context, stream: &str, durable: &str) -> usize {
+    let stream = within("stream", js.get_stream(stream))
+        .await
+        .expect("stream");
+    let mut consumer: PullConsumer = within("consumer", stream.get_consumer(durable))
+        .await
+        .expect("consumer");
+    within("consumer info", consumer.info())
+        .await
+        .expect("info")
+        .num_ack_pending
+}
+
+async fn delivery(sub: &mut Subscription) -> Delivery {
+    within("next delivery", sub.next())
+        .await
+        .expect("the subscription goes on")
+        .expect("a verified delivery")
+}
+
+async fn event(sub: &mut Subscription) -> SubscriptionEvent {
+    within("next event", sub.next_event())
+        .await
+        .expect("the subscription goes on")
+        .expect("a verified message")
+}
+
+fn track_id(d: &Delivery) -> &str {
+    match &d.payload {
+        Payload::Track(t) => &t.track_id,
+        other => panic!("not a v1 track: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn records_are_delivered_one_by_one_and_the_message_acked_after_the_last() {
+    let mesh = mesh().await;
+    let bridge = BridgeWriter::new(&mesh).await;
+    bridge.store_certificate().await;
+    let batch = bridge.seal(TRACK, "tracks", 1, 3);
+    bridge.admit(&batch, None, 0).await;
+
+    let subscriber = subscriber(&mesh, "in-order").await;
+    let topic = Topic::tracks().from_nation("USA");
+    let mut sub = within("subscribe", subscriber.subscribe(topic))
+        .await
+        .expect("subscribed");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(delivery(&mut sub).await);
+    }
+    let seqs: Vec<u64> = got.iter().map(|d| d.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    let ids: Vec<&str> = got.iter().map(track_id).collect();
+    assert_eq!(ids, ["tracks-1", "tracks-2", "tracks-3"]);
+    let d = &got[0];
+    assert_eq!(
+        (d.origin.as_str(), d.producer_id.as_str(), d.feed.as_str()),
+        ("USA", "radar-1", "tracks")
+    );
+    assert_eq!(d.label, common::label());
+    assert_eq!((d.gap, d.replayed, d.schema_version), (None, false, 1));
+    let l = &d.lineage;
+    assert_eq!(l.admitted_by.as_deref(), Some("GBR"));
+    assert_eq!(l.released_by.as_deref(), Some("USA"));
+    assert_eq!(l.decision.as_deref(), Some("admit"));
+    assert_eq!(l.policy_versions.as_deref(), Some("USA/v1 -> GBR/v1"));
+    assert_eq!(l.translator.as_deref(), Some("USA-GBR@1"));
+    assert_eq!(
+        l.translated_label.as_deref(),
+        Some("GBR/v1 SECRET REL TO GBR")
+    );
+    assert_eq!(l.key_id.as_ref().map(String::len), Some(32));
+
+    let gbr = &bridge.js;
+    assert_eq!(ack_pending(gbr, streams::INBOUND, "in-order").await, 1);
+    within("ack", got[0].ack()).await.expect("acked");
+    within("ack", got[1].ack()).await.expect("acked");
+    within("ack again", got[1].ack()).await.expect("a no-op");
+    // Nothing was sent to the server yet: the message waits for its last record.
+    assert_eq!(ack_pending(gbr, streams::INBOUND, "in-order").await, 1);
+    within("ack", got[2].ack()).await.expect("acked");
+    until("the message is acknowledged", || async {
+        ack_pending(gbr, streams::INBOUND, "in-order").await == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_certificate_is_fetched_from_control_and_an_absent_one_refuses_the_message() {
+    let mesh = mesh().await;
+    let bridge = BridgeWriter::new(&mesh).await;
+    let stranger = unpublished_identity(&mesh);
+    let unknown = BridgeWriter::seal_as(&stranger, TRACK, "tracks-2", 1, 1);
+    bridge.admit(&unknown, None, 0).await;
+    let known = bridge.seal(TRACK, "tracks", 1, 2);
+    bridge.admit(&known, None, 0).await;
+
+    let subscriber = subscriber(&mesh, "certificates").await;
+    let mut sub = within("subscribe", subscriber.subscribe(Topic::tracks()))
+        .await
+        .expect("subscribed");
+    // Never published: refused after the SDK waited for it.
+    match within("unknown certificate", sub.next()).await {
+        Some(Err(SdkError::Verification { subject, reason })) => {
+            assert_eq!(subject, "in.track.USA.radar-1.tracks-2.v1");
+            assert_eq!(reason, DenyReason::UnknownCertificate);
+        }
+        other => panic!("expected unknown_certificate, got {other:?}"),
+    }
+    // Published late, while the SDK looks for it: fetched and delivered.
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        bridge.store_certificate().await;
+        bridge
+    });
+    let d = delivery(&mut sub).await;
+    assert_eq!((d.feed.as_str(), d.seq), ("tracks", 1));
+    let bridge = within("late certificate", late).await.expect("stored");
+    assert_eq!(delivery(&mut sub).await.seq, 2);
+    until(
+        "the refused message is terminated; the other waits for its acks",
+        || async { ack_pending(&bridge.js, streams::INBOUND, "certificates").await == 1 },
+    )
+    .await;
+}
+
+type Tamper = fn(&mut v1::InboundBatch, &mut v1::Batch);
+
+fn change_payload(_: &mut v1::InboundBatch, b: &mut v1::Batch) {
+    let mut p = b.records[0].payload.to_vec();
+    p.push(0x08);
+    b.records[0].payload = p.into();
+}
+
+fn change_record_header(_: &mut v1::InboundBatch, b: &mut v1::Batch) {
+    let mut h = v1::RecordHeader::decode(b.records[0].header.as_ref()).expect("header");
+    if let Some(label) = h.label.as_mut() {
+        label.classification = "UNCLASSIFIED".into();
+    }
+    b.records[0].header = h.encode_to_vec().into();
+}
+
+fn change_signature(_: &mut v1::InboundBatch, b: &mut v1::Batch) {
+    let mut s = b.signature.to_vec();
+    s[0] ^= 1;
+    b.signature = s.into();
+}
+
+fn drop_a_record(i: &mut v1::InboundBatch, b: &mut v1::Batch) {
+    b.records.remove(1);
+    i.records.remove(1);
+}
+
+fn swap_records(_: &mut v1::InboundBatch, b: &mut v1::Batch) {
+    b.records.swap(0, 1);
+}
+
+fn drop_an_admitted_record(i: &mut v1::InboundBatch, _: &mut v1::Batch) {
+    i.records.pop();
+}
+
+fn serve_another_version(i: &mut v1::InboundBatch, _: &mut v1::Batch) {
+    i.version = 2;
+}
+
+fn add_a_transcoded_payload(i: &mut v1::InboundBatch, _: &mut v1::Batch) {
+    i.records[0].transcoded_payload = Bytes::from_static(b"\x0a\x01x");
+}
+
+#[tokio::test]
+async fn a_tampered_message_is_refused_whole_and_never_delivered() {
+    let mesh = mesh().await;
+    let bridge = BridgeWriter::new(&mesh).await;
+    bridge.store_certificate().await;
+    let cases: [(&str, Tamper, DenyReason); 8] = [
+        (
+            "payload changed",
+            change_payload,
+            DenyReason::PayloadDigestMismatch,
+        ),
+        (
+            "record header changed",
+            change_record_header,
+            DenyReason::BadProof,
+        ),
+        (
+            "signature changed",
+            change_signature,
+            DenyReason::BadSignature,
+        ),
+        (
+            "record dropped without proof",
+            drop_a_record,
+            DenyReason::BadProof,
+        ),
+        (
+            "records reordered",
+            swap_records,
+            DenyReason::MalformedBatch,
+        ),
+        (
+            "admitted records missing",
+            drop_an_admitted_record,
+            DenyReason::MalformedBatch,
+        ),
+        (
+            "served version not the subject's",
+            serve_another_version,
+            DenyReason::SubjectMismatch,
+        ),
+        (
+            "a second payload in the own version",
+            add_a_transcoded_payload,
+            DenyReason::PayloadDigestMismatch,
+        ),
+    ];
+    let subject = "in.track.USA.radar-1.tracks-2.v1";
+    for (i, (_, tamper, _)) in cases.iter().enumerate() {
+        let first = 1 + 2 * i as u64;
+        let sealed = bridge.seal(TRACK, "tracks-2", first, 2);
+        let mut batch = v1::Batch::decode(sealed.encode().as_ref()).expect("batch");
+        let mut inbound = v1::InboundBatch {
+            batch: Bytes::new(),
+            version: 1,
+            records: admitted(2),
+        };
+        tamper(&mut inbound, &mut batch);
+        inbound.batch = batch.encode_to_vec().into();
+        bridge
+            .store_raw(subject, inbound.encode_to_vec().into(), first + 1, 0)
+            .await;
+    }
+    // A batch of another feed, stored on this feed's subject.
+    let elsewhere = bridge.seal(TRACK, "tracks", 1, 1);
+    let inbound = v1::InboundBatch {
+        batch: elsewhere.encode(),
+        version: 1,
+        records: admitted(1),
+    };
+    bridge
+        .store_raw(subject, inbound.encode_to_vec().into(), 1, 0)
+        .await;
+    let good = bridge.seal(TRACK, "tracks-2", 100, 2);
+    bridge.admit(&good, None, 0).await;
+
+    let subscriber = subscriber(&mesh, "tampered").await;
+    let mut sub = within("subscribe", subscriber.subscribe(Topic::tracks()))
+        .await
+        .expect("subscribed");
+    let expected = cases
+        .iter()
+        .map(|(what, _, reason)| (*what, *reason))
+        .chain([("another feed's batch", DenyReason::SubjectMismatch)]);
+    for (what, reason) in expected {
+        match within(what, sub.next()).await {
+            Some(Err(SdkError::Verification { reason: got, .. })) => {
+                assert_eq!(got, reason, "{what}")
+            }
+            other => panic!("{what}: expected {reason}, got {other:?}"),
+        }
+    }
+    let (a, b) = (delivery(&mut sub).await, delivery(&mut sub).await);
+    assert_eq!(
+        (a.seq, b.seq),
+        (100, 101),
+        "only the intact message is delivered"
+    );
+    within("ack", a.ack()).await.expect("acked");
+    within("ack", b.ack()).await.expect("acked");
+    until(
+        "refused messages are terminated, the good one acked",
+        || async { ack_pending(&bridge.js, streams::INBOUND, "tampered").await == 0 },
+    )
+    .await;
+}
+
+fn skipped(event: SubscriptionEvent) -> Skipped {
+    match event {
+        SubscriptionEvent::Skipped(s) => s,
+        SubscriptionEvent::Delivery(d) => panic!("expected a skip, got delivery of seq {}", d.seq),
+    }
+}
+
+fn delivered(event: SubscriptionEvent) -> Delivery {
+    match event {
+        SubscriptionEvent::Delivery(d) => d,
+        SubscriptionEvent::Skipped(s) => panic!("expected a delivery, got {s:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_record_at_or_below_the_last_delivered_is_reported_not_dropped() {
+    let counters = common::recorder::counters();
+    let metric = r#"coalition_sdk_skipped_total{reason="already_delivered"}"#;
+    let before = counters.get(metric);
+    let mesh = mesh().await;
+    let bridge = BridgeWriter::new(&mesh).await;
+    bridge.store_certificate().await;
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks", 1, 3), None, 0)
+        .await;
+    // Validly signed, overlapping what was delivered.
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks", 3, 3), None, 3)
+        .await;
+    // Validly signed, a million ahead: every later record lands below it.
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks", 1_000_000, 1), None, 5)
+        .await;
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks", 6, 2), None, 1_000_000)
+        .await;
+
+    let subscriber = subscriber(&mesh, "skips").await;
+    let mut sub = within("subscribe", subscriber.subscribe(Topic::tracks()))
+        .await
+        .expect("subscribed");
+    let mut deliveries = Vec::new();
+    for seq in [1, 2, 3] {
+        let d = delivered(event(&mut sub).await);
+        assert_eq!(d.seq, seq);
+        deliveries.push(d);
+    }
+    let s = skipped(event(&mut sub).await);
+    assert_eq!(
+        (s.seq, s.last_delivered_seq, s.reason, s.feed.as_str()),
+        (3, 3, SkipReason::AlreadyDelivered, "tracks")
+    );
+    for seq in [4, 5, 1_000_000] {
+        let d = delivered(event(&mut sub).await);
+        assert_eq!(d.seq, seq);
+        deliveries.push(d);
+    }
+    for seq in [6, 7] {
+        let s = skipped(event(&mut sub).await);
+        assert_eq!(
+            (s.seq, s.last_delivered_seq, s.reason),
+            (seq, 1_000_000, SkipReason::AlreadyDelivered)
+        );
+    }
+    assert!(counters.get(metric) >= before + 3, "each skip is counted");
+    for d in &deliveries {
+        within("ack", d.ack()).await.expect("acked");
+    }
+    until(
+        "every message acknowledged, skipped records included",
+        || async { ack_pending(&bridge.js, streams::INBOUND, "skips").await == 0 },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_gap_is_replayed_from_inbound_or_reported() {
+    let mesh = mesh().await;
+    let bridge = BridgeWriter::new(&mesh).await;
+    bridge.store_certificate().await;
+    // tracks: 1-2, then 5-6 (linked to 4) before 3-4 is stored.
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks", 1, 2), None, 0)
+        .await;
+    let three_four = bridge.seal(TRACK, "tracks", 3, 2);
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks", 5, 2), None, 4)
+        .await;
+    bridge.admit(&three_four, None, 2).await;
+    // tracks-2: 1-2, then 5-6 (linked to 4); 3-4 never stored. A subset
+    // too: of 5-6 only 6 was admitted.
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks-2", 1, 2), None, 0)
+        .await;
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks-2", 5, 2), Some(&[1]), 4)
+        .await;
+
+    let subscriber = subscriber(&mesh, "gaps").await;
+    let mut sub = within("subscribe", subscriber.subscribe(Topic::tracks()))
+        .await
+        .expect("subscribed");
+    let mut acks = Vec::new();
+    for (seq, replayed) in [
+        (1, false),
+        (2, false),
+        (3, true),
+        (4, true),
+        (5, false),
+        (6, false),
+    ] {
+        let d = delivered(event(&mut sub).await);
+        assert_eq!(
+            (d.feed.as_str(), d.seq, d.replayed, d.gap),
+            ("tracks", seq, replayed, None)
+        );
+        acks.push(d);
+    }
+    for seq in [3, 4] {
+        let s = skipped(event(&mut sub).await);
+        assert_eq!((s.seq, s.reason), (seq, SkipReason::Replayed));
+    }
+    for seq in [1, 2] {
+        let d = delivered(event(&mut sub).await);
+        assert_eq!((d.feed.as_str(), d.seq, d.gap), ("tracks-2", seq, None));
+        acks.push(d);
+    }
+    let d = delivered(event(&mut sub).await);
+    assert_eq!(
+        (d.feed.as_str(), d.seq, d.gap),
+        ("tracks-2", 6, Some((3, 4)))
+    );
+    acks.push(d);
+    for d in &acks {
+        within("ack", d.ack()).await.expect("acked");
+    }
+    until("every message acknowledged", || async {
+        ack_pending(&bridge.js, streams::INBOUND, "gaps").await == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn topics_read_both_lanes_and_serve_a_transcoded_version() {
+    let mesh = mesh().await;
+    let bridge = BridgeWriter::new(&mesh).await;
+    bridge.store_certificate().await;
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks", 1, 1), None, 0)
+        .await;
+    bridge
+        .admit(&bridge.seal(MessageType::Alert, "alerts", 1, 1), None, 0)
+        .await;
+    // The same track served in v2 (a dual-run window): transcoded by the
+    // bridge, checked by the SDK against its own transcoding.
+    let v1_track = bridge.seal(TRACK, "tracks", 2, 1);
+    let (v2, _) = transcode_track_payload(&payload(TRACK, "tracks", 2), 1, 2).expect("transcodes");
+    let mut records = admitted(1);
+    records[0].transcoded_payload = v2;
+    let inbound = v1::InboundBatch {
+        batch: v1_track.encode(),
+        version: 2,
+        records,
+    };
+    bridge
+        .store_raw(
+            "in.track.USA.radar-1.tracks.v2",
+            inbound.encode_to_vec().into(),
+            2,
+            0,
+        )
+        .await;
+
+    let subscriber = subscriber(&mesh, "lanes").await;
+    let mut all = within("subscribe", subscriber.subscribe(Topic::all()))
+        .await
+        .expect("subscribed");
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let d = delivery(&mut all).await;
+        kinds.push(match &d.payload {
+            Payload::Track(t) => format!("track {}", t.track_id),
+            Payload::Alert(a) => format!("alert {}", a.alert_id),
+            Payload::TrackV2(t) => format!("v2 {}", t.track_id),
+        });
+        within("ack", d.ack()).await.expect("acked");
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["alert alerts-1", "track tracks-1"]);
+
+    // One durable name serves one topic.
+    let refused = within(
+        "subscribe",
+        subscriber.subscribe(Topic::tracks().version(2)),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(SdkError::Consume { .. })),
+        "{refused:?}"
+    );
+    let subscriber = common::subscriber(&mesh, "lanes-v2").await;
+    let mut v2_tracks = within(
+        "subscribe",
+        subscriber.subscribe(Topic::tracks().version(2)),
+    )
+    .await
+    .expect("subscribed");
+    let d = delivery(&mut v2_tracks).await;
+    assert_eq!((d.seq, d.schema_version), (2, 2));
+    assert!(matches!(&d.payload, Payload::TrackV2(t) if t.track_id == "tracks-2"));
+    assert_eq!(d.lineage.transcoded_from, Some(1));
+    assert!(
+        !d.lineage.lossy.is_empty(),
+        "v1 confidence is semantic in v2"
+    );
+}
