@@ -49,14 +49,20 @@ pub enum SkipReason {
     /// The consumer's own copy of a message whose records a gap replay
     /// already delivered: expected after a replay.
     Replayed,
+    /// The consumer delivered the message again because not all its
+    /// records were acknowledged within the ack wait (30 s): its records
+    /// were delivered the first time. Acknowledge deliveries sooner.
+    Redelivered,
 }
 
 impl SkipReason {
-    /// The metric label and log name: `already_delivered`, `replayed`.
+    /// The metric label and log name: `already_delivered`, `replayed`,
+    /// `redelivered`.
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::AlreadyDelivered => "already_delivered",
             SkipReason::Replayed => "replayed",
+            SkipReason::Redelivered => "redelivered",
         }
     }
 }
@@ -82,11 +88,11 @@ pub(crate) fn report(skipped: &Skipped) {
         reason,
     } = skipped;
     match reason {
-        SkipReason::Replayed => tracing::debug!(
+        SkipReason::Replayed | SkipReason::Redelivered => tracing::info!(
             %origin, %producer_id, %feed, schema_version, seq, last_delivered_seq, %reason,
-            "record skipped: a replay delivered it"
+            "record skipped: delivered before"
         ),
-        _ => tracing::warn!(
+        SkipReason::AlreadyDelivered => tracing::warn!(
             %origin, %producer_id, %feed, schema_version, seq, last_delivered_seq, %reason,
             "record skipped: at or below the last seq delivered on its feed"
         ),

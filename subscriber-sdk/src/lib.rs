@@ -48,9 +48,11 @@
 //!
 //! - `coalition_sdk_skipped_total{reason}`: records a subscription skipped
 //!   instead of delivering, by [`SkipReason::as_str`]
-//!   (`already_delivered`, `replayed`). Alert on `already_delivered`: it
-//!   counts records at or below what the feed already delivered, which a
-//!   healthy mesh only produces on redelivery.
+//!   (`already_delivered`, `replayed`, `redelivered`). Alert on
+//!   `already_delivered`: records at or below what their feed already
+//!   delivered, on a message delivered for the first time, which a healthy
+//!   mesh does not produce (`replayed` and `redelivered` are the benign
+//!   kinds: a gap replay, or a message redelivered after its ack wait).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -94,5 +96,23 @@ pub(crate) fn lane(kind: MessageType) -> coalition_topology::Kind {
     match kind {
         MessageType::Track => coalition_topology::Kind::Track,
         MessageType::Alert => coalition_topology::Kind::Alert,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_can_move_between_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Producer>();
+        send_sync::<Subscriber>();
+        send_sync::<Delivery>();
+        send_sync::<SdkError>();
+        send::<Subscription>();
+        send::<PendingReceipt>();
+        send::<SubscriptionEvent>();
     }
 }

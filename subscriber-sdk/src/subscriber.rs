@@ -43,6 +43,13 @@ impl SubscriberOptions {
 
     /// The subscriber of a nation's clients file: its servers, its NATS
     /// user and its TLS identity.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let clients = coalition_topology::ClientsConfig::load("clients/GBR.toml".as_ref())?;
+    /// let opts = coalition_sdk::SubscriberOptions::from_clients(&clients);
+    /// # Ok(()) }
+    /// ```
     pub fn from_clients(clients: &coalition_topology::ClientsConfig) -> Self {
         Self::new(&clients.servers)
             .credentials(&clients.subscriber.user, &clients.subscriber.password)
@@ -62,6 +69,15 @@ impl SubscriberOptions {
 
     /// Connect over mutual TLS with these files (the authority to trust,
     /// this client's certificate and key). A generated mesh requires it.
+    ///
+    /// ```
+    /// let tls = coalition_tls::ClientTls {
+    ///     ca: "tls/ca.pem".into(),
+    ///     certificate: "tls/subscriber.pem".into(),
+    ///     key: "tls/subscriber.key".into(),
+    /// };
+    /// let opts = coalition_sdk::SubscriberOptions::new(["tls://127.0.0.1:4222"]).tls(tls);
+    /// ```
     pub fn tls(mut self, files: coalition_tls::ClientTls) -> Self {
         self.spec.tls = Some(files);
         self
@@ -92,7 +108,8 @@ impl SubscriberOptions {
         self
     }
 
-    /// Connects.
+    /// Connects. Subscribing fails later if the bridge has not created the
+    /// INBOUND streams.
     pub async fn connect(self) -> Result<Subscriber, SdkError> {
         let client = self.spec.connect().await?;
         let js = jetstream::new(client);

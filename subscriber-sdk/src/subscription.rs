@@ -245,6 +245,8 @@ impl Subscription {
         let subject = message.subject.to_string();
         let reason = if self.replayed.remove(&(lane, opened.stream_seq)) {
             SkipReason::Replayed
+        } else if message.info().is_ok_and(|i| i.delivered > 1) {
+            SkipReason::Redelivered
         } else {
             SkipReason::AlreadyDelivered
         };

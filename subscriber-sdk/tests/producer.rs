@@ -349,3 +349,51 @@ async fn the_last_stored_message_must_be_a_batch() {
         "{wrong_kind:?}"
     );
 }
+
+#[tokio::test]
+async fn many_tasks_publish_through_one_producer() {
+    let mesh = mesh().await;
+    let usa = home(&mesh, "USA").await;
+    let options = producer_options(&mesh)
+        .max_batch_records(7)
+        .in_flight_batches(3);
+    let producer = std::sync::Arc::new(producer(&mesh, options).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..8 {
+        let p = producer.clone();
+        tasks.spawn(async move {
+            let feed = if t % 2 == 0 { "tracks" } else { "tracks-2" };
+            let mut seqs = Vec::new();
+            for i in 0..10 {
+                let id = format!("{t}-{i}");
+                let r = p.publish_track(feed, &label(), &track(&id)).await;
+                seqs.push(r.expect("stored").seq);
+            }
+            (feed, seqs)
+        });
+    }
+    let mut by_feed: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    while let Some(joined) = within("tasks", tasks.join_next()).await {
+        let (feed, seqs) = joined.expect("task ran");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "a task's records in its order"
+        );
+        by_feed.entry(feed).or_default().extend(seqs);
+    }
+    for (feed, mut seqs) in by_feed {
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "{feed}");
+        let subject = format!("out.track.radar-1.{feed}");
+        let stored = stored_batches(&usa, streams::OUTBOUND, &subject).await;
+        let mut next = 1;
+        for (batch, _, _) in &stored {
+            assert_eq!(batch.header.first_seq, next, "{feed}");
+            assert!(batch.records.len() <= 7);
+            next = batch.header.last_seq + 1;
+        }
+        assert_eq!(next, 41, "{feed}");
+    }
+    let producer = std::sync::Arc::into_inner(producer).expect("the tasks are done");
+    within("close", producer.close()).await.expect("closes");
+}
