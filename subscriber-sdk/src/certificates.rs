@@ -7,8 +7,13 @@
 //! A certificate is cached only once it verifies against the subscriber's
 //! own trust anchors, in its canonical encoding, and its digest is the one
 //! named ([`CertificateCache::add`]).
-use std::sync::Arc;
-use std::time::Duration;
+//!
+//! A digest looked for in vain is remembered for a while: further batches
+//! naming it get one look, not another wait, so a run of them cannot stall
+//! the subscription 10 s each.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream::LastRawMessageErrorKind};
 use coalition_core::certificate::{CertificateCache, VerifiedCertificate};
@@ -20,12 +25,18 @@ use prost::Message as _;
 /// How long a certificate may take to appear on CONTROL (the bridge stores
 /// it before the batch, but a replica may lag).
 const WAIT: Duration = Duration::from_secs(10);
+/// How long a digest looked for in vain gets one look instead of a wait.
+const REMEMBER_MISSING: Duration = Duration::from_secs(60);
+/// At most this many missing digests are remembered.
+const MISSING_CAPACITY: usize = 1_024;
 
 /// The certificate cache and where to fill it from.
 #[derive(Debug)]
 pub(crate) struct Certificates {
     cache: Arc<CertificateCache>,
     control: jetstream::stream::Stream<()>,
+    /// Digests looked for in vain, and when.
+    missing: Mutex<HashMap<[u8; 32], Instant>>,
 }
 
 impl Certificates {
@@ -33,6 +44,7 @@ impl Certificates {
         Certificates {
             cache: Arc::new(cache),
             control,
+            missing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -48,7 +60,12 @@ impl Certificates {
             return Ok(hit);
         }
         let subject = subjects::control_certificate(origin, producer, digest);
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let wait = if self.recently_missing(digest) {
+            Duration::ZERO
+        } else {
+            WAIT
+        };
+        let deadline = tokio::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(100);
         loop {
             match self.control.get_last_raw_message_by_subject(&subject).await {
@@ -60,10 +77,31 @@ impl Certificates {
             }
             if tokio::time::Instant::now() + pause > deadline {
                 tracing::warn!(%subject, "certificate not found on CONTROL");
+                self.note_missing(digest);
                 return Err(DenyReason::UnknownCertificate);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    fn missing(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Instant>> {
+        self.missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn recently_missing(&self, digest: &[u8; 32]) -> bool {
+        self.missing()
+            .get(digest)
+            .is_some_and(|at| at.elapsed() < REMEMBER_MISSING)
+    }
+
+    fn note_missing(&self, digest: &[u8; 32]) {
+        let mut missing = self.missing();
+        missing.retain(|_, at| at.elapsed() < REMEMBER_MISSING);
+        if missing.len() < MISSING_CAPACITY {
+            missing.insert(*digest, Instant::now());
         }
     }
 

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use coalition_core::batch::seal_batch;
+use coalition_core::batch::{seal_batch, MAX_RECORDS};
 use coalition_core::envelope::MessageType;
 use coalition_topology::{streams, subjects};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -127,7 +127,14 @@ async fn start(
             stream: name.into(),
             detail: e.to_string(),
         })?;
-    let next_seq = last_stored_seq(&stream, subject).await? + 1;
+    let next_seq = last_stored_seq(&stream, subject)
+        .await?
+        .checked_add(1)
+        .filter(|next| next.checked_add(MAX_RECORDS).is_some())
+        .ok_or_else(|| SdkError::Publish {
+            subject: subject.to_string(),
+            detail: "the feed's sequence numbers are used up; publish on a new feed".into(),
+        })?;
     let status = Arc::new(FeedStatus::new());
     let (to_publisher, rx) = mpsc::unbounded_channel();
     let publisher = Publisher {
@@ -292,8 +299,8 @@ impl FeedTask {
         };
         let first = self.started.next_seq;
         let count = u64::try_from(queued.len()).unwrap_or(u64::MAX);
-        let last = first + count - 1;
-        self.started.next_seq = last + 1;
+        let last = first.saturating_add(count - 1);
+        self.started.next_seq = last.saturating_add(1);
         let (drafts, receipts): (Vec<_>, Vec<_>) = queued
             .into_iter()
             .map(|q| (q.item.draft(), q.receipt))

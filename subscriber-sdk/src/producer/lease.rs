@@ -153,6 +153,15 @@ async fn acquire(kv: &kv::Store, key: &str, feed: &str, value: &Bytes) -> Result
     let deadline = Instant::now() + PROBE + EXPIRY + EXPIRY_MARGIN;
     let mut seen: Option<kv::Entry> = None;
     loop {
+        if Instant::now() >= deadline {
+            return Err(match &seen {
+                Some(entry) => SdkError::FeedHeld {
+                    feed: feed.to_string(),
+                    holder: String::from_utf8_lossy(&entry.value).into_owned(),
+                },
+                None => unavailable(format!("could not take feed {feed} in time")),
+            });
+        }
         match kv.create(key, value.clone()).await {
             Ok(revision) => return Ok(revision),
             Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
