@@ -270,33 +270,27 @@ impl Producer {
     /// waiting for a linger) and waits until it is stored; batches kept
     /// after a failure are published again first.
     pub async fn flush(&self) -> Result<(), SdkError> {
-        let mut replies = Vec::new();
-        for tx in self.senders() {
-            let (reply, rx) = oneshot::channel();
-            if tx.send(Command::Flush(reply)).await.is_ok() {
-                replies.push(rx);
-            }
-        }
-        let mut result = Ok(());
-        for rx in replies {
-            // A task that stopped has failed its receipts already.
-            if let Ok(Err(e)) = rx.await {
-                if result.is_ok() {
-                    result = Err(e);
-                }
-            }
-        }
-        result
+        self.tell_every_feed(Command::Flush).await
     }
 
     /// Flushes every feed, releases them in the writers bucket (so another
     /// writer may take them at once) and disconnects. Dropping a producer
     /// does the same in the background, as far as the runtime lets it.
     pub async fn close(self) -> Result<(), SdkError> {
+        self.tell_every_feed(Command::Close).await
+    }
+
+    /// Sends every running feed task a command and waits for all replies;
+    /// returns the first error. A task that stopped has failed its
+    /// receipts already.
+    async fn tell_every_feed(
+        &self,
+        command: fn(oneshot::Sender<Result<(), SdkError>>) -> Command,
+    ) -> Result<(), SdkError> {
         let mut replies = Vec::new();
         for tx in self.senders() {
             let (reply, rx) = oneshot::channel();
-            if tx.send(Command::Close(reply)).await.is_ok() {
+            if tx.send(command(reply)).await.is_ok() {
                 replies.push(rx);
             }
         }
