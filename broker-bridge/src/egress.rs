@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
-use coalition_core::batch::{decode_batch, open_batch, VerifiedBatch};
+use coalition_core::batch::{decode_batch, VerifiedBatch};
 use coalition_core::decision::{release_decision, Crossing, MessageFacts, PolicyView};
 use coalition_core::feed_position::{BatchRange, ForwardWindow, Judgement};
 use coalition_core::DenyReason;
@@ -34,7 +34,9 @@ use crate::deadletter::{dead_letter_batch, dead_letter_record};
 use crate::pacing::{Limiter, Pacer};
 use crate::policy_state::PolicyState;
 use crate::rate::{paced_producer, Pace, ProducerPacing};
-use crate::stage::{Counted, CycleFacts, Decided, FeedKey, Incoming, Outgoing, Stage, Target};
+use crate::stage::{
+    lane, open_on, Counted, CycleFacts, Decided, FeedKey, Incoming, Outgoing, Stage, Target,
+};
 use crate::BridgeError;
 
 /// Which source an egress decision reads.
@@ -220,16 +222,16 @@ pub(crate) fn verify_outbound(
     input: &Incoming,
     now_ms: i64,
 ) -> Result<VerifiedBatch, DenyReason> {
-    let verified = open_batch(&input.payload, &ctx.state.certificates, now_ms)?;
-    let b = &verified.batch.header;
-    if b.origin != ctx.nation {
-        return Err(DenyReason::OriginMismatch);
-    }
-    if b.message_type.as_str() != ctx.kind.as_str()
-        || input.subject != subjects::outbound(ctx.kind, &b.producer_id, &b.feed)
-    {
-        return Err(DenyReason::SubjectMismatch);
-    }
+    let verified = open_on(
+        input,
+        &ctx.state.certificates,
+        now_ms,
+        |b| {
+            (lane(b.message_type) == ctx.kind)
+                .then(|| subjects::outbound(ctx.kind, &b.producer_id, &b.feed))
+        },
+        |origin| origin == ctx.nation,
+    )?;
     if !verified.batch.is_complete() {
         return Err(DenyReason::IncompleteBatch);
     }

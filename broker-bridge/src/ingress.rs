@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
-use coalition_core::batch::{decode_batch, open_batch, DecodedRecord, VerifiedBatch};
+use coalition_core::batch::{decode_batch, DecodedRecord, VerifiedBatch};
 use coalition_core::decision::{admit_decision, Crossing, MessageFacts, Translated};
 use coalition_core::feed_position::{BatchRange, FeedState, ForwardWindow, Judgement};
 use coalition_core::schema::known_versions;
@@ -29,7 +29,7 @@ use crate::pacing::{Limiter, Pacer};
 use crate::policy_state::PolicyState;
 use crate::rate::PartnerPace;
 use crate::serve::{serve, Admitted};
-use crate::stage::{Counted, CycleFacts, Decided, FeedKey, Incoming, Stage, Target};
+use crate::stage::{lane, open_on, Counted, CycleFacts, Decided, FeedKey, Incoming, Stage, Target};
 
 /// The ingress stage for one partner and lane.
 pub(crate) struct IngressStage {
@@ -94,17 +94,16 @@ fn verify_released(
     input: &Incoming,
     now_ms: i64,
 ) -> Result<VerifiedBatch, DenyReason> {
-    let verified = open_batch(&input.payload, &ctx.state.certificates, now_ms)?;
-    let b = &verified.batch.header;
-    if b.message_type.as_str() != ctx.kind.as_str()
-        || input.subject != subjects::released(ctx.kind, &b.origin, &b.producer_id, &b.feed)
-    {
-        return Err(DenyReason::SubjectMismatch);
-    }
-    if b.origin != ctx.partner {
-        return Err(DenyReason::OriginMismatch);
-    }
-    Ok(verified)
+    open_on(
+        input,
+        &ctx.state.certificates,
+        now_ms,
+        |b| {
+            (lane(b.message_type) == ctx.kind)
+                .then(|| subjects::released(ctx.kind, &b.origin, &b.producer_id, &b.feed))
+        },
+        |origin| origin == ctx.partner,
+    )
 }
 
 /// The admit decision for one verified record.
@@ -262,16 +261,7 @@ fn admit_records(ctx: &IngressStage, input: &Incoming, v: &VerifiedBatch, out: &
     out.certificates
         .push((Target::Home, v.batch.header.producer_cert_sha256));
     let lineage = batch_lineage(ctx, input, v, &key_id);
-    serve(
-        &ctx.state,
-        &ctx.nation,
-        &ctx.partner,
-        input,
-        v,
-        &admitted,
-        lineage,
-        out,
-    );
+    serve(&ctx.state, &ctx.partner, input, v, &admitted, lineage, out);
 }
 
 /// The headers every INBOUND message of this batch carries (batch-level

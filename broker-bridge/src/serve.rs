@@ -12,7 +12,7 @@ use coalition_core::decision::Translated;
 use coalition_core::schema::transcode_track_payload;
 use coalition_schemas::headers;
 use coalition_schemas::v1::{AuditDecision, AuditRecord, InboundBatch, InboundRecord};
-use coalition_topology::{subjects, Kind};
+use coalition_topology::subjects;
 use prost::Message;
 
 use crate::audit_record::{record, DecisionFacts};
@@ -35,10 +35,8 @@ struct Served {
 
 /// Stores the admitted records of `v` on the INBOUND subject of every
 /// version they are served in. `lineage` holds the batch-level headers.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn serve(
     state: &PolicyState,
-    nation: &str,
     partner: &str,
     input: &Incoming,
     v: &VerifiedBatch,
@@ -47,10 +45,7 @@ pub(crate) fn serve(
     out: &mut Decided,
 ) {
     let b = &v.batch.header;
-    let kind = match b.message_type.as_str() {
-        "alert" => Kind::Alert,
-        _ => Kind::Track,
-    };
+    let kind = crate::stage::lane(b.message_type);
     let mut by_version: std::collections::BTreeMap<u32, Vec<Served>> = Default::default();
     for a in admitted {
         let r = &v.batch.records[a.index];
@@ -97,7 +92,6 @@ pub(crate) fn serve(
             });
         }
     }
-    let _ = nation;
     for (version, mut served) in by_version {
         served.sort_by_key(|s| s.index);
         let keep: Vec<usize> = served.iter().map(|s| s.index).collect();

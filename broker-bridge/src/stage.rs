@@ -191,3 +191,38 @@ pub(crate) trait Stage: Send + Sync + 'static {
 /// Unix ms now: a stage asks per record, just before it reads the policy
 /// state (tests pass their own).
 pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Decodes a batch, checks where it arrived (before anything that may wait
+/// for a certificate: a misfiled or foreign batch is refused at once), then
+/// finds its certificate and verifies it at `now_ms`. `subject` is the
+/// subject the batch's header says it belongs on; `origin` whether its
+/// origin may come from this source.
+pub(crate) fn open_on(
+    input: &Incoming,
+    cache: &coalition_core::certificate::CertificateCache,
+    now_ms: i64,
+    subject: impl Fn(&coalition_core::batch::BatchHeader) -> Option<String>,
+    origin: impl Fn(&str) -> bool,
+) -> Result<coalition_core::batch::VerifiedBatch, DenyReason> {
+    use coalition_core::batch::{decode_batch, verify_batch, VerifiedBatch};
+    let batch = decode_batch(&input.payload)?;
+    if subject(&batch.header).as_deref() != Some(input.subject.as_str()) {
+        return Err(DenyReason::SubjectMismatch);
+    }
+    if !origin(&batch.header.origin) {
+        return Err(DenyReason::OriginMismatch);
+    }
+    let certificate = cache
+        .get(&batch.header.producer_cert_sha256)
+        .ok_or(DenyReason::UnknownCertificate)?;
+    verify_batch(&batch, &certificate, now_ms)?;
+    Ok(VerifiedBatch { batch, certificate })
+}
+
+/// The lane of a message type.
+pub(crate) fn lane(t: coalition_core::envelope::MessageType) -> Kind {
+    match t {
+        coalition_core::envelope::MessageType::Track => Kind::Track,
+        coalition_core::envelope::MessageType::Alert => Kind::Alert,
+    }
+}

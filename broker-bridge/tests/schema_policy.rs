@@ -253,30 +253,17 @@ fn usa_radar(
     (root, identity)
 }
 
-/// Seals a track as USA's `radar-1` would, outside the SDK.
+/// Seals a one-track batch as USA's `radar-1` would, outside the SDK.
 fn seal_track(mesh: &nats_harness::Mesh, version: u32, seq: u64, id: &str) -> bytes::Bytes {
+    use common::forge;
     use prost::Message as _;
     let (_, identity) = usa_radar(mesh);
     let payload = match version {
         1 => track(id).encode_to_vec(),
         _ => track_v2(id).encode_to_vec(),
     };
-    coalition_core::envelope::seal(
-        &identity,
-        &coalition_core::envelope::SealRequest {
-            message_type: MessageType::Track,
-            schema_version: version,
-            label: &label("USA", "SECRET", &["GBR"]),
-            feed: "tracks",
-            seq,
-            corrects_seq: None,
-            payload: payload.into(),
-            product_id: id,
-            derived_from: &[],
-            now_ms: now_ms(),
-        },
-    )
-    .expect("seals")
+    let record = forge::record(&label("USA", "SECRET", &["GBR"]), version, id, payload);
+    forge::seal(&identity, "tracks", seq, &[record])
 }
 
 /// Publishes raw bytes on `subject` as `cred`, with `headers`
@@ -310,7 +297,7 @@ async fn publish_raw(
     schema_header: &str,
 ) {
     let cred = mesh.clients("USA").expect("clients").producers["radar-1"].clone();
-    let id = format!("USA.radar-1.tracks.{seq}");
+    let id = format!("USA.radar-1.tracks.{seq}-{seq}");
     let headers = [
         ("Nats-Msg-Id", id.as_str()),
         ("Coalition-Schema", schema_header),
@@ -340,22 +327,13 @@ async fn downgrades_are_refused_and_audited() {
     .await;
     until("policy applied", || metric(applied) >= 1.0).await;
 
-    // The signed version edited from 2 to 1: the signature no longer holds.
-    let mut envelope =
-        coalition_schemas::v1::Envelope::decode(seal_track(&s.mesh, 2, 100, "SIGNED-EDITED"))
-            .expect("envelope");
-    let mut header = coalition_schemas::v1::SignedHeader::decode(envelope.signed_header.as_ref())
-        .expect("header");
-    header.schema.as_mut().expect("schema").version = 1;
-    envelope.signed_header = header.encode_to_vec().into();
-    publish_raw(
-        &s.mesh,
-        100,
-        envelope.encode_to_vec().into(),
-        "coalition.v1.Track@1",
-    )
-    .await;
-    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.bad_signature").await;
+    // The signed version edited from 2 to 1: the Merkle root no longer holds.
+    let edited =
+        common::forge::edit_record(&seal_track(&s.mesh, 2, 100, "SIGNED-EDITED"), 0, |h| {
+            h.schema_version = 1
+        });
+    publish_raw(&s.mesh, 100, edited, "coalition.v1.Track@1").await;
+    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.bad_proof").await;
     assert!(contains(&dead.payload, b"SIGNED-EDITED"));
 
     // A retired v1 track whose NATS header claims v2: the signed version decides.
@@ -365,7 +343,7 @@ async fn downgrades_are_refused_and_audited() {
     assert!(contains(&dead.payload, b"HEADER-SAYS-V2"));
 
     let records = audit_records(&s.mesh, "USA").await;
-    for (seq, reason) in [(100, "bad_signature"), (101, "schema_version_retired")] {
+    for (seq, reason) in [(100, "bad_proof"), (101, "schema_version_retired")] {
         assert!(
             records
                 .iter()
@@ -395,17 +373,20 @@ async fn downgrades_are_refused_and_audited() {
 
     // A "transcoded" copy whose payload is not the transcoding of the
     // signed one (written straight into INBOUND): the SDK refuses it.
-    let forged = coalition_schemas::v1::ServedMessage {
-        envelope: seal_track(&s.mesh, 1, 200, "ORIGINAL"),
+    let forged = coalition_schemas::v1::InboundBatch {
+        batch: seal_track(&s.mesh, 1, 200, "ORIGINAL"),
         version: 2,
-        payload: track_v2("FORGED").encode_to_vec().into(),
-        lossy_fields: vec![],
+        records: vec![coalition_schemas::v1::InboundRecord {
+            translated_label: Some((&label("GBR", "SECRET", &[])).into()),
+            translator: "USA-GBR@1".into(),
+            source_policy_version: 1,
+            target_policy_version: 1,
+            transcoded_payload: track_v2("FORGED").encode_to_vec().into(),
+            lossy_fields: vec![],
+        }],
     };
     let home = s.mesh.bridge_config("GBR").expect("config").home.clone();
-    let headers = [
-        ("Coalition-Transcoded-From", "1"),
-        ("Nats-Msg-Id", "forged.v2"),
-    ];
+    let headers = [("Nats-Msg-Id", "forged.v2")];
     let subject = "in.track.USA.radar-1.tracks.v2";
     publish_as(
         &s.mesh,

@@ -153,39 +153,23 @@ async fn noforn_track_never_leaves_usa() {
     s.bridges.shutdown().await;
 }
 
-/// Seals a real envelope as USA's radar-1, then rewrites its label (what an
-/// attacker on the path, or a faulty sending bridge, could do).
-fn tampered_envelope(mesh: &nats_harness::Mesh, seq: u64) -> bytes::Bytes {
-    use coalition_core::envelope::{seal, MessageType, SealRequest};
-    use coalition_schemas::v1;
-    use prost::Message;
-    let root = coalition_sdk::load_trust_anchor(&mesh.root_public_key_path("USA")).unwrap();
-    let (key, cert) = mesh.producer_key_paths("USA", "radar-1");
-    let identity = coalition_sdk::load_producer_identity(&key, &cert, "USA", &root).unwrap();
-    let sealed = seal(
+/// Seals a real batch as USA's radar-1, then rewrites a record's label
+/// (what an attacker on the path, or a faulty sending bridge, could do).
+fn tampered_batch(mesh: &nats_harness::Mesh, seq: u64) -> bytes::Bytes {
+    use common::forge;
+    let identity = forge::identity(mesh, "USA", "radar-1");
+    let sealed = forge::seal(
         &identity,
-        &SealRequest {
-            message_type: MessageType::Track,
-            schema_version: 1,
-            label: &label("USA", "SECRET", &["FRA"]),
-            feed: "tracks",
-            seq,
-            corrects_seq: None,
-            payload: track("TRACK-TAMPERED").encode_to_vec().into(),
-            product_id: "TRACK-TAMPERED",
-            derived_from: &[],
-            now_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64,
-        },
-    )
-    .unwrap();
-    let mut env = v1::Envelope::decode(sealed.as_ref()).unwrap();
-    let mut header = v1::SignedHeader::decode(env.signed_header.as_ref()).unwrap();
-    header.label.as_mut().unwrap().releasable_to = vec!["GBR".into()];
-    env.signed_header = header.encode_to_vec().into();
-    env.encode_to_vec().into()
+        "tracks",
+        seq,
+        &[forge::track_record(
+            &label("USA", "SECRET", &["FRA"]),
+            "TRACK-TAMPERED",
+        )],
+    );
+    forge::edit_record(&sealed, 0, |h| {
+        h.label.as_mut().unwrap().releasable_to = vec!["GBR".into()];
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -203,20 +187,19 @@ async fn label_changed_after_signing_is_rejected_counted_and_dead_lettered() {
         .unwrap()
         .credential
         .clone();
-    let js = jetstream_as(&s.mesh, "USA", rel).await;
-    let mut hdrs = async_nats::HeaderMap::new();
-    hdrs.insert("Nats-Msg-Id", "USA.radar-1.tracks.100");
-    let envelope = tampered_envelope(&s.mesh, 100);
-    within("inject", async {
-        js.publish_with_headers("rel.track.USA.radar-1.tracks", hdrs, envelope)
-            .await
-            .unwrap()
-            .await
-            .unwrap()
-    })
+    let identity = common::forge::identity(&s.mesh, "USA", "radar-1");
+    common::forge::store_certificate(&s.mesh, "USA", rel.clone(), &identity).await;
+    common::forge::publish_raw(
+        &s.mesh,
+        "USA",
+        rel,
+        "rel.track.USA.radar-1.tracks",
+        "USA.radar-1.tracks.100-100",
+        tampered_batch(&s.mesh, 100),
+    )
     .await;
 
-    let dead = dead_letter(&s.mesh, "GBR", "dlq.ingress.bad_signature").await;
+    let dead = dead_letter(&s.mesh, "GBR", "dlq.ingress.bad_proof").await;
     assert!(
         contains(&dead.payload, b"TRACK-TAMPERED"),
         "the dead letter keeps the original bytes"
@@ -226,7 +209,7 @@ async fn label_changed_after_signing_is_rejected_counted_and_dead_lettered() {
             .get("Coalition-Reason")
             .map(|v| v.to_string())
             .as_deref(),
-        Some("bad_signature")
+        Some("bad_proof")
     );
     assert_eq!(
         dead.headers
@@ -238,7 +221,7 @@ async fn label_changed_after_signing_is_rejected_counted_and_dead_lettered() {
     wait_for_metric(&[
         "coalition_bridge_rejected_total",
         "nation=\"GBR\"",
-        "reason=\"bad_signature\"",
+        "reason=\"bad_proof\"",
         "} 1",
     ])
     .await;
@@ -282,7 +265,7 @@ async fn garbage_from_a_producer_is_dead_lettered_at_egress_and_the_feed_goes_on
     let mut s = scene(THREE_NATIONS).await;
     let rel_gbr = label("USA", "SECRET", &["GBR"]);
     publish(&s.usa, &rel_gbr, "BEFORE-GARBAGE").await;
-    // The producer's own NATS user, publishing bytes that are no envelope.
+    // The producer's own NATS user, publishing bytes that are no batch.
     let cred = s.mesh.clients("USA").unwrap().producers["radar-1"].clone();
     let js = jetstream_as(&s.mesh, "USA", cred).await;
     within("garbage", async {
@@ -320,7 +303,7 @@ async fn garbage_from_a_producer_is_dead_lettered_at_egress_and_the_feed_goes_on
         track_id(&next_delivery(&mut s.gbr_tracks).await),
         "AFTER-GARBAGE"
     );
-    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.malformed_envelope").await;
+    let dead = dead_letter(&s.mesh, "USA", "dlq.egress.malformed_batch").await;
     assert_eq!(dead.payload.as_ref(), b"\xde\xad\xbe\xef");
     s.bridges.shutdown().await;
 }

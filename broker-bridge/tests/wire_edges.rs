@@ -63,28 +63,16 @@ impl Logs {
     }
 }
 
-/// A genuine envelope sealed by USA's `radar-1` on feed `tracks`.
+/// A genuine batch of one track sealed by USA's `radar-1` on feed `tracks`.
 fn sealed(mesh: &nats_harness::Mesh, seq: u64, id: &str) -> bytes::Bytes {
-    use coalition_core::envelope::{seal, MessageType, SealRequest};
-    let root = coalition_sdk::load_trust_anchor(&mesh.root_public_key_path("USA")).unwrap();
-    let (key, cert) = mesh.producer_key_paths("USA", "radar-1");
-    let identity = coalition_sdk::load_producer_identity(&key, &cert, "USA", &root).unwrap();
-    seal(
+    use common::forge;
+    let identity = forge::identity(mesh, "USA", "radar-1");
+    forge::seal(
         &identity,
-        &SealRequest {
-            message_type: MessageType::Track,
-            schema_version: 1,
-            label: &label("USA", "SECRET", &["GBR"]),
-            feed: "tracks",
-            seq,
-            corrects_seq: None,
-            payload: track(id).encode_to_vec().into(),
-            product_id: id,
-            derived_from: &[],
-            now_ms: now_ms(),
-        },
+        "tracks",
+        seq,
+        &[forge::track_record(&label("USA", "SECRET", &["GBR"]), id)],
     )
-    .unwrap()
 }
 
 /// Publishes `payload` on `subject` into a JetStream stream of `nation`'s
@@ -126,8 +114,8 @@ async fn garbage_and_misfiled_releases_are_dead_lettered_at_ingress_and_inbound_
 ) {
     let mut s = scene(USA_TO_GBR).await;
     let rel = usa_release_to_gbr(&s.mesh);
-    // Bytes that are no envelope, on the feed's own release subject.
-    let garbage = bytes::Bytes::from_static(b"\x00\x01 not an envelope");
+    // Bytes that are no batch, on the feed's own release subject.
+    let garbage = bytes::Bytes::from_static(b"\x00\x01 not a batch");
     store(
         &s.mesh,
         "USA",
@@ -136,7 +124,7 @@ async fn garbage_and_misfiled_releases_are_dead_lettered_at_ingress_and_inbound_
         garbage.clone(),
     )
     .await;
-    // A genuine envelope of feed `tracks`, released on another subject.
+    // A genuine batch of feed `tracks`, released on another subject.
     let misfiled = sealed(&s.mesh, 50, "MISFILED");
     store(
         &s.mesh,
@@ -148,7 +136,7 @@ async fn garbage_and_misfiled_releases_are_dead_lettered_at_ingress_and_inbound_
     .await;
 
     for (reason, payload) in [
-        ("malformed_envelope", &garbage),
+        ("malformed_batch", &garbage),
         ("subject_mismatch", &misfiled),
     ] {
         let dead = dead_letter(&s.mesh, "GBR", &format!("dlq.ingress.{reason}")).await;
@@ -180,11 +168,11 @@ async fn garbage_and_misfiled_releases_are_dead_lettered_at_ingress_and_inbound_
         Some(Err(e @ coalition_sdk::SdkError::Verification { .. })) => {
             let text = e.to_string();
             assert!(text.contains(subject), "names the subject: {text}");
-            assert!(text.contains("malformed_envelope"), "says why: {text}");
+            assert!(text.contains("malformed_batch"), "says why: {text}");
             let coalition_sdk::SdkError::Verification { reason, .. } = e else {
                 unreachable!()
             };
-            assert_eq!(reason, DenyReason::MalformedEnvelope);
+            assert_eq!(reason, DenyReason::MalformedBatch);
         }
         other => panic!("garbage in INBOUND must be refused, got {other:?}"),
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod crash;
+pub mod forge;
 pub mod ledger;
 pub mod own_machine;
 pub mod policy;
