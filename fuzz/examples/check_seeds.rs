@@ -1,11 +1,12 @@
 //! Checks that every committed seed in `fuzz/seeds/` verifies against the
-//! fixed world (but the two meant as refusals), so the fuzzers start past
-//! the signature checks.
+//! fixed world (but the three meant as refusals, which must be refused for
+//! their reason), so the fuzzers start past the signature checks; and runs
+//! every `batch` seed through the `batch` target's body (its assertions
+//! included), so a broken harness shows without cargo-fuzz.
 //! Run from `fuzz/`: `cargo run --release --example check_seeds`.
 use std::path::Path;
 
-use coalition_core::certificate::CertificateCache;
-use coalition_core::envelope::open;
+use coalition_core::batch::open_batch;
 use coalition_core::revocation::{verify_heartbeat, verify_notice};
 use coalition_core::schema::verify_schema_policy;
 use coalition_core::translator::verify_translator;
@@ -17,16 +18,25 @@ fn main() {
     let w = world();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
     let mut failures = 0;
-    for target in ["envelope", "translator", "revocation", "schema_policy"] {
-        for entry in std::fs::read_dir(root.join(target)).expect("seeds") {
-            let path = entry.expect("entry").path();
+    let mut batch_seeds = 0;
+    for target in ["batch", "translator", "revocation", "schema_policy"] {
+        let mut entries: Vec<_> = std::fs::read_dir(root.join(target))
+            .expect("seeds")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
             let bytes = std::fs::read(&path).expect("read");
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             let object = || v1::SignedObject::decode(bytes.as_slice()).map_err(|e| e.to_string());
             let result: Result<(), String> = match target {
-                "envelope" => open(&bytes, &CertificateCache::new(w.anchors.clone()), NOW_MS)
-                    .map(|_| ())
-                    .map_err(|r| format!("{r:?}")),
+                "batch" => {
+                    coalition_fuzz::batch::run(&bytes);
+                    batch_seeds += 1;
+                    open_batch(&bytes, &w.certificates, NOW_MS)
+                        .map(|_| ())
+                        .map_err(|r| r.as_str().to_string())
+                }
                 "translator" => object().and_then(|o| {
                     verify_translator(&o, &w.anchors)
                         .map(|_| ())
@@ -44,22 +54,34 @@ fn main() {
                         .map_err(|e| e.to_string())
                 }),
             };
-            // Two seeds are refusals on purpose: a feed the certificate does
-            // not allow, and a translator only one of its nations signed.
-            let expect_ok = !matches!(name.as_str(), "track-unknown-feed" | "signed-by-usa-only");
-            match (result, expect_ok) {
-                (Ok(()), true) => println!("{target}/{name}: verifies"),
-                (Err(e), false) => println!("{target}/{name}: refused as meant: {e}"),
-                (Ok(()), false) => {
-                    println!("{target}/{name}: verifies, but is meant to be refused");
+            // Three seeds are refusals on purpose: a batch on a feed its
+            // certificate does not allow, a batch under an expired
+            // certificate, and a translator only one of its nations signed.
+            let refusal = match (target, name.as_str()) {
+                ("batch", "unknown-feed") => Some("feed_not_permitted"),
+                ("batch", "expired-certificate") => Some("certificate_expired"),
+                ("translator", "signed-by-usa-only") => Some(""),
+                _ => None,
+            };
+            match (result, refusal) {
+                (Ok(()), None) => println!("{target}/{name}: verifies"),
+                (Err(e), Some(meant)) if e.contains(meant) => {
+                    println!("{target}/{name}: refused as meant: {e}")
+                }
+                (Ok(()), Some(meant)) => {
+                    println!("{target}/{name}: verifies, but is meant to be refused ({meant})");
                     failures += 1;
                 }
-                (Err(e), true) => {
+                (Err(e), _) => {
                     println!("{target}/{name}: refused: {e}");
                     failures += 1;
                 }
             }
         }
+    }
+    if batch_seeds == 0 {
+        println!("no batch seeds");
+        failures += 1;
     }
     std::process::exit(if failures == 0 { 0 } else { 1 });
 }

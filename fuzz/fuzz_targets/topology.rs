@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
             "127.0.0.1",
             base_port,
             Path::new("/tmp/fuzz-store"),
+            Path::new("/tmp/fuzz-tls"),
         );
         let _ = generate(&topology, &addressing, &mut Credentials::default());
     }
