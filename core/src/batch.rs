@@ -211,6 +211,11 @@ pub struct DecodedBatch {
 /// records must be non-empty, within the header's range and in strictly
 /// increasing seq order.
 pub fn decode_batch(bytes: &[u8]) -> Result<DecodedBatch, DenyReason> {
+    // What a shell read with `scan` (feed, certificate, record count) must
+    // be what is decided: a batch the two readings disagree on (e.g. one
+    // with protobuf groups, which prost skips and `scan` does not) is
+    // refused.
+    let (scanned_header, scanned_records) = scan(bytes).ok_or(DenyReason::MalformedBatch)?;
     let v1::Batch {
         header,
         signature,
@@ -219,7 +224,11 @@ pub fn decode_batch(bytes: &[u8]) -> Result<DecodedBatch, DenyReason> {
     } = v1::Batch::decode(bytes).map_err(|_| DenyReason::MalformedBatch)?;
     let wire = v1::BatchHeader::decode(header.as_ref()).map_err(|_| DenyReason::MalformedHeader)?;
     let batch = BatchHeader::try_from(wire)?;
-    if records.is_empty() || proof.len() > batch.leaf_count() {
+    if records.is_empty()
+        || proof.len() > batch.leaf_count()
+        || records.len() != scanned_records
+        || header.as_ref() != scanned_header
+    {
         return Err(DenyReason::MalformedBatch);
     }
     let proof = proof
