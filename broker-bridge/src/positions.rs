@@ -17,11 +17,6 @@ use prost::Message;
 use crate::stage::FeedKey;
 use crate::BridgeError;
 
-/// The stage token of a position subject: `<stage>_<kind>`.
-fn stage_token(stage: &str, kind: Kind) -> String {
-    format!("{stage}_{}", kind.as_str())
-}
-
 /// A stage's feed positions, as last stored.
 #[derive(Debug)]
 pub(crate) struct Positions {
@@ -32,7 +27,7 @@ pub(crate) struct Positions {
 impl Positions {
     pub(crate) fn new(stage: &str, kind: Kind) -> Self {
         Positions {
-            stage: stage_token(stage, kind),
+            stage: subjects::position_stage(stage, kind),
             known: HashMap::new(),
         }
     }

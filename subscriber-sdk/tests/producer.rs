@@ -397,3 +397,49 @@ async fn many_tasks_publish_through_one_producer() {
     let producer = std::sync::Arc::into_inner(producer).expect("the tasks are done");
     within("close", producer.close()).await.expect("closes");
 }
+
+/// After a producer was away longer than OUTBOUND's retention, OUTBOUND no
+/// longer holds its feed's last batch; its next seq must still follow what
+/// the bridge accepted (POSITIONS), or the bridge refuses it as a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seqs_continue_after_the_bridges_position_when_outbound_no_longer_holds_the_feed() {
+    use prost::Message as _;
+    let mesh = mesh().await;
+    let js = home(&mesh, "USA").await;
+    let position = coalition_schemas::v1::FeedPosition {
+        last_seq: 500,
+        sealed_at_ms: 1,
+        accepted_stream_seqs: vec![1],
+        decided_through_stream_seq: 1,
+    };
+    let subject = coalition_topology::subjects::position(
+        &coalition_topology::subjects::position_stage("egress", coalition_topology::Kind::Track),
+        "USA",
+        "radar-1",
+        "tracks",
+    );
+    within("store a position", async {
+        js.publish(subject, position.encode_to_vec().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored")
+    })
+    .await;
+    let producer = producer(&mesh, producer_options(&mesh)).await;
+    let receipt = within(
+        "publish",
+        producer.publish_track("tracks", &label(), &track("after")),
+    )
+    .await
+    .expect("stored");
+    assert_eq!(receipt.seq, 501, "continues after the bridge's position");
+    // A feed the bridge has no position for starts at 1.
+    let other = within(
+        "publish on another feed",
+        producer.publish_track("tracks-2", &label(), &track("other")),
+    )
+    .await
+    .expect("stored");
+    assert_eq!(other.seq, 1);
+}

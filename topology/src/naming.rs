@@ -265,7 +265,14 @@ pub mod subjects {
         .to_string()
     }
 
-    /// A stage's position in a feed: `pos.<stage>.<origin>.<producer>.<feed>`.
+    /// The stage token of a position subject: `<stage>_<kind>` (e.g.
+    /// `egress_track`): each stage and lane keeps its own positions.
+    pub fn position_stage(stage: &str, kind: Kind) -> String {
+        format!("{stage}_{}", kind.as_str())
+    }
+
+    /// A stage's position in a feed: `pos.<stage>.<origin>.<producer>.<feed>`,
+    /// `stage` as [`position_stage`] makes it.
     pub fn position(stage: &str, origin: &str, producer: &str, feed: &str) -> String {
         Subject::Position {
             stage: stage.into(),

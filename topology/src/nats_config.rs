@@ -150,6 +150,9 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
             format!("ctl.certificate.{code}.{p}.*"),
             "$JS.API.INFO".into(),
         ];
+        // Read its feeds' positions at egress: where the next seq starts
+        // when OUTBOUND no longer holds the feed's last batch.
+        publish.push(format!("$JS.API.STREAM.MSG.GET.{}", streams::POSITIONS));
         for kind in Kind::ALL {
             // Read its feeds' last batch: where the next seq starts.
             let stream = streams::outbound(kind);

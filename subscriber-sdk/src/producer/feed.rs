@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::batcher::{Limits, Pending};
 use super::item::Item;
 use super::lease::{Lease, Lost};
-use super::outbound::last_stored_seq;
+use super::outbound::{accepted_seq, last_stored_seq};
 use super::publisher::{CutBatch, FeedStatus, Publisher, ToPublisher};
 use super::receipt::ReceiptSender;
 use super::Shared;
@@ -127,8 +127,18 @@ async fn start(
             stream: name.into(),
             detail: e.to_string(),
         })?;
+    let identity = &shared.identity;
+    let accepted = accepted_seq(
+        &shared.js,
+        &identity.nation,
+        lane(kind),
+        &identity.producer_id,
+        feed,
+    )
+    .await?;
     let next_seq = last_stored_seq(&stream, subject)
         .await?
+        .max(accepted)
         .checked_add(1)
         .filter(|next| next.checked_add(MAX_RECORDS).is_some())
         .ok_or_else(|| SdkError::Publish {

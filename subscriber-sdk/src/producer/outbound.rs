@@ -37,6 +37,37 @@ pub(crate) async fn last_stored_seq(
     }
 }
 
+/// The last seq this nation's bridge accepted at egress on the feed
+/// (`pos.egress_<kind>.<nation>.<producer>.<feed>` in POSITIONS), or 0 if
+/// none. It outlives OUTBOUND's retention: after a producer was away longer
+/// than that, its next seq must still follow what the bridge accepted, or
+/// the bridge refuses it as a replay.
+pub(crate) async fn accepted_seq(
+    js: &jetstream::Context,
+    nation: &str,
+    kind: coalition_topology::Kind,
+    producer: &str,
+    feed: &str,
+) -> Result<u64, SdkError> {
+    let stage = subjects::position_stage("egress", kind);
+    let subject = subjects::position(&stage, nation, producer, feed);
+    let error = |detail: String| SdkError::Publish {
+        subject: subject.clone(),
+        detail: format!("cannot read the bridge's position in the feed: {detail}"),
+    };
+    let stream = js
+        .get_stream_no_info(coalition_topology::streams::POSITIONS)
+        .await
+        .map_err(|e| error(e.to_string()))?;
+    match stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(msg) => coalition_schemas::v1::FeedPosition::decode(msg.payload.as_ref())
+            .map(|p| p.last_seq)
+            .map_err(|e| error(format!("not a FeedPosition: {e}"))),
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+        Err(e) => Err(error(e.to_string())),
+    }
+}
+
 /// Publishes the producer's certificate on HOME's CONTROL stream, where
 /// bridges and subscribers look it up by digest, and waits until it is
 /// stored.

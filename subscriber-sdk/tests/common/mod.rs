@@ -129,6 +129,10 @@ pub async fn create_streams(js: &jetstream::Context) {
         max_messages_per_subject: 1,
         ..stream_config(streams::CONTROL, "ctl.>")
     });
+    configs.push(stream::Config {
+        max_messages_per_subject: 1,
+        ..stream_config(streams::POSITIONS, "pos.>")
+    });
     for config in configs {
         within("create stream", js.get_or_create_stream(config))
             .await
