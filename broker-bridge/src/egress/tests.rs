@@ -278,13 +278,13 @@ fn feed_positions_refuse_replays_rollbacks_and_jumps_and_the_feed_goes_on() {
 fn an_unknown_certificate_holds_the_batch_then_refuses_it_when_the_hold_is_over() {
     let f = fixture(WIDE, &["GBR"], fixed());
     let id = identity(&f.root, "USA", "radar-1");
-    let l = Label::new("USA", "SECRET", &["GBR"]);
+    let l = [Label::new("USA", "SECRET", &["GBR"])];
     let other = identity(&f.root, "USA", "radar-2");
     known(&f, &other);
     let inputs = [
-        batch(&other, 1, &[l.clone()], 10),
-        batch(&id, 1, &[l.clone()], 11),
-        batch(&other, 2, &[l.clone()], 12),
+        batch(&other, 1, &l, 10),
+        batch(&id, 1, &l, 11),
+        batch(&other, 2, &l, 12),
     ];
     let out = decide(&f.stage, &inputs, &CycleFacts::default());
     assert_eq!(out.held_from, Some(1), "held from the unknown one on");
