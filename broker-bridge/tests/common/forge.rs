@@ -111,6 +111,36 @@ pub async fn publish_raw(
     .await;
 }
 
+/// Publishes as [`publish_raw`] does and returns the sequence the message
+/// was stored at in its stream: what the reading stage's dead letter
+/// (`dlq.<stage>.<partner>.<stream seq>`) and audit records
+/// (`source_stream_seq`) name it by.
+pub async fn publish_stored(
+    mesh: &nats_harness::Mesh,
+    nation: &str,
+    cred: Credential,
+    subject: &str,
+    msg_id: &str,
+    bytes: Bytes,
+) -> u64 {
+    let js = jetstream_as(mesh, nation, cred).await;
+    let mut hdrs = async_nats::HeaderMap::new();
+    hdrs.insert("Nats-Msg-Id", msg_id);
+    let ack = within(&format!("publish to {subject}"), async {
+        js.publish_with_headers(subject.to_string(), hdrs, bytes)
+            .await
+            .expect("publish")
+            .await
+            .expect("stored")
+    })
+    .await;
+    assert!(
+        !ack.duplicate,
+        "{subject}: {msg_id} was taken for a duplicate"
+    );
+    ack.sequence
+}
+
 /// Stores `identity`'s certificate in the CONTROL stream of the account
 /// `cred` belongs to (as a producer does in HOME, and a bridge does in a
 /// partner's release account before releasing).
