@@ -33,7 +33,7 @@ pub(crate) const AUDIT_STREAM: &str = "AUDIT";
 
 /// The subject a nation's audit blocks are stored under.
 pub(crate) fn audit_subject(nation: &str) -> String {
-    format!("audit.{nation}")
+    coalition_topology::subjects::audit(nation)
 }
 
 /// When the writer adds a signed checkpoint to a block.

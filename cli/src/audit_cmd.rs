@@ -368,7 +368,7 @@ impl AuditLog {
             })?;
         Ok(AuditLog {
             stream,
-            subject: format!("audit.{}", config.nation),
+            subject: coalition_topology::subjects::audit(&config.nation),
             nation: config.nation.clone(),
         })
     }

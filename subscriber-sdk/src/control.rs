@@ -124,9 +124,8 @@ impl ControlPublisher {
             .get_stream(streams::CONTROL)
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        let prefix = format!("ctl.notice.{}.", self.nation);
         let info = stream
-            .info_with_subjects(format!("{prefix}*"))
+            .info_with_subjects(subjects::control_notices(&self.nation))
             .await
             .map_err(|e| unavailable(e.to_string()))?;
         use futures::TryStreamExt;
@@ -136,7 +135,13 @@ impl ControlPublisher {
             .map_err(|e| unavailable(e.to_string()))?;
         Ok(subjects
             .iter()
-            .filter_map(|(s, _)| s.strip_prefix(&prefix)?.parse::<u64>().ok())
+            .filter_map(|(s, _)| match subjects::Subject::parse(s) {
+                Ok(subjects::Subject::Control(subjects::ControlSubject::Notice {
+                    issuer,
+                    epoch,
+                })) if issuer == self.nation => Some(epoch),
+                _ => None,
+            })
             .max()
             .unwrap_or(0))
     }

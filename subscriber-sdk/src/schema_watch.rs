@@ -49,7 +49,7 @@ impl SchemaWatch {
             .map_err(|e| unavailable(e.to_string()))?;
         let mut consumer = stream
             .create_consumer(pull::OrderedConfig {
-                filter_subject: format!("ctl.schema.{nation}.*"),
+                filter_subject: coalition_topology::subjects::control_schema_policies(nation),
                 deliver_policy: DeliverPolicy::All,
                 ..Default::default()
             })

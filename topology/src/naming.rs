@@ -171,6 +171,16 @@ pub mod subjects {
         .to_string()
     }
 
+    /// Every schema policy of `nation`: the filter `ctl.schema.<nation>.*`.
+    pub fn control_schema_policies(nation: &str) -> String {
+        format!("ctl.schema.{nation}.*")
+    }
+
+    /// Every revocation notice of `issuer`: the filter `ctl.notice.<issuer>.*`.
+    pub fn control_notices(issuer: &str) -> String {
+        format!("ctl.notice.{issuer}.*")
+    }
+
     /// The latest heartbeat of `issuer`: `ctl.heartbeat.<issuer>`.
     pub fn control_heartbeat(issuer: &str) -> String {
         Subject::Control(ControlSubject::Heartbeat {
