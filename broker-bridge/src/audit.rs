@@ -187,7 +187,7 @@ impl Auditor {
             .filter(|_| checkpoint_due(self.policy, head.blocks_since_checkpoint, since));
         let mut chain = head.chain.clone();
         let block = chain
-            .seal(records, signer.map(|key| (key, crate::now_ms())))
+            .seal(records, signer.map(|key| (key, crate::time::now_ms())))
             .map_err(|e| {
                 AppendError::Failed(BridgeError::js(format!("seal {}", self.subject), e))
             })?;
@@ -324,7 +324,7 @@ mod tests {
     fn bridge_key() -> (Arc<CertifiedKey>, TrustAnchors) {
         let root = SigningKeyPair::generate(Algorithm::MlDsa65, "USA root");
         let key = SigningKeyPair::generate(Algorithm::MlDsa65, "USA/bridge");
-        let now = crate::now_ms();
+        let now = crate::time::now_ms();
         let request = CertificateRequest {
             nation: "USA".into(),
             producer_id: BRIDGE_IDENTITY.into(),
@@ -397,7 +397,7 @@ mod tests {
             a.stream.get_raw_message(5).await.is_err(),
             "one block per append"
         );
-        let report = verify_chain("USA", stored, &anchors, crate::now_ms());
+        let report = verify_chain("USA", stored, &anchors, crate::time::now_ms());
         assert!(report.is_clean(), "{:?}", report.problems);
         assert_eq!(
             (report.records_checked, report.last_verified_index),

@@ -31,9 +31,10 @@ use sha2::Digest;
 use tokio::sync::watch;
 
 use crate::audit::Auditor;
-use crate::pipeline::pause;
 use crate::policy_state::{ControlApplied, PolicyState};
-use crate::{now_ms, telemetry, BridgeError};
+use crate::time::now_ms;
+use crate::time::pause;
+use crate::{telemetry, BridgeError};
 
 /// Creates a CONTROL stream (one message kept per subject) if missing.
 pub(crate) async fn ensure_control_stream(

@@ -23,8 +23,8 @@ use coalition_topology::Kind;
 
 use crate::certificates::{self, Forwarded, HoldBound, Holds};
 use crate::continuity::{Break, ChainState};
-use crate::pipeline::Shell;
 use crate::positions::Positions;
+use crate::shell::Shell;
 use crate::stage::{Counted, CycleFacts, FeedKey, Incoming, Stage, Target};
 use crate::BridgeError;
 

@@ -31,7 +31,6 @@ use coalition_topology::Kind;
 
 use crate::audit_record::{per_record, record, DecisionFacts};
 use crate::deadletter::{dead_letter_batch, dead_letter_record};
-use crate::pacing::{Limiter, Pacer};
 use crate::policy_state::PolicyState;
 use crate::rate::{paced_producer, Pace, ProducerPacing};
 use crate::stage::{
@@ -78,7 +77,7 @@ pub(crate) struct EgressStage {
     /// Whether the other stage wrote on this stage's subjects since asked.
     pub chains_stale: Box<dyn Fn() -> bool + Send + Sync>,
     /// Run before the gate is placed (egress: recount PACED).
-    pub on_open: Option<crate::egress_stages::OnOpen>,
+    pub on_open: Option<crate::stage::OnOpen>,
     /// Unix ms now; per record, just before it reads the policy state.
     pub clock: crate::stage::Clock,
 }
@@ -110,16 +109,6 @@ impl Stage for EgressStage {
 
     fn decide(&self, inputs: &[Incoming], facts: &CycleFacts) -> Decided {
         decide(self, inputs, facts)
-    }
-
-    fn pacer(&self) -> Option<Pacer> {
-        (self.mode == Mode::Paced).then(|| {
-            Pacer::new(
-                &self.nation,
-                "paced",
-                Limiter::Producers(self.pacing.clone()),
-            )
-        })
     }
 
     fn guard(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {

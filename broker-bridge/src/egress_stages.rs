@@ -21,14 +21,14 @@ use tokio::task::JoinHandle;
 use coalition_topology::{streams, subjects, Kind};
 
 use crate::egress::{EgressStage, Mode};
-use crate::pipeline::{run_stage, Shell, Source};
-use crate::rate::{paced_producer, ProducerPacing};
-use crate::stage::{Counted, Target};
-use crate::{bus, now_ms, BridgeError, Shared};
-
-/// Run before the egress stage places its gate.
-pub(crate) type OnOpen =
-    Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), BridgeError>> + Send + Sync>;
+use crate::pacing::{Limiter, Pacer};
+use crate::pipeline::run_stage;
+use crate::rate::paced_producer;
+use crate::shared::Shared;
+use crate::shell::{Shell, Source};
+use crate::stage::Target;
+use crate::time::now_ms;
+use crate::{bus, BridgeError};
 
 /// Creates a lane's PACED stream (work-queue retention: it stays in HOME,
 /// and what is left in it is what still waits) if missing.
@@ -162,23 +162,19 @@ async fn spawn(
         lease: shared.lease.clone(),
         pacing: shared.pacing.clone(),
         hold: shared.hold_at_egress,
+        pacer: (stage.mode == Mode::Paced).then(|| {
+            Pacer::new(
+                &shared.nation,
+                "paced",
+                Limiter::Producers(shared.pacing.clone()),
+            )
+        }),
     };
     Ok(tokio::spawn(run_stage(
         Arc::new(stage),
         shell,
         shutdown.clone(),
     )))
-}
-
-/// Keeps the waiting counts as stored cycles report them.
-pub(crate) fn count(pacing: &ProducerPacing, counted: &[Counted]) {
-    for c in counted {
-        match c {
-            Counted::Deferred { producer, .. } => pacing.deferred(producer, 1),
-            Counted::Drained { producer } => pacing.drained(producer, 1),
-            _ => {}
-        }
-    }
 }
 
 /// The forward window of the bridge's config.

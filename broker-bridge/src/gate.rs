@@ -14,6 +14,10 @@
 //! ready.
 use std::collections::BTreeMap;
 
+/// The most batches a stage pulls from its consumer, and takes from its
+/// gate, at once.
+pub(crate) const MAX_BATCH: usize = 256;
+
 /// What happened to an offered message.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Offer<T> {

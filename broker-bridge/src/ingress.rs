@@ -25,7 +25,6 @@ use coalition_topology::Kind;
 
 use crate::audit_record::{per_record, record, DecisionFacts};
 use crate::deadletter::{dead_letter_batch, dead_letter_record};
-use crate::pacing::{Limiter, Pacer};
 use crate::policy_state::PolicyState;
 use crate::rate::PartnerPace;
 use crate::serve::{serve, Admitted};
@@ -76,14 +75,6 @@ impl Stage for IngressStage {
 
     fn decide(&self, inputs: &[Incoming], facts: &CycleFacts) -> Decided {
         decide(self, inputs, facts)
-    }
-
-    fn pacer(&self) -> Option<Pacer> {
-        Some(Pacer::new(
-            &self.nation,
-            "ingress",
-            Limiter::Partner(self.pace.clone()),
-        ))
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, kv};
 use tokio::sync::{watch, Mutex};
 
-use crate::pipeline::pause;
+use crate::time::pause;
 use crate::BridgeError;
 
 /// The key-value bucket holding the lease.

@@ -32,6 +32,7 @@ mod egress_stages;
 mod error;
 mod gate;
 mod ingress;
+mod ingress_stages;
 mod lease;
 mod pacing;
 mod pipeline;
@@ -40,16 +41,17 @@ mod positions;
 mod rate;
 mod serve;
 mod settings;
+mod shared;
+mod shell;
 mod stage;
 pub mod telemetry;
+mod time;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coalition_core::feed_position::ForwardWindow;
-use coalition_core::revocation::Freshness;
-use coalition_topology::{accounts, streams, Kind};
+use coalition_topology::accounts;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -59,8 +61,8 @@ pub use settings::BridgeSettings;
 use crate::audit::Auditor;
 use crate::certificates::HoldBound;
 use crate::control::{ensure_control_stream, ControlParts, ControlPlane};
-use crate::pipeline::{run_stage, Shell, Source};
-use crate::stage::Target;
+use crate::shared::Shared;
+use crate::time::now_ms;
 
 /// A running bridge.
 #[derive(Debug)]
@@ -97,34 +99,6 @@ fn instance_id(nation: &str) -> String {
         std::process::id(),
         rand::random::<u32>()
     )
-}
-
-/// Unix ms now.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// What every stage shares.
-struct Shared {
-    nation: String,
-    lease: Arc<lease::Lease>,
-    control: Arc<ControlPlane>,
-    auditor: Arc<Auditor>,
-    home_js: jetstream::Context,
-    /// (partner, link ceiling, its release account) for every partner
-    /// released to.
-    release: Vec<(String, String, jetstream::Context)>,
-    replicas: usize,
-    /// Per-producer rate limits (egress and paced stages).
-    pacing: Arc<rate::ProducerPacing>,
-    /// Every feed's forward window.
-    window: ForwardWindow,
-    /// How long a batch waits for its certificate, at egress (with a
-    /// per-producer cool-down) and at ingress.
-    hold_at_egress: HoldBound,
-    hold_at_ingress: HoldBound,
 }
 
 /// Connects, creates the streams and consumers, starts the control plane,
@@ -236,48 +210,7 @@ pub async fn start(
         tasks.extend(egress_stages::start(&shared, kind, stream, &shutdown).await?);
     }
     for link in &cfg.ingress {
-        let account = accounts::from_partner(&link.partner);
-        let client = bus::connect(
-            &nation,
-            &account,
-            &cfg.servers,
-            (&link.credential, &cfg.tls),
-        )
-        .await?;
-        let partner_js = jetstream::with_domain(client, &link.partner);
-        tasks.push(tokio::spawn(control.clone().follow_partner(
-            link.partner.clone(),
-            partner_js.clone(),
-            shutdown.clone(),
-        )));
-        let pace = Arc::new(rate::PartnerPace::new(
-            &link.partner,
-            cfg.rate_limits.for_partner(&link.partner),
-        ));
-        for kind in Kind::ALL {
-            let (control, partner) = (shared.control.clone(), link.partner.clone());
-            let stage = ingress::IngressStage {
-                name: format!("{nation} ingress from {} ({kind})", link.partner),
-                nation: nation.clone(),
-                partner: link.partner.clone(),
-                kind,
-                state: shared.control.state.clone(),
-                max_classification: link.max_classification.clone(),
-                window: shared.window,
-                pace: pace.clone(),
-                freshness: Box::new(move || match control.freshness(&partner) {
-                    Freshness::Fresh => Ok(()),
-                    Freshness::Stale(why) => Err(why),
-                }),
-                clock: Arc::new(now_ms),
-            };
-            tasks.push(tokio::spawn(run_ingress(
-                stage,
-                partner_js.clone(),
-                shared.clone(),
-                shutdown.clone(),
-            )));
-        }
+        tasks.extend(ingress_stages::start(&shared, link, cfg, &shutdown).await?);
     }
     tracing::info!(%nation, release = cfg.release.len(), ingress = cfg.ingress.len(), "bridge started");
     Ok(BridgeHandle {
@@ -286,51 +219,6 @@ pub async fn start(
         heartbeats_paused,
         heartbeat_sending: control.sending.clone(),
     })
-}
-
-/// Attaches to one lane of the partner's RELEASED streams (retrying while
-/// the link is down), then runs the ingress stage, which holds while the
-/// view of the partner's revocation state is stale.
-async fn run_ingress(
-    stage: ingress::IngressStage,
-    partner_js: jetstream::Context,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let durable = streams::ingress_consumer(&stage.nation);
-    let released = streams::released(stage.kind);
-    let source = loop {
-        let attempt = async {
-            let stream = partner_js
-                .get_stream(released)
-                .await
-                .map_err(|e| BridgeError::js(format!("partner {released} stream"), e))?;
-            let consumer = bus::durable_consumer(&stream, &durable, stage.pace.window).await?;
-            Ok::<_, BridgeError>(Source { consumer, stream })
-        };
-        match attempt.await {
-            Ok(s) => break s,
-            Err(e) => {
-                tracing::info!(nation = %stage.nation, partner = %stage.partner, error = %e, "waiting for partner link");
-                if pipeline::pause(&mut shutdown, Duration::from_millis(500)).await {
-                    return;
-                }
-            }
-        }
-    };
-    tracing::info!(stage = %stage.name, "ingress attached");
-    let shell = Shell {
-        nation: shared.nation.clone(),
-        source,
-        targets: [(Target::Home, shared.home_js.clone())].into(),
-        certificates_from: partner_js,
-        cache: shared.control.state.certificates.clone(),
-        auditor: shared.auditor.clone(),
-        lease: shared.lease.clone(),
-        pacing: shared.pacing.clone(),
-        hold: shared.hold_at_ingress,
-    };
-    run_stage(Arc::new(stage), shell, shutdown).await;
 }
 
 /// Runs the bridge until `shutdown` turns true.

@@ -9,58 +9,21 @@
 //! acknowledged before its outcome (releases, admissions, dead letters,
 //! audit, feed positions) is durable. Inputs are processed in source-stream
 //! order ([`crate::gate`]).
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer, AckKind};
+use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::audit::Auditor;
-use crate::certificates::{Cache, HoldBound};
 use crate::cycle::{self, CycleState};
-use crate::gate::{Gate, Offer};
-use crate::lease::Lease;
+use crate::gate::{Gate, Offer, MAX_BATCH};
 use crate::rate::ProducerPacing;
-use crate::stage::{Stage, Target};
-use crate::{now_ms, telemetry, BridgeError};
-
-/// Largest number of batches taken from a consumer at once.
-pub(crate) const MAX_BATCH: usize = 256;
-
-/// Where a stage reads from: a durable consumer over a whole stream.
-pub(crate) struct Source {
-    pub consumer: PullConsumer,
-    pub stream: jetstream::stream::Stream,
-}
-
-/// Everything a stage's shell reads, writes and reports to.
-pub(crate) struct Shell {
-    pub nation: String,
-    pub source: Source,
-    /// JetStream contexts by target: HOME and each partner released to.
-    pub targets: HashMap<Target, jetstream::Context>,
-    /// The CONTROL stream certificates are looked up in: HOME's at egress,
-    /// the partner's at ingress.
-    pub certificates_from: jetstream::Context,
-    pub cache: Cache,
-    pub auditor: Arc<Auditor>,
-    pub lease: Arc<Lease>,
-    /// Per-producer waiting counts, kept as stored cycles report them.
-    pub pacing: Arc<ProducerPacing>,
-    pub hold: HoldBound,
-}
-
-impl Shell {
-    /// HOME's JetStream context.
-    pub(crate) fn home(&self) -> Result<&jetstream::Context, BridgeError> {
-        self.targets
-            .get(&Target::Home)
-            .ok_or_else(|| BridgeError::js("stage", "no HOME target"))
-    }
-}
+use crate::shell::{Shell, Source};
+use crate::stage::{Counted, Stage};
+use crate::time::{now_ms, pause};
+use crate::{telemetry, BridgeError};
 
 /// How long the gate may wait for a missing message before checking
 /// whether it aged out of the source stream. Longer than the ack wait, so a
@@ -75,11 +38,11 @@ const CERTIFICATE_RETRY: Duration = Duration::from_millis(200);
 /// shutdown. Batches are processed in source-stream order ([`Gate`]).
 pub(crate) async fn run_stage<S: Stage>(
     stage: Arc<S>,
-    shell: Shell,
+    mut shell: Shell,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name = stage.name().to_string();
-    let mut pacer = stage.pacer();
+    let mut pacer = shell.pacer.take();
     let window = pacer.as_ref().map_or(MAX_BATCH, |p| p.window());
     let mut gate: Option<Gate<jetstream::Message>> = None;
     let mut state = CycleState::new(stage.label(), stage.kind(), shell.hold);
@@ -201,7 +164,7 @@ async fn decide_ready<S: Stage>(
             let nation = &shell.nation;
             telemetry::batch_seconds(nation, stage.label(), started.elapsed().as_secs_f64());
             telemetry::record(nation, &done.counted);
-            crate::egress_stages::count(&shell.pacing, &done.counted);
+            count_waiting(&shell.pacing, &done.counted);
             for b in &done.breaks {
                 telemetry::continuity_break(nation, stage.label(), b);
             }
@@ -213,6 +176,18 @@ async fn decide_ready<S: Stage>(
                     .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
                     .await;
             }
+        }
+    }
+}
+
+/// Keeps the producers' waiting counts (PACED) as stored cycles report
+/// them.
+fn count_waiting(pacing: &ProducerPacing, counted: &[Counted]) {
+    for c in counted {
+        match c {
+            Counted::Deferred { producer, .. } => pacing.deferred(producer, 1),
+            Counted::Drained { producer } => pacing.drained(producer, 1),
+            _ => {}
         }
     }
 }
@@ -394,12 +369,4 @@ async fn skip_deleted(
         tracing::error!(stage = %name, skipped, from = next - skipped, "messages missing from the source stream (deleted or lost); skipped");
     }
     skipped
-}
-
-/// Waits `d`, or less if shutdown comes first; true if shutting down.
-pub(crate) async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    tokio::select! {
-        _ = shutdown.changed() => true,
-        _ = tokio::time::sleep(d) => *shutdown.borrow(),
-    }
 }

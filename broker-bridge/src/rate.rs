@@ -37,7 +37,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-use crate::pipeline::MAX_BATCH;
+use crate::gate::MAX_BATCH;
 
 /// The governor quota for a configured rate (values were checked to be at
 /// least 1 when the config was loaded; 1 is used if not).

@@ -81,7 +81,7 @@ impl BridgeSettings {
     /// Builds the policy state from the loaded objects, checking each and
     /// that every link's ceiling is in the right nation's scale.
     fn check_policies(&self, path: &Path) -> Result<(), BridgeError> {
-        let (state, _) = self.initial_state(crate::now_ms())?;
+        let (state, _) = self.initial_state(crate::time::now_ms())?;
         let cfg = &self.config;
         let in_scale = |nation: &str, class: &str, what: String| {
             let policy = state.policies.current(nation).ok_or_else(|| {

@@ -18,7 +18,6 @@ use coalition_core::DenyReason;
 use coalition_schemas::v1::AuditRecord;
 use coalition_topology::Kind;
 
-use crate::pacing::Pacer;
 use crate::BridgeError;
 
 /// Where an output is stored: this nation's HOME account, or the release
@@ -135,6 +134,10 @@ pub(crate) struct Decided {
     pub held_from: Option<usize>,
 }
 
+/// Run before a stage places its gate (the egress stage recounts PACED).
+pub(crate) type OnOpen =
+    Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), BridgeError>> + Send + Sync>;
+
 /// A bridge stage: what it reads, how it decides, and its own needs of the
 /// shell.
 pub(crate) trait Stage: Send + Sync + 'static {
@@ -163,11 +166,6 @@ pub(crate) trait Stage: Send + Sync + 'static {
 
     /// The pure decision over a cycle, in source-stream order.
     fn decide(&self, inputs: &[Incoming], facts: &CycleFacts) -> Decided;
-
-    /// Its rate limit, if any ([`crate::pacing`]); asked once, at start.
-    fn pacer(&self) -> Option<Pacer> {
-        None
-    }
 
     /// Held while a cycle is decided, stored and counted (the paced stage,
     /// so that the egress stage's recount of PACED never sees half a cycle).
