@@ -906,7 +906,8 @@ async fn a_batch_naming_a_certificate_not_on_control_yet_is_held_then_admitted_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_certificate_that_never_arrives_is_unknown_certificate_after_the_hold_and_other_producers_flow(
 ) {
-    let mut s = scene_with_hold(USA_TO_GBR_FEEDS, 2_000).await;
+    let hold = Duration::from_secs(4);
+    let mut s = scene_with_hold(USA_TO_GBR_FEEDS, hold.as_millis() as u64).await;
     let radar_3 = forge::identity(&s.mesh, "USA", "radar-3");
     let door = Door::egress(&s.mesh, "radar-3", "tracks");
     let never = forge::seal(&radar_3, "tracks", 1, &drafts("NEVER", 1, &to_gbr()));
@@ -917,6 +918,25 @@ async fn a_certificate_that_never_arrives_is_unknown_certificate_after_the_hold_
     written
         .refused(&s.mesh, &ids("radar-3", "tracks", [1]))
         .await;
+
+    // The cool-down: for 60 s after that refusal, radar-3's batches naming
+    // an unknown certificate are refused at once, not held again, so a
+    // producer cannot stall its nation's egress hold after hold. Held, the
+    // next batch and the track behind it would wait the whole hold (the
+    // bridge times it from when it first holds the batch, after it was
+    // written), so a delivery sooner than the hold shows it was not held.
+    let started = tokio::time::Instant::now();
+    let again = forge::seal(&radar_3, "tracks", 2, &drafts("AGAIN", 1, &to_gbr()));
+    let written = write(&s.mesh, &door, again, DenyReason::UnknownCertificate).await;
     legitimate(&mut s, "LEGIT-2", 2).await;
+    let waited = started.elapsed();
+    assert!(
+        waited < hold,
+        "refused at once in the cool-down, not held: the next track waited {waited:?}"
+    );
+    written
+        .refused(&s.mesh, &ids("radar-3", "tracks", [2]))
+        .await;
+    legitimate(&mut s, "LEGIT-3", 3).await;
     s.bridges.shutdown().await;
 }
