@@ -18,7 +18,8 @@ pub const ALERT_SCHEMA_ID: &str = "coalition.v1.Alert";
 
 /// NATS header names of the wire contract (see `docs/wire-contract.md`).
 pub mod headers {
-    /// JetStream de-duplication id: `<origin>.<producer>.<feed>.<seq>`.
+    /// JetStream de-duplication id: a batch's `<origin>.<producer>.<feed>.<first>-<last>`
+    /// (docs/wire-contract.md lists every form).
     pub const MSG_ID: &str = "Nats-Msg-Id";
     /// Lineage: the producer's nation.
     pub const ORIGIN: &str = "Coalition-Origin";
@@ -26,24 +27,16 @@ pub mod headers {
     pub const PRODUCER: &str = "Coalition-Producer";
     /// Lineage: the feed.
     pub const FEED: &str = "Coalition-Feed";
-    /// Lineage: the sequence number in the feed.
+    /// The highest record seq a message carries (a batch on `rel.`, `in.`),
+    /// or the record's seq on a one-record dead letter.
     pub const SEQ: &str = "Coalition-Seq";
-    /// Continuity: the feed seq of the message written before this one on
-    /// the same subject (`0`: none). A refused message is not in the chain,
-    /// so a break means a message is missing, not refused.
+    /// Continuity: the `Coalition-Seq` of the message written before this
+    /// one on the same subject (`0`: none). Chains are per message (batch);
+    /// a refused record is not in the chain, so a break means something is
+    /// missing, not refused.
     pub const PREV_SEQ: &str = "Coalition-Prev-Seq";
     /// Lineage: hex SHA-256 of the producer's public key (first 16 bytes).
     pub const KEY_ID: &str = "Coalition-Key-Id";
-    /// Lineage: the label as produced, in its one-line human form.
-    pub const LABEL: &str = "Coalition-Label";
-    /// Dual-run serving: the schema version the message was produced in,
-    /// on a message served (as a `ServedMessage`) in another version.
-    pub const TRANSCODED_FROM: &str = "Coalition-Transcoded-From";
-    /// Dual-run serving: `<field>:<loss>,...`, the source fields the
-    /// conversion did not carry exactly (absent if lossless).
-    pub const LOSSY: &str = "Coalition-Lossy";
-    /// Lineage: `<schema id>@<version>`.
-    pub const SCHEMA: &str = "Coalition-Schema";
     /// Lineage: `release` (on release subjects) or `admit` (on delivery subjects).
     pub const DECISION: &str = "Coalition-Decision";
     /// Lineage: the nation whose bridge released it.
@@ -54,17 +47,9 @@ pub mod headers {
     pub const ADMITTED_BY: &str = "Coalition-Admitted-By";
     /// Lineage: when it was admitted, Unix ms.
     pub const ADMITTED_AT: &str = "Coalition-Admitted-At";
-    /// Lineage: the label as translated into the receiving nation's
-    /// vocabulary, in its one-line human form.
-    pub const TRANSLATED_LABEL: &str = "Coalition-Translated-Label";
-    /// Lineage: the translator that admitted it, `<id>@<version>`.
-    pub const TRANSLATOR: &str = "Coalition-Translator";
-    /// Lineage: `<origin>/v<n> -> <receiver>/v<m>`, the policy versions
-    /// the decision was taken under.
-    pub const POLICY_VERSIONS: &str = "Coalition-Policy-Versions";
     /// Dead letters: the deny reason (`DenyReason::as_str`).
     pub const REASON: &str = "Coalition-Reason";
-    /// Dead letters: `egress` or `ingress`.
+    /// Dead letters: `egress`, `paced` or `ingress`.
     pub const STAGE: &str = "Coalition-Stage";
     /// Dead letters: the subject the message arrived on.
     pub const SOURCE_SUBJECT: &str = "Coalition-Source-Subject";

@@ -6,9 +6,15 @@
 //! The isolation this file encodes (see docs/architecture.md):
 //! - a partner's leaf connection is bound to `REL_<partner>`, so it sees only
 //!   what this nation's bridge released to it;
-//! - it may read (never delete or write) the `RELEASED` stream there;
+//! - it may read (never delete or write) the `RELEASED` streams there (both
+//!   lanes) and read CONTROL (consumers, and a message by subject);
 //! - only the bridge may publish release (`rel.>`) and delivery (`in.>`)
-//!   subjects; producers may publish only their own `out.*.<producer>.>`.
+//!   subjects; producers may publish only their own `out.*.<producer>.>`,
+//!   their own certificate (`ctl.certificate.<nation>.<producer>.*`) and
+//!   their own feeds' keys in the FEED_WRITERS bucket, and read their feeds'
+//!   last batch (OUTBOUND), the bridge's positions (POSITIONS) and CONTROL;
+//! - subscribers read both INBOUND and OUTBOUND lanes and a CONTROL message
+//!   by subject (certificates); they publish nothing.
 use std::fmt::Write as _;
 
 use crate::addressing::{Addressing, ServerAddress};

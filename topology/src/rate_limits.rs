@@ -1,7 +1,8 @@
 //! The bridge's rate limits (`[rate_limits]` in a bridge config): how many
-//! messages per second each origin partner may have admitted at ingress,
-//! and each verified producer released at egress, and how much excess may
-//! wait durably before it is refused.
+//! records per second each origin partner may have admitted at ingress, and
+//! each verified producer released at egress, and how much excess may wait
+//! durably before it is refused. (The field is named `msgs_per_sec` for
+//! configs written before records travelled in batches; it counts records.)
 //!
 //! Plain data with defaults and one check; the bridge enforces it
 //! (`broker-bridge/src/rate.rs`). Nothing here knows about time or NATS.
@@ -9,14 +10,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// A rate: a steady number of messages per second and a burst (how many may
-/// pass at once after a quiet spell).
+/// A rate: a steady number of records per second and a burst (how many may
+/// pass at once after a quiet spell). A batch takes one token per record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rate {
-    /// Messages per second, sustained. At least 1.
+    /// Records per second, sustained. At least 1.
     pub msgs_per_sec: u32,
-    /// Messages that may pass at once. At least 1.
+    /// Records that may pass at once. At least 1.
     pub burst: u32,
 }
 
@@ -37,7 +38,7 @@ pub struct RateLimits {
     /// into the HOME stream PACED and released at this rate.
     #[serde(default = "default_producer")]
     pub producer: Rate,
-    /// How many of one producer's messages may wait in PACED; beyond this
+    /// How many of one producer's batches may wait in PACED; beyond this
     /// the excess is refused (`rate_limited`), counted and dead-lettered,
     /// so a runaway producer cannot fill the nation's disk.
     #[serde(default = "default_max_deferred")]
@@ -55,26 +56,30 @@ impl Default for RateLimits {
     }
 }
 
+// Defaults in records: a coalition air picture is about 10,000 tracks a
+// second, so a partner may send five times that and one producer half of
+// it before the limits bite.
 fn default_partner() -> Rate {
     Rate {
-        msgs_per_sec: 5_000,
-        burst: 10_000,
+        msgs_per_sec: 50_000,
+        burst: 100_000,
     }
 }
 
 fn default_producer() -> Rate {
     Rate {
-        msgs_per_sec: 2_000,
-        burst: 4_000,
+        msgs_per_sec: 20_000,
+        burst: 40_000,
     }
 }
 
+// Batches: at the SDK's default 64 records, 640,000 records.
 fn default_max_deferred() -> u32 {
-    100_000
+    10_000
 }
 
 impl RateLimits {
-    /// The rate for messages admitted from `partner`.
+    /// The rate for records admitted from `partner`.
     pub fn for_partner(&self, partner: &str) -> Rate {
         self.partners.get(partner).copied().unwrap_or(self.partner)
     }
