@@ -260,7 +260,11 @@ fn tampering_is_refused_with_its_reason() {
     // shell's scan would not; the two readings must never disagree.
     let mut grouped = bytes.to_vec();
     grouped.extend_from_slice(&[0x2b, 0x2c]);
-    push("a protobuf group appended", grouped.into(), DenyReason::MalformedBatch);
+    push(
+        "a protobuf group appended",
+        grouped.into(),
+        DenyReason::MalformedBatch,
+    );
     let mut w = wire(&bytes);
     let mut rh = v1::RecordHeader::decode(w.records[7].header.as_ref()).unwrap();
     rh.seq = 9;
