@@ -1,0 +1,166 @@
+//! Measurement 4's second half: **bytes fsynced per record**, summed over
+//! every stream of both nations.
+//!
+//! Before and after a mesh run it lists every stream (JetStream
+//! `STREAM.LIST`, with state) in every account that holds streams: HOME of
+//! USA and of GBR, and USA's REL_GBR, each as the bridge's user there.
+//! Per stream it reports messages written (`state.last_seq` after minus
+//! before) and bytes: `state.bytes` after minus before when no message was
+//! removed meanwhile; for streams that keep one message per subject
+//! (CONTROL, POSITIONS, the writers bucket) or a work queue, where the
+//! stored total hides what was overwritten, the messages written times
+//! their average stored size (marked `estimated`).
+//!
+//! `state.bytes` is the server's accounting of stored messages (payload,
+//! subject, headers and its per-message overhead); consumer state files,
+//! index files and filesystem metadata are written too and not counted.
+//! Every stream here is on servers with `sync_interval: always`, so every
+//! byte counted was fsynced before it was acknowledged.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::TryStreamExt;
+
+use crate::setup::Bench;
+use crate::Failure;
+
+/// (nation, account, stream).
+pub type StreamKey = (String, String, String);
+
+/// One stream's state at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State {
+    pub messages: u64,
+    pub bytes: u64,
+    pub last_seq: u64,
+}
+
+/// Every stream's state.
+pub type Snapshot = BTreeMap<StreamKey, State>;
+
+/// What one stream took during a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamDelta {
+    pub nation: String,
+    pub account: String,
+    pub stream: String,
+    pub messages_written: u64,
+    pub bytes_written: u64,
+    /// True when `bytes_written` is messages × average size (messages were
+    /// removed or replaced meanwhile).
+    pub estimated: bool,
+}
+
+/// Connections to every account holding streams.
+pub struct Streams {
+    accounts: Vec<(String, String, jetstream::Context)>,
+}
+
+impl Streams {
+    /// Connects as the bridge's user in every such account of both nations.
+    pub async fn connect(bench: &Bench) -> Result<Streams, Failure> {
+        let mut accounts = Vec::new();
+        for nation in ["USA", "GBR"] {
+            for (account, cred) in bench.stream_accounts(nation)? {
+                let client = bench.connect(nation, &cred).await?;
+                accounts.push((nation.to_string(), account, jetstream::new(client)));
+            }
+        }
+        Ok(Streams { accounts })
+    }
+
+    /// Every stream's state now (the benchmark's own BENCH_ streams left out).
+    pub async fn snapshot(&self) -> Result<Snapshot, Failure> {
+        let mut out = Snapshot::new();
+        for (nation, account, js) in &self.accounts {
+            let infos: Vec<_> = js.streams().try_collect().await?;
+            for info in infos {
+                if info.config.name.starts_with("BENCH_") {
+                    continue;
+                }
+                out.insert(
+                    (nation.clone(), account.clone(), info.config.name.clone()),
+                    State {
+                        messages: info.state.messages,
+                        bytes: info.state.bytes,
+                        last_seq: info.state.last_sequence,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// A snapshot taken once the data streams stop growing (the audit log
+    /// and feed positions are written as batches are stored): polled every
+    /// 250 ms until two agree, for at most 5 s. CONTROL and the writers
+    /// bucket are left out of the comparison: heartbeats and renewals
+    /// write them every second.
+    pub async fn settled(&self) -> Result<Snapshot, Failure> {
+        let data = |s: &Snapshot| -> u64 {
+            s.iter()
+                .filter(|((_, _, name), _)| name != "CONTROL" && !name.starts_with("KV_"))
+                .map(|(_, st)| st.last_seq)
+                .sum()
+        };
+        let mut last = self.snapshot().await?;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = self.snapshot().await?;
+            if data(&now) == data(&last) {
+                return Ok(now);
+            }
+            last = now;
+        }
+        Ok(last)
+    }
+}
+
+/// What every stream took between two snapshots (streams that took
+/// nothing are left out).
+pub fn deltas(before: &Snapshot, after: &Snapshot) -> Vec<StreamDelta> {
+    let mut out = Vec::new();
+    for (key, a) in after {
+        let b = before.get(key).copied().unwrap_or_default();
+        let written = a.last_seq.saturating_sub(b.last_seq);
+        if written == 0 {
+            continue;
+        }
+        let kept = a.messages.saturating_sub(b.messages);
+        let (bytes_written, estimated) = if kept == written {
+            (a.bytes.saturating_sub(b.bytes), false)
+        } else {
+            let average = if a.messages > 0 {
+                a.bytes as f64 / a.messages as f64
+            } else {
+                0.0
+            };
+            ((written as f64 * average).round() as u64, true)
+        };
+        let (nation, account, stream) = key.clone();
+        out.push(StreamDelta {
+            nation,
+            account,
+            stream,
+            messages_written: written,
+            bytes_written,
+            estimated,
+        });
+    }
+    out
+}
+
+/// Total bytes written over `deltas`.
+pub fn total_bytes(deltas: &[StreamDelta]) -> u64 {
+    deltas.iter().map(|d| d.bytes_written).sum()
+}
+
+/// Messages written into `stream` (any nation, account).
+pub fn messages_in(deltas: &[StreamDelta], nation: &str, stream: &str) -> u64 {
+    deltas
+        .iter()
+        .filter(|d| d.nation == nation && d.stream == stream)
+        .map(|d| d.messages_written)
+        .sum()
+}
