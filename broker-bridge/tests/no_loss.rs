@@ -410,7 +410,9 @@ async fn a_long_cut_while_tracks_flow_loses_nothing_and_catches_up() {
     let publishing = async {
         let mut next = 1u64;
         while next <= n {
-            let batch: Vec<_> = (next..(next + 100).min(n + 1))
+            // A thousand at a time: the SDK seals them into full batches
+            // back to back (one batch of the feed in flight at a time).
+            let batch: Vec<_> = (next..(next + 1_000).min(n + 1))
                 .map(|i| (l.clone(), track(&format!("L{i}"))))
                 .collect();
             let receipts = s
