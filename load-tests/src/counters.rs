@@ -20,8 +20,19 @@ use crate::setup::Bench;
 use crate::Failure;
 
 /// Leaf-link byte counters at one moment.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Leaf {
+    /// Messages USA sent GBR over the leaf connection (`out_msgs`).
+    pub usa_to_gbr_msgs: u64,
+    /// The connection's compression (`compression`: nats-server's default
+    /// for leaf nodes, `s2_auto`, switches it on as the RTT grows, so the
+    /// wire bytes below may be compressed).
+    pub compression: String,
+    /// The leaf connections' ids; a different set later means the link
+    /// reconnected in between, and the per-connection counters restarted.
+    pub connections: Vec<u64>,
+    /// Set by [`Leaf::since`] when that happened.
+    pub reconnected: bool,
     /// Message bytes USA sent GBR over the leaf connection (`out_bytes`).
     pub usa_to_gbr: u64,
     /// Message bytes GBR sent USA (`in_bytes`).
@@ -54,6 +65,13 @@ impl Leaf {
             };
             out.usa_to_gbr += field("out_bytes")?;
             out.gbr_to_usa += field("in_bytes")?;
+            out.usa_to_gbr_msgs += field("out_msgs")?;
+            out.connections.push(field("id")?);
+            out.compression = leaf
+                .get("compression")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
             found = true;
         }
         if !found {
@@ -68,9 +86,18 @@ impl Leaf {
         Ok(out)
     }
 
-    /// `self` minus `earlier`.
+    /// `self` minus `earlier` (the compression as `earlier -> self` if it
+    /// changed).
     pub fn since(&self, earlier: &Leaf) -> Leaf {
         Leaf {
+            usa_to_gbr_msgs: self.usa_to_gbr_msgs.saturating_sub(earlier.usa_to_gbr_msgs),
+            compression: if self.compression == earlier.compression {
+                self.compression.clone()
+            } else {
+                format!("{} -> {}", earlier.compression, self.compression)
+            },
+            connections: self.connections.clone(),
+            reconnected: self.connections != earlier.connections,
             usa_to_gbr: self.usa_to_gbr.saturating_sub(earlier.usa_to_gbr),
             gbr_to_usa: self.gbr_to_usa.saturating_sub(earlier.gbr_to_usa),
             wire_usa_to_gbr: self.wire_usa_to_gbr.saturating_sub(earlier.wire_usa_to_gbr),

@@ -20,6 +20,7 @@ mod counters;
 mod cpu;
 mod crypto;
 mod deliveries;
+mod logs;
 mod markdown;
 mod payload;
 mod publish;
@@ -50,7 +51,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run::run(&plan, &args.out).await {
+    let log = match logs::install(&args.out) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("coalition-bench: could not run: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match run::run(&plan, &args.out, &log).await {
         Ok(results) if results.errors.is_empty() => ExitCode::SUCCESS,
         Ok(results) => {
             eprintln!(

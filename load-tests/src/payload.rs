@@ -45,12 +45,29 @@ pub fn track_of_size(size: usize, index: u64) -> TrackV1 {
     let fixed = track.encoded_len();
     // Field 1: tag, length prefix, bytes. Pick the longest id that fits.
     let cost = |len: usize| 1 + prost::length_delimiter_len(len) + len;
-    let mut len = id.len();
+    let id_len = id.len();
+    let mut len = id_len;
     while fixed + cost(len + 1) <= size {
         len += 1;
     }
-    track.track_id = format!("{id}{}", "~".repeat(len - id.len()));
+    track.track_id = id + &filler(len - id_len, index);
     track
+}
+
+/// `n` characters from a 64-letter alphabet, pseudo-random per `seed`, so
+/// the padding does not compress (the leaf link may compress).
+fn filler(n: usize, seed: u64) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            // xorshift64
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x >> 58) as usize] as char
+        })
+        .collect()
 }
 
 /// The smallest encoded track [`track_of_size`] makes.

@@ -15,8 +15,9 @@ use coalition_sdk::{Label, PendingReceipt, Producer, TrackV1};
 use crate::payload::{alert, now_us, track_of_size};
 use crate::Failure;
 
-/// Distinct tracks cycled through per feed (built before the clock starts).
-const TRACK_POOL: usize = 64;
+/// Distinct tracks cycled through per feed (built before the clock starts;
+/// enough that a repeat is far apart for the leaf link's compression).
+const TRACK_POOL: usize = 1024;
 
 /// What a feed's publisher did.
 #[derive(Debug, Clone)]

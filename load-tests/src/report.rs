@@ -31,6 +31,8 @@ pub struct Results {
     pub skipped: BTreeMap<String, u64>,
     /// Loss, duplicates, order errors: any makes the exit code 1.
     pub errors: Vec<String>,
+    /// The bridges' and SDKs' warnings and errors during the run.
+    pub log: crate::logs::Summary,
 }
 
 /// Where and how it ran.

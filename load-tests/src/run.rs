@@ -26,7 +26,7 @@ use crate::track_run::{Ctx, Spec};
 use crate::Failure;
 
 /// Runs everything in `plan`; writes the results under `out`.
-pub async fn run(plan: &Plan, out: &Path) -> Result<Results, Failure> {
+pub async fn run(plan: &Plan, out: &Path, log: &Path) -> Result<Results, Failure> {
     let mut results = Results {
         machine: Machine::here(),
         plan: Some(plan.clone()),
@@ -141,6 +141,7 @@ pub async fn run(plan: &Plan, out: &Path) -> Result<Results, Failure> {
     tracks.stop();
     alerts.stop();
     bench.stop_bridges().await;
+    results.log = crate::logs::summarise(log);
     results.derive();
     let md = results.write(out)?;
     println!("\n{md}");

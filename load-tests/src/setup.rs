@@ -8,10 +8,11 @@
 //!   producer certificate names the feeds it may write, so every run gets
 //!   fresh feeds of its own (`radar-1/<run>-<i>`, seqs start at 1) and the
 //!   alert runs a separate producer (`warn-1`, alert feeds).
-//! - **Rate limits.** The bridges' default per-producer (2,000 records/s)
-//!   and per-partner (5,000 records/s) limits would cap the mesh path
-//!   below what it can carry; the benchmark lifts them far out of reach,
-//!   so it measures the path, not the limiter (the report says so).
+//! - **Rate limits.** The bridges' per-producer (egress) and per-partner
+//!   (ingress) limits are an operator's setting, and one producer pushed
+//!   as hard as the path takes can reach the defaults; the benchmark lifts
+//!   them far out of reach, so it measures the path, not the limiter (the
+//!   report says so).
 //!
 //! It measures nothing itself.
 use std::path::Path;

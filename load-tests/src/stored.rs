@@ -11,6 +11,10 @@
 //! stored total hides what was overwritten, the messages written times
 //! their average stored size (marked `estimated`).
 //!
+//! It also reads every durable consumer's delivery counter, so a run shows
+//! how often a message was delivered again (ack wait expired, pull lost):
+//! each redelivery of RELEASED crosses the leaf link again.
+//!
 //! `state.bytes` is the server's accounting of stored messages (payload,
 //! subject, headers and its per-message overhead); consumer state files,
 //! index files and filesystem metadata are written too and not counted.
@@ -39,6 +43,11 @@ pub struct State {
 /// Every stream's state.
 pub type Snapshot = BTreeMap<StreamKey, State>;
 
+/// Per stream, the deliveries its durable consumers made so far
+/// (`delivered.consumer_seq`, which counts redeliveries too) and the
+/// highest stream sequence they delivered (`delivered.stream_seq`).
+pub type Consumers = BTreeMap<(StreamKey, String), (u64, u64)>;
+
 /// What one stream took during a run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StreamDelta {
@@ -50,6 +59,12 @@ pub struct StreamDelta {
     /// True when `bytes_written` is messages × average size (messages were
     /// removed or replaced meanwhile).
     pub estimated: bool,
+    /// Deliveries its durable consumers made (all of them, summed).
+    pub consumer_deliveries: u64,
+    /// Of those, deliveries of a message the consumer had delivered before
+    /// (its ack wait expired, or a pull was lost): consumer deliveries
+    /// minus the stream sequences newly delivered.
+    pub redelivered: u64,
 }
 
 /// Connections to every account holding streams.
@@ -92,6 +107,29 @@ impl Streams {
         Ok(out)
     }
 
+    /// Every durable consumer's delivery counters now.
+    pub async fn consumers(&self) -> Result<Consumers, Failure> {
+        let mut out = Consumers::new();
+        for (nation, account, js) in &self.accounts {
+            let infos: Vec<_> = js.streams().try_collect().await?;
+            for info in infos {
+                let name = info.config.name.clone();
+                if name.starts_with("BENCH_") {
+                    continue;
+                }
+                let stream = js.get_stream_no_info(&name).await?;
+                let consumers: Vec<_> = stream.consumers().try_collect().await?;
+                for c in consumers {
+                    out.insert(
+                        ((nation.clone(), account.clone(), name.clone()), c.name),
+                        (c.delivered.consumer_sequence, c.delivered.stream_sequence),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// A snapshot taken once the data streams stop growing (the audit log
     /// and feed positions are written as batches are stored): polled every
     /// 250 ms until two agree, for at most 5 s. CONTROL and the writers
@@ -117,14 +155,35 @@ impl Streams {
     }
 }
 
-/// What every stream took between two snapshots (streams that took
-/// nothing are left out).
-pub fn deltas(before: &Snapshot, after: &Snapshot) -> Vec<StreamDelta> {
+/// What every stream took between two snapshots, and what its consumers
+/// delivered between two readings (streams that took nothing and
+/// delivered nothing are left out).
+pub fn deltas(
+    before: &Snapshot,
+    after: &Snapshot,
+    consumers_before: &Consumers,
+    consumers_after: &Consumers,
+) -> Vec<StreamDelta> {
     let mut out = Vec::new();
     for (key, a) in after {
         let b = before.get(key).copied().unwrap_or_default();
         let written = a.last_seq.saturating_sub(b.last_seq);
-        if written == 0 {
+        let (mut consumer_deliveries, mut redelivered) = (0, 0);
+        for ((stream, name), (deliveries, seq)) in
+            consumers_after.range((key.clone(), String::new())..)
+        {
+            if stream != key {
+                break;
+            }
+            let (d0, s0) = consumers_before
+                .get(&(stream.clone(), name.clone()))
+                .copied()
+                .unwrap_or((0, b.last_seq.min(*seq)));
+            let d = deliveries.saturating_sub(d0);
+            consumer_deliveries += d;
+            redelivered += d.saturating_sub(seq.saturating_sub(s0));
+        }
+        if written == 0 && consumer_deliveries == 0 {
             continue;
         }
         let kept = a.messages.saturating_sub(b.messages);
@@ -146,6 +205,8 @@ pub fn deltas(before: &Snapshot, after: &Snapshot) -> Vec<StreamDelta> {
             messages_written: written,
             bytes_written,
             estimated,
+            consumer_deliveries,
+            redelivered,
         });
     }
     out
@@ -154,6 +215,11 @@ pub fn deltas(before: &Snapshot, after: &Snapshot) -> Vec<StreamDelta> {
 /// Total bytes written over `deltas`.
 pub fn total_bytes(deltas: &[StreamDelta]) -> u64 {
     deltas.iter().map(|d| d.bytes_written).sum()
+}
+
+/// Redeliveries over every consumer of every stream.
+pub fn redelivered(deltas: &[StreamDelta]) -> u64 {
+    deltas.iter().map(|d| d.redelivered).sum()
 }
 
 /// Messages written into `stream` (any nation, account).

@@ -87,6 +87,8 @@ pub struct TrackRun {
     /// Records published / OUTBOUND batches: how full batches really were.
     pub records_per_batch: f64,
     pub streams: Vec<StreamDelta>,
+    /// Deliveries, over every durable consumer, of messages delivered before.
+    pub redelivered: u64,
     pub fsynced_bytes: u64,
     pub fsynced_bytes_per_record: f64,
     pub leaf: Leaf,
@@ -122,6 +124,7 @@ impl Ctx<'_> {
                 .await?,
         );
         let before = self.streams.settled().await?;
+        let consumers_before = self.streams.consumers().await?;
         let stages_before = counters::stages();
         let leaf_before = Leaf::read(self.bench).await?;
         let cpu_before = cpu::Sample::now(self.bench);
@@ -141,6 +144,7 @@ impl Ctx<'_> {
         let published: u64 = fed.iter().map(|f| f.records).sum();
         let stored_at = fed.iter().map(|f| f.stored_at).max().unwrap_or(started);
         let after = self.streams.settled().await?;
+        let consumers_after = self.streams.consumers().await?;
         if let Ok(p) = Arc::try_unwrap(producer) {
             p.close().await?;
         }
@@ -148,7 +152,7 @@ impl Ctx<'_> {
         let seconds = end.duration_since(started).as_secs_f64().max(1e-9);
         let delivered = outcome.delivered as u64;
         let per = |bytes: f64| bytes / delivered.max(1) as f64;
-        let streams = stored::deltas(&before, &after);
+        let streams = stored::deltas(&before, &after, &consumers_before, &consumers_after);
         let fsynced_bytes = stored::total_bytes(&streams);
         let outbound_batches = stored::messages_in(&streams, "USA", streams::OUTBOUND);
         let leaf = leaf_after.since(&leaf_before);
@@ -168,6 +172,7 @@ impl Ctx<'_> {
             records_per_s: delivered as f64 / seconds,
             outbound_batches,
             records_per_batch: published as f64 / outbound_batches.max(1) as f64,
+            redelivered: stored::redelivered(&streams),
             fsynced_bytes_per_record: per(fsynced_bytes as f64),
             fsynced_bytes,
             streams,

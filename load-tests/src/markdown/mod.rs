@@ -2,6 +2,8 @@
 //! the machine and the command line. Pure: renders [`Results`] to text.
 use std::fmt::Write;
 
+mod links;
+
 use crate::report::Results;
 use crate::track_run::TrackRun;
 
@@ -15,7 +17,7 @@ fn range(rounds: &[f64]) -> String {
     }
 }
 
-fn cpu_row(s: &mut String, what: &str, c: &crate::cpu::Use) {
+pub(super) fn cpu_row(s: &mut String, what: &str, c: &crate::cpu::Use) {
     let _ = writeln!(
         s,
         "| {what} | {:.0} % | {:.0} % | {:.2} | {:.2} | {:.2} |",
@@ -27,7 +29,7 @@ fn cpu_row(s: &mut String, what: &str, c: &crate::cpu::Use) {
     );
 }
 
-const CPU_HEADER: &str = "| run | machine busy | iowait | bench process (bridges, SDKs) cores | USA nats-server cores | GBR nats-server cores |\n|---|---:|---:|---:|---:|---:|";
+pub(super) const CPU_HEADER: &str = "| run | machine busy | iowait | bench process (bridges, SDKs) cores | USA nats-server cores | GBR nats-server cores |\n|---|---:|---:|---:|---:|---:|";
 
 fn pct(x: Option<f64>) -> String {
     x.map_or("-".into(), |x| format!("{:.2} %", x * 100.0))
@@ -75,8 +77,8 @@ pub fn render(r: &Results) -> String {
     raw_and_store(&mut s, r);
     crypto(&mut s, r);
     mesh(&mut s, r);
-    leaf(&mut s, r);
-    alerts(&mut s, r);
+    links::leaf(&mut s, r);
+    links::alerts(&mut s, r);
     let _ = writeln!(s, "## Checks\n");
     if r.errors.is_empty() {
         let _ = writeln!(
@@ -94,6 +96,19 @@ pub fn render(r: &Results) -> String {
             "\nRecords the SDK skipped (de-duplicated): {:?}",
             r.skipped
         );
+    }
+    let _ = writeln!(
+        s,
+        "\n## Bridge and SDK log\n\n{} warnings, {} errors (`{}`).\n",
+        r.log.warnings,
+        r.log.errors,
+        r.log.path.display()
+    );
+    if !r.log.top.is_empty() {
+        let _ = writeln!(s, "| count | event (digits as N) |\n|---:|---|");
+        for (event, n) in &r.log.top {
+            let _ = writeln!(s, "| {n} | `{}` |", event.replace('|', "/"));
+        }
     }
     s
 }
@@ -175,12 +190,12 @@ fn mesh(s: &mut String, r: &Results) {
     );
     let _ = writeln!(
         s,
-        "| size | header+payload B/record | records | feeds | batch max | in flight | records/batch | published in s | delivered in s | records/s | fsynced B/record |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| size | header+payload B/record | records | feeds | batch max | in flight | records/batch | published in s | delivered in s | records/s | fsynced B/record | redeliveries |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for m in &r.mesh {
         let _ = writeln!(
             s,
-            "| {} B | {:.0} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            "| {} B | {:.0} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.0} | {:.0} | {} |",
             m.size,
             m.sealed.header_plus_payload(),
             m.delivered,
@@ -191,7 +206,8 @@ fn mesh(s: &mut String, r: &Results) {
             m.publish_seconds,
             m.seconds,
             m.records_per_s,
-            m.fsynced_bytes_per_record
+            m.fsynced_bytes_per_record,
+            m.redelivered
         );
     }
     let _ = writeln!(
@@ -243,20 +259,22 @@ fn mesh(s: &mut String, r: &Results) {
 fn streams_table(s: &mut String, m: &TrackRun) {
     let _ = writeln!(
         s,
-        "\n#### Per stream, {} B run ({} records delivered)\n\n| nation | account | stream | messages | bytes | B/record |\n|---|---|---|---:|---:|---:|",
+        "\n#### Per stream, {} B run ({} records delivered)\n\n| nation | account | stream | messages | bytes | B/record | consumer deliveries | of which redeliveries |\n|---|---|---|---:|---:|---:|---:|---:|",
         m.size, m.delivered
     );
     for d in &m.streams {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {}{} | {:.1} |",
+            "| {} | {} | {} | {} | {}{} | {:.1} | {} | {} |",
             d.nation,
             d.account,
             d.stream,
             d.messages_written,
             d.bytes_written,
             if d.estimated { " (est.)" } else { "" },
-            d.bytes_written as f64 / m.delivered.max(1) as f64
+            d.bytes_written as f64 / m.delivered.max(1) as f64,
+            d.consumer_deliveries,
+            d.redelivered
         );
     }
 }
@@ -279,92 +297,4 @@ fn stages_table(s: &mut String, m: &TrackRun) {
         );
     }
     s.push('\n');
-}
-
-fn leaf(s: &mut String, r: &Results) {
-    let _ = writeln!(
-        s,
-        "## 5. Bytes on the leaf link per record (200 B tracks)\n\n\
-         Leaf B/record: message bytes both ways on the REL_GBR leaf connection (`/leafz` in_bytes + \
-         out_bytes on USA; nats-server counts headers and payloads, not subjects or protocol lines), per \
-         record delivered in GBR; idle traffic (same counters) measured before the runs: {:.0} B/s. \
-         Wire: everything the link proxy forwarded, TLS included. Header + payload: the encoded \
-         RecordHeader plus payload, read from sealed batches in OUTBOUND; batch overhead: the rest of a \
-         batch message (batch header, ML-DSA-65 signature, framing).\n",
-        r.idle_leaf_bytes_per_s
-    );
-    let _ = writeln!(
-        s,
-        "| run | batch max | records/batch | released | delivered | leaf B/record | less idle | USA->GBR B/record | wire (TLS) B/record | header+payload | leaf / (header+payload) | batch overhead B |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for m in &r.leaf {
-        let hp = m.sealed.header_plus_payload();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {:.1} | {:.0} % | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} ({:.0} + {:.0}) | {:.2}x | {:.0} |",
-            m.run,
-            m.batch_records,
-            m.records_per_batch,
-            m.released_share * 100.0,
-            m.delivered,
-            m.leaf_bytes_per_record,
-            m.leaf_bytes_per_record_less_idle,
-            m.leaf.usa_to_gbr as f64 / m.delivered.max(1) as f64,
-            m.wire_bytes_per_record,
-            hp,
-            m.sealed.header_per_record,
-            m.sealed.payload_per_record,
-            m.leaf_bytes_per_record / hp.max(1.0),
-            m.sealed.overhead_per_batch
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nTarget (the issue): at batch 64, all released, leaf / (header+payload) <= 1.5x.\n"
-    );
-}
-
-fn alerts(s: &mut String, r: &Results) {
-    let _ = writeln!(
-        s,
-        "## 6. Alert latency under track load (send_alert -> subscriber delivery, same clock)\n"
-    );
-    let _ = writeln!(
-        s,
-        "| track load | target tracks/s | achieved | delivered | drain after | alerts sent | delivered | p50 ms | p90 ms | p99 ms | max ms | p50 / p99 to release decision | to admit decision | to delivery |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for a in &r.alerts {
-        let _ = writeln!(
-            s,
-            "| {} | {:.0} | {:.0} | {} | {:.2} s | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} |",
-            a.name,
-            a.track_rate_target,
-            a.track_rate_achieved,
-            a.tracks_delivered,
-            a.track_drain_seconds,
-            a.alerts_sent,
-            a.alerts_delivered,
-            a.latency.p50_ms,
-            a.latency.p90_ms,
-            a.latency.p99_ms,
-            a.latency.max_ms,
-            a.to_release_decision.p50_ms,
-            a.to_release_decision.p99_ms,
-            a.to_admit_decision.p50_ms,
-            a.to_admit_decision.p99_ms,
-            a.to_delivery.p50_ms,
-            a.to_delivery.p99_ms
-        );
-    }
-    let _ = writeln!(s, "\nCPU while publishing:\n\n{CPU_HEADER}");
-    for a in &r.alerts {
-        cpu_row(s, &a.name, &a.cpu);
-    }
-    let _ = writeln!(
-        s,
-        "\nThe split uses the bridges' decision times (`Coalition-Released-At`, `Coalition-Admitted-At`, \
-         whole milliseconds): send -> USA's release decision (SDK seal and OUTBOUND_ALERTS store, egress pull, \
-         verification); -> GBR's admit decision (RELEASED_ALERTS store, audit, positions, ack, ingress pull \
-         across the leaf); -> delivery (INBOUND_ALERTS store, subscriber pull and verification).\n"
-    );
 }
