@@ -21,8 +21,10 @@ use crate::payload::{alert, now_us, releasable};
 use crate::publish::{self, Until};
 use crate::setup::{feed, ALERT_PRODUCER, TRACK_PRODUCER};
 use crate::stats::{percentiles, Percentiles};
+use crate::stored;
 use crate::track_run::Ctx;
 use crate::Failure;
+use coalition_topology::streams;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -54,6 +56,9 @@ pub struct AlertRun {
     pub alerts_per_second: f64,
     pub alerts_sent: u64,
     pub alerts_delivered: u64,
+    /// Batches the alerts were sealed in (messages stored in USA's
+    /// OUTBOUND_ALERTS during the run): each is one ML-DSA signature.
+    pub alert_batches: u64,
     pub latency: Percentiles,
     /// The latency split at the bridges' decision times (their
     /// `Coalition-Released-At`/`-Admitted-At` headers, whole ms): send ->
@@ -88,6 +93,7 @@ impl Ctx<'_> {
         self.alerts.expect(&alert_feed, vec![1]);
         self.alerts.wait(std::slice::from_ref(&alert_feed)).await;
 
+        let streams_before = self.streams.snapshot().await?;
         let cpu_before = cpu::Sample::now(self.bench);
         let started = Instant::now();
         let track_task = tokio::spawn(publish::tracks(
@@ -112,6 +118,17 @@ impl Ctx<'_> {
         let published = track_task.await??;
         let published_at = started.elapsed().as_secs_f64();
         let cpu = cpu::Sample::now(self.bench).since(&cpu_before);
+        let streams_after = self.streams.settled().await?;
+        let alert_batches = stored::messages_in(
+            &stored::deltas(
+                &streams_before,
+                &streams_after,
+                &Default::default(),
+                &Default::default(),
+            ),
+            "USA",
+            streams::OUTBOUND_ALERTS,
+        );
         let tracks_published: u64 = published.iter().map(|f| f.records).sum();
         for f in &published {
             self.tracks.expect(&f.feed, (1..=f.records).collect());
@@ -140,6 +157,7 @@ impl Ctx<'_> {
             alerts_per_second: spec.alerts_per_second,
             alerts_sent: sent.records,
             alerts_delivered: alert_outcome.delivered as u64,
+            alert_batches,
             latency: percentiles(&alert_outcome.latencies_us),
             to_release_decision: hop(&alert_outcome.hops_us, 0),
             to_admit_decision: hop(&alert_outcome.hops_us, 1),
