@@ -102,6 +102,8 @@ pub struct Binding {
     pub verdict: String,
     /// Whether the CPU was the bound instead (machine busy during the run).
     pub cpu_verdict: String,
+    /// Whether the run stalled on redeliveries instead.
+    pub redelivery_verdict: String,
 }
 
 impl Results {
@@ -138,6 +140,15 @@ impl Results {
                 share_of_disk: share,
                 verdict: verdict(share),
                 cpu_verdict: cpu_verdict(&m.cpu),
+                redelivery_verdict: if m.redelivered == 0 {
+                    "none".into()
+                } else {
+                    format!(
+                        "{} redeliveries: cycles were refused or acknowledged late and their batches \
+                         delivered again (see the per-stream table and the log); the run waited on them",
+                        m.redelivered
+                    )
+                },
             });
         }
         self.ratios = ratios;

@@ -229,12 +229,12 @@ fn mesh(s: &mut String, r: &Results) {
         s,
         "\n### What binds\n\nBytes fsynced per record, summed over every stream of both nations, \
          times records/s, beside what one batched stream fsyncs per second (measurement 3).\n\n\
-         | size | records/s | fsynced B/record | mesh fsync MB/s | one stream MB/s | share | disk | CPU |\n|---:|---:|---:|---:|---:|---:|---|---|"
+         | size | records/s | fsynced B/record | mesh fsync MB/s | one stream MB/s | share | disk | CPU | redeliveries |\n|---:|---:|---:|---:|---:|---:|---|---|---|"
     );
     for b in &r.binding {
         let _ = writeln!(
             s,
-            "| {} B | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} |",
+            "| {} B | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} |",
             b.size,
             b.mesh_records_per_s,
             b.fsynced_bytes_per_record,
@@ -243,7 +243,8 @@ fn mesh(s: &mut String, r: &Results) {
                 .map_or("-".into(), |x| format!("{x:.2}")),
             pct(b.share_of_disk),
             b.verdict,
-            b.cpu_verdict
+            b.cpu_verdict,
+            b.redelivery_verdict
         );
     }
     let _ = writeln!(s, "\n#### CPU during the mesh runs\n\n{CPU_HEADER}");
