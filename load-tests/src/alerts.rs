@@ -85,6 +85,7 @@ impl Ctx<'_> {
                 .await?,
         );
         let alerts = Arc::new(self.bench.producer(ALERT_PRODUCER, |o| o).await?);
+        self.streams.quiesce().await?;
         // Warm-up: one alert, delivered, before the clock starts.
         let label = releasable();
         alerts

@@ -38,6 +38,12 @@ pub fn install(out: &Path) -> Result<PathBuf, Failure> {
     Ok(path)
 }
 
+/// Warnings and errors in the log at `path` so far.
+pub fn count(path: &Path) -> usize {
+    let s = summarise(path);
+    s.warnings + s.errors
+}
+
 /// Counts the warnings and errors in the log at `path`.
 pub fn summarise(path: &Path) -> Summary {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -59,6 +59,7 @@ pub async fn run(plan: &Plan, out: &Path, log: &Path) -> Result<Results, Failure
         tracks,
         alerts,
         idle_leaf_per_s: 0.0,
+        log: log.to_path_buf(),
     };
     let warm = ctx
         .run(&spec(plan, "warm", size, 1, 64 * plan.feeds))

@@ -43,10 +43,32 @@ pub struct State {
 /// Every stream's state.
 pub type Snapshot = BTreeMap<StreamKey, State>;
 
-/// Per stream, the deliveries its durable consumers made so far
-/// (`delivered.consumer_seq`, which counts redeliveries too) and the
-/// highest stream sequence they delivered (`delivered.stream_seq`).
-pub type Consumers = BTreeMap<(StreamKey, String), (u64, u64)>;
+/// A durable consumer's counters at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Consumer {
+    /// Deliveries so far (`delivered.consumer_seq`: redeliveries count).
+    pub deliveries: u64,
+    /// The highest stream sequence delivered (`delivered.stream_seq`).
+    pub stream_seq: u64,
+    /// Delivered and not acknowledged yet.
+    pub ack_pending: usize,
+    /// Not delivered yet.
+    pub pending: u64,
+}
+
+/// Every durable consumer, by (stream, consumer name).
+pub type Consumers = BTreeMap<(StreamKey, String), Consumer>;
+
+/// The streams records move through: a run is over once their consumers
+/// are idle.
+fn is_data_stream(name: &str) -> bool {
+    ["OUTBOUND", "RELEASED", "INBOUND", "PACED"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// How long [`Streams::quiesce`] waits at most.
+const QUIET_WAIT: Duration = Duration::from_secs(30);
 
 /// What one stream took during a run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -122,12 +144,46 @@ impl Streams {
                 for c in consumers {
                     out.insert(
                         ((nation.clone(), account.clone(), name.clone()), c.name),
-                        (c.delivered.consumer_sequence, c.delivered.stream_sequence),
+                        Consumer {
+                            deliveries: c.delivered.consumer_sequence,
+                            stream_seq: c.delivered.stream_sequence,
+                            ack_pending: c.num_ack_pending,
+                            pending: c.num_pending,
+                        },
                     );
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Waits until the data streams' consumers have nothing pending or
+    /// unacknowledged and made no delivery for a second, so what one run
+    /// left behind (a late redelivery crosses the leaf again) is not
+    /// counted in the next; at most [`QUIET_WAIT`]. Returns how long it
+    /// waited and whether they were quiet.
+    pub async fn quiesce(&self) -> Result<(Duration, bool), Failure> {
+        let started = std::time::Instant::now();
+        let mut last = None;
+        loop {
+            let consumers = self.consumers().await?;
+            let data = consumers
+                .iter()
+                .filter(|(((_, _, stream), _), _)| is_data_stream(stream));
+            let (mut busy, mut total) = (false, 0);
+            for (_, c) in data {
+                busy |= c.ack_pending > 0 || c.pending > 0;
+                total += c.deliveries;
+            }
+            if !busy && last == Some(total) {
+                return Ok((started.elapsed(), true));
+            }
+            if started.elapsed() > QUIET_WAIT {
+                return Ok((started.elapsed(), false));
+            }
+            last = Some(total);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// A snapshot taken once the data streams stop growing (the audit log
@@ -169,19 +225,20 @@ pub fn deltas(
         let b = before.get(key).copied().unwrap_or_default();
         let written = a.last_seq.saturating_sub(b.last_seq);
         let (mut consumer_deliveries, mut redelivered) = (0, 0);
-        for ((stream, name), (deliveries, seq)) in
-            consumers_after.range((key.clone(), String::new())..)
-        {
+        for ((stream, name), c) in consumers_after.range((key.clone(), String::new())..) {
             if stream != key {
                 break;
             }
-            let (d0, s0) = consumers_before
+            let c0 = consumers_before
                 .get(&(stream.clone(), name.clone()))
                 .copied()
-                .unwrap_or((0, b.last_seq.min(*seq)));
-            let d = deliveries.saturating_sub(d0);
+                .unwrap_or(Consumer {
+                    stream_seq: b.last_seq.min(c.stream_seq),
+                    ..Consumer::default()
+                });
+            let d = c.deliveries.saturating_sub(c0.deliveries);
             consumer_deliveries += d;
-            redelivered += d.saturating_sub(seq.saturating_sub(s0));
+            redelivered += d.saturating_sub(c.stream_seq.saturating_sub(c0.stream_seq));
         }
         if written == 0 && consumer_deliveries == 0 {
             continue;

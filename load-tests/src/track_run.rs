@@ -41,6 +41,8 @@ pub struct Ctx<'a> {
     /// Idle leaf-link traffic (heartbeats, pull requests), bytes per second
     /// both ways, measured before the first run.
     pub idle_leaf_per_s: f64,
+    /// The bridges' log, to count what each run logged.
+    pub log: std::path::PathBuf,
 }
 
 /// What to run.
@@ -70,6 +72,12 @@ impl Spec {
 pub struct TrackRun {
     pub run: String,
     pub size: usize,
+    /// Seconds waited before the run for the previous one's consumers to
+    /// go idle, and whether they did (within 30 s).
+    pub quiet_wait_seconds: f64,
+    pub quiet_before: bool,
+    /// Warnings and errors the bridges and SDKs logged during the run.
+    pub log_warnings: usize,
     pub feeds: usize,
     pub batch_records: usize,
     pub in_flight_batches: usize,
@@ -123,9 +131,11 @@ impl Ctx<'_> {
                 })
                 .await?,
         );
+        let (quiet_wait, quiet) = self.streams.quiesce().await?;
         let before = self.streams.settled().await?;
         let consumers_before = self.streams.consumers().await?;
         let stages_before = counters::stages();
+        let log_before = crate::logs::count(&self.log);
         let leaf_before = Leaf::read(self.bench).await?;
         let cpu_before = cpu::Sample::now(self.bench);
         let started = Instant::now();
@@ -160,6 +170,9 @@ impl Ctx<'_> {
         Ok(TrackRun {
             run: spec.run.clone(),
             size: spec.size,
+            quiet_wait_seconds: quiet_wait.as_secs_f64(),
+            quiet_before: quiet,
+            log_warnings: crate::logs::count(&self.log).saturating_sub(log_before),
             feeds: spec.feeds,
             batch_records: spec.batch_records,
             in_flight_batches: in_flight,

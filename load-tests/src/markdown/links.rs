@@ -50,16 +50,17 @@ pub(super) fn leaf(s: &mut String, r: &Results) {
          (more than stored means redeliveries or control traffic crossed too), redeliveries by every \
          durable consumer of both nations, and the connection's compression (nats-server's `s2_auto` \
          compresses once the RTT grows, which lowers the wire bytes).\n\n\
-         | run | RELEASED messages | leaf messages USA->GBR | redeliveries (all consumers) | compression | link reconnected |\n|---|---:|---:|---:|---|---|"
+         | run | RELEASED messages | leaf messages USA->GBR | redeliveries (all consumers) | bridge warnings | compression | link reconnected |\n|---|---:|---:|---:|---:|---|---|"
     );
     for m in &r.leaf {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             m.run,
             stored::messages_in(&m.streams, "USA", "RELEASED"),
             m.leaf.usa_to_gbr_msgs,
             m.redelivered,
+            m.log_warnings,
             m.leaf.compression,
             if m.leaf.reconnected { "yes" } else { "no" }
         );

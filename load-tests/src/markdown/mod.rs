@@ -190,12 +190,12 @@ fn mesh(s: &mut String, r: &Results) {
     );
     let _ = writeln!(
         s,
-        "| size | header+payload B/record | records | feeds | batch max | in flight | records/batch | published in s | delivered in s | records/s | fsynced B/record | redeliveries |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| size | header+payload B/record | records | feeds | batch max | in flight | records/batch | published in s | delivered in s | records/s | fsynced B/record | redeliveries | bridge warnings |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for m in &r.mesh {
         let _ = writeln!(
             s,
-            "| {} B | {:.0} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.0} | {:.0} | {} |",
+            "| {} B | {:.0} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.0} | {:.0} | {} | {} |",
             m.size,
             m.sealed.header_plus_payload(),
             m.delivered,
@@ -207,7 +207,8 @@ fn mesh(s: &mut String, r: &Results) {
             m.seconds,
             m.records_per_s,
             m.fsynced_bytes_per_record,
-            m.redelivered
+            m.redelivered,
+            m.log_warnings
         );
     }
     let _ = writeln!(
