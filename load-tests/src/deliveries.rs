@@ -27,7 +27,7 @@ use crate::payload::{alert_sent_us, now_us};
 
 /// A run waits this long without a delivery before it counts what is still
 /// missing as lost.
-pub const STALL: Duration = Duration::from_secs(30);
+pub const STALL: Duration = Duration::from_secs(60);
 
 /// One record as delivered.
 #[derive(Debug)]
