@@ -144,14 +144,22 @@ impl Auditor {
         })
     }
 
-    /// Appends one block with `records` and waits until JetStream stored
-    /// it. Empty input: no-op. Adds a signed checkpoint when due (see
-    /// [`checkpoint_due`]). If another writer appended first, reloads the
-    /// head from the stream and retries once.
+    /// Appends `records` as one block, or as several if one would be too
+    /// large to store ([`blocks`]), and waits until JetStream stored each.
+    /// Empty input: no-op. Adds a signed checkpoint when due (see
+    /// [`checkpoint_due`]). The lock is taken per block, so another stage's
+    /// block (an alert's) may be appended between the blocks of a large
+    /// cycle instead of waiting for all of them.
     pub(crate) async fn append(&self, records: Vec<v1::AuditRecord>) -> Result<(), BridgeError> {
-        if records.is_empty() {
-            return Ok(());
+        for block in blocks(records, MAX_BLOCK_BYTES) {
+            self.append_block(block).await?;
         }
+        Ok(())
+    }
+
+    /// Appends one block. If another writer appended first, reloads the
+    /// head from the stream and retries once.
+    async fn append_block(&self, records: Vec<v1::AuditRecord>) -> Result<(), BridgeError> {
         let mut head = self.head.lock().await;
         match self.try_append(&mut head, records.clone()).await {
             Ok(()) => Ok(()),
@@ -229,6 +237,34 @@ impl Auditor {
     }
 }
 
+/// The most encoded record bytes one block holds: far below nats-server's
+/// default 1 MiB message limit, with room for a checkpoint (a signature
+/// and a certificate, about 9 KB) and the block's own fields.
+const MAX_BLOCK_BYTES: usize = 256 * 1024;
+
+/// `records` in order, cut into blocks of at most `max_bytes` of encoded
+/// records each (a record larger than that is a block of its own).
+fn blocks(records: Vec<v1::AuditRecord>, max_bytes: usize) -> Vec<Vec<v1::AuditRecord>> {
+    use prost::Message as _;
+    let mut out: Vec<Vec<v1::AuditRecord>> = Vec::new();
+    let mut size = 0usize;
+    for record in records {
+        // A record's bytes in the block: its encoding, its tag and length.
+        let len = record.encoded_len() + 8;
+        match out.last_mut() {
+            Some(block) if size + len <= max_bytes => {
+                block.push(record);
+                size += len;
+            }
+            _ => {
+                out.push(vec![record]);
+                size = len;
+            }
+        }
+    }
+    out
+}
+
 /// The chain head from the last stored block of `subject`.
 async fn load_head(
     stream: &stream::Stream,
@@ -279,6 +315,33 @@ mod tests {
     use super::*;
 
     const LIMIT: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_cycle_s_records_are_cut_into_blocks_under_the_size_bound_in_order() {
+        let record = |i: u64| v1::AuditRecord {
+            msg_id: format!("USA.radar-1.tracks.{i:04}"),
+            detail: "x".repeat(90),
+            ..Default::default()
+        };
+        let records: Vec<_> = (0..1000).map(record).collect();
+        let each = {
+            use prost::Message as _;
+            record(0).encoded_len() + 8
+        };
+        let cut = blocks(records.clone(), 10 * each);
+        assert_eq!(cut.len(), 100, "ten records a block");
+        assert!(cut.iter().all(|b| b.len() == 10));
+        let again: Vec<_> = cut.into_iter().flatten().collect();
+        assert_eq!(again, records, "nothing lost, reordered or repeated");
+        assert_eq!(blocks(Vec::new(), 100).len(), 0);
+        // A record larger than the bound is a block of its own.
+        let big = v1::AuditRecord {
+            detail: "y".repeat(500),
+            ..Default::default()
+        };
+        let cut = blocks(vec![record(1), big.clone(), record(2)], 200);
+        assert_eq!(cut.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
+    }
 
     #[test]
     fn checkpoints_are_due_first_then_every_64_blocks_or_10_seconds() {

@@ -72,9 +72,11 @@ pub(crate) async fn ensure_stream(
     .map_err(|e| BridgeError::js(format!("create stream {name}"), e))
 }
 
-/// How many messages a stage without a rate limit may have delivered and
-/// not yet acknowledged.
-pub(crate) const UNPACED_MAX_ACK_PENDING: usize = 2048;
+/// How many batches a stage without a rate limit may have delivered and
+/// not yet acknowledged: two cycles' worth, so the next cycle is pulled
+/// while one is stored, and nothing waits in the stage past the 5 s ack
+/// wait (a batch holds up to thousands of records; 2,048 of them did).
+pub(crate) const UNPACED_MAX_ACK_PENDING: usize = 2 * crate::gate::MAX_BATCH;
 
 /// The durable pull consumer `durable` on `stream`, created if missing and
 /// updated if its settings differ (a rate limit changed since it was made).

@@ -69,6 +69,7 @@ impl<T> Gate<T> {
 
     /// Removes and returns the messages that are next in line, in order,
     /// without advancing: call [`Gate::processed`] once they are stored.
+    #[cfg(test)]
     pub(crate) fn take_ready(&mut self) -> Vec<(u64, T)> {
         let mut ready = Vec::new();
         let mut next = self.expected;

@@ -100,7 +100,7 @@ pub(crate) async fn run_stage<S: Stage>(
                 }
                 None => {
                     wait = None;
-                    gate.take_ready()
+                    take_cycle(gate)
                 }
             };
             decide_ready(&stage, &shell, gate, ready, &mut state).await;
@@ -178,6 +178,21 @@ async fn decide_ready<S: Stage>(
             }
         }
     }
+}
+
+/// The most input bytes one cycle takes (at least one batch): a cycle's
+/// outputs, audit block and acknowledgements stay well inside the 5 s ack
+/// wait of what waits behind it.
+const MAX_CYCLE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The batches next in line, at most [`MAX_BATCH`] and [`MAX_CYCLE_BYTES`].
+fn take_cycle(gate: &mut Gate<jetstream::Message>) -> Vec<(u64, jetstream::Message)> {
+    let mut bytes = 0usize;
+    gate.take_ready_while(MAX_BATCH, |_, m| {
+        let first = bytes == 0;
+        bytes += m.payload.len();
+        first || bytes <= MAX_CYCLE_BYTES
+    })
 }
 
 /// Keeps the producers' waiting counts (PACED) as stored cycles report
