@@ -33,6 +33,10 @@ pub struct Args {
     /// [default: 4].
     #[arg(long)]
     pub feeds: Option<usize>,
+    /// Records per batch in the mesh-path runs (the SDK's
+    /// `max_batch_records`) [default: 64, the SDK's default; 1 to 4096].
+    #[arg(long)]
+    pub mesh_batch_records: Option<usize>,
     /// Seconds of alerts in each alert-latency run [default: 10; --tiny 1].
     #[arg(long)]
     pub alerts_seconds: Option<f64>,
@@ -63,6 +67,8 @@ pub struct Plan {
     /// Records in one store-batched message.
     pub store_batch_records: usize,
     pub mesh_records: usize,
+    /// Records per batch in the mesh-path runs.
+    pub mesh_batch_records: usize,
     pub feeds: usize,
     pub leaf_records_b1: usize,
     pub leaf_records_b8: usize,
@@ -121,6 +127,10 @@ impl Args {
         if !(alerts_seconds > 0.0 && alerts_seconds <= 600.0) {
             return Err("--alerts-seconds must be above 0 and at most 600".into());
         }
+        let mesh_batch_records = self.mesh_batch_records.unwrap_or(64);
+        if !(1..=4096).contains(&mesh_batch_records) {
+            return Err("--mesh-batch-records must be 1 to 4096".into());
+        }
         if alerts_per_second == 0 {
             return Err("--alerts-per-second must be at least 1".into());
         }
@@ -133,6 +143,7 @@ impl Args {
             store_batched: (store / 5).max(1),
             store_batch_records: 64,
             mesh_records,
+            mesh_batch_records,
             feeds,
             leaf_records_b1: (mesh_records / 16).max(feeds),
             leaf_records_b8: (mesh_records / 4).max(8 * feeds),

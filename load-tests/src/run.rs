@@ -73,7 +73,13 @@ pub async fn run(plan: &Plan, out: &Path, log: &Path) -> Result<Results, Failure
 
     for (i, &size) in plan.sizes.iter().enumerate() {
         let m = ctx
-            .run(&spec(plan, &format!("s{i}"), size, 64, plan.mesh_records))
+            .run(&spec(
+                plan,
+                &format!("s{i}"),
+                size,
+                plan.mesh_batch_records,
+                plan.mesh_records,
+            ))
             .await?;
         eprintln!(
             "mesh path  {size:>5} B: {:>8.0} records/s ({} records, {:.1} per batch, {:.0} B fsynced per record)",
