@@ -63,6 +63,10 @@ pub enum ExerciseCommand {
         /// The scenario it ran (names the report); by hand: `manual`.
         #[arg(long, default_value = "manual")]
         scenario: String,
+        /// The size it ran at (`full` or `reduced`): the report states its
+        /// figures.
+        #[arg(long, default_value = "full")]
+        size: String,
     },
     /// Cut the bearer between two nations (e.g. USA-GBR): both directions.
     Cut(PairArgs),
@@ -238,7 +242,11 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
             Ok(())
         }
         ExerciseCommand::Down(d) => Ok(driver::compose_down(&Exercise::open(&d.dir)?).await?),
-        ExerciseCommand::Verify { dir, scenario } => verify_again(&dir, &scenario).await,
+        ExerciseCommand::Verify {
+            dir,
+            scenario,
+            size,
+        } => verify_again(&dir, &scenario, &size).await,
         ExerciseCommand::Cut(p) => pair_action(&p, |a, b| Action::Cut { a, b }).await,
         ExerciseCommand::Restore(p) => pair_action(&p, |a, b| Action::Restore { a, b }).await,
         ExerciseCommand::Clear(p) => pair_action(&p, |a, b| Action::Clear { a, b }).await,
@@ -386,17 +394,18 @@ async fn run_scenario(
     }
 }
 
-async fn verify_again(dir: &DirArg, name: &str) -> Result<(), CliError> {
+async fn verify_again(dir: &DirArg, name: &str, size_name: &str) -> Result<(), CliError> {
+    let size = size(size_name)?;
     let ex = Exercise::open(&dir.dir)?;
     let s = match name {
         "manual" => scenario::Scenario {
             name: "manual",
-            summary: "actions taken by hand",
+            summary: "actions taken by hand".into(),
             publish_ms: 0,
             interval_ms: 0,
             steps: Vec::new(),
         },
-        other => scenario::scenario(other, Size::Full, &pair_of(&ex)?).map_err(CliError::Usage)?,
+        other => scenario::scenario(other, size, &pair_of(&ex)?).map_err(CliError::Usage)?,
     };
     if let Err(e) = driver::dump_audit(&ex).await {
         println!(

@@ -462,7 +462,7 @@ pub fn write_report(
     let svg_path = ex.dir.join("timeline.svg");
     std::fs::write(&svg_path, svg)
         .map_err(ExerciseError::io(format!("write {}", svg_path.display())))?;
-    let md = report::markdown(scenario.name, scenario.summary, report, "timeline.svg");
+    let md = report::markdown(scenario.name, &scenario.summary, report, "timeline.svg");
     let md_path = ex.dir.join("report.md");
     std::fs::write(&md_path, md)
         .map_err(ExerciseError::io(format!("write {}", md_path.display())))?;

@@ -110,28 +110,18 @@ pub fn marks(evidence: &Evidence, end_s: f64) -> Vec<Mark> {
     let mut out = Vec::new();
     for (i, e) in evidence.events.iter().enumerate() {
         let later = &evidence.events[i + 1..];
-        let until = |f: &dyn Fn(&Action) -> bool| {
+        // What ends it: a restore or clear of the same bearer, named in
+        // either direction, or the bridge's start.
+        let until = || {
             later
                 .iter()
-                .find(|x| f(&x.event))
+                .find(|x| x.event.ends(&e.event))
                 .map_or(end_s, |x| s(x.t_ms))
         };
         let (colour, until_s, text) = match &e.event {
-            Action::Cut { a, b } => (
-                "#f4b6b6",
-                until(&|x| matches!(x, Action::Restore { a: a2, b: b2 } if a2 == a && b2 == b)),
-                format!("cut {a}-{b}"),
-            ),
-            Action::Degrade { a, b, .. } => (
-                "#f9dd9c",
-                until(&|x| matches!(x, Action::Clear { a: a2, b: b2 } if a2 == a && b2 == b)),
-                format!("degraded {a}-{b}"),
-            ),
-            Action::KillBridge { nation } => (
-                "#d0d0d0",
-                until(&|x| matches!(x, Action::StartBridge { nation: n } if n == nation)),
-                format!("{nation} bridge down"),
-            ),
+            Action::Cut { a, b } => ("#f4b6b6", until(), format!("cut {a}-{b}")),
+            Action::Degrade { a, b, .. } => ("#f9dd9c", until(), format!("degraded {a}-{b}")),
+            Action::KillBridge { nation } => ("#d0d0d0", until(), format!("{nation} bridge down")),
             Action::RevokeTranslator { .. } | Action::Suspend { .. } | Action::Reinstate { .. } => {
                 ("#7b2fbf", s(e.t_ms), e.action.clone())
             }
@@ -424,5 +414,16 @@ mod tests {
         assert!(svg.contains("cut-30s &lt;test&gt;"));
         assert!(svg.contains("fill=\"#f4b6b6\""), "the cut window is drawn");
         assert_eq!(svg.matches("<polyline").count(), 2);
+    }
+
+    #[test]
+    fn a_restore_named_in_the_reverse_direction_ends_the_shading() {
+        let mut e = evidence();
+        e.events[1].event = Action::Restore {
+            a: "GBR".into(),
+            b: "USA".into(),
+        };
+        let m = marks(&e, 4.0);
+        assert_eq!((m[0].from_s, m[0].until_s), (1.0, 2.5));
     }
 }

@@ -79,7 +79,31 @@ pub enum Action {
     },
 }
 
+/// A bearer's two nations in one order, whichever order they were named
+/// in: `USA-GBR` and `GBR-USA` are one bearer.
+pub fn bearer<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
 impl Action {
+    /// True if `self` ends what `start` began: a restore ends a cut, and a
+    /// clear a degradation, of the same bearer named in either direction;
+    /// a bridge start ends that nation's bridge kill.
+    pub fn ends(&self, start: &Action) -> bool {
+        match (start, self) {
+            (Action::Cut { a, b }, Action::Restore { a: a2, b: b2 })
+            | (Action::Degrade { a, b, .. }, Action::Clear { a: a2, b: b2 }) => {
+                bearer(a, b) == bearer(a2, b2)
+            }
+            (Action::KillBridge { nation }, Action::StartBridge { nation: n }) => nation == n,
+            _ => false,
+        }
+    }
+
     /// A one-line description, e.g. `cut USA-GBR`.
     pub fn describe(&self) -> String {
         match self {
@@ -116,8 +140,8 @@ pub struct Step {
 pub struct Scenario {
     /// Its name on the command line.
     pub name: &'static str,
-    /// What it rehearses.
-    pub summary: &'static str,
+    /// What it rehearses, with the figures of its size ("cut for 6 s").
+    pub summary: String,
     /// How long producers publish.
     pub publish_ms: u64,
     /// Time between two tracks of one producer.
@@ -155,6 +179,15 @@ pub struct Pair {
     pub b: String,
 }
 
+/// A duration for a label: `30 s`, `1.5 s`.
+pub fn secs(ms: u64) -> String {
+    if ms.is_multiple_of(1_000) {
+        format!("{} s", ms / 1_000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1_000.0)
+    }
+}
+
 /// The scenario called `name`, at `size`, acting on `pair`.
 pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String> {
     let full = size == Size::Full;
@@ -179,7 +212,10 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
     let scenario = match name {
         "cut-30s" => Scenario {
             name: "cut-30s",
-            summary: "the bearer between two nations is cut for 30 s while tracks flow, then restored",
+            summary: format!(
+                "the bearer between two nations is cut for {} while tracks flow, then restored",
+                secs(cut_ms)
+            ),
             publish_ms: s(lead) + cut_ms + tail,
             interval_ms: 100,
             steps: vec![step(lead, cut()), step(lead + cut_ms, restore())],
@@ -194,7 +230,11 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
             }
             Scenario {
                 name: "flapping",
-                summary: "the bearer flaps: cut and restored every few seconds",
+                summary: format!(
+                    "the bearer flaps: cut for {}, restored for {}, {cycles} times",
+                    secs(down),
+                    secs(up)
+                ),
                 publish_ms: lead + cycles * (down + up) + tail,
                 interval_ms: 100,
                 steps,
@@ -202,7 +242,10 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
         }
         "degraded" => Scenario {
             name: "degraded",
-            summary: "a degraded satellite bearer: 200 ms ± 50 ms each way and 5 % packet loss",
+            summary: format!(
+                "a degraded satellite bearer for {}: 200 ms ± 50 ms each way and 5 % packet loss",
+                secs(cut_ms)
+            ),
             publish_ms: lead + cut_ms + tail,
             interval_ms: 100,
             steps: vec![
@@ -223,7 +266,10 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
             let down = if full { 15_000 } else { 5_000 };
             Scenario {
                 name: "bridge-crash",
-                summary: "a nation's bridge is killed with SIGKILL mid-stream and started again",
+                summary: format!(
+                    "a nation's bridge is killed with SIGKILL mid-stream and started again {} later",
+                    secs(down)
+                ),
                 publish_ms: lead + down + tail,
                 interval_ms: 100,
                 steps: vec![
@@ -234,7 +280,10 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
         }
         "revoke-during-cut" => Scenario {
             name: "revoke-during-cut",
-            summary: "while the bearer is cut, the receiving nation revokes the sender's translator on its own",
+            summary: format!(
+                "while the bearer is cut for {}, the receiving nation revokes the sender's translator on its own",
+                secs(cut_ms)
+            ),
             publish_ms: lead + cut_ms + tail,
             interval_ms: 100,
             steps: vec![
@@ -251,7 +300,10 @@ pub fn scenario(name: &str, size: Size, pair: &Pair) -> Result<Scenario, String>
         },
         "suspend-during-cut" => Scenario {
             name: "suspend-during-cut",
-            summary: "while the bearer is cut, one nation suspends its partner; it reinstates it after the link returns",
+            summary: format!(
+                "while the bearer is cut for {}, one nation suspends its partner; it reinstates it after the link returns",
+                secs(cut_ms)
+            ),
             publish_ms: lead + cut_ms + 2 * tail,
             interval_ms: 100,
             steps: vec![
@@ -329,6 +381,90 @@ mod tests {
             "GBR revokes translator USA-GBR"
         );
         assert!(r.steps[0].at_ms < r.steps[1].at_ms && r.steps[1].at_ms < r.steps[2].at_ms);
+    }
+
+    #[test]
+    fn a_restore_or_clear_ends_the_cut_or_degradation_of_its_bearer_named_either_way() {
+        let cut = |a: &str, b: &str| Action::Cut {
+            a: a.into(),
+            b: b.into(),
+        };
+        let restore = |a: &str, b: &str| Action::Restore {
+            a: a.into(),
+            b: b.into(),
+        };
+        let degrade = |a: &str, b: &str| Action::Degrade {
+            a: a.into(),
+            b: b.into(),
+            delay_ms: 200,
+            jitter_ms: 50,
+            loss_percent: 5,
+        };
+        let clear = |a: &str, b: &str| Action::Clear {
+            a: a.into(),
+            b: b.into(),
+        };
+        let kill = |n: &str| Action::KillBridge { nation: n.into() };
+        let start = |n: &str| Action::StartBridge { nation: n.into() };
+        // (what began, what followed, does it end it)
+        let table = [
+            (cut("USA", "GBR"), restore("USA", "GBR"), true),
+            (cut("USA", "GBR"), restore("GBR", "USA"), true),
+            (cut("GBR", "USA"), restore("USA", "GBR"), true),
+            (cut("USA", "GBR"), restore("USA", "FRA"), false),
+            (cut("USA", "GBR"), restore("FRA", "GBR"), false),
+            (cut("USA", "GBR"), clear("USA", "GBR"), false),
+            (degrade("USA", "GBR"), clear("GBR", "USA"), true),
+            (degrade("USA", "GBR"), clear("USA", "FRA"), false),
+            (degrade("USA", "GBR"), restore("USA", "GBR"), false),
+            (kill("GBR"), start("GBR"), true),
+            (kill("GBR"), start("USA"), false),
+            (restore("USA", "GBR"), cut("USA", "GBR"), false),
+        ];
+        for (began, followed, ends) in table {
+            assert_eq!(
+                followed.ends(&began),
+                ends,
+                "{} then {}",
+                began.describe(),
+                followed.describe()
+            );
+        }
+    }
+
+    #[test]
+    fn each_size_s_summary_states_its_own_figures() {
+        // (scenario, size, in the summary, not in it)
+        let table = [
+            ("cut-30s", Size::Full, "cut for 30 s", "6 s"),
+            ("cut-30s", Size::Reduced, "cut for 6 s", "30 s"),
+            (
+                "flapping",
+                Size::Full,
+                "cut for 3 s, restored for 3 s, 8 times",
+                "1.5 s",
+            ),
+            (
+                "flapping",
+                Size::Reduced,
+                "cut for 1.5 s, restored for 1.5 s, 3 times",
+                "3 s",
+            ),
+            ("degraded", Size::Full, "bearer for 30 s", "6 s"),
+            ("degraded", Size::Reduced, "bearer for 6 s", "30 s"),
+            ("bridge-crash", Size::Full, "again 15 s later", "again 5 s"),
+            ("bridge-crash", Size::Reduced, "again 5 s later", "15 s"),
+            ("revoke-during-cut", Size::Reduced, "cut for 6 s", "30 s"),
+            ("suspend-during-cut", Size::Reduced, "cut for 6 s", "30 s"),
+        ];
+        for (name, size, has, lacks) in table {
+            let s = scenario(name, size, &pair()).unwrap();
+            assert!(s.summary.contains(has), "{name} {size:?}: {}", s.summary);
+            assert!(!s.summary.contains(lacks), "{name} {size:?}: {}", s.summary);
+        }
+        // The duration stated is the one the steps carry out.
+        let s = scenario("cut-30s", Size::Reduced, &pair()).unwrap();
+        assert_eq!(s.steps[1].at_ms - s.steps[0].at_ms, 6_000);
     }
 
     #[test]

@@ -21,29 +21,20 @@ pub struct CatchUp {
     pub drained_after_ms: i64,
 }
 
-/// Whether an event ends the outage that another event began.
-type EndsOutage<'a> = Box<dyn Fn(&Action) -> bool + 'a>;
-
 /// The outages in the event ledger, paired start to end, with their backlogs.
 pub fn catch_up(evidence: &Evidence, sent: &[Sent], received: &[Received]) -> Vec<CatchUp> {
     let mut out = Vec::new();
     for (i, e) in evidence.events.iter().enumerate() {
-        let (nations, ends): (BTreeSet<&str>, EndsOutage) = match &e.event {
-            Action::Cut { a, b } => (
-                [a.as_str(), b.as_str()].into(),
-                Box::new(
-                    move |x: &Action| matches!(x, Action::Restore { a: a2, b: b2 } if a2 == a && b2 == b),
-                ),
-            ),
-            Action::KillBridge { nation } => (
-                [nation.as_str()].into(),
-                Box::new(
-                    move |x: &Action| matches!(x, Action::StartBridge { nation: n } if n == nation),
-                ),
-            ),
+        let nations: BTreeSet<&str> = match &e.event {
+            Action::Cut { a, b } => [a.as_str(), b.as_str()].into(),
+            Action::KillBridge { nation } => [nation.as_str()].into(),
             _ => continue,
         };
-        let Some(end) = evidence.events[i + 1..].iter().find(|x| ends(&x.event)) else {
+        // A restore named in either direction ends the cut of its bearer.
+        let Some(end) = evidence.events[i + 1..]
+            .iter()
+            .find(|x| x.event.ends(&e.event))
+        else {
             continue;
         };
         let until = end.t_ms;

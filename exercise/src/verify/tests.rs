@@ -328,6 +328,34 @@ fn the_backlog_of_a_cut_and_its_drain_time_are_measured() {
 }
 
 #[test]
+fn a_restore_named_in_the_reverse_direction_closes_the_cut() {
+    let mut e = clean();
+    let event = |t_ms: i64, event: Action| EventRecord {
+        t_ms,
+        action: event.describe(),
+        event,
+        notice: None,
+    };
+    e.events.push(event(
+        50,
+        Action::Cut {
+            a: "USA".into(),
+            b: "GBR".into(),
+        },
+    ));
+    e.events.push(event(
+        320,
+        Action::Restore {
+            a: "GBR".into(),
+            b: "USA".into(),
+        },
+    ));
+    let r = verify(&pair(), &e);
+    assert_eq!(r.catch_up.len(), 1, "the catch-up section is there");
+    assert_eq!((r.catch_up[0].until_ms, r.catch_up[0].backlog), (320, 1));
+}
+
+#[test]
 fn message_ids_parse_and_others_are_ignored() {
     assert_eq!(
         parse_msg_id("USA.radar-1.tracks.17"),
