@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use coalition_exercise::agents::{self, AgentOptions};
 use coalition_exercise::link::{self, LinkOptions};
 use coalition_exercise::scenario::{self, Action, Pair, Size};
-use coalition_exercise::{docker, driver, plan, Exercise, ExerciseError};
+use coalition_exercise::{docker, driver, plan, teardown, Exercise, ExerciseError};
 use tokio::sync::watch;
 
 use crate::error::CliError;
@@ -220,7 +220,9 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
             }
             let ex = Exercise::open(&dir.dir)?;
             require_image().await?;
-            let filter = format!("name=^{}-", ex.plan.project);
+            // Its own containers only, by label: an unrelated container
+            // whose name starts with the project's prefix is not its own.
+            let filter = teardown::own_filter(&ex.plan.project);
             let running = docker::docker(&["ps", "-q", "--filter", &filter]).await?;
             if !running.trim().is_empty() {
                 return Err(CliError::Usage(format!(
@@ -241,7 +243,19 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
-        ExerciseCommand::Down(d) => Ok(driver::compose_down(&Exercise::open(&d.dir)?).await?),
+        ExerciseCommand::Down(d) => {
+            let ex = Exercise::open(&d.dir)?;
+            let t = driver::compose_down(&ex).await?;
+            for note in &t.notes {
+                println!("{note}");
+            }
+            println!(
+                "exercise {:?} is down: removed {} container(s), network(s) and volume(s); nothing of it is left",
+                ex.plan.project,
+                t.removed.len()
+            );
+            Ok(())
+        }
         ExerciseCommand::Verify {
             dir,
             scenario,
@@ -373,23 +387,60 @@ async fn run_scenario(
         ex.dir.display(),
         ex.plan.services.len()
     );
-    // A leftover exercise of the same name would hold the container names.
-    let _ = driver::compose_down(&ex).await;
+    // A leftover exercise of the same name would hold the container names,
+    // and a broken network left behind would break this run too.
+    if let Err(e) = driver::compose_down(&ex).await {
+        return Err(CliError::Runtime(format!(
+            "an earlier exercise {:?} could not be removed, so this one does not start:\n{e}",
+            ex.plan.project
+        )));
+    }
     driver::compose_up(&ex).await?;
     let outcome = driver::run(&ex, &s).await;
-    if keep {
+    let teardown = if keep {
         println!(
             "containers left running; stop them with `coalition exercise down --dir {}`",
             args.dir.display()
         );
-    } else if let Err(e) = driver::compose_down(&ex).await {
-        eprintln!("coalition: stopping the exercise failed: {e}");
-    }
-    match outcome? {
-        r if r.passed() => Ok(()),
-        r => Err(CliError::CheckFailed(format!(
+        None
+    } else {
+        Some(driver::compose_down(&ex).await.map(|_| ()))
+    };
+    let verdict = outcome.map(|r| r.failures).map_err(CliError::from);
+    final_result(name, verdict, teardown)
+}
+
+/// What `run` exits with. A teardown that left something behind makes
+/// the run fail (exit 1) even if the exercise passed, with what is left
+/// and what to do: the next run on this machine would trip over it.
+fn final_result(
+    name: &str,
+    verdict: Result<Vec<String>, CliError>,
+    teardown: Option<Result<(), ExerciseError>>,
+) -> Result<(), CliError> {
+    let left = match teardown {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    match (verdict, left) {
+        (Ok(failures), None) if failures.is_empty() => Ok(()),
+        (Ok(failures), None) => Err(CliError::CheckFailed(format!(
             "exercise {name} failed: {}",
-            r.failures.join("; ")
+            failures.join("; ")
+        ))),
+        (Ok(failures), Some(left)) => {
+            let verdict = if failures.is_empty() {
+                "passed".to_string()
+            } else {
+                format!("failed ({})", failures.join("; "))
+            };
+            Err(CliError::Runtime(format!(
+                "exercise {name} {verdict}, but its teardown did not finish:\n{left}"
+            )))
+        }
+        (Err(e), None) => Err(e),
+        (Err(e), Some(left)) => Err(CliError::Runtime(format!(
+            "{e}\nand the teardown did not finish:\n{left}"
         ))),
     }
 }
@@ -477,4 +528,45 @@ where
         let _ = stop.send(true);
     });
     Ok(f(shutdown).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn left() -> Option<Result<(), ExerciseError>> {
+        Some(Err(ExerciseError::Runtime(
+            "teardown left 1 thing(s) of exercise \"cm\" behind:\n  network cm-gbr: has active endpoints".into(),
+        )))
+    }
+
+    #[test]
+    fn a_run_whose_teardown_left_something_fails_and_says_what() {
+        let clean = Some(Ok(()));
+        assert!(final_result("cut-30s", Ok(vec![]), clean).is_ok());
+        assert!(final_result("cut-30s", Ok(vec![]), None).is_ok(), "--keep");
+        let e = final_result("cut-30s", Ok(vec![]), left()).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        let text = e.to_string();
+        assert!(
+            text.contains("exercise cut-30s passed, but its teardown did not finish"),
+            "{text}"
+        );
+        assert!(text.contains("network cm-gbr"), "{text}");
+        let e = final_result("cut-30s", Ok(vec!["1 message(s) lost".into()]), left()).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("failed (1 message(s) lost), but its teardown"));
+        let e = final_result(
+            "cut-30s",
+            Ok(vec!["1 message(s) lost".into()]),
+            Some(Ok(())),
+        )
+        .unwrap_err();
+        assert!(matches!(e, CliError::CheckFailed(_)));
+        let e = final_result("cut-30s", Err(CliError::Runtime("boom".into())), left()).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("boom\nand the teardown did not finish"));
+    }
 }

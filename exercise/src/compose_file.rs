@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::plan::{Plan, Service, IMAGE};
+use crate::teardown::LABEL;
 
 /// The compose file of `plan`, with bind mounts under `dir`.
 pub fn render(plan: &Plan, dir: &Path) -> String {
@@ -26,21 +27,27 @@ pub fn render(plan: &Plan, dir: &Path) -> String {
     );
     out.push_str("version: \"3.8\"\n\nservices:\n");
     for service in &plan.services {
-        render_service(&mut out, service, dir);
+        render_service(&mut out, service, dir, &plan.project);
     }
     out.push_str("\nnetworks:\n");
     for network in plan.networks() {
-        let _ = writeln!(out, "  {network}:\n    name: {network}");
+        let _ = writeln!(
+            out,
+            "  {network}:\n    name: {network}\n    labels:\n      {LABEL}: {:?}",
+            plan.project
+        );
     }
     out
 }
 
-fn render_service(out: &mut String, s: &Service, dir: &Path) {
+fn render_service(out: &mut String, s: &Service, dir: &Path, project: &str) {
     let _ = writeln!(out, "  {}:", s.name);
     let _ = writeln!(out, "    image: {IMAGE}");
     let _ = writeln!(out, "    container_name: {}", s.name);
     let _ = writeln!(out, "    hostname: {}", s.name);
     let _ = writeln!(out, "    restart: \"no\"");
+    // The exercise finds its own containers by this label, never by name.
+    let _ = writeln!(out, "    labels:\n      {LABEL}: {project:?}");
     let _ = writeln!(out, "    environment:\n      RUST_LOG: info");
     let command: Vec<String> = s.command.iter().map(|a| format!("{a:?}")).collect();
     let _ = writeln!(out, "    command: [{}]", command.join(", "));
@@ -93,7 +100,16 @@ mod tests {
         assert!(text.contains("\"/ex/mesh:/mesh:ro\""));
         assert!(text.contains("\"/ex/data/USA-0:/data\""));
         assert!(text.contains("\"127.0.0.1::9464\""));
-        assert!(text.contains("  cm-x-gbr:\n    name: cm-x-gbr"));
+        assert!(text.contains(
+            "  cm-x-gbr:\n    name: cm-x-gbr\n    labels:\n      coalition-mesh.exercise: \"cm-x\""
+        ));
+        // Every container carries the exercise's label: `up` and `down`
+        // find their own by it, not by a name prefix.
+        assert_eq!(
+            text.matches("    labels:\n      coalition-mesh.exercise: \"cm-x\"\n")
+                .count(),
+            plan.services.len() + plan.networks().len()
+        );
         // The USA->GBR sidecar joins both nations' networks and may shape traffic.
         let sidecar = text.split("  cm-x-link-usa-gbr-0:").nth(1).unwrap();
         let sidecar = sidecar.split("\n  cm-x-").next().unwrap();

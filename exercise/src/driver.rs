@@ -11,6 +11,7 @@ use crate::ledger::{
 };
 use crate::plan::{Role, BIN, LINK_CONTROL_PORT, MESH_MOUNT};
 use crate::scenario::{Action, Scenario};
+use crate::teardown::{self, Teardown};
 use crate::verify::{verify, Evidence, Report};
 use crate::{docker, now_ms, plot, report, Exercise, ExerciseError};
 
@@ -32,15 +33,16 @@ pub async fn compose_up(ex: &Exercise) -> Result<(), ExerciseError> {
     Ok(())
 }
 
-/// Stops and removes every container and network of the exercise.
-pub async fn compose_down(ex: &Exercise) -> Result<(), ExerciseError> {
-    docker::compose(
-        &ex.plan.project,
-        &ex.compose_file(),
-        &["down", "--timeout", "5"],
-    )
-    .await?;
-    Ok(())
+/// Stops and removes every container, network and volume of the
+/// exercise, as far as Docker lets it; an error lists what is left and
+/// what to try (see [`crate::teardown`]).
+pub async fn compose_down(ex: &Exercise) -> Result<Teardown, ExerciseError> {
+    let t = teardown::down(&ex.plan).await;
+    if t.is_clean() {
+        Ok(t)
+    } else {
+        Err(ExerciseError::Runtime(t.advice(&ex.plan.project)))
+    }
 }
 
 /// Runs `scenario` on the running exercise; returns the verifier's report

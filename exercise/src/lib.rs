@@ -9,7 +9,8 @@
 //!   restores and degrades it;
 //! - [`agents`] are the producer and alerting subscriber in containers;
 //! - [`scenario`] scripts what happens and when (pure);
-//! - [`driver`] carries a scenario out through `docker`;
+//! - [`driver`] carries a scenario out through `docker`, and
+//!   [`teardown`] takes an exercise down, all of it or saying what is left;
 //! - [`verify`], [`report`] and [`plot`] say what happened (pure).
 //!
 //! Images come from `compose/build-image.sh` (a local `FROM scratch`
@@ -30,6 +31,7 @@ pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod scenario;
+pub mod teardown;
 pub mod verify;
 
 pub use error::ExerciseError;
