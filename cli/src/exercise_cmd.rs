@@ -458,6 +458,22 @@ async fn verify_again(dir: &DirArg, name: &str, size_name: &str) -> Result<(), C
         },
         other => scenario::scenario(other, size, &pair_of(&ex)?).map_err(CliError::Usage)?,
     };
+    // Never report unfinished work as loss: wait for the producers.
+    loop {
+        match driver::readiness_now(&ex)? {
+            driver::Readiness::Ready => break,
+            driver::Readiness::Publishing { left_s } => {
+                return Err(CliError::Usage(format!(
+                    "producers still publishing, about {left_s} s left; run `coalition exercise verify --dir {}` again after that (nothing is counted before they finish)",
+                    dir.dir.display()
+                )))
+            }
+            driver::Readiness::Finishing => {
+                println!("producers finishing; waiting for them to say they are done");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+    }
     if let Err(e) = driver::dump_audit(&ex).await {
         println!(
             "audit logs not dumped again (are the containers down?), using the last dump: {e}"

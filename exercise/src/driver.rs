@@ -286,6 +286,62 @@ pub fn parse_published_notice(out: &str) -> Option<(String, i64)> {
     Some((name, effective))
 }
 
+/// Whether the ledgers can be verified yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Every producer finished, none started, or they are long overdue
+    /// (the verifier then says which did not finish).
+    Ready,
+    /// Producers are still publishing, for about this many seconds.
+    Publishing {
+        /// Seconds until the last track is due, rounded up.
+        left_s: u64,
+    },
+    /// The run's end has passed but not every producer has said it is
+    /// done; this is normal for a few seconds.
+    Finishing,
+}
+
+/// How long after the run's end a producer may take to say it is done.
+pub const FINISH_GRACE_MS: i64 = 30_000;
+
+/// Whether to verify now: producers told to publish from `start`
+/// (t0 and duration, ms) of which `ready` connected and `done` finished.
+/// Unfinished work is never counted: while producers publish, the answer
+/// is to wait.
+pub fn readiness(start: Option<(i64, u64)>, ready: usize, done: usize, now_ms: i64) -> Readiness {
+    let Some((t0_ms, duration_ms)) = start else {
+        return Readiness::Ready;
+    };
+    if ready > 0 && done >= ready {
+        return Readiness::Ready;
+    }
+    let end = t0_ms + duration_ms as i64;
+    if now_ms < end {
+        let left_s = (end - now_ms + 999) / 1_000;
+        return Readiness::Publishing {
+            left_s: left_s as u64,
+        };
+    }
+    if now_ms < end + FINISH_GRACE_MS {
+        return Readiness::Finishing;
+    }
+    Readiness::Ready
+}
+
+/// [`readiness`] of `ex` now, from its start signal and producer ledgers.
+pub fn readiness_now(ex: &Exercise) -> Result<Readiness, ExerciseError> {
+    let start = std::fs::read_to_string(ex.ledger().start())
+        .ok()
+        .and_then(|t| serde_json::from_str::<StartSignal>(&t).ok())
+        .map(|s| (s.t0_ms, s.duration_ms));
+    let evidence = load_evidence(ex)?;
+    let count = |f: fn(&ProducerRecord) -> bool| evidence.published.iter().filter(|r| f(r)).count();
+    let ready = count(|r| matches!(r, ProducerRecord::Ready { .. }));
+    let done = count(|r| matches!(r, ProducerRecord::Done { .. }));
+    Ok(readiness(start, ready, done, now_ms()))
+}
+
 /// Waits for producers to finish, then for the backlog to drain: every
 /// delivery the labels allow has arrived, or none arrived for [`QUIET`].
 async fn finish(
@@ -538,6 +594,36 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verify_waits_while_producers_publish_and_never_counts_unfinished_work() {
+        let start = Some((100_000, 60_000)); // publishing until 160 000
+                                             // (start, ready, done, now, answer)
+        let table = [
+            (None, 0, 0, 0, Readiness::Ready),
+            (start, 3, 3, 120_000, Readiness::Ready),
+            (start, 3, 0, 100_000, Readiness::Publishing { left_s: 60 }),
+            (start, 3, 1, 159_001, Readiness::Publishing { left_s: 1 }),
+            (start, 3, 2, 145_500, Readiness::Publishing { left_s: 15 }),
+            (start, 0, 0, 150_000, Readiness::Publishing { left_s: 10 }),
+            (start, 3, 2, 160_000, Readiness::Finishing),
+            (
+                start,
+                3,
+                2,
+                160_000 + FINISH_GRACE_MS - 1,
+                Readiness::Finishing,
+            ),
+            (start, 3, 2, 160_000 + FINISH_GRACE_MS, Readiness::Ready),
+        ];
+        for (start, ready, done, now, want) in table {
+            assert_eq!(
+                readiness(start, ready, done, now),
+                want,
+                "{start:?} ready {ready} done {done} at {now}"
+            );
+        }
+    }
 
     #[test]
     fn the_revoke_command_s_output_gives_the_notice_and_its_instant() {
