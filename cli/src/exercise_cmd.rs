@@ -136,9 +136,11 @@ pub struct PrepareArgs {
     /// The exercise folder (replaced if it holds an earlier exercise).
     #[arg(long)]
     pub dir: PathBuf,
-    /// The topology file.
-    #[arg(long, default_value = "topologies/coalition-3.toml")]
-    pub topology: PathBuf,
+    /// The topology file [default: the repository's
+    /// topologies/coalition-3.toml, found from the executable's folder,
+    /// whatever the working directory].
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
     /// Prefix of container and network names.
     #[arg(long, default_value = "cm")]
     pub project: String,
@@ -323,7 +325,7 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
 fn prepare(args: &PrepareArgs) -> Result<Exercise, CliError> {
     Ok(Exercise::prepare(
         &args.dir,
-        &args.topology,
+        &crate::paths::topology_here(args.topology.clone()),
         &args.project,
         args.servers,
     )?)

@@ -7,6 +7,7 @@ mod client_cmd;
 mod error;
 mod exercise_cmd;
 mod keys;
+mod paths;
 mod policy_cmd;
 mod runner;
 mod schema_cmd;
@@ -34,9 +35,11 @@ enum Command {
     /// Run a local multi-nation mesh with producers and subscribers, printing
     /// deliveries and denials live. Ctrl-C stops it.
     Run {
-        /// The topology file.
-        #[arg(long, default_value = "topologies/coalition-3.toml")]
-        topology: PathBuf,
+        /// The topology file [default: the repository's
+        /// topologies/coalition-3.toml, found from the executable's folder,
+        /// whatever the working directory].
+        #[arg(long)]
+        topology: Option<PathBuf>,
         /// Where to put configs, keys, JetStream data and logs (wiped first).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -100,11 +103,18 @@ pub(crate) fn now_ms() -> i64 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    use std::io::IsTerminal as _;
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let no_colour = std::env::var("NO_COLOR").ok();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
+            tracing_subscriber::EnvFilter::try_new(paths::log_filter(rust_log.as_deref()))
                 .unwrap_or_else(|_| "error".into()),
         )
+        .with_ansi(paths::use_colour(
+            std::io::stderr().is_terminal(),
+            no_colour.as_deref(),
+        ))
         .with_writer(std::io::stderr)
         .init();
     match dispatch(cli.command) {
@@ -138,6 +148,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                     "--duration must be at least 1 second".into(),
                 ));
             }
+            let topology = paths::topology_here(topology);
             let name = topology
                 .file_stem()
                 .map_or("mesh".into(), |s| s.to_string_lossy().to_string());
