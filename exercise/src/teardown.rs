@@ -197,12 +197,25 @@ pub async fn down(plan: &Plan) -> Teardown {
             .await
             .into_iter()
             .collect();
-    containers.extend(plan.services.iter().map(|s| s.name.clone()));
+    // The plan's names too (an exercise started before the label existed),
+    // but only those that exist: `rm -f` of a missing one succeeds.
+    let existing: BTreeSet<String> = names(&["ps", "-a", "--format", "{{.Names}}"])
+        .await
+        .into_iter()
+        .collect();
+    containers.extend(
+        plan.services
+            .iter()
+            .map(|s| s.name.clone())
+            .filter(|n| existing.contains(n)),
+    );
     // Stop them gently first, so agents flush their ledgers; a container
     // that does not exist only makes this command fail.
     let mut stop = vec!["stop", "--time", "5"];
     stop.extend(containers.iter().map(String::as_str));
-    let _ = docker::docker(&stop).await;
+    if !containers.is_empty() {
+        let _ = docker::docker(&stop).await;
+    }
     for c in &containers {
         match docker::docker(&["rm", "-f", "-v", c]).await {
             Ok(_) => report.removed.push(format!("container {c}")),
