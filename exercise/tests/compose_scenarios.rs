@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use coalition_exercise::scenario::{scenario, Action, Pair, Size};
 use coalition_exercise::verify::Report;
-use coalition_exercise::{driver, Exercise};
+use coalition_exercise::{driver, teardown, Exercise};
 
 fn size() -> Size {
     if common::soak() {
@@ -35,8 +35,9 @@ async fn run(name: &str) -> (tempfile::TempDir, Exercise, Report) {
     driver::compose_up(&ex).await.expect("docker-compose up");
     let outcome = tokio::time::timeout(Duration::from_secs(900), driver::run(&ex, &s)).await;
     if let Err(e) = driver::compose_down(&ex).await {
-        eprintln!("docker-compose down: {e}");
+        panic!("exercise down: {e}");
     }
+    assert_nothing_left(&ex);
     let report = outcome
         .expect("the scenario finished in time")
         .expect("the scenario ran");
@@ -49,19 +50,42 @@ async fn run(name: &str) -> (tempfile::TempDir, Exercise, Report) {
     (temp, ex, report)
 }
 
-/// Adds the test label to every service of the compose file, so a killed
-/// run's containers are found by the next one.
+/// Adds the test label to every service and network of the compose file
+/// (beside the exercise's own label), so a killed run's containers are
+/// found by the next one.
 fn label_for_cleanup(ex: &Exercise) {
     let path = ex.compose_file();
     let text = std::fs::read_to_string(&path).unwrap();
+    let own = format!("    labels:\n      {}: ", teardown::LABEL);
+    assert!(text.contains(&own), "the compose file labels its services");
     let labelled = text.replace(
-        "    restart: \"no\"\n",
+        &own,
         &format!(
-            "    restart: \"no\"\n    labels:\n      {}: \"1\"\n",
-            common::TEST_LABEL
+            "    labels:\n      {}: \"1\"\n      {}: ",
+            common::TEST_LABEL,
+            teardown::LABEL
         ),
     );
     std::fs::write(&path, labelled).unwrap();
+}
+
+/// Nothing of the exercise is left after `down`, by its label.
+fn assert_nothing_left(ex: &Exercise) {
+    let filter = teardown::own_filter(&ex.plan.project);
+    for what in [
+        &["ps", "-aq", "--filter", &filter][..],
+        &["network", "ls", "-q", "--filter", &filter][..],
+        &["volume", "ls", "-q", "--filter", &filter][..],
+    ] {
+        let out = std::process::Command::new("docker")
+            .args(what)
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            "left after down: docker {what:?}"
+        );
+    }
 }
 
 fn event_at(ex: &Exercise, f: impl Fn(&Action) -> bool) -> i64 {
