@@ -476,6 +476,8 @@ async fn verify_again(dir: &DirArg, name: &str, size_name: &str) -> Result<(), C
             }
         }
     }
+    // Nor a backlog still arriving after a cut.
+    driver::wait_for_backlog(&ex).await?;
     if let Err(e) = driver::dump_audit(&ex).await {
         println!(
             "audit logs not dumped again (are the containers down?), using the last dump: {e}"

@@ -342,6 +342,42 @@ pub fn readiness_now(ex: &Exercise) -> Result<Readiness, ExerciseError> {
     Ok(readiness(start, ready, done, now_ms()))
 }
 
+/// True while a backlog is still arriving: some releasable messages are
+/// not delivered (`pending`) and the last delivery came less than
+/// [`QUIET`] ago. Verifying then would count the backlog as lost.
+pub fn still_draining(pending: u64, last_delivery_ms: Option<i64>, now_ms: i64) -> bool {
+    pending > 0 && last_delivery_ms.is_some_and(|t| now_ms - t < QUIET.as_millis() as i64)
+}
+
+/// Waits while [`still_draining`] (at most [`DRAIN_LIMIT`]), saying so.
+pub async fn wait_for_backlog(ex: &Exercise) -> Result<(), ExerciseError> {
+    let started = Instant::now();
+    loop {
+        let mut evidence = load_evidence(ex)?;
+        // Denials are known only from a fresh audit dump; without it a
+        // denied message counts as pending, which only makes this wait.
+        evidence.audit.clear();
+        let pending = verify(&ex.plan.topology, &evidence).total.lost;
+        let last = evidence
+            .delivered
+            .values()
+            .flatten()
+            .filter_map(|r| match r {
+                AlertsRecord::Delivered { t_ms, .. } => Some(*t_ms),
+                _ => None,
+            })
+            .max();
+        if !still_draining(pending, last, now_ms()) || started.elapsed() > DRAIN_LIMIT {
+            return Ok(());
+        }
+        println!(
+            "backlog still arriving ({pending} not yet delivered, last delivery {:.0} s ago); waiting",
+            (now_ms() - last.unwrap_or(0)) as f64 / 1000.0
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 /// Waits for producers to finish, then for the backlog to drain: every
 /// delivery the labels allow has arrived, or none arrived for [`QUIET`].
 async fn finish(
@@ -621,6 +657,27 @@ mod tests {
                 readiness(start, ready, done, now),
                 want,
                 "{start:?} ready {ready} done {done} at {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn verify_waits_while_a_backlog_is_still_arriving() {
+        let now = 100_000;
+        let quiet = QUIET.as_millis() as i64;
+        // (pending, last delivery, still draining)
+        let table = [
+            (0, Some(now - 1_000), false),
+            (5, Some(now - 1_000), true),
+            (5, Some(now - quiet + 1), true),
+            (5, Some(now - quiet), false),
+            (5, None, false),
+        ];
+        for (pending, last, want) in table {
+            assert_eq!(
+                still_draining(pending, last, now),
+                want,
+                "{pending} {last:?}"
             );
         }
     }
