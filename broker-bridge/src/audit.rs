@@ -23,6 +23,7 @@ use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use coalition_core::audit::{decode_block, encode_block, AuditChain};
 use coalition_core::signed::CertifiedKey;
 use coalition_schemas::v1;
+use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -88,7 +89,8 @@ enum AppendError {
     Failed(BridgeError),
 }
 
-/// Appends audit blocks for one nation, one at a time.
+/// Appends audit blocks for one nation, one at a time, each a group
+/// commit of the appends that queued while the last one was stored.
 pub(crate) struct Auditor {
     js: jetstream::Context,
     stream: stream::Stream,
@@ -99,6 +101,15 @@ pub(crate) struct Auditor {
     policy: CheckpointPolicy,
     /// Serialises appends: the chain is a sequence.
     head: Mutex<Head>,
+    /// Appends waiting to be written in the next group ([`Auditor::append`]).
+    queue: std::sync::Mutex<Vec<Queued>>,
+}
+
+/// One caller's records waiting for the next group commit, and where to
+/// tell it the outcome.
+struct Queued {
+    records: Vec<v1::AuditRecord>,
+    answer: tokio::sync::oneshot::Sender<Result<(), BridgeError>>,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -141,27 +152,85 @@ impl Auditor {
             signer,
             policy: CheckpointPolicy::default(),
             head: Mutex::new(head),
+            queue: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    /// Appends `records` as one block, or as several if one would be too
-    /// large to store ([`blocks`]), and waits until JetStream stored each.
-    /// Empty input: no-op. Adds a signed checkpoint when due (see
-    /// [`checkpoint_due`]). The lock is taken per block, so another stage's
-    /// block (an alert's) may be appended between the blocks of a large
-    /// cycle instead of waiting for all of them.
+    /// Appends `records` and waits until JetStream stored them: one group
+    /// commit. Empty input: no-op.
+    ///
+    /// Appends that arrive while a block is being stored queue up; the
+    /// first of them to take the lock afterwards writes every queued
+    /// request's records (each request's records contiguous, requests in
+    /// arrival order) as one block, or as several if one would be too
+    /// large to store ([`blocks`]), and answers each waiting caller. The
+    /// others find their answer when they get the lock. So a stage waits
+    /// for at most the block in flight and its own, not for every other
+    /// stage's block before it: an alert cycle's audit does not queue
+    /// behind a row of track cycles. Adds a signed checkpoint when due
+    /// (see [`checkpoint_due`]).
     pub(crate) async fn append(&self, records: Vec<v1::AuditRecord>) -> Result<(), BridgeError> {
-        for block in blocks(records, MAX_BLOCK_BYTES) {
-            self.append_block(block).await?;
+        if records.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Queued { records, answer });
+        let mut head = self.head.lock().await;
+        match answered.try_recv() {
+            // An earlier caller wrote our records in its group.
+            Ok(result) => return result,
+            // It took them and was cancelled before it answered: whether
+            // they are stored is unknown, so the caller must not
+            // acknowledge what they record.
+            Err(TryRecvError::Closed) => {
+                return Err(BridgeError::js(
+                    format!("append to {}", self.subject),
+                    "the group commit that took these records was cancelled",
+                ))
+            }
+            // Not taken yet: they are in the queue, and we write it.
+            Err(TryRecvError::Empty) => {}
+        }
+        let group = std::mem::take(
+            &mut *self
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let mut answers = Vec::with_capacity(group.len());
+        let mut records = Vec::new();
+        for queued in group {
+            records.extend(queued.records);
+            answers.push(queued.answer);
+        }
+        let mut result = Ok(());
+        for block in blocks(records, MAX_BLOCK_BYTES) {
+            result = self.append_block(&mut head, block).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        drop(head);
+        for answer in answers {
+            // A caller that stopped waiting (its task was cancelled) has
+            // nothing to be told.
+            let _ = answer.send(result.clone());
+        }
+        // Our own answer was among them; the receiver is still ours.
+        answered.try_recv().unwrap_or(result)
     }
 
     /// Appends one block. If another writer appended first, reloads the
     /// head from the stream and retries once.
-    async fn append_block(&self, records: Vec<v1::AuditRecord>) -> Result<(), BridgeError> {
-        let mut head = self.head.lock().await;
-        match self.try_append(&mut head, records.clone()).await {
+    async fn append_block(
+        &self,
+        head: &mut Head,
+        records: Vec<v1::AuditRecord>,
+    ) -> Result<(), BridgeError> {
+        match self.try_append(head, records.clone()).await {
             Ok(()) => Ok(()),
             Err(AppendError::Failed(e)) => Err(e),
             Err(AppendError::Conflict(why)) => {
@@ -169,7 +238,7 @@ impl Auditor {
                 let reloaded = load_head(&self.stream, &self.nation, &self.subject).await?;
                 head.chain = reloaded.chain;
                 head.last_seq = reloaded.last_seq;
-                match self.try_append(&mut head, records).await {
+                match self.try_append(head, records).await {
                     Ok(()) => Ok(()),
                     Err(AppendError::Failed(e)) => Err(e),
                     Err(AppendError::Conflict(why)) => Err(BridgeError::js(
@@ -303,170 +372,4 @@ async fn load_head(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use coalition_core::audit::verify_chain;
-    use coalition_core::certificate::{issue_certificate, CertificateRequest, TrustAnchors};
-    use coalition_core::keys::{Algorithm, SigningKeyPair};
-    use coalition_core::revocation::BRIDGE_IDENTITY;
-    use nats_harness::{free_loopback_ports, HarnessError, ServerProcess};
-
-    use super::*;
-
-    const LIMIT: Duration = Duration::from_secs(60);
-
-    #[test]
-    fn a_cycle_s_records_are_cut_into_blocks_under_the_size_bound_in_order() {
-        let record = |i: u64| v1::AuditRecord {
-            msg_id: format!("USA.radar-1.tracks.{i:04}"),
-            detail: "x".repeat(90),
-            ..Default::default()
-        };
-        let records: Vec<_> = (0..1000).map(record).collect();
-        let each = {
-            use prost::Message as _;
-            record(0).encoded_len() + 8
-        };
-        let cut = blocks(records.clone(), 10 * each);
-        assert_eq!(cut.len(), 100, "ten records a block");
-        assert!(cut.iter().all(|b| b.len() == 10));
-        let again: Vec<_> = cut.into_iter().flatten().collect();
-        assert_eq!(again, records, "nothing lost, reordered or repeated");
-        assert_eq!(blocks(Vec::new(), 100).len(), 0);
-        // A record larger than the bound is a block of its own.
-        let big = v1::AuditRecord {
-            detail: "y".repeat(500),
-            ..Default::default()
-        };
-        let cut = blocks(vec![record(1), big.clone(), record(2)], 200);
-        assert_eq!(cut.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
-    }
-
-    #[test]
-    fn checkpoints_are_due_first_then_every_64_blocks_or_10_seconds() {
-        let policy = CheckpointPolicy::default();
-        let secs = |s| Some(Duration::from_secs(s));
-        let cases = [
-            ("first block after open", 0, None, true),
-            ("next block", 0, secs(0), false),
-            ("63rd block since", 62, secs(9), false),
-            ("64th block since", 63, secs(9), true),
-            ("10 s since", 0, secs(10), true),
-        ];
-        for (name, blocks, since, due) in cases {
-            assert_eq!(checkpoint_due(policy, blocks, since), due, "{name}");
-        }
-    }
-
-    /// A single JetStream server on fresh ports, and its client URL.
-    async fn jetstream_server(dir: &Path) -> (ServerProcess, String) {
-        for _ in 0..3 {
-            let ports = free_loopback_ports(2).expect("free ports");
-            let config = dir.join("audit.conf");
-            let store = dir.join("js");
-            std::fs::write(
-                &config,
-                format!(
-                    "listen: 127.0.0.1:{}\nhttp: 127.0.0.1:{}\njetstream {{ store_dir: {store:?} }}\n",
-                    ports[0], ports[1]
-                ),
-            )
-            .expect("write config");
-            let log = dir.join("audit.log");
-            let mut server = ServerProcess::spawn("AUDIT", &config, &log, ports[1]).expect("spawn");
-            match server.wait_healthy(LIMIT).await {
-                Ok(()) => return (server, format!("nats://127.0.0.1:{}", ports[0])),
-                Err(HarnessError::PortInUse { .. }) => continue,
-                Err(e) => panic!("nats-server did not become healthy: {e}"),
-            }
-        }
-        panic!("ports kept being taken");
-    }
-
-    fn bridge_key() -> (Arc<CertifiedKey>, TrustAnchors) {
-        let root = SigningKeyPair::generate(Algorithm::MlDsa65, "USA root");
-        let key = SigningKeyPair::generate(Algorithm::MlDsa65, "USA/bridge");
-        let now = crate::time::now_ms();
-        let request = CertificateRequest {
-            nation: "USA".into(),
-            producer_id: BRIDGE_IDENTITY.into(),
-            public_key: key.public_key().clone(),
-            not_before_ms: now - 60_000,
-            not_after_ms: now + 3_600_000,
-            feeds: vec!["audit".into()],
-            max_classification: "SECRET".into(),
-        };
-        let certificate = issue_certificate(&root, &request).expect("certificate");
-        let anchors = [("USA".to_string(), root.public_key().clone())].into();
-        let nation = "USA".to_string();
-        (
-            Arc::new(CertifiedKey {
-                nation,
-                key,
-                certificate,
-            }),
-            anchors,
-        )
-    }
-
-    fn record(msg_id: &str) -> v1::AuditRecord {
-        v1::AuditRecord {
-            decision: v1::AuditDecision::Release as i32,
-            stage: "egress".into(),
-            msg_id: msg_id.into(),
-            ..Default::default()
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn restarts_and_a_second_writer_still_make_one_verifiable_chain() {
-        tokio::time::timeout(LIMIT, run_writers())
-            .await
-            .expect("timed out");
-    }
-
-    async fn run_writers() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (_server, url) = jetstream_server(dir.path()).await;
-        let js = jetstream::new(async_nats::connect(url.as_str()).await.expect("connect"));
-        let (key, anchors) = bridge_key();
-        let open = || Auditor::open(js.clone(), "USA", 1, Some(key.clone()));
-        let (a, b) = (open().await.expect("open a"), open().await.expect("open b"));
-        a.append(vec![record("m1"), record("m2")])
-            .await
-            .expect("a 1");
-        a.append(vec![]).await.expect("empty");
-        b.append(vec![record("m3")])
-            .await
-            .expect("b, after reloading");
-        a.append(vec![record("m4")])
-            .await
-            .expect("a, after reloading");
-        open()
-            .await
-            .expect("reopen")
-            .append(vec![record("m5")])
-            .await
-            .expect("c");
-        let mut stored = Vec::new();
-        for seq in 1..=4 {
-            let m = a.stream.get_raw_message(seq).await.expect("stored block");
-            let id = m.headers.get("Nats-Msg-Id").map(|v| v.to_string());
-            assert_eq!(id.as_deref(), Some(format!("audit.USA.{seq}").as_str()));
-            stored.push((seq, m.payload));
-        }
-        assert!(
-            a.stream.get_raw_message(5).await.is_err(),
-            "one block per append"
-        );
-        let report = verify_chain("USA", stored, &anchors, crate::time::now_ms());
-        assert!(report.is_clean(), "{:?}", report.problems);
-        assert_eq!(
-            (report.records_checked, report.last_verified_index),
-            (5, Some(4))
-        );
-        // The first block of each writer (a, b, the reopened one) is signed.
-        assert_eq!(report.checkpoints_verified, 3);
-    }
-}
+mod tests;

@@ -2,7 +2,7 @@
 //! runtime failures of the bus (logged, retried or fatal as documented).
 
 /// Why the bridge could not start or keep running.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum BridgeError {
     /// The configuration file or a file it names is unusable.

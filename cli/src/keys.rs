@@ -112,6 +112,12 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
         } => {
             check_token("nation", &nation)?;
             check_token("producer", &producer)?;
+            if coalition_schemas::identities::is_reserved(&producer) {
+                return Err(CliError::Usage(format!(
+                    "--producer {producer:?} is reserved for the system's own keys (reserved: {}); a producer certificate cannot take it",
+                    coalition_schemas::identities::RESERVED.join(", ")
+                )));
+            }
             for f in &feeds {
                 check_token("feed", f)?;
             }

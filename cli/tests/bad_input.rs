@@ -146,6 +146,29 @@ fn keys_round_trip_and_private_files_are_0600() {
     let (code, _, stderr) = coalition(&["keys", "root", "--nation", "U S", "--out", &d("x")]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--nation"), "{stderr}");
+    // A producer certificate cannot take the bridge key's identity.
+    let (code, _, stderr) = coalition(&[
+        "keys",
+        "producer",
+        "--nation",
+        "USA",
+        "--producer",
+        "bridge",
+        "--root-key",
+        &d("USA/root.key"),
+        "--feed",
+        "tracks",
+        "--max-classification",
+        "SECRET",
+        "--out",
+        &d("USA/producers"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--producer \"bridge\" is reserved"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("USA/producers/bridge.key").exists());
 }
 
 /// A generated mesh folder (configs and a development PKI; no servers).

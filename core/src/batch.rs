@@ -408,7 +408,12 @@ pub fn verify_batch(
     if !cert.is_valid_at(now_ms) {
         return Err(DenyReason::CertificateExpired);
     }
-    if h.origin != cert.nation || h.producer_id != cert.producer_id {
+    // A key certified under a reserved identity (a bridge's) never signs
+    // records.
+    if h.origin != cert.nation
+        || h.producer_id != cert.producer_id
+        || coalition_schemas::identities::is_reserved(&h.producer_id)
+    {
         return Err(DenyReason::ProducerMismatch);
     }
     if !cert.feeds.contains(&h.feed) {

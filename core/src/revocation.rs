@@ -259,7 +259,7 @@ pub fn verify_notice(
 }
 
 /// The certificate identity (producer id) of a bridge key.
-pub const BRIDGE_IDENTITY: &str = "bridge";
+pub const BRIDGE_IDENTITY: &str = coalition_schemas::identities::BRIDGE;
 
 /// A verified heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

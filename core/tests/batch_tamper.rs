@@ -369,6 +369,25 @@ fn certificates_outside_their_window_or_feeds_are_refused() {
 }
 
 #[test]
+fn a_batch_signed_under_a_reserved_identity_is_refused() {
+    // The root certified a key as its nation's bridge; that key never signs
+    // records, however well formed the batch.
+    let root = SigningKeyPair::generate(Algorithm::MlDsa65, "USA root");
+    let anchors: TrustAnchors = BTreeMap::from([("USA".to_string(), root.public_key().clone())]);
+    let cache = CertificateCache::new(anchors);
+    for reserved in coalition_schemas::identities::RESERVED {
+        let id = identity(&root, reserved, &["tracks"]);
+        cache.add(&id.certificate).unwrap();
+        let bytes = sealed(&id, 1, 2, "a");
+        assert_eq!(
+            open_batch(&bytes, &cache, NOW).map(|_| ()),
+            Err(DenyReason::ProducerMismatch),
+            "{reserved}"
+        );
+    }
+}
+
+#[test]
 fn a_certificate_is_cached_only_in_its_canonical_encoding() {
     let f = fixture();
     let mut variant = f.radar.certificate.to_vec();

@@ -2,7 +2,9 @@
 //! fixed world (but the three meant as refusals, which must be refused for
 //! their reason), so the fuzzers start past the signature checks; and runs
 //! every `batch` seed through the `batch` target's body (its assertions
-//! included), so a broken harness shows without cargo-fuzz.
+//! included), so a broken harness shows without cargo-fuzz; and replays
+//! every committed crash reproducer in `fuzz/artifacts/batch/` through the
+//! same body, so a fixed finding stays fixed on the stable toolchain.
 //! Run from `fuzz/`: `cargo run --release --example check_seeds`.
 use std::path::Path;
 
@@ -77,6 +79,20 @@ fn main() {
                     failures += 1;
                 }
             }
+        }
+    }
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/batch");
+    if let Ok(dir) = std::fs::read_dir(&artifacts) {
+        let mut reproducers: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        reproducers.sort();
+        for path in reproducers {
+            let bytes = std::fs::read(&path).expect("read");
+            // The body panics if the finding is back.
+            coalition_fuzz::batch::run(&bytes);
+            println!(
+                "artifacts/batch/{}: replays clean",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
         }
     }
     if batch_seeds == 0 {

@@ -16,6 +16,28 @@ pub const TRACK_SCHEMA_ID: &str = "coalition.v1.Track";
 /// Schema id of alert payloads.
 pub const ALERT_SCHEMA_ID: &str = "coalition.v1.Alert";
 
+/// Certificate identities (producer ids) the system itself uses. No
+/// topology may name a producer after one, no producer certificate may be
+/// issued for one, and no batch signed under one is accepted: a producer
+/// named `bridge` would otherwise hold a key that passes as its nation's
+/// bridge key for heartbeats and audit checkpoints.
+pub mod identities {
+    /// The identity of a nation's bridge key (heartbeats, audit
+    /// checkpoints, forwarded control objects).
+    pub const BRIDGE: &str = "bridge";
+    /// Reserved for the revocation authority's key, certified by the root.
+    pub const REVOCATION_AUTHORITY: &str = "revocation-authority";
+    /// Reserved for a nation's root key.
+    pub const ROOT: &str = "root";
+    /// Every reserved identity.
+    pub const RESERVED: [&str; 3] = [BRIDGE, REVOCATION_AUTHORITY, ROOT];
+
+    /// Whether `producer_id` is one the system reserves for itself.
+    pub fn is_reserved(producer_id: &str) -> bool {
+        RESERVED.contains(&producer_id)
+    }
+}
+
 /// NATS header names of the wire contract (see `docs/wire-contract.md`).
 pub mod headers {
     /// JetStream de-duplication id: a batch's `<origin>.<producer>.<feed>.<first>-<last>`

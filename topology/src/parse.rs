@@ -304,6 +304,16 @@ impl Ctx<'_> {
                     ));
                 }
             }
+            if coalition_schemas::identities::is_reserved(f.producer.get_ref()) {
+                return Err(self.invalid_at(
+                    &f.producer,
+                    format!(
+                        "feed.producer {:?} is reserved for the system's own keys (reserved: {}); name the producer otherwise",
+                        f.producer.get_ref(),
+                        coalition_schemas::identities::RESERVED.join(", ")
+                    ),
+                ));
+            }
             let kind = match f.kind.get_ref().as_str() {
                 "track" => FeedKind::Track,
                 "alert" => FeedKind::Alert,

@@ -90,6 +90,18 @@ fn bad_files_are_refused_with_line_and_reason() {
             "lower-case letters",
         ),
         (
+            "a producer named after the bridge key",
+            GOOD.replace("radar-1", "bridge"),
+            14,
+            "reserved for the system's own keys",
+        ),
+        (
+            "a producer named after the revocation authority",
+            GOOD.replace("radar-1", "revocation-authority"),
+            14,
+            "reserved",
+        ),
+        (
             "unknown field",
             GOOD.replace("servers = 3", "servers = 3\nzone = \"eu\""),
             8,
