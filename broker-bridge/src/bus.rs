@@ -183,6 +183,30 @@ pub(crate) async fn ensure_released_streams(
     Ok(())
 }
 
+/// The pull consumer `partner`'s bridge reads on each RELEASED lane of its
+/// release account (`ingress_<partner>`), created if missing. The sending
+/// bridge makes and owns it: the partner's leaf user may only read and ack
+/// through it, and creates nothing here, so it cannot start a push consumer
+/// whose deliveries would land in this account's streams.
+///
+/// What the server hands out ahead of acks is bounded here; the partner's
+/// own rate limit is kept by how much its stage asks for at once.
+pub(crate) async fn ensure_partner_consumers(
+    js: &jetstream::Context,
+    partner: &str,
+) -> Result<(), BridgeError> {
+    let name = streams::ingress_consumer(partner);
+    for kind in Kind::ALL {
+        let released = streams::released(kind);
+        let stream = js
+            .get_stream(released)
+            .await
+            .map_err(|e| BridgeError::js(format!("{released} stream"), e))?;
+        durable_consumer(&stream, &name, UNPACED_MAX_ACK_PENDING).await?;
+    }
+    Ok(())
+}
+
 /// How long start-up keeps retrying JetStream operations that fail while a
 /// cluster is still electing leaders or placing streams.
 const STARTUP_PATIENCE: Duration = Duration::from_secs(60);

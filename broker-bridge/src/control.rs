@@ -7,7 +7,9 @@
 //!   verified and applied, and this nation's own objects are forwarded into
 //!   each partner's release account (`REL_<partner>`, stream CONTROL), which
 //!   the partner reads over its leaf link.
-//! - It follows each partner's CONTROL stream the same way.
+//! - It reads each partner's CONTROL stream in order too, message by
+//!   message, since it may create no consumer there
+//!   ([`crate::partner_control`]).
 //! - Every `heartbeat_interval` it sends each partner a heartbeat signed by
 //!   its bridge key, with the highest notice epoch it has forwarded.
 //!
@@ -143,7 +145,7 @@ impl ControlPlane {
     pub(crate) async fn follow_home(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         let js = self.home_js.clone();
         let this = self.clone();
-        follow("home CONTROL".into(), js, None, shutdown, move |event| {
+        follow("home CONTROL".into(), js, shutdown, move |event| {
             let this = this.clone();
             async move {
                 match event {
@@ -160,7 +162,10 @@ impl ControlPlane {
     }
 
     async fn on_home_message(&self, message: &jetstream::Message) -> Result<(), BridgeError> {
-        let Some(applied) = self.apply(message, "home").await? else {
+        let Some(applied) = self
+            .apply(&message.subject, &message.payload, "home")
+            .await?
+        else {
             return Ok(());
         };
         let home = &self.state.nation;
@@ -187,22 +192,17 @@ impl ControlPlane {
     ) {
         let this = self.clone();
         let from = partner.clone();
-        // A partner beats every second or so; silence much longer than that
-        // means the consumer across the leaf link is stuck (seen after a
-        // link returns: an ordered consumer took ~16 s to notice), so the
-        // follower starts a new one from where it stopped.
-        let idle = (self.heartbeat_every * 3).max(Duration::from_secs(3));
-        follow(
+        // A partner beats every second or so, and each beat wakes the
+        // reader; the poll is for a wake-up lost with a link.
+        crate::partner_control::follow_by_sequence(
             format!("{partner} CONTROL"),
             js,
-            Some(idle),
+            self.heartbeat_every,
             shutdown,
-            move |event| {
+            move |read| {
                 let (this, from) = (this.clone(), from.clone());
                 async move {
-                    if let Follow::Message(m) = event {
-                        this.apply(&m, &from).await?;
-                    }
+                    this.apply(&read.subject, &read.payload, &from).await?;
                     Ok(())
                 }
             },
@@ -214,18 +214,19 @@ impl ControlPlane {
     /// counted (the message stays in its stream). New notices are audited.
     async fn apply(
         &self,
-        message: &jetstream::Message,
+        subject: &str,
+        payload: &[u8],
         source: &str,
     ) -> Result<Option<ControlApplied>, BridgeError> {
         let nation = &self.state.nation;
-        let decoded = ControlMessage::decode(message.payload.as_ref())
+        let decoded = ControlMessage::decode(payload)
             .map_err(|e| format!("not a control object (protobuf ControlMessage): {e}"));
         let applied =
             decoded.and_then(|m| self.state.apply(&m, now_ms()).map_err(|e| e.to_string()));
         let applied = match applied {
             Ok(a) => a,
             Err(why) => {
-                tracing::warn!(%nation, %source, subject = %message.subject, %why, "control object refused");
+                tracing::warn!(%nation, %source, %subject, %why, "control object refused");
                 telemetry::control_refused(nation, source);
                 return Ok(None);
             }
@@ -353,13 +354,12 @@ enum Follow {
     CaughtUp,
 }
 
-/// Reads a CONTROL stream from its first message, in order, forever:
-/// reconnects and resumes after the last handled sequence on any error,
-/// or after `idle_restart` without a message.
+/// Reads a CONTROL stream of this nation's own from its first message, in
+/// order, forever: reconnects and resumes after the last handled sequence
+/// on any error.
 async fn follow<F, Fut>(
     name: String,
     js: jetstream::Context,
-    idle_restart: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
     handle: F,
 ) where
@@ -373,7 +373,7 @@ async fn follow<F, Fut>(
             next_seq: &mut next_seq,
             caught_up: &mut caught_up,
         };
-        let result = follow_once(&js, &mut position, idle_restart, &handle, &mut shutdown).await;
+        let result = follow_once(&js, &mut position, &handle, &mut shutdown).await;
         match result {
             Ok(()) => return,
             Err(e) => tracing::info!(stream = %name, error = %e, "control follower restarting"),
@@ -394,7 +394,6 @@ struct Position<'a> {
 async fn follow_once<F, Fut>(
     js: &jetstream::Context,
     position: &mut Position<'_>,
-    idle_restart: Option<Duration>,
     handle: &F,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), BridgeError>
@@ -434,18 +433,9 @@ where
         .await
         .map_err(|e| BridgeError::js("CONTROL messages", e))?;
     loop {
-        let idle = idle_restart.unwrap_or(Duration::MAX);
         let item = tokio::select! {
             _ = shutdown.changed() => return Ok(()),
-            item = tokio::time::timeout(idle, messages.next()) => match item {
-                Ok(item) => item,
-                Err(_) => {
-                    return Err(BridgeError::js(
-                        "CONTROL messages",
-                        format!("nothing for {} ms; starting a new consumer", idle.as_millis()),
-                    ))
-                }
-            },
+            item = messages.next() => item,
         };
         let message = match item {
             Some(Ok(m)) => m,

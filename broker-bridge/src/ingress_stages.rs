@@ -1,7 +1,9 @@
 //! Starts, for one partner, what reads from it: the follower of its
 //! CONTROL stream and one ingress stage per lane, each attached to the
-//! partner's RELEASED stream of that lane across the leaf link (retrying
-//! while the link is down). Both lanes share the partner's rate limit.
+//! partner's RELEASED stream of that lane across the leaf link, through the
+//! pull consumer the partner's bridge made for this nation (retrying while
+//! the link is down or the consumer is not there yet). Both lanes share the
+//! partner's rate limit, kept by how much the stage pulls at once.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +89,14 @@ async fn run_ingress(
                 .get_stream(released)
                 .await
                 .map_err(|e| BridgeError::js(format!("partner {released} stream"), e))?;
-            let consumer = bus::durable_consumer(&stream, &durable, stage.pace.window).await?;
+            // The partner's bridge made this consumer for us and owns it;
+            // we may read through it but not create or change one.
+            let consumer = stream
+                .get_consumer::<jetstream::consumer::pull::Config>(&durable)
+                .await
+                .map_err(|e| {
+                    BridgeError::js(format!("partner {released} consumer {durable}"), e)
+                })?;
             Ok::<_, BridgeError>(Source { consumer, stream })
         };
         match attempt.await {

@@ -35,6 +35,7 @@ mod ingress;
 mod ingress_stages;
 mod lease;
 mod pacing;
+mod partner_control;
 mod pipeline;
 mod policy_state;
 mod positions;
@@ -150,6 +151,10 @@ pub async fn start(
         })
         .await?;
         bus::patiently("CONTROL", || ensure_control_stream(&js, cfg.replicas)).await?;
+        bus::patiently("partner consumers", || {
+            bus::ensure_partner_consumers(&js, &link.partner)
+        })
+        .await?;
         release.push((link.partner.clone(), link.max_classification.clone(), js));
     }
     let lease_ttl = Duration::from_millis(cfg.lease_ttl_ms);

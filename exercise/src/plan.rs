@@ -314,7 +314,8 @@ impl Plan {
             container: DATA_MOUNT.into(),
             read_only: false,
         });
-        s.published = vec![MONITOR_PORT];
+        // No published port: monitoring answers on the container's own
+        // loopback only (docs/security.md), so nothing outside can read it.
         s
     }
 

@@ -27,6 +27,7 @@ pub use error::TopologyError;
 pub use generate::{generate, Credentials, GeneratedFile, GeneratedMesh, GeneratedServer};
 pub use model::{Feed, FeedKind, Link, Nation, ServerId, Topology};
 pub use naming::{accounts, control_files, streams, subjects, Kind};
+pub use nats_config::{release_limits, MONITOR_HOST};
 pub use parse::{parse_topology, parse_topology_file};
 pub use rate_limits::{Rate, RateLimits};
 pub use tls_files::{paths as tls_paths, VALIDITY_DAYS as TLS_VALIDITY_DAYS};

@@ -7,7 +7,12 @@
 //! - a partner's leaf connection is bound to `REL_<partner>`, so it sees only
 //!   what this nation's bridge released to it;
 //! - it may read (never delete or write) the `RELEASED` streams there (both
-//!   lanes) and read CONTROL (consumers, and a message by subject);
+//!   lanes), only through the pull consumer the sending bridge made for it
+//!   (it creates no consumer, so it cannot start a push consumer that
+//!   delivers into this account's streams), and read CONTROL message by
+//!   message;
+//! - a release account holds at most three streams and four consumers on
+//!   each, on file (no memory storage), up to a bounded size;
 //! - only the bridge may publish release (`rel.>`) and delivery (`in.>`)
 //!   subjects; producers may publish only their own `out.*.<producer>.>`,
 //!   their own certificate (`ctl.certificate.<nation>.<producer>.*`) and
@@ -202,27 +207,64 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
     out.push_str("    ]\n  }\n");
 }
 
+/// JetStream limits of every release account: the three streams its bridge
+/// creates (RELEASED, RELEASED_ALERTS, CONTROL), a few consumers on each
+/// (it creates one for the partner on each RELEASED lane), no memory
+/// storage, and a bounded file store. Anything beyond is refused by the
+/// server.
+pub mod release_limits {
+    /// RELEASED, RELEASED_ALERTS and CONTROL.
+    pub const STREAMS: u32 = 3;
+    /// Consumers on each stream (nats-server applies the account's limit
+    /// per stream): the partner's one on each RELEASED lane, and room to
+    /// replace it.
+    pub const CONSUMERS: u32 = 4;
+    /// File storage in bytes, all three streams together (8 GB).
+    pub const FILE_BYTES: i64 = 8_000_000_000;
+}
+
+/// Publish subjects `partner`'s leaf user needs to read `stream` through the
+/// one pull consumer the sending bridge made for it: that consumer's info,
+/// next message and acks. Nothing creates, updates or deletes a consumer, so
+/// a partner cannot start a push consumer that writes into this account.
+fn partner_consumer_api(api: &str, stream: &str, consumer: &str) -> Vec<String> {
+    vec![
+        format!("{api}.STREAM.INFO.{stream}"),
+        format!("{api}.CONSUMER.INFO.{stream}.{consumer}"),
+        format!("{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+        format!("$JS.ACK.{stream}.{consumer}.>"),
+        format!("$JS.ACK.*.*.{stream}.{consumer}.>"),
+        // Read one message by sequence: to tell a message deleted from (or
+        // lost by) RELEASED from one still to come.
+        format!("{api}.STREAM.MSG.GET.{stream}"),
+    ]
+}
+
 fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partner: &str) {
     let users = UserNames::new(code);
     let _ = writeln!(
         out,
         "  # {}: what {code}'s bridge released to {partner}. {partner}'s leaf connection is\n  \
-         # bound here and can read the RELEASED (rel.>) and CONTROL (ctl.>) streams\n  \
-         # but not write or delete them.",
+         # bound here. It reads each RELEASED lane through the pull consumer {code}'s\n  \
+         # bridge made for it, and CONTROL message by message; it creates nothing.",
         accounts::release_to(partner)
     );
     let _ = writeln!(
         out,
-        "  {} {{\n    jetstream: enabled\n    users: [",
-        accounts::release_to(partner)
+        "  {} {{\n    jetstream: {{ max_mem: 0, max_file: {}, max_streams: {}, max_consumers: {} }}\n    users: [",
+        accounts::release_to(partner),
+        release_limits::FILE_BYTES,
+        release_limits::STREAMS,
+        release_limits::CONSUMERS,
     );
     user(
         out,
         &creds.get(&users.bridge_rel(partner)),
-        &format!("{code}'s bridge: the only publisher of rel.>."),
+        &format!("{code}'s bridge: the only publisher of rel.> and ctl.>, and the owner of every stream and consumer here."),
         None,
     );
     let api = format!("$JS.{code}.API");
+    let consumer = streams::ingress_consumer(partner);
     let leaf = creds.get(&users.leaf(partner));
     let _ = writeln!(
         out,
@@ -235,20 +277,17 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
         q(&leaf.password),
         perms(
             &[
-                consumer_api(&api, streams::RELEASED),
-                consumer_api(&api, streams::RELEASED_ALERTS),
-                consumer_api(&api, streams::CONTROL),
-                // Read one message by sequence: to tell a message deleted
-                // from (or lost by) RELEASED from one still to come; and a
-                // producer certificate by subject from CONTROL.
+                partner_consumer_api(&api, streams::RELEASED, &consumer),
+                partner_consumer_api(&api, streams::RELEASED_ALERTS, &consumer),
+                // CONTROL is read by sequence (the next message on ctl.>
+                // from a sequence on), and live messages wake the reader.
                 vec![
-                    format!("{api}.STREAM.MSG.GET.{}", streams::RELEASED),
-                    format!("{api}.STREAM.MSG.GET.{}", streams::RELEASED_ALERTS),
+                    format!("{api}.STREAM.INFO.{}", streams::CONTROL),
                     format!("{api}.STREAM.MSG.GET.{}", streams::CONTROL),
                 ],
             ]
             .concat(),
-            &["_INBOX.>".into(), "rel.>".into(), "ctl.>".into()]
+            &["_INBOX.>".into(), "ctl.>".into()]
         )
     );
     out.push_str("    ]\n  }\n");
@@ -270,6 +309,9 @@ fn from_account(out: &mut String, creds: &mut Credentials, code: &str, origin: &
     );
     out.push_str("    ]\n  }\n");
 }
+
+/// The interface every server's monitoring port binds.
+pub const MONITOR_HOST: &str = "127.0.0.1";
 
 /// Renders the config of server `id`.
 pub(crate) fn render_server(
@@ -298,7 +340,14 @@ pub(crate) fn render_server(
     );
     let _ = writeln!(out, "server_name: {}", q(&id.to_string()));
     let _ = writeln!(out, "listen: \"{}:{}\"", addr.bind_host, addr.client_port);
-    let _ = writeln!(out, "http: \"{}:{}\"\n", addr.bind_host, addr.monitor_port);
+    // Monitoring is plain HTTP without credentials and tells every
+    // account's message counts, so it answers on loopback only, whatever
+    // interface the server itself binds (docs/security.md).
+    let _ = writeln!(
+        out,
+        "# Monitoring: loopback only (plain HTTP, no credentials).\nhttp: \"{MONITOR_HOST}:{}\"\n",
+        addr.monitor_port
+    );
     let _ = writeln!(
         out,
         "# Every client connection is mutual TLS: plaintext is refused, and so is a\n\

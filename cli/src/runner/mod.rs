@@ -24,7 +24,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::CliError;
-use tally::{Event, Tally};
+use tally::{Event, MsgKey, Tally};
 
 /// How long a bounded run waits for the last deliveries after publishing stops.
 const DRAIN: Duration = Duration::from_secs(60);
@@ -293,11 +293,12 @@ async fn publish_loop(
                     })
                     .collect();
                 Event::Published {
-                    key: (
-                        plan.nation.clone(),
-                        producer.producer_id().to_string(),
-                        receipt.seq,
-                    ),
+                    key: MsgKey {
+                        origin: plan.nation.clone(),
+                        producer: producer.producer_id().to_string(),
+                        feed: plan.feed.clone(),
+                        seq: receipt.seq,
+                    },
                     label: label.display(),
                     expected: expect::receivers(&plan.topology, &plan.nation, &label),
                     denials,
@@ -334,7 +335,12 @@ async fn subscribe_loop(
                 ));
                 Event::Delivered {
                     receiver: nation.clone(),
-                    key: (d.origin.clone(), d.producer_id.clone(), d.seq),
+                    key: MsgKey {
+                        origin: d.origin.clone(),
+                        producer: d.producer_id.clone(),
+                        feed: d.feed.clone(),
+                        seq: d.seq,
+                    },
                     label: d.label.display(),
                 }
             }
@@ -392,6 +398,12 @@ fn summarise(tally: &Tally, started: Instant) -> tally::Verdict {
     println!("missing     {}", verdict.missing.len());
     println!("unexpected  {}", verdict.unexpected.len());
     println!("duplicates  {}", verdict.duplicates);
+    if verdict.by_hand > 0 {
+        println!(
+            "by hand     {} deliveries of messages published outside the runner (not judged)",
+            verdict.by_hand
+        );
+    }
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
     for ((_, _, reason), n) in denied_now() {
         *by_reason.entry(reason).or_default() += n;
@@ -406,6 +418,9 @@ fn summarise(tally: &Tally, started: Instant) -> tally::Verdict {
         .take(20)
     {
         println!("  ! {line}");
+    }
+    for line in verdict.extra_denials.iter().take(20) {
+        println!("  note: {line} (messages published by hand?)");
     }
     println!(
         "{}",
