@@ -72,6 +72,8 @@ pub(crate) struct ControlPlane {
     heartbeats_paused: watch::Receiver<bool>,
     /// Held while a heartbeat is being signed and sent.
     pub sending: Arc<tokio::sync::Mutex<()>>,
+    /// Which refusals are audited (the rest are counted and logged).
+    refusal_audit: crate::rate::RefusalAudit,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -108,6 +110,7 @@ impl ControlPlane {
             heartbeat_every: parts.heartbeat_every,
             heartbeats_paused: parts.heartbeats_paused,
             sending: Arc::new(tokio::sync::Mutex::new(())),
+            refusal_audit: crate::rate::RefusalAudit::new(),
         }
     }
 
@@ -228,6 +231,13 @@ impl ControlPlane {
             Err(why) => {
                 tracing::warn!(%nation, %source, %subject, %why, "control object refused");
                 telemetry::control_refused(nation, source);
+                if self.refusal_audit.audit(source) {
+                    self.auditor
+                        .append(vec![refused_record(source, subject, &why)])
+                        .await?;
+                } else {
+                    telemetry::control_refused_unaudited(nation, source);
+                }
                 return Ok(None);
             }
         };
@@ -305,6 +315,28 @@ impl ControlPlane {
 }
 
 /// The audit record of an applied notice.
+/// The reason of an audited refused control object.
+pub(crate) const CONTROL_REFUSED: &str = "control_refused";
+
+/// The audit record of a control object refused from `source`, stored
+/// under `subject`, with why.
+fn refused_record(source: &str, subject: &str, why: &str) -> AuditRecord {
+    AuditRecord {
+        decision: AuditDecision::Reject as i32,
+        stage: "control".into(),
+        partner: if source == "home" {
+            String::new()
+        } else {
+            source.to_string()
+        },
+        msg_id: subject.to_string(),
+        reason: CONTROL_REFUSED.into(),
+        decided_at_ms: now_ms(),
+        detail: why.to_string(),
+        ..Default::default()
+    }
+}
+
 fn revoke_record(source: &str, notice: &coalition_core::revocation::Notice) -> AuditRecord {
     AuditRecord {
         decision: AuditDecision::Revoke as i32,

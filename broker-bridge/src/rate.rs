@@ -132,6 +132,44 @@ impl<C: Clock + Clone> PartnerPace<C> {
     }
 }
 
+/// Which refused control objects are audited, per source (`home` or a
+/// partner code from the config): ten at once, then one every six seconds.
+/// Past that a refusal is only counted and logged, so a partner storing
+/// garbage in its CONTROL stream cannot grow this nation's audit log at
+/// will (the reader reads a partner's CONTROL again from its start at every
+/// bridge start).
+pub(crate) struct RefusalAudit<C: Clock = DefaultClock> {
+    limiter: Keyed<C>,
+}
+
+impl RefusalAudit {
+    pub(crate) fn new() -> Self {
+        Self::with_clock(DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RefusalAudit<C> {
+    /// Refusals audited at once per source.
+    pub(crate) const BURST: u32 = 10;
+    /// Then one per this long.
+    pub(crate) const EVERY: Duration = Duration::from_secs(6);
+
+    pub(crate) fn with_clock(clock: C) -> Self {
+        let burst = NonZeroU32::new(Self::BURST).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(Self::EVERY)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        RefusalAudit {
+            limiter: RateLimiter::dashmap_with_clock(quota, clock),
+        }
+    }
+
+    /// Whether the next refusal from `source` is audited.
+    pub(crate) fn audit(&self, source: &str) -> bool {
+        self.limiter.check_key(&source.to_string()).is_ok()
+    }
+}
+
 /// Producers' batches waiting in PACED, and a counter of paced cycles
 /// stored (the egress stage reloads its continuity state when it moves,
 /// because the paced stage wrote on the same subjects).

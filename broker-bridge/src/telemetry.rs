@@ -21,7 +21,11 @@
 //! - `coalition_bridge_batch_seconds{nation,stage}`: time to decide and store a batch
 //! - `coalition_bridge_transit_seconds{nation,partner}`: producer seal to admission
 //! - `coalition_bridge_control_refused_total{nation,source}`: control objects
-//!   that did not verify or were not allowed (kept in their stream)
+//!   that did not verify or were not allowed (kept in their stream); each
+//!   is audited (`reject`, stage `control`, reason `control_refused`) up to
+//!   10 at once and one per 6 s per source
+//! - `coalition_bridge_control_refused_unaudited_total{nation,source}`: the
+//!   refusals past that rate, counted and logged only
 //! - `coalition_bridge_notices_applied_total{nation,issuer}`
 //! - `coalition_bridge_control_applied_total{nation,kind}`: new policy
 //!   versions and translators applied from a CONTROL stream
@@ -168,6 +172,11 @@ pub(crate) fn continuity_break(nation: &str, stage: &'static str, b: &crate::con
 }
 
 /// A control object failed verification or was not allowed.
+/// A refused control object past the audit's rate (counted, not audited).
+pub(crate) fn control_refused_unaudited(nation: &str, source: &str) {
+    counter!("coalition_bridge_control_refused_unaudited_total", "nation" => nation.to_string(), "source" => source.to_string()).increment(1);
+}
+
 pub(crate) fn control_refused(nation: &str, source: &str) {
     counter!("coalition_bridge_control_refused_total", "nation" => nation.to_string(), "source" => source.to_string()).increment(1);
 }

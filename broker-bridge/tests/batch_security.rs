@@ -73,31 +73,6 @@ name = "tracks"
 kind = "track"
 "#;
 
-/// USA releases to GBR and to FRA.
-const USA_TO_GBR_AND_FRA: &str = r#"
-[mesh]
-name = "batch-security-two"
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-[[nation]]
-code = "FRA"
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[link]]
-from = "USA"
-to = "FRA"
-max_classification = "SECRET"
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-"#;
-
 /// Where a forged batch is written, as whom, and who must refuse it.
 struct Door {
     /// The account's credential (it also says which account).

@@ -24,33 +24,6 @@ use coalition_topology::{release_limits, streams, Credential};
 use common::*;
 use futures::StreamExt;
 
-const USA_TO_GBR_AND_FRA: &str = r#"
-[mesh]
-name = "hostile"
-
-[[nation]]
-code = "USA"
-[[nation]]
-code = "GBR"
-[[nation]]
-code = "FRA"
-
-[[link]]
-from = "USA"
-to = "GBR"
-max_classification = "SECRET"
-[[link]]
-from = "USA"
-to = "FRA"
-max_classification = "SECRET"
-
-[[feed]]
-nation = "USA"
-producer = "radar-1"
-name = "tracks"
-kind = "track"
-"#;
-
 /// GBR's credential in its FROM_USA account: what GBR's bridge uses to read
 /// what USA released to it, across the leaf link.
 fn gbr_from_usa(mesh: &nats_harness::Mesh) -> Credential {

@@ -263,6 +263,38 @@ async fn bad_control_objects_from_home_and_from_a_partner_are_refused_with_where
         ])
         .expect("the home refusal is logged");
     assert!(line.contains("not a control object"), "{line}");
+    // Each refusal is audited at GBR: reject, stage control, the subject as
+    // its id, the partner it came from (none for home), and why.
+    let audited = |records: &[coalition_schemas::v1::AuditRecord], subject: &str| {
+        records
+            .iter()
+            .find(|r| r.stage == "control" && r.msg_id == subject && r.reason == "control_refused")
+            .cloned()
+    };
+    let expected: Vec<(&str, &str, &str)> = cases
+        .iter()
+        .map(|(subject, _, why)| (*subject, "USA", *why))
+        .chain([("ctl.notice.GBR.899", "", "not a control object")])
+        .collect();
+    within("GBR audits every refusal", async {
+        loop {
+            let records = audit_records(&s.mesh, "GBR").await;
+            if expected
+                .iter()
+                .all(|(subject, _, _)| audited(&records, subject).is_some())
+            {
+                for (subject, partner, why) in &expected {
+                    let r = audited(&records, subject).unwrap();
+                    assert_eq!(r.decision, AuditDecision::Reject as i32, "{subject}");
+                    assert_eq!(r.partner, *partner, "{subject}");
+                    assert!(r.detail.contains(why), "{subject}: {}", r.detail);
+                }
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
     // Nothing is lost: each refused object is still in its stream.
     let usa_control = jetstream_as(&s.mesh, "USA", rel)
         .await

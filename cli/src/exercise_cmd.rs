@@ -247,6 +247,15 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
         }
         ExerciseCommand::Down(d) => {
             let ex = Exercise::open(&d.dir)?;
+            // Manual mode has no run to save them: keep the containers'
+            // logs before they go.
+            let saved = driver::save_logs(&ex).await;
+            if saved > 0 {
+                println!(
+                    "saved {saved} container log(s) in {}",
+                    ex.dir.join("logs").display()
+                );
+            }
             let t = driver::compose_down(&ex).await?;
             for note in &t.notes {
                 println!("{note}");

@@ -222,7 +222,8 @@ impl PublicKey {
         self.to_wire().encode_to_vec()
     }
 
-    /// SHA-256 of the encoded key: its identity.
+    /// SHA-256 of the raw key bytes (1,952 for ML-DSA-65), not of the
+    /// `PublicKey` message: its identity.
     pub fn id(&self) -> &[u8; 32] {
         &self.id
     }

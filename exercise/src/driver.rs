@@ -478,8 +478,12 @@ pub async fn dump_audit(ex: &Exercise) -> Result<(), ExerciseError> {
     Ok(())
 }
 
-/// Saves every container's log under `logs/`; failures are only reported.
-pub async fn save_logs(ex: &Exercise) {
+/// Saves every container's log under `logs/`, overwriting what an earlier
+/// save left; returns how many were saved. A container that does not exist
+/// (never started, or already removed) is skipped; other failures are only
+/// reported.
+pub async fn save_logs(ex: &Exercise) -> usize {
+    let mut saved = 0;
     for s in &ex.plan.services {
         let path = ex.dir.join("logs").join(format!("{}.log", s.name));
         let logs = tokio::process::Command::new("docker")
@@ -487,16 +491,24 @@ pub async fn save_logs(ex: &Exercise) {
             .output()
             .await;
         match logs {
-            Ok(o) => {
+            Ok(o) if o.status.success() => {
                 let mut text = o.stdout;
                 text.extend_from_slice(&o.stderr);
-                if let Err(e) = std::fs::write(&path, text) {
-                    eprintln!("cannot save {}: {e}", path.display());
+                match std::fs::write(&path, text) {
+                    Ok(()) => saved += 1,
+                    Err(e) => eprintln!("cannot save {}: {e}", path.display()),
+                }
+            }
+            Ok(o) => {
+                let why = String::from_utf8_lossy(&o.stderr);
+                if !why.contains("No such container") {
+                    eprintln!("cannot read the logs of {}: {}", s.name, why.trim());
                 }
             }
             Err(e) => eprintln!("cannot read the logs of {}: {e}", s.name),
         }
     }
+    saved
 }
 
 /// Reads every ledger of the exercise.

@@ -34,6 +34,16 @@ async fn run(name: &str) -> (tempfile::TempDir, Exercise, Report) {
     let s = scenario(name, size(), &pair).unwrap();
     driver::compose_up(&ex).await.expect("docker-compose up");
     let outcome = tokio::time::timeout(Duration::from_secs(900), driver::run(&ex, &s)).await;
+    // What `coalition exercise down` does first in manual mode: every
+    // container's log is saved, whole, before the containers go.
+    let logs = ex.dir.join("logs");
+    std::fs::remove_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(&logs).unwrap();
+    assert_eq!(driver::save_logs(&ex).await, ex.plan.services.len());
+    for service in &ex.plan.services {
+        let log = std::fs::read(logs.join(format!("{}.log", service.name))).unwrap();
+        assert!(!log.is_empty(), "{}: empty log", service.name);
+    }
     if let Err(e) = driver::compose_down(&ex).await {
         panic!("exercise down: {e}");
     }

@@ -7,7 +7,9 @@
 //!
 //! - **Sequence numbers** are per feed, start at 1 and continue across
 //!   restarts: before its first batch on a feed the producer reads the last
-//!   batch stored on the feed's subject and continues at its last seq + 1.
+//!   batch stored on the feed's subject in OUTBOUND and the bridge's
+//!   position of the feed in POSITIONS, and continues at the higher last
+//!   seq + 1 (docs/wire-contract.md).
 //! - **One writer per feed**: the producer takes the feed in HOME's
 //!   `FEED_WRITERS` bucket first and renews it while it writes; a second
 //!   writer gets [`SdkError::FeedHeld`] until the first stops (or died more

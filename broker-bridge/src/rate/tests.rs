@@ -146,3 +146,20 @@ fn paced_subjects_name_their_producer() {
         assert_eq!(paced_producer(subject), want, "{subject}");
     }
 }
+
+#[test]
+fn refused_control_objects_are_audited_up_to_a_burst_then_at_a_rate_per_source() {
+    let clock = FakeRelativeClock::default();
+    let audit = RefusalAudit::with_clock(clock.clone());
+    let burst = RefusalAudit::<FakeRelativeClock>::BURST;
+    for i in 0..burst {
+        assert!(audit.audit("GBR"), "refusal {i} of the burst");
+    }
+    assert!(!audit.audit("GBR"), "past the burst");
+    assert!(audit.audit("home"), "another source has its own allowance");
+    clock.advance(RefusalAudit::<FakeRelativeClock>::EVERY - Duration::from_millis(1));
+    assert!(!audit.audit("GBR"), "not yet");
+    clock.advance(Duration::from_millis(1));
+    assert!(audit.audit("GBR"), "one more after the period");
+    assert!(!audit.audit("GBR"));
+}

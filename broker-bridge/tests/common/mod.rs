@@ -45,6 +45,31 @@ name = "tracks"
 kind = "track"
 "#;
 
+/// USA releases to GBR and to FRA, one server each; USA's `radar-1`.
+pub const USA_TO_GBR_AND_FRA: &str = r#"
+[mesh]
+name = "usa-to-gbr-and-fra"
+[[nation]]
+code = "USA"
+[[nation]]
+code = "GBR"
+[[nation]]
+code = "FRA"
+[[link]]
+from = "USA"
+to = "GBR"
+max_classification = "SECRET"
+[[link]]
+from = "USA"
+to = "FRA"
+max_classification = "SECRET"
+[[feed]]
+nation = "USA"
+producer = "radar-1"
+name = "tracks"
+kind = "track"
+"#;
+
 /// USA releasing to GBR, one server each.
 pub const USA_TO_GBR: &str = r#"
 [mesh]
