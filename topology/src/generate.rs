@@ -278,9 +278,24 @@ fn bridge_config(
         lease_ttl_ms: 6_000,
         release,
         ingress,
-        rate_limits: Default::default(),
+        rate_limits: rate_limits_of(topology, code),
         feeds: Default::default(),
     }
+}
+
+/// `code`'s rate limits from the topology: its nation's, with each
+/// incoming link's `rate` as the override for that partner.
+fn rate_limits_of(topology: &Topology, code: &str) -> crate::RateLimits {
+    let mut limits = topology
+        .nation(code)
+        .map(|n| n.rate_limits.clone())
+        .unwrap_or_default();
+    for link in topology.links_to(code) {
+        if let Some(rate) = link.rate {
+            limits.partners.insert(link.from.clone(), rate);
+        }
+    }
+    limits
 }
 
 fn clients_config(

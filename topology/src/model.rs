@@ -36,6 +36,10 @@ pub struct Nation {
     /// control that shows the tests can detect loss
     /// (`broker-bridge/tests/negative_control.rs`).
     pub lazy_fsync: bool,
+    /// This nation's bridge rate limits (`rate_limits` of its `[[nation]]`,
+    /// with each incoming link's `rate` as the override for that partner);
+    /// written into its generated bridge config.
+    pub rate_limits: crate::RateLimits,
 }
 
 /// `from` releases to `to`: a leaf-node link where `to` connects to `from`'s
@@ -48,6 +52,9 @@ pub struct Link {
     pub to: String,
     /// Highest classification (in `from`'s scale) released on this link.
     pub max_classification: String,
+    /// The rate at which `to`'s bridge admits what `from` releases on this
+    /// link, if the topology sets one (else `to`'s partner default).
+    pub rate: Option<crate::Rate>,
 }
 
 impl Link {

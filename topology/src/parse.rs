@@ -9,6 +9,7 @@ use toml::Spanned;
 use crate::error::TopologyError;
 use crate::model::{Feed, FeedKind, Link, Nation, Topology};
 use crate::naming::subjects::is_token;
+use crate::rate_limits::{Rate, RateLimits};
 
 /// The NATO-style default scale, used when a nation does not give one.
 const DEFAULT_CLASSIFICATIONS: [&str; 5] = [
@@ -55,6 +56,18 @@ struct RawNation {
     caveats: Option<Vec<RawCaveat>>,
     #[serde(default)]
     lazy_fsync: bool,
+    #[serde(default)]
+    rate_limits: Option<Spanned<RawRateLimits>>,
+}
+
+/// A nation's `rate_limits = { ... }`: each field optional, the bridge's
+/// defaults otherwise (docs/topology.md).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimits {
+    partner: Option<Rate>,
+    producer: Option<Rate>,
+    producer_max_deferred: Option<u32>,
 }
 
 fn one() -> Spanned<usize> {
@@ -74,6 +87,8 @@ struct RawLink {
     from: Spanned<String>,
     to: Spanned<String>,
     max_classification: Spanned<String>,
+    #[serde(default)]
+    rate: Option<Spanned<Rate>>,
 }
 
 #[derive(Deserialize)]
@@ -207,7 +222,31 @@ impl Ctx<'_> {
             classifications,
             caveats,
             lazy_fsync: raw.lazy_fsync,
+            rate_limits: self.rate_limits(code, raw.rate_limits.as_ref())?,
         })
+    }
+
+    /// A nation's rate limits: its `rate_limits` over the defaults, each
+    /// value checked (the error names the nation, the field and the line).
+    fn rate_limits(
+        &self,
+        code: &str,
+        raw: Option<&Spanned<RawRateLimits>>,
+    ) -> Result<RateLimits, TopologyError> {
+        let mut limits = RateLimits::default();
+        let Some(raw) = raw else {
+            return Ok(limits);
+        };
+        let r = raw.get_ref();
+        limits.partner = r.partner.unwrap_or(limits.partner);
+        limits.producer = r.producer.unwrap_or(limits.producer);
+        limits.producer_max_deferred = r
+            .producer_max_deferred
+            .unwrap_or(limits.producer_max_deferred);
+        limits
+            .check(std::iter::empty())
+            .map_err(|why| self.invalid_at(raw, format!("nation {code}: {why}")))?;
+        Ok(limits)
     }
 
     fn check_unique_nations(&self, raw: &[RawNation]) -> Result<(), TopologyError> {
@@ -278,10 +317,20 @@ impl Ctx<'_> {
                     ),
                 ));
             }
+            let rate = match &l.rate {
+                None => None,
+                Some(rate) => {
+                    let field = format!("link {}->{} rate", l.from.get_ref(), l.to.get_ref());
+                    crate::rate_limits::check_rate(&field, *rate.get_ref())
+                        .map_err(|why| self.invalid_at(rate, why))?;
+                    Some(*rate.get_ref())
+                }
+            };
             links.push(Link {
                 from: l.from.get_ref().clone(),
                 to: l.to.get_ref().clone(),
                 max_classification: l.max_classification.get_ref().clone(),
+                rate,
             });
         }
         Ok(links)

@@ -108,7 +108,7 @@ impl RateLimits {
     }
 }
 
-fn check_rate(field: &str, rate: Rate) -> Result<(), String> {
+pub(crate) fn check_rate(field: &str, rate: Rate) -> Result<(), String> {
     if rate.msgs_per_sec == 0 {
         return Err(format!(
             "{field}.msgs_per_sec must be at least 1 (a partner or producer cannot be stopped by a rate limit; suspend or revoke it instead)"

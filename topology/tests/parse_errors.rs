@@ -102,6 +102,30 @@ fn bad_files_are_refused_with_line_and_reason() {
             "reserved",
         ),
         (
+            "a nation's rate of zero",
+            GOOD.replace(
+                "servers = 3",
+                "servers = 3\nrate_limits = { partner = { msgs_per_sec = 0, burst = 10 } }",
+            ),
+            8,
+            "nation GBR: rate_limits.partner.msgs_per_sec must be at least 1",
+        ),
+        (
+            "a nation's unknown rate field",
+            GOOD.replace("servers = 3", "servers = 3\nrate_limits = { partners = 5 }"),
+            8,
+            "unknown field `partners`",
+        ),
+        (
+            "a link's burst of zero",
+            GOOD.replace(
+                "max_classification = \"SECRET\"",
+                "max_classification = \"SECRET\"\nrate = { msgs_per_sec = 100, burst = 0 }",
+            ),
+            12,
+            "link USA->GBR rate.burst must be at least 1",
+        ),
+        (
             "unknown field",
             GOOD.replace("servers = 3", "servers = 3\nzone = \"eu\""),
             8,
@@ -168,5 +192,49 @@ fn error_display_names_the_file_and_line() {
     assert!(
         err.to_string().starts_with("topologies/x.toml:7: "),
         "{err}"
+    );
+}
+
+#[test]
+fn rate_limits_from_the_topology_reach_the_receiving_bridge() {
+    let text = GOOD
+        .replace(
+            "servers = 3",
+            "servers = 3\nrate_limits = { partner = { msgs_per_sec = 700, burst = 900 }, producer_max_deferred = 12 }",
+        )
+        .replace(
+            "max_classification = \"SECRET\"",
+            "max_classification = \"SECRET\"\nrate = { msgs_per_sec = 100, burst = 200 }",
+        );
+    let t = parse_topology(&text, Path::new("mesh.toml")).unwrap();
+    // Paths are only written into the configs; nothing is created.
+    let dir = Path::new("/nonexistent/mesh");
+    let a = coalition_topology::Addressing::sequential(&t, "127.0.0.1", 20000, dir, dir);
+    let mesh = coalition_topology::generate(&t, &a, &mut coalition_topology::Credentials::random())
+        .unwrap();
+    let gbr = &mesh.bridges["GBR"].0.rate_limits;
+    let rate = |msgs_per_sec, burst| coalition_topology::Rate {
+        msgs_per_sec,
+        burst,
+    };
+    assert_eq!(
+        gbr.partner,
+        rate(700, 900),
+        "GBR's own default for partners"
+    );
+    assert_eq!(gbr.for_partner("USA"), rate(100, 200), "the link's rate");
+    assert_eq!(gbr.producer_max_deferred, 12);
+    let usa = &mesh.bridges["USA"].0.rate_limits;
+    assert_eq!(
+        usa,
+        &coalition_topology::RateLimits::default(),
+        "USA sets none"
+    );
+    // And the generated bridge config, as written, loads with them.
+    let (_, file) = &mesh.bridges["GBR"];
+    assert!(
+        file.contents.contains("msgs_per_sec = 100"),
+        "{}",
+        file.contents
     );
 }
