@@ -101,7 +101,7 @@ pub async fn run(command: AuditCommand) -> Result<(), CliError> {
 
 async fn dump(args: DumpArgs) -> Result<(), CliError> {
     let (config, _) = bridge_config(&args.mesh)?;
-    let log = AuditLog::open(&config).await?;
+    let log = AuditLog::open(&args.mesh).await?;
     let blocks = decoded(log.read_all().await?);
     let mut text = String::new();
     let mut count = 0usize;
@@ -146,7 +146,7 @@ async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let range = IndexRange::new(args.from_index, args.to_index)?;
     let (config, path) = bridge_config(&args.mesh)?;
     let anchors = trust_anchors(&config, &path)?;
-    let log = AuditLog::open(&config).await?;
+    let log = AuditLog::open(&args.mesh).await?;
     let stored = log.read_all().await?;
     let total = stored.len();
     let selected = range.select(stored);
@@ -184,7 +184,7 @@ async fn verify(args: VerifyArgs) -> Result<(), CliError> {
 
 async fn show(args: ShowArgs) -> Result<(), CliError> {
     let (config, _) = bridge_config(&args.mesh)?;
-    let log = AuditLog::open(&config).await?;
+    let log = AuditLog::open(&args.mesh).await?;
     let blocks = decoded(log.read_all().await?);
     let found = records_for(&blocks, &args.msg_id);
     if found.is_empty() {
@@ -205,8 +205,7 @@ async fn show(args: ShowArgs) -> Result<(), CliError> {
 }
 
 async fn tail(args: TailArgs) -> Result<(), CliError> {
-    let (config, _) = bridge_config(&args.mesh)?;
-    let log = AuditLog::open(&config).await?;
+    let log = AuditLog::open(&args.mesh).await?;
     let (blocks, last_seq) = log.read_latest(args.count).await?;
     let lines: Vec<String> = blocks
         .iter()
@@ -330,7 +329,8 @@ impl IndexRange {
     }
 }
 
-/// A nation's AUDIT stream, opened with the bridge's HOME credentials.
+/// A nation's AUDIT stream, opened as the nation's auditor (a user that may
+/// only read it; `clients/<NATION>.toml`).
 struct AuditLog {
     stream: stream::Stream,
     subject: String,
@@ -338,11 +338,13 @@ struct AuditLog {
 }
 
 impl AuditLog {
-    async fn open(config: &BridgeConfig) -> Result<Self, CliError> {
+    async fn open(mesh: &MeshDir) -> Result<Self, CliError> {
+        let config = crate::client_cmd::clients(&mesh.dir, &mesh.nation)?;
+        let auditor = &config.auditor;
         let servers = config.servers.join(",");
         let options =
-            coalition_tls::connect_options(&config.home.user, &config.home.password, &config.tls)
-                .map_err(|e| CliError::Usage(format!("[tls] of the bridge config: {e}")))?;
+            coalition_tls::connect_options(&auditor.user, &auditor.password, &config.auditor_tls)
+                .map_err(|e| CliError::Usage(format!("auditor_tls of the clients file: {e}")))?;
         let client = options
             .name(format!("coalition-audit-{}", config.nation))
             .connection_timeout(Duration::from_secs(5))
@@ -354,7 +356,7 @@ impl AuditLog {
             .map_err(|why| {
                 CliError::Runtime(format!(
                     "cannot connect to {}'s servers {servers} as {}: {why}",
-                    config.nation, config.home.user
+                    config.nation, auditor.user
                 ))
             })?;
         let stream = jetstream::new(client)

@@ -70,7 +70,7 @@ fn clients_path(dir: &Path, nation: &str) -> PathBuf {
     dir.join("clients").join(format!("{nation}.toml"))
 }
 
-fn clients(dir: &Path, nation: &str) -> Result<ClientsConfig, CliError> {
+pub(crate) fn clients(dir: &Path, nation: &str) -> Result<ClientsConfig, CliError> {
     let path = clients_path(dir, nation);
     if !path.exists() {
         return Err(CliError::Usage(format!(

@@ -186,13 +186,16 @@ fn bridge_config(mesh: &MeshDir) -> Result<(PathBuf, BridgeConfig), CliError> {
     Ok((path, cfg))
 }
 
+/// The control publisher, connected as the nation's operator: a user that
+/// may publish only on `ctl.>` (`clients/<NATION>.toml`), never the
+/// bridge's credentials.
 async fn publisher(mesh: &MeshDir) -> Result<ControlPublisher, CliError> {
-    let (_, cfg) = bridge_config(mesh)?;
+    let clients = crate::client_cmd::clients(&mesh.dir, &mesh.nation)?;
     Ok(ControlPublisher::connect(
-        &cfg.servers,
+        &clients.servers,
         &mesh.nation,
-        (&cfg.home.user, &cfg.home.password),
-        &cfg.tls,
+        (&clients.operator.user, &clients.operator.password),
+        &clients.operator_tls,
     )
     .await?)
 }

@@ -376,19 +376,20 @@ async fn bad_input_says_where_and_why(dir: &str) {
     let out = coalition(&["audit", "tail", "--dir", dir, "--nation", "FRA"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).1.contains("bridges/FRA.toml not found"),
+        text(&out).1.contains("clients/FRA.toml not found"),
         "{:?}",
         text(&out)
     );
     // A copy of USA's folder whose servers are gone.
     let copy = tempfile::tempdir().unwrap();
-    let original = Path::new(dir).join("bridges").join("USA.toml");
-    let mut config = coalition_topology::BridgeConfig::load(&original).unwrap();
+    // `audit` connects as the auditor, from the clients file.
+    let original = Path::new(dir).join("clients").join("USA.toml");
+    let mut config = coalition_topology::ClientsConfig::load(&original).unwrap();
     let port = nats_harness::free_loopback_ports(1).unwrap()[0];
     config.servers = vec![format!("nats://127.0.0.1:{port}")];
-    std::fs::create_dir_all(copy.path().join("bridges")).unwrap();
+    std::fs::create_dir_all(copy.path().join("clients")).unwrap();
     let text_config = toml::to_string(&config).unwrap();
-    std::fs::write(copy.path().join("bridges").join("USA.toml"), text_config).unwrap();
+    std::fs::write(copy.path().join("clients").join("USA.toml"), text_config).unwrap();
     let copy_dir = copy.path().display().to_string();
     let out = coalition(&["audit", "tail", "--dir", &copy_dir, "--nation", "USA"]).await;
     let (_, stderr) = text(&out);

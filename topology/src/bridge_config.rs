@@ -155,6 +155,13 @@ pub struct ClientsConfig {
     pub producer_tls: BTreeMap<String, ClientTls>,
     /// The subscribers' TLS client identity.
     pub subscriber_tls: ClientTls,
+    /// The auditor: reads the AUDIT stream only (`coalition audit`).
+    pub auditor: Credential,
+    pub auditor_tls: ClientTls,
+    /// The operator: publishes control objects on `ctl.>` only
+    /// (`coalition revoke`, `coalition control publish`).
+    pub operator: Credential,
+    pub operator_tls: ClientTls,
 }
 
 fn default_staleness_ms() -> u64 {
@@ -292,6 +299,8 @@ impl ClientsConfig {
             *tls = tls.resolved_against(dir);
         }
         self.subscriber_tls = self.subscriber_tls.resolved_against(dir);
+        self.auditor_tls = self.auditor_tls.resolved_against(dir);
+        self.operator_tls = self.operator_tls.resolved_against(dir);
     }
 
     /// Producer `id`'s user and TLS identity.

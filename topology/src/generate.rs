@@ -321,6 +321,10 @@ fn clients_config(
         subscriber: credentials.get(&users.subscriber()),
         producer_tls,
         subscriber_tls: client_tls(&nation.code, &users.subscriber()),
+        auditor: credentials.get(&users.auditor()),
+        auditor_tls: client_tls(&nation.code, &users.auditor()),
+        operator: credentials.get(&users.operator()),
+        operator_tls: client_tls(&nation.code, &users.operator()),
     }
 }
 

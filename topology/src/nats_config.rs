@@ -73,6 +73,15 @@ impl<'a> UserNames<'a> {
     pub(crate) fn subscriber(&self) -> String {
         format!("{}-subscriber", self.nation)
     }
+    /// Reads the AUDIT stream, nothing else (`coalition audit`).
+    pub(crate) fn auditor(&self) -> String {
+        format!("{}-auditor", self.nation)
+    }
+    /// Publishes signed control objects on `ctl.>` (`coalition revoke`,
+    /// `coalition control publish`).
+    pub(crate) fn operator(&self) -> String {
+        format!("{}-operator", self.nation)
+    }
     /// The user `receiver`'s leaf connection authenticates as, in this
     /// (the sending) nation.
     pub(crate) fn leaf(&self, receiver: &str) -> String {
@@ -204,7 +213,36 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
         "Subscribers (alerting systems): read INBOUND and OUTBOUND (both lanes) and certificates; publish nothing.",
         Some(perms(&publish, &["_INBOX.>".into()])),
     );
+    operator_users(out, creds, &users);
     out.push_str("    ]\n  }\n");
+}
+
+/// The operator's users in HOME: each holds only what its job needs, and
+/// neither holds the bridge's credentials.
+fn operator_users(out: &mut String, creds: &mut Credentials, users: &UserNames) {
+    let api = "$JS.API";
+    let audit = streams::AUDIT;
+    let mut read_audit = consumer_api(api, audit);
+    read_audit.push(format!("{api}.STREAM.MSG.GET.{audit}"));
+    user(
+        out,
+        &creds.get(&users.auditor()),
+        "The auditor (`coalition audit`): reads the AUDIT stream; publishes nothing.",
+        Some(perms(&read_audit, &["_INBOX.>".into()])),
+    );
+    let control = streams::CONTROL;
+    let publish = vec![
+        "ctl.>".to_string(),
+        // The next notice epoch: CONTROL's subjects, and one by subject.
+        format!("{api}.STREAM.INFO.{control}"),
+        format!("{api}.STREAM.MSG.GET.{control}"),
+    ];
+    user(
+        out,
+        &creds.get(&users.operator()),
+        "The operator (`coalition revoke`, `coalition control publish`): publishes signed control objects on ctl.> only.",
+        Some(perms(&publish, &["_INBOX.>".into()])),
+    );
 }
 
 /// JetStream limits of every release account: the three streams its bridge

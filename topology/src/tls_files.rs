@@ -63,14 +63,19 @@ fn pair(out: &mut Vec<GeneratedFile>, cert: String, key: String, issued: Issued)
 }
 
 /// The NATS client identities of `nation`: its bridge, each producer, the
-/// subscriber.
+/// subscriber, the auditor and the operator.
 pub(crate) fn client_identities(topology: &Topology, nation: &str) -> Vec<String> {
     let users = UserNames::new(nation);
     let producers: BTreeSet<&str> = topology
         .feeds_of(nation)
         .map(|f| f.producer.as_str())
         .collect();
-    let mut out = vec![users.bridge_home(), users.subscriber()];
+    let mut out = vec![
+        users.bridge_home(),
+        users.subscriber(),
+        users.auditor(),
+        users.operator(),
+    ];
     out.extend(producers.into_iter().map(|p| users.producer(p)));
     out
 }

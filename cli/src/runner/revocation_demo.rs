@@ -25,9 +25,9 @@ pub async fn revoke_and_check(mesh: &Mesh) -> Result<bool, CliError> {
         return Ok(true);
     };
     let (from, to) = (link.from.as_str(), link.to.as_str());
-    let cfg = mesh
-        .bridge_config(to)
-        .ok_or_else(|| CliError::Runtime(format!("no bridge config for {to}")))?;
+    let clients = mesh
+        .clients(to)
+        .ok_or_else(|| CliError::Runtime(format!("no clients file for {to}")))?;
     let root_path = nats_harness::nation_key_dir(mesh.dir(), to).join("root.key");
     let root = std::fs::read(&root_path)
         .ok()
@@ -43,11 +43,12 @@ pub async fn revoke_and_check(mesh: &Mesh) -> Result<bool, CliError> {
     };
     let before = applied(to);
     let started = Instant::now();
+    // As an ops team would: the operator user, not the bridge's.
     let control = ControlPublisher::connect(
-        &cfg.servers,
+        &clients.servers,
         to,
-        (&cfg.home.user, &cfg.home.password),
-        &cfg.tls,
+        (&clients.operator.user, &clients.operator.password),
+        &clients.operator_tls,
     )
     .await?;
     let notice = control
