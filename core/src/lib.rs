@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod batch;
 pub mod certificate;
+pub mod clock;
 pub mod composite;
 pub mod decision;
 pub mod envelope;

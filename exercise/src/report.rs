@@ -9,7 +9,14 @@ pub fn summary(scenario: &str, report: &Report) -> String {
     let t = &report.total;
     let mut out = String::new();
     let _ = writeln!(out, "== exercise {scenario}: verifier ==");
-    let _ = writeln!(out, "sent        {}", report.sent);
+    if let Some(window) = report.window_ms {
+        let _ = writeln!(out, "when        {}", when(window));
+    }
+    let _ = writeln!(
+        out,
+        "sent        {} tracks (each offered to every link from its nation: {} offers)",
+        report.sent, t.published
+    );
     let _ = writeln!(
         out,
         "delivered   {} of {} releasable (per receiving nation)",
@@ -58,6 +65,25 @@ pub fn summary(scenario: &str, report: &Report) -> String {
     out
 }
 
+/// `2026-12-06 20:50:01 UTC to 20:51:10 (69 s)`: the first and the last
+/// track stored.
+fn when((first, last): (i64, i64)) -> String {
+    let end = coalition_core::clock::utc_seconds(last);
+    // The time of day of the end, when the day is the same.
+    let end = match (
+        coalition_core::clock::utc_seconds(first).get(..10),
+        end.get(..10),
+    ) {
+        (Some(a), Some(b)) if a == b => end.get(11..19).unwrap_or(&end).to_string(),
+        _ => end.clone(),
+    };
+    format!(
+        "{} to {end} ({} s of publishing)",
+        coalition_core::clock::utc_seconds(first),
+        (last - first).max(0) / 1000
+    )
+}
+
 /// `GBR 11 ms`, one per bridge that applied the notice.
 fn applied_after(e: &crate::verify::Enforcement, sep: &str) -> Vec<String> {
     e.applied_after_ms
@@ -84,6 +110,9 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
         out,
         "# Exercise `{scenario}`: {verdict}\n\n{summary_line}\n"
     );
+    if let Some(window) = report.window_ms {
+        let _ = writeln!(out, "Run {}.\n", when(window));
+    }
     let _ = writeln!(out, "![timeline]({plot})\n");
     let _ = writeln!(out, "## Invariants\n");
     let t = &report.total;
@@ -99,7 +128,12 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
         let _ = writeln!(out, "| {name} | {found} | {must} |");
     }
     let _ = writeln!(out, "\n## Per link\n");
-    out.push_str("| link | published | releasable | delivered | lost | duplicated | latency p50 / p99 / max | denied |\n|---|---|---|---|---|---|---|---|\n");
+    let _ = writeln!(
+        out,
+        "{} tracks were sent. Each is offered to every link from its nation, so the links' \"offered\" add up to {}, the \"all\" row.\n",
+        report.sent, t.published
+    );
+    out.push_str("| link | offered | releasable | delivered | lost | duplicated | latency p50 / p99 / max | denied |\n|---|---|---|---|---|---|---|---|\n");
     for (link, l) in report.links.iter().chain([(&"all".to_string(), t)]) {
         let _ = writeln!(
             out,
@@ -186,5 +220,37 @@ mod tests {
         assert!(summary("cut-30s", &Report::default())
             .trim_end()
             .ends_with("PASS"));
+    }
+
+    #[test]
+    fn sent_and_offered_agree_and_the_run_says_when() {
+        let report = Report {
+            sent: 1500,
+            // 2023-11-14 22:13:20 to 22:14:30 UTC.
+            window_ms: Some((1_700_000_000_000, 1_700_000_070_000)),
+            total: LinkTally {
+                published: 3000,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let s = summary("cut-30s", &report);
+        assert!(
+            s.contains("when        2023-11-14 22:13:20 UTC to 22:14:30 (70 s of publishing)"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "sent        1500 tracks (each offered to every link from its nation: 3000 offers)"
+            ),
+            "{s}"
+        );
+        let md = markdown("cut-30s", "x", &report, "timeline.svg");
+        assert!(
+            md.contains("Run 2023-11-14 22:13:20 UTC to 22:14:30"),
+            "{md}"
+        );
+        assert!(md.contains("1500 tracks were sent"), "{md}");
+        assert!(md.contains("| link | offered |"), "{md}");
     }
 }

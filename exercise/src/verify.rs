@@ -123,8 +123,11 @@ pub struct LinkTally {
 /// What the verifier found.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// Tracks published, all producers.
+    /// Tracks published, all producers: each counted once, however many
+    /// links it is offered to.
     pub sent: u64,
+    /// When the first and the last track were stored (Unix ms), if any.
+    pub window_ms: Option<(i64, i64)>,
     /// `FROM->TO` -> counts.
     pub links: BTreeMap<String, LinkTally>,
     /// Totals over every link.
@@ -330,6 +333,8 @@ fn sent_messages(evidence: &Evidence, report: &mut Report) -> Vec<Sent> {
         }
     }
     report.sent = out.len() as u64;
+    let times = out.iter().map(|s| s.t_ms);
+    report.window_ms = times.clone().min().zip(times.max());
     out
 }
 

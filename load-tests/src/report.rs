@@ -62,7 +62,7 @@ impl Machine {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         Machine {
-            date_utc: utc_now(),
+            date_utc: coalition_core::clock::utc_seconds(coalition_core::clock::now_ms()),
             nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
             cpu,
@@ -209,38 +209,5 @@ fn cpu_verdict(c: &crate::cpu::Use) -> String {
         format!("CPU binds ({load})")
     } else {
         format!("CPU does not bind ({load})")
-    }
-}
-
-/// `YYYY-MM-DD HH:MM:SS` UTC now (civil-from-days, no time crate needed).
-fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_date_looks_like_a_date() {
-        let d = super::utc_now();
-        assert_eq!(d.len(), 19, "{d}");
-        assert!(d.starts_with("20"), "{d}");
     }
 }

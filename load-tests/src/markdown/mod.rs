@@ -46,7 +46,7 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(s, "# coalition-bench results\n");
     let _ = writeln!(
         s,
-        "- date (UTC): {}\n- machine: {} CPUs ({}), kernel {}\n- build: {}\n- nats-server: {}\n- command: `{}`",
+        "- date: {}\n- machine: {} CPUs ({}), kernel {}\n- build: {}\n- nats-server: {}\n- command: `{}`",
         m.date_utc, m.nproc, m.cpu, m.kernel, m.profile, m.nats_server, m.command_line
     );
     if let Some(p) = &r.plan {
