@@ -154,7 +154,7 @@ async fn a_python_verifier_without_the_sdk_verifies_a_delivered_inbound_batch() 
     let root_pub = dir.path().join("USA-root.pub");
     std::fs::copy(s.mesh.root_public_key_path("USA"), &root_pub).expect("root key copied");
     let cert = dir.path().join("radar-1.cert");
-    std::fs::write(&cert, &certificate).expect("certificate written");
+    std::fs::write(&cert, certificate).expect("certificate written");
     let message = dir.path().join("inbound.bin");
     std::fs::write(&message, &raw).expect("message written");
 
@@ -189,7 +189,7 @@ async fn a_python_verifier_without_the_sdk_verifies_a_delivered_inbound_batch() 
     ] {
         let mut tampered = raw.to_vec();
         tampered[at] ^= 0x01;
-        std::fs::write(&message, &tampered).expect("message written");
+        std::fs::write(&message, tampered).expect("message written");
         let (code, out, err) = verify(&python, &root_pub, &cert, &message);
         assert_eq!(code, 1, "a flipped {what} byte is refused:\n{out}\n{err}");
         assert!(

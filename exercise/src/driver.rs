@@ -10,6 +10,7 @@ use crate::ledger::{
     read_jsonl, AlertsRecord, EventRecord, JsonlWriter, LinkSample, ProducerRecord, StartSignal,
 };
 use crate::plan::{Role, BIN, LINK_CONTROL_PORT, MESH_MOUNT};
+use crate::progress::Progress;
 use crate::scenario::{Action, Scenario};
 use crate::teardown::{self, Teardown};
 use crate::verify::{verify, Evidence, Report};
@@ -578,65 +579,6 @@ pub fn write_report(
         svg_path.display()
     );
     Ok(())
-}
-
-/// The console's progress line, at most every 5 s.
-struct Progress {
-    t0: i64,
-    last: Instant,
-}
-
-impl Progress {
-    fn new(t0: i64) -> Self {
-        Progress {
-            t0,
-            last: Instant::now(),
-        }
-    }
-
-    fn secs(&self) -> f64 {
-        (now_ms() - self.t0) as f64 / 1000.0
-    }
-
-    fn tick(&mut self, ex: &Exercise, extra: &str) {
-        if self.last.elapsed() < Duration::from_secs(5) {
-            return;
-        }
-        self.last = Instant::now();
-        let Ok(e) = load_evidence(ex) else { return };
-        let published = e
-            .published
-            .iter()
-            .filter(|r| matches!(r, ProducerRecord::Published { .. }))
-            .count();
-        let per: Vec<String> = e
-            .delivered
-            .iter()
-            .map(|(n, v)| {
-                let c = v
-                    .iter()
-                    .filter(|r| matches!(r, AlertsRecord::Delivered { .. }))
-                    .count();
-                format!("{n} {c}")
-            })
-            .collect();
-        let cut: Vec<&str> = e
-            .links
-            .iter()
-            .filter(|(_, s)| s.last().is_some_and(|l| !l.open))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let state = if cut.is_empty() {
-            String::new()
-        } else {
-            format!("  cut: {}", cut.join(" "))
-        };
-        println!(
-            "{:>7.1}s  published {published}  delivered {}{state}  {extra}",
-            self.secs(),
-            per.join(" ")
-        );
-    }
 }
 
 #[cfg(test)]

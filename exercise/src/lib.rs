@@ -29,6 +29,7 @@ pub mod ledger;
 pub mod link;
 pub mod plan;
 pub mod plot;
+mod progress;
 pub mod report;
 pub mod scenario;
 pub mod teardown;
