@@ -160,6 +160,7 @@ async fn a_python_verifier_without_the_sdk_verifies_a_delivered_inbound_batch() 
 
     let (code, out, err) = verify(&python, &root_pub, &cert, &message);
     assert_eq!(code, 0, "the verifier accepts it:\n{out}\n{err}");
+    eprint!("{out}");
     assert!(
         out.lines()
             .any(|l| l.contains(&format!("seq={seq} ")) && l.contains("verified")),

@@ -502,7 +502,7 @@ def run(args):
         if inbound is not None:
             ir = inbound["records"][i]
             tl = ir["translated_label"] or default_label()
-            line += f" as {tl['policy_id']} {tl['classification']} via {ir['translator'] or '-'}"
+            line += f" as {tl['policy_id'] or '-'} {tl['classification'] or '-'} via {ir['translator'] or '-'}"
         print(line)
     print(
         f"batch {header['first_seq']}..={header['last_seq']}: {len(records)} record(s) verified, "
