@@ -42,10 +42,12 @@ impl Progress {
             .links
             .iter()
             .map(|l| (l.from.as_str(), l.to.as_str()));
-        println!(
-            "{}  {extra}",
-            progress_line(self.secs(), &e, bearers).trim_end()
-        );
+        let line = progress_line(self.secs(), &e, bearers);
+        if extra.is_empty() {
+            println!("{line}");
+        } else {
+            println!("{line}  {extra}");
+        }
     }
 }
 
