@@ -70,6 +70,17 @@ fn generated_from(name: &str, text: &str, dir: &Path) -> coalition_topology::Gen
     generate(&t, &a, &mut Credentials::random()).unwrap()
 }
 
+/// The generated config text of server `id` (e.g. `USA-0`).
+fn config_of<'a>(mesh: &'a coalition_topology::GeneratedMesh, id: &str) -> &'a str {
+    &mesh
+        .servers
+        .iter()
+        .find(|s| s.id.to_string() == id)
+        .unwrap_or_else(|| panic!("no server {id}"))
+        .config
+        .contents
+}
+
 fn generated(dir: &Path) -> coalition_topology::GeneratedMesh {
     generated_from("coalition-3.toml", TOPOLOGY, dir)
 }
@@ -109,13 +120,7 @@ fn every_generated_server_config_passes_nats_server_config_test() {
 fn a_producer_with_feeds_apart_in_the_file_is_one_user() {
     let dir = tempfile::tempdir().unwrap();
     let mesh = generated_from("interleaved", INTERLEAVED, dir.path());
-    let usa = &mesh
-        .servers
-        .iter()
-        .find(|s| s.id.to_string() == "USA-0")
-        .unwrap()
-        .config
-        .contents;
+    let usa = config_of(&mesh, "USA-0");
     for user in ["USA-producer-radar-1", "USA-producer-eo-2"] {
         let listed = usa.matches(&format!("user: \"{user}\"")).count();
         assert_eq!(listed, 1, "{user} listed {listed} times:\n{usa}");
@@ -126,13 +131,7 @@ fn a_producer_with_feeds_apart_in_the_file_is_one_user() {
 fn generated_configs_encode_the_isolation_rules() {
     let dir = tempfile::tempdir().unwrap();
     let mesh = generated(dir.path());
-    let usa = &mesh
-        .servers
-        .iter()
-        .find(|s| s.id.to_string() == "USA-0")
-        .unwrap()
-        .config
-        .contents;
+    let usa = config_of(&mesh, "USA-0");
     assert!(usa.contains("sync_interval: always"));
     assert!(usa.contains("domain: \"USA\""));
     assert!(
