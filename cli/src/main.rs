@@ -50,6 +50,11 @@ enum Command {
         /// Milliseconds between a producer's messages.
         #[arg(long, default_value_t = 250)]
         interval_ms: u64,
+        /// Start the mesh and its subscribers but publish nothing, so every
+        /// feed is free for `coalition publish` by hand (a feed has one
+        /// writer at a time).
+        #[arg(long)]
+        no_publish: bool,
     },
     /// Publish one signed track into a mesh folder's nation.
     Publish(client_cmd::PublishArgs),
@@ -139,6 +144,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             dir,
             duration,
             interval_ms,
+            no_publish,
         } => {
             if interval_ms == 0 {
                 return Err(CliError::Usage("--interval-ms must be at least 1".into()));
@@ -158,6 +164,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                 dir,
                 duration: duration.map(Duration::from_secs),
                 interval: Duration::from_millis(interval_ms),
+                publish: !no_publish,
             }))
         }
         Command::Publish(args) => block_on(client_cmd::publish(args)),

@@ -36,6 +36,9 @@ pub struct RunOptions {
     pub dir: PathBuf,
     pub duration: Option<Duration>,
     pub interval: Duration,
+    /// Whether the runner's producers publish (false: the feeds are left
+    /// free for publishing by hand).
+    pub publish: bool,
 }
 
 /// Runs the mesh; in bounded mode returns an error if a check fails.
@@ -65,6 +68,12 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     let (stop, shutdown) = watch::channel(false);
     let metrics_addr = start_bridges(&mesh, &shutdown).await?;
     println!("bridges running; Prometheus metrics at http://{metrics_addr}/metrics");
+    if !opts.publish {
+        println!(
+            "--no-publish: the runner publishes nothing; every feed is free for `coalition publish --dir {}`",
+            opts.dir.display()
+        );
+    }
     let (events_tx, events) = mpsc::channel(4096);
     let started = Instant::now();
     let tasks = spawn_clients(&mesh, &topology, &opts, &shutdown, &events_tx).await?;
@@ -226,7 +235,8 @@ async fn spawn_clients(
             events.clone(),
             shutdown.clone(),
         )));
-        for feed in topology.feeds_of(&n.code) {
+        let feeds = topology.feeds_of(&n.code).filter(|_| opts.publish);
+        for feed in feeds {
             let (key, cert) = mesh.producer_key_paths(&n.code, &feed.producer);
             let identity = load_producer_identity(&key, &cert, &n.code, &anchors[&n.code])?;
             let producer = ProducerOptions::from_clients(clients, &feed.producer)?
