@@ -41,8 +41,12 @@ async fn run(name: &str) -> (tempfile::TempDir, Exercise, Report) {
     std::fs::create_dir_all(&logs).unwrap();
     assert_eq!(driver::save_logs(&ex).await, ex.plan.services.len());
     for service in &ex.plan.services {
-        let log = std::fs::read(logs.join(format!("{}.log", service.name))).unwrap();
-        assert!(!log.is_empty(), "{}: empty log", service.name);
+        let log = std::fs::read(logs.join(format!("{}.log", service.name)))
+            .unwrap_or_else(|e| panic!("{}: no log saved: {e}", service.name));
+        // A quiet agent may log nothing; a nats-server always logs its start.
+        if matches!(service.role, coalition_exercise::plan::Role::Server { .. }) {
+            assert!(!log.is_empty(), "{}: empty log", service.name);
+        }
     }
     if let Err(e) = driver::compose_down(&ex).await {
         panic!("exercise down: {e}");
