@@ -3,17 +3,17 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
-use coalition_topology::{streams, subjects, ClientTls, Credential, Kind};
+use coalition_topology::{streams, subjects, Credential, Kind};
 
 use crate::BridgeError;
 
 /// Connects to `servers` as `cred`, for `account`, over mutual TLS with
-/// the bridge's identity `tls`.
+/// `cred`'s certificate (which names the user).
 pub(crate) async fn connect(
     nation: &str,
     account: &str,
     servers: &[String],
-    (cred, tls): (&Credential, &ClientTls),
+    cred: &Credential,
 ) -> Result<async_nats::Client, BridgeError> {
     use async_nats::ConnectErrorKind;
     // Servers that are still starting (a whole nation brought up at once,
@@ -21,14 +21,13 @@ pub(crate) async fn connect(
     // not: they will not get better.
     let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
     // Read and built once, not on every retry.
-    let config =
-        coalition_tls::client_config(tls).map_err(|e| BridgeError::Config(format!("[tls] {e}")))?;
+    let config = coalition_tls::client_config(&cred.tls)
+        .map_err(|e| BridgeError::Config(format!("TLS files of user {}: {e}", cred.user)))?;
     loop {
-        let attempt =
-            coalition_tls::connect_options_with(&cred.user, &cred.password, config.clone())
-                .name(format!("{nation}-bridge-{account}"))
-                .connect(servers)
-                .await;
+        let attempt = coalition_tls::connect_options_with(config.clone())
+            .name(format!("{nation}-bridge-{account}"))
+            .connect(servers)
+            .await;
         let e = match attempt {
             Ok(client) => return Ok(client),
             Err(e) => e,

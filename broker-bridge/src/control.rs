@@ -38,23 +38,70 @@ use crate::time::now_ms;
 use crate::time::pause;
 use crate::{telemetry, BridgeError};
 
-/// Creates a CONTROL stream (one message kept per subject) if missing.
-pub(crate) async fn ensure_control_stream(
-    js: &jetstream::Context,
-    replicas: usize,
-) -> Result<stream::Stream, BridgeError> {
-    js.get_or_create_stream(stream::Config {
+/// Which CONTROL stream: HOME's, which operators and producers write, or a
+/// release account's, which only this bridge writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ControlStream {
+    /// HOME's: append-only. Every object has a subject of its own (version,
+    /// epoch or digest in it), and once a subject holds a message the
+    /// server refuses another on it, so no holder of CONTROL-publishing
+    /// credentials can overwrite a stored object; nothing deletes or purges.
+    Home,
+    /// A release account's: only this bridge publishes there (the partner
+    /// may only read), and heartbeats reuse their subject, latest kept.
+    Release,
+}
+
+/// The config of a CONTROL stream.
+pub(crate) fn control_stream_config(which: ControlStream, replicas: usize) -> stream::Config {
+    let append_only = which == ControlStream::Home;
+    stream::Config {
         name: streams::CONTROL.into(),
         subjects: vec!["ctl.>".into()],
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
         num_replicas: replicas,
         max_messages_per_subject: 1,
+        discard: if append_only {
+            stream::DiscardPolicy::New
+        } else {
+            stream::DiscardPolicy::Old
+        },
+        discard_new_per_subject: append_only,
+        deny_delete: append_only,
+        deny_purge: append_only,
         duplicate_window: Duration::from_secs(120),
         ..Default::default()
-    })
-    .await
-    .map_err(|e| BridgeError::js("create stream CONTROL", e))
+    }
+}
+
+/// Creates a CONTROL stream if missing, and brings one made by an earlier
+/// version (HOME's, not yet append-only) to the current config.
+pub(crate) async fn ensure_control_stream(
+    js: &jetstream::Context,
+    which: ControlStream,
+    replicas: usize,
+) -> Result<stream::Stream, BridgeError> {
+    let config = control_stream_config(which, replicas);
+    let mut stream = js
+        .get_or_create_stream(config.clone())
+        .await
+        .map_err(|e| BridgeError::js("create stream CONTROL", e))?;
+    let current = &stream.cached_info().config;
+    if current.discard_new_per_subject != config.discard_new_per_subject
+        || current.discard != config.discard
+        || current.deny_delete != config.deny_delete
+        || current.deny_purge != config.deny_purge
+    {
+        js.update_stream(config)
+            .await
+            .map_err(|e| BridgeError::js("update stream CONTROL to append-only", e))?;
+        stream = js
+            .get_stream(streams::CONTROL)
+            .await
+            .map_err(|e| BridgeError::js("stream CONTROL", e))?;
+    }
+    Ok(stream)
 }
 
 /// The control plane of one bridge.
@@ -359,6 +406,9 @@ fn revoke_record(source: &str, notice: &coalition_core::revocation::Notice) -> A
 }
 
 /// Publishes a control object under `subject` and waits until it is stored.
+/// On HOME's append-only CONTROL a subject takes one message only: an
+/// object already stored there byte for byte (announced at an earlier
+/// start) is fine; a different one is an error naming the subject.
 pub(crate) async fn publish(
     js: &jetstream::Context,
     subject: &str,
@@ -370,12 +420,30 @@ pub(crate) async fn publish(
         headers::MSG_ID,
         format!("{subject}.{}", hex::encode(&digest[..8])).as_str(),
     );
-    js.publish_with_headers(subject.to_string(), hdrs, bytes.into())
-        .await
-        .map_err(|e| BridgeError::js(format!("publish {subject}"), e))?
-        .await
-        .map_err(|e| BridgeError::js(format!("store {subject}"), e))?;
-    Ok(())
+    let stored = async {
+        js.publish_with_headers(subject.to_string(), hdrs, bytes.clone().into())
+            .await
+            .map_err(|e| BridgeError::js(format!("publish {subject}"), e))?
+            .await
+            .map_err(|e| BridgeError::js(format!("store {subject}"), e))
+    }
+    .await;
+    let Err(refused) = stored else {
+        return Ok(());
+    };
+    let existing = match js.get_stream(streams::CONTROL).await {
+        Ok(stream) => stream.get_last_raw_message_by_subject(subject).await.ok(),
+        Err(_) => None,
+    };
+    match existing {
+        Some(m) if m.payload.as_ref() == bytes.as_slice() => Ok(()),
+        Some(_) => Err(BridgeError::Config(format!(
+            "CONTROL already holds a different object under {subject}, and a stored \
+             control object is never overwritten: give the new one a new version \
+             (or epoch) ({refused})"
+        ))),
+        None => Err(refused),
+    }
 }
 
 /// What a follower sees.

@@ -34,7 +34,7 @@ pub(crate) async fn start(
     let control = &shared.control;
     let mut tasks = Vec::new();
     let account = accounts::from_partner(&link.partner);
-    let client = bus::connect(nation, &account, &cfg.servers, (&link.credential, &cfg.tls)).await?;
+    let client = bus::connect(nation, &account, &cfg.servers, &link.credential).await?;
     let partner_js = jetstream::with_domain(client, &link.partner);
     tasks.push(tokio::spawn(control.clone().follow_partner(
         link.partner.clone(),

@@ -61,7 +61,7 @@ pub use settings::BridgeSettings;
 
 use crate::audit::Auditor;
 use crate::certificates::HoldBound;
-use crate::control::{ensure_control_stream, ControlParts, ControlPlane};
+use crate::control::{ensure_control_stream, ControlParts, ControlPlane, ControlStream};
 use crate::shared::Shared;
 use crate::time::now_ms;
 
@@ -113,7 +113,7 @@ pub async fn start(
     let cfg = &settings.config;
     telemetry::install(cfg.metrics_listen.as_deref())?;
     let nation = cfg.nation.clone();
-    let home = bus::connect(&nation, accounts::HOME, &cfg.servers, (&cfg.home, &cfg.tls)).await?;
+    let home = bus::connect(&nation, accounts::HOME, &cfg.servers, &cfg.home).await?;
     let home_js = jetstream::new(home);
     let max_age = Duration::from_secs(cfg.release_max_age_secs);
     let outbound = bus::patiently("home streams", || {
@@ -121,7 +121,7 @@ pub async fn start(
     })
     .await?;
     bus::patiently("home CONTROL", || {
-        ensure_control_stream(&home_js, cfg.replicas)
+        ensure_control_stream(&home_js, ControlStream::Home, cfg.replicas)
     })
     .await?;
     let auditor = Arc::new(
@@ -142,7 +142,7 @@ pub async fn start(
             &nation,
             &account,
             &cfg.servers,
-            (&link.credential, &cfg.tls),
+            &link.credential,
         )
         .await?;
         let js = jetstream::new(client);
@@ -150,7 +150,10 @@ pub async fn start(
             bus::ensure_released_streams(&js, cfg.replicas, max_age)
         })
         .await?;
-        bus::patiently("CONTROL", || ensure_control_stream(&js, cfg.replicas)).await?;
+        bus::patiently("CONTROL", || {
+            ensure_control_stream(&js, ControlStream::Release, cfg.replicas)
+        })
+        .await?;
         bus::patiently("partner consumers", || {
             bus::ensure_partner_consumers(&js, &link.partner)
         })

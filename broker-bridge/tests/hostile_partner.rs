@@ -51,7 +51,7 @@ fn usa_rel_gbr(mesh: &nats_harness::Mesh) -> Credential {
 /// GBR's client in FROM_USA, as GBR's bridge connects.
 async fn as_gbr(mesh: &nats_harness::Mesh) -> async_nats::Client {
     let options = mesh
-        .connect_options("GBR", &gbr_from_usa(mesh))
+        .connect_options(&gbr_from_usa(mesh))
         .expect("TLS options");
     within("GBR connects", options.connect(mesh.client_urls("GBR")))
         .await

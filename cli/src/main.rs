@@ -11,6 +11,7 @@ mod paths;
 mod policy_cmd;
 mod runner;
 mod schema_cmd;
+mod tls_cmd;
 mod topology_cmd;
 
 use std::path::PathBuf;
@@ -89,6 +90,9 @@ enum Command {
     /// links, verify (docs/exercises.md).
     #[command(subcommand)]
     Exercise(exercise_cmd::ExerciseCommand),
+    /// TLS certificates: revoke a client's (CRL), enforced by a reload.
+    #[command(subcommand)]
+    Tls(tls_cmd::TlsCommand),
 }
 
 /// Signed control objects.
@@ -173,6 +177,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Audit(cmd) => block_on(audit_cmd::run(cmd)),
         Command::Exercise(cmd) => block_on(exercise_cmd::run(cmd)),
+        Command::Tls(cmd) => tls_cmd::run(cmd),
         Command::Revoke(args) => block_on(policy_cmd::revoke(args)),
         Command::Translator(cmd) => policy_cmd::translator(cmd),
         Command::Policy(cmd) => policy_cmd::policy(cmd),

@@ -148,7 +148,7 @@ impl Fixture {
         let home = mesh.bridge_config("USA").unwrap().home.clone();
         let urls = mesh.client_urls("USA");
         let client = mesh
-            .connect_options("USA", &home)
+            .connect_options(&home)
             .unwrap()
             .connect(urls.as_slice())
             .await

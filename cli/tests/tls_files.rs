@@ -46,22 +46,34 @@ fn generate_writes_tls_authorities_certificates_and_private_keys() {
     for nation in ["USA", "GBR", "FRA"] {
         let path = out.join("bridges").join(format!("{nation}.toml"));
         let cfg = coalition_topology::BridgeConfig::load(&path).unwrap();
-        coalition_tls::client_config(&cfg.tls).expect("the bridge's TLS identity loads");
+        // One certificate per user the bridge connects as: HOME, each
+        // release account, each link from a partner.
+        let bridge_users = std::iter::once(&cfg.home)
+            .chain(cfg.release.iter().map(|l| &l.credential))
+            .chain(cfg.ingress.iter().map(|l| &l.credential));
+        for cred in bridge_users {
+            coalition_tls::client_config(&cred.tls).expect("a bridge user's TLS identity loads");
+            assert!(cred.tls.certificate.ends_with(&format!("{}.pem", cred.user)));
+        }
         let clients = coalition_topology::ClientsConfig::load(
             &out.join("clients").join(format!("{nation}.toml")),
         )
         .unwrap();
-        for tls in clients
-            .producer_tls
-            .values()
-            .chain([&clients.subscriber_tls])
-        {
-            coalition_tls::client_config(tls).expect("a client's TLS identity loads");
+        for cred in clients.producers.values().chain([
+            &clients.subscriber,
+            &clients.auditor,
+            &clients.operator,
+        ]) {
+            coalition_tls::client_config(&cred.tls).expect("a client's TLS identity loads");
+            assert!(cred.tls.crl.as_deref().is_some_and(|c| c.ends_with("crl.pem")));
         }
     }
     let usa = std::fs::read_to_string(out.join("nats/USA-0.conf")).unwrap();
     assert!(
-        usa.contains("verify: true") && usa.contains("tls/USA/ca.pem"),
+        usa.contains("verify: true")
+            && usa.contains("verify_and_map: true")
+            && usa.contains("tls/USA/pinned-clients.conf")
+            && usa.contains("tls/USA/ca.pem"),
         "{usa}"
     );
 }

@@ -132,7 +132,7 @@ impl Bench {
     ) -> Result<async_nats::Client, Failure> {
         Ok(self
             .mesh
-            .connect_options(nation, cred)?
+            .connect_options(cred)?
             .connect(self.mesh.client_urls(nation))
             .await?)
     }

@@ -38,8 +38,8 @@ pub use monitor::{
 };
 pub use pki::{
     control_bytes, dev_policy, dev_translator, generate_dev_pki, nation_key_dir, producer_files,
-    write_key_file,
+    revocation_authority_files, write_key_file,
 };
 pub use ports::free_loopback_ports;
-pub use process::ServerProcess;
+pub use process::{signal_reload, ServerProcess};
 pub use proxy::LinkProxy;

@@ -201,23 +201,14 @@ impl Mesh {
         self.generated.clients.get(nation).map(|(c, _)| c)
     }
 
-    /// Options to connect to `nation`'s servers as `cred`, over mutual TLS
-    /// with the identity of `nation`'s bridge (tests use it for every
-    /// account the bridge has a user in).
+    /// Options to connect as `cred` (mutual TLS with its certificate, which
+    /// names its user).
     pub fn connect_options(
         &self,
-        nation: &str,
         cred: &Credential,
     ) -> Result<async_nats::ConnectOptions, HarnessError> {
-        let cfg = self
-            .bridge_config(nation)
-            .ok_or_else(|| HarnessError::Config {
-                what: format!("no nation {nation} in this mesh"),
-            })?;
-        coalition_tls::connect_options(&cred.user, &cred.password, &cfg.tls).map_err(|e| {
-            HarnessError::Config {
-                what: e.to_string(),
-            }
+        coalition_tls::connect_options(&cred.tls).map_err(|e| HarnessError::Config {
+            what: format!("{}: {e}", cred.user),
         })
     }
 
@@ -335,6 +326,29 @@ impl Mesh {
                         .await
                         .is_ok_and(|a| a.contains(&account) == up)
                 }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Reloads the config of every server of `nation` (SIGHUP), without a
+    /// restart, and waits until each reports the reload (its monitoring
+    /// endpoint's `config_load_time` changes).
+    pub async fn reload_nation(&self, nation: &str) -> Result<(), HarnessError> {
+        for (id, server) in self.servers.iter().filter(|(id, _)| id.nation == nation) {
+            let port = server.monitor_port();
+            let loaded = || async move {
+                crate::monitor::get_json(port, "/varz")
+                    .await
+                    .ok()
+                    .and_then(|v| v.get("config_load_time").cloned())
+            };
+            let before = loaded().await;
+            server.signal_reload()?;
+            wait_until(&format!("{id} reloads its config"), READY_TIMEOUT, || async {
+                let now = loaded().await;
+                now.is_some() && now != before
             })
             .await?;
         }

@@ -114,6 +114,10 @@ impl ServerProcess {
         let child = Command::new(&self.binary)
             .arg("-c")
             .arg(&self.config_path)
+            // Beside the log: where `coalition tls revoke` finds the
+            // process to reload.
+            .arg("--pid")
+            .arg(self.pid_file())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(stderr_log))
@@ -240,6 +244,22 @@ impl ServerProcess {
         self.start()
     }
 
+    /// Asks the running server to reload its config (SIGHUP), as
+    /// `nats-server --signal reload` does. Returns the PID signalled.
+    pub fn signal_reload(&self) -> Result<u32, HarnessError> {
+        let pid = self.pid().ok_or_else(|| HarnessError::Config {
+            what: format!("{} is not running: nothing to reload", self.name),
+        })?;
+        signal_reload(pid)?;
+        Ok(pid)
+    }
+
+    /// The file nats-server writes its process id to: the log's path with
+    /// `.pid` for `.log`.
+    pub fn pid_file(&self) -> PathBuf {
+        self.log_path.with_extension("pid")
+    }
+
     /// The PID of the child started last, unless the harness killed it.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -317,5 +337,20 @@ mod tests {
         assert_eq!(tail("a\nb", 5), "a\nb");
         assert_eq!(tail("", 3), "");
         assert_eq!(tail("a\nb", 0), "");
+    }
+}
+
+/// Sends SIGHUP (config reload) to the nats-server with `pid`.
+pub fn signal_reload(pid: u32) -> Result<(), HarnessError> {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .map_err(|e| HarnessError::io(format!("kill -HUP {pid}"), e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(HarnessError::Config {
+            what: format!("kill -HUP {pid} failed ({status}): is that nats-server still running?"),
+        })
     }
 }

@@ -122,7 +122,8 @@ fn a_producer_with_feeds_apart_in_the_file_is_one_user() {
     let mesh = generated_from("interleaved", INTERLEAVED, dir.path());
     let usa = config_of(&mesh, "USA-0");
     for user in ["USA-producer-radar-1", "USA-producer-eo-2"] {
-        let listed = usa.matches(&format!("user: \"{user}\"")).count();
+        let dn = coalition_tls::subject_dn(user, "USA");
+        let listed = usa.matches(&format!("user: \"{dn}\"")).count();
         assert_eq!(listed, 1, "{user} listed {listed} times:\n{usa}");
     }
 }

@@ -38,11 +38,12 @@ fn identity(mesh: &Mesh, nation: &str, cert: &str, key: &str) -> ClientTls {
         ca: at(tls_paths::ca(nation)),
         certificate: at(cert.to_string()),
         key: at(key.to_string()),
+        crl: None,
     }
 }
 
 fn bridge_identity(mesh: &Mesh, nation: &str) -> ClientTls {
-    mesh.bridge_config(nation).unwrap().tls.clone()
+    mesh.bridge_config(nation).unwrap().home.tls.clone()
 }
 
 /// A client identity from an authority nobody trusts, written to `dir`.
@@ -55,6 +56,7 @@ fn forged_identity(dir: &Path, trusting: &ClientTls) -> ClientTls {
         ca: trusting.ca.clone(),
         certificate: dir.join("rogue.pem").display().to_string(),
         key: dir.join("rogue.key").display().to_string(),
+        crl: None,
     }
 }
 
@@ -153,13 +155,11 @@ async fn clients_need_tls_and_a_certificate_from_their_own_nation() {
     let group = group_of(&session);
     eprintln!("USA client port negotiated {group:?}");
     assert_eq!(group, Some(POST_QUANTUM_GROUP));
-    assert!(connect_and_ping(&mut session, &home.user, &home.password)
-        .await
-        .starts_with("PONG"));
+    assert!(connect_and_ping(&mut session, "", "").await.starts_with("PONG"));
 
     // async-nats with the generated options connects and round-trips.
     let client = mesh
-        .connect_options("USA", &home)
+        .connect_options(&home)
         .unwrap()
         .connect(mesh.client_urls("USA"))
         .await
@@ -170,10 +170,10 @@ async fn clients_need_tls_and_a_certificate_from_their_own_nation() {
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let info = read_line(&mut tcp).await.unwrap();
     assert!(info.contains("\"tls_required\":true"), "{info}");
-    let reply = connect_and_ping(&mut tcp, &home.user, &home.password).await;
+    let reply = connect_and_ping(&mut tcp, &home.user, "").await;
     assert_refused("plaintext client", &reply, "end of file");
 
-    // Certificates the server must refuse, each with the right password.
+    // Certificates the server must refuse.
     let dir = tempfile::tempdir().unwrap();
     let usa = bridge_identity(&mesh, "USA");
     let gbr_cert = tls_paths::client_certificate("GBR", "GBR-bridge");
@@ -192,10 +192,10 @@ async fn clients_need_tls_and_a_certificate_from_their_own_nation() {
         let config = coalition_tls::client_config(&files).unwrap();
         assert_refused(
             what,
-            &attempt(port, config, &home.user, &home.password).await,
+            &attempt(port, config, "", "").await,
             "UnknownCA",
         );
-        let nats = coalition_tls::connect_options(&home.user, &home.password, &files)
+        let nats = coalition_tls::connect_options(&files)
             .unwrap()
             .connect(mesh.client_urls("USA"))
             .await;
@@ -218,7 +218,7 @@ async fn clients_need_tls_and_a_certificate_from_their_own_nation() {
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let reply = attempt(port, no_cert, &home.user, &home.password).await;
+    let reply = attempt(port, no_cert, "", "").await;
     assert_refused("no client certificate", &reply, "CertificateRequired");
 }
 
@@ -276,4 +276,174 @@ async fn leaf_links_are_mutual_tls_with_the_partners_authority_only() {
         &reply,
         "UnknownCA",
     );
+}
+
+/// Sends `PUB <subject>` and PING; the first reply line.
+async fn publish_and_ping<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, subject: &str) -> String {
+    let reply = async {
+        stream
+            .write_all(format!("PUB {subject} 0\r\n\r\nPING\r\n").as_bytes())
+            .await?;
+        read_line(stream).await
+    };
+    match tokio::time::timeout(PATIENCE, reply).await {
+        Ok(Ok(line)) => line,
+        Ok(Err(e)) => format!("connection failed: {e}"),
+        Err(_) => "no reply".into(),
+    }
+}
+
+/// USA's TLS authority, read back from the generated mesh.
+fn usa_authority(mesh: &Mesh) -> Authority {
+    let tls = mesh.dir().join("tls");
+    let read = |p: String| std::fs::read_to_string(tls.join(p)).unwrap();
+    Authority::from_pem(
+        "USA",
+        &read(tls_paths::ca("USA")),
+        &read(tls_paths::ca_key("USA")),
+        30,
+    )
+    .unwrap()
+}
+
+/// Issue 17, item 5: a certificate opens only the user its subject names,
+/// whatever user the client claims, and no password opens anything; a
+/// certificate of the right authority that names no user opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_opens_only_the_user_it_names() {
+    let mesh = pair().await;
+    let port = client_port(&mesh, "USA");
+    let clients = mesh.clients("USA").unwrap().clone();
+    let producer = clients.producer("radar-1").unwrap().tls.clone();
+
+    // The producer's certificate with a password (of any user): refused, a
+    // mapped user has none.
+    let config = coalition_tls::client_config(&producer).unwrap();
+    let reply = attempt(port, config, "USA-bridge", "any password").await;
+    assert!(reply.contains("Authorization Violation"), "{reply}");
+    // Claiming the bridge's user without one: connected as the producer, so
+    // the bridge's subjects are refused.
+    let config = coalition_tls::client_config(&producer).unwrap();
+    let mut session = tls_session(port, config).await.expect("handshake");
+    let reply = connect_and_ping(&mut session, "USA-bridge", "").await;
+    assert!(reply.starts_with("PONG"), "{reply}");
+    let reply = publish_and_ping(&mut session, "in.track.USA.radar-1.tracks").await;
+    assert!(
+        reply.contains("Permissions Violation") && reply.contains("in.track.USA.radar-1.tracks"),
+        "the producer's certificate may not publish as the bridge: {reply}"
+    );
+    // Its own subjects are its own.
+    let mut session = tls_session(port, coalition_tls::client_config(&producer).unwrap())
+        .await
+        .expect("handshake");
+    assert!(connect_and_ping(&mut session, "", "").await.starts_with("PONG"));
+    let reply = publish_and_ping(&mut session, "out.track.radar-1.x").await;
+    assert!(reply.starts_with("PONG"), "its own feed subject: {reply}");
+
+    // A certificate from USA's own authority for a name that is no user.
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = usa_authority(&mesh)
+        .issue("USA-stranger", &[], Usage::Client)
+        .unwrap();
+    std::fs::write(dir.path().join("s.pem"), stranger.certificate_pem).unwrap();
+    std::fs::write(dir.path().join("s.key"), stranger.key_pem).unwrap();
+    let files = ClientTls {
+        certificate: dir.path().join("s.pem").display().to_string(),
+        key: dir.path().join("s.key").display().to_string(),
+        ..producer.clone()
+    };
+    let reply = attempt(port, coalition_tls::client_config(&files).unwrap(), "", "").await;
+    assert!(
+        reply.contains("Authorization Violation") || reply.starts_with("connection failed"),
+        "a certificate naming no user is refused: {reply}"
+    );
+    assert!(!reply.starts_with("PONG"), "{reply}");
+}
+
+/// Counts the disconnections a client sees.
+fn counting_disconnects(
+    options: async_nats::ConnectOptions,
+) -> (async_nats::ConnectOptions, Arc<std::sync::atomic::AtomicUsize>) {
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    let options = options.event_callback(move |event| {
+        let seen = seen.clone();
+        async move {
+            if matches!(event, async_nats::Event::Disconnected) {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    (options, count)
+}
+
+/// Issue 17, item 5: revoking a client certificate (a new CRL, and the
+/// allow list the servers include) takes effect on a config reload: the
+/// revoked client is disconnected and refused from then on, while the
+/// servers keep running (same PIDs) and every other client stays connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_client_certificate_is_refused_after_a_reload_without_a_restart() {
+    let mesh = pair().await;
+    let port = client_port(&mesh, "USA");
+    let clients = mesh.clients("USA").unwrap().clone();
+    let producer = clients.producer("radar-1").unwrap().clone();
+    let urls = mesh.client_urls("USA");
+    let (options, producer_drops) =
+        counting_disconnects(coalition_tls::connect_options(&producer.tls).unwrap());
+    let revoked_client = options.connect(urls.as_slice()).await.expect("producer connects");
+    revoked_client.flush().await.unwrap();
+    let (options, subscriber_drops) =
+        counting_disconnects(coalition_tls::connect_options(&clients.subscriber.tls).unwrap());
+    let other_client = options.connect(urls.as_slice()).await.expect("subscriber connects");
+    other_client.flush().await.unwrap();
+    let pids = mesh.server_pids("USA");
+
+    let done = coalition_topology::revoke_client_certificate(mesh.dir(), "USA", &producer.user)
+        .expect("revoked");
+    assert_eq!((done.crl_number, done.already_revoked), (1, false));
+    let crl_path = mesh.dir().join("tls").join(tls_paths::crl("USA"));
+    let crl = coalition_tls::read_crl(&std::fs::read_to_string(&crl_path).unwrap(), "crl").unwrap();
+    let facts = coalition_tls::certificate_facts(
+        &std::fs::read_to_string(&producer.tls.certificate).unwrap(),
+        "producer",
+    )
+    .unwrap();
+    assert!(crl.is_revoked(&facts.serial), "the CRL lists the producer");
+
+    // Before the reload nothing has changed; after it the producer is out.
+    assert_eq!(producer_drops.load(std::sync::atomic::Ordering::SeqCst), 0);
+    mesh.reload_nation("USA").await.expect("reloaded");
+    nats_harness::wait_until("the revoked client is disconnected", PATIENCE, || async {
+        producer_drops.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await
+    .unwrap();
+    let reply = attempt(port, coalition_tls::client_config(&producer.tls).unwrap(), "", "").await;
+    assert!(
+        reply.starts_with("connection failed"),
+        "a new connection with the revoked certificate is refused: {reply}"
+    );
+    let again = coalition_tls::connect_options(&producer.tls)
+        .unwrap()
+        .connect(urls.as_slice())
+        .await;
+    assert!(again.is_err(), "async-nats with the revoked certificate connects");
+
+    // Nothing else was restarted or disconnected.
+    assert_eq!(mesh.server_pids("USA"), pids, "no server restarted");
+    tokio::time::timeout(PATIENCE, other_client.flush())
+        .await
+        .expect("flush in time")
+        .expect("the other client still works");
+    assert_eq!(subscriber_drops.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        other_client.connection_state(),
+        async_nats::connection::State::Connected
+    );
+
+    // Revoking twice changes nothing.
+    let twice = coalition_topology::revoke_client_certificate(mesh.dir(), "USA", &producer.user)
+        .expect("revoked again");
+    assert_eq!((twice.crl_number, twice.already_revoked), (1, true));
+    drop(revoked_client);
 }

@@ -1,5 +1,6 @@
-//! Connecting to a nation's NATS servers: a user and password, over mutual
-//! TLS when the client has TLS files (a generated mesh requires it).
+//! Connecting to a nation's NATS servers: over mutual TLS when the client
+//! has TLS files (a generated mesh requires it, and takes the user from the
+//! certificate), or with a user and password on a plain server.
 use coalition_tls::ClientTls;
 
 use crate::SdkError;
@@ -41,8 +42,13 @@ impl ConnectSpec {
             Some((u, p)) => (u.clone(), p.clone()),
             None => (String::new(), String::new()),
         };
+        // With TLS files, a mesh's server takes the user from the
+        // certificate; a user and password are sent only if given.
         let options = match (&self.tls, &self.credentials) {
-            (Some(tls), _) => coalition_tls::connect_options(&user, &password, tls)?,
+            (Some(tls), Some(_)) => {
+                coalition_tls::connect_options(tls)?.user_and_password(user, password)
+            }
+            (Some(tls), None) => coalition_tls::connect_options(tls)?,
             (None, Some(_)) => async_nats::ConnectOptions::with_user_and_password(user, password),
             (None, None) => async_nats::ConnectOptions::new(),
         };

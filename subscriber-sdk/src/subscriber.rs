@@ -41,8 +41,8 @@ impl SubscriberOptions {
         }
     }
 
-    /// The subscriber of a nation's clients file: its servers, its NATS
-    /// user and its TLS identity.
+    /// The subscriber of a nation's clients file: its servers and its
+    /// certificate, which names its NATS user.
     ///
     /// ```no_run
     /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,12 +51,12 @@ impl SubscriberOptions {
     /// # Ok(()) }
     /// ```
     pub fn from_clients(clients: &coalition_topology::ClientsConfig) -> Self {
-        Self::new(&clients.servers)
-            .credentials(&clients.subscriber.user, &clients.subscriber.password)
-            .tls(clients.subscriber_tls.clone())
+        Self::new(&clients.servers).tls(clients.subscriber.tls.clone())
     }
 
-    /// Authenticate as this NATS user.
+    /// Authenticate as this NATS user with a password: for a server that
+    /// does not take the user from the client certificate (a generated mesh
+    /// does, and needs only [`SubscriberOptions::tls`]).
     ///
     /// ```
     /// let opts = coalition_sdk::SubscriberOptions::new(["nats://127.0.0.1:4222"])
@@ -68,13 +68,15 @@ impl SubscriberOptions {
     }
 
     /// Connect over mutual TLS with these files (the authority to trust,
-    /// this client's certificate and key). A generated mesh requires it.
+    /// this client's certificate and key, and the authority's CRL). A
+    /// generated mesh requires it, and takes the user from the certificate.
     ///
     /// ```
     /// let tls = coalition_tls::ClientTls {
     ///     ca: "tls/ca.pem".into(),
     ///     certificate: "tls/subscriber.pem".into(),
     ///     key: "tls/subscriber.key".into(),
+    ///     crl: Some("tls/crl.pem".into()),
     /// };
     /// let opts = coalition_sdk::SubscriberOptions::new(["tls://127.0.0.1:4222"]).tls(tls);
     /// ```

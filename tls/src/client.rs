@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::{ClientConfig, NamedGroup, RootCertStore};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,10 @@ pub struct ClientTls {
     pub certificate: String,
     /// PEM file of this client's private key.
     pub key: String,
+    /// PEM file of the authority's certificate revocation list: a server
+    /// certificate it lists is refused. None: no revocation check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<String>,
 }
 
 impl ClientTls {
@@ -48,6 +53,7 @@ impl ClientTls {
             ca: at(&self.ca),
             certificate: at(&self.certificate),
             key: at(&self.key),
+            crl: self.crl.as_deref().map(at),
         }
     }
 }
@@ -97,32 +103,41 @@ pub fn client_config(files: &ClientTls) -> Result<ClientConfig, TlsError> {
         certificate: certificate.clone(),
         detail,
     };
-    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    if let Some(crl) = &files.crl {
+        let path = PathBuf::from(crl);
+        let crls = CertificateRevocationListDer::pem_file_iter(&path)
+            .map_err(|e| file_error(&path, format!("cannot read the CRL: {e}")))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| file_error(&path, format!("not a PEM CRL file: {e}")))?;
+        if crls.is_empty() {
+            return Err(file_error(&path, "holds no PEM CRL"));
+        }
+        verifier = verifier.with_crls(crls).only_check_end_entity_revocation();
+    }
+    let verifier = verifier
+        .build()
+        .map_err(|e| config_error(format!("the authority or CRL is unusable: {e}")))?;
+    ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| config_error(e.to_string()))?
-        .with_root_certificates(roots)
+        .with_webpki_verifier(verifier)
         .with_client_auth_cert(chain, key)
         .map_err(|e| config_error(format!("the key does not fit the certificate: {e}")))
 }
 
-/// Options for connecting to nats-server as `user` over mutual TLS with
-/// `files`: TLS is required, whatever the server's INFO says.
-pub fn connect_options(
-    user: &str,
-    password: &str,
-    files: &ClientTls,
-) -> Result<async_nats::ConnectOptions, TlsError> {
-    Ok(connect_options_with(user, password, client_config(files)?))
+/// Options for connecting to nats-server over mutual TLS with `files`: TLS
+/// is required, whatever the server's INFO says. The server takes the user
+/// from the certificate (`verify_and_map`), so no user or password is sent.
+pub fn connect_options(files: &ClientTls) -> Result<async_nats::ConnectOptions, TlsError> {
+    Ok(connect_options_with(client_config(files)?))
 }
 
 /// Like [`connect_options`], with a [`client_config`] already built: for a
 /// caller that connects again and again (retrying) with the same files.
-pub fn connect_options_with(
-    user: &str,
-    password: &str,
-    config: ClientConfig,
-) -> async_nats::ConnectOptions {
-    async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+pub fn connect_options_with(config: ClientConfig) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::new()
         .tls_client_config(config)
         .require_tls(true)
 }
@@ -142,6 +157,7 @@ mod tests {
             ca: "ca.pem".into(),
             certificate: "c.pem".into(),
             key: "c.key".into(),
+            crl: None,
         }
         .resolved_against(dir)
     }

@@ -66,11 +66,22 @@ fn failed(what: &str) -> impl FnOnce(rcgen::Error) -> TlsError + '_ {
     }
 }
 
+fn organization(nation: &str) -> String {
+    format!("Coalition Mesh {nation}")
+}
+
 fn name(common_name: &str, nation: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, format!("Coalition Mesh {nation}"));
+    dn.push(DnType::OrganizationName, organization(nation));
     dn.push(DnType::CommonName, common_name);
     dn
+}
+
+/// The subject of the client certificate `nation`'s authority issues to
+/// `common_name`, as nats-server's `verify_and_map` matches it against a
+/// user name (RFC 4514 order: `CN=<name>,O=Coalition Mesh <nation>`).
+pub fn subject_dn(common_name: &str, nation: &str) -> String {
+    format!("CN={common_name},O={}", organization(nation))
 }
 
 impl Authority {
@@ -99,6 +110,33 @@ impl Authority {
     /// The authority's own certificate and key.
     pub fn own(&self) -> &Issued {
         &self.issued
+    }
+
+    /// The nation whose authority this is.
+    pub fn nation(&self) -> &str {
+        &self.nation
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
+    pub(crate) fn from_parts(
+        nation: &str,
+        issuer: Issuer<'static, KeyPair>,
+        certificate_pem: &str,
+        key_pem: &str,
+        validity_days: i64,
+    ) -> Self {
+        Authority {
+            nation: nation.to_string(),
+            issuer,
+            issued: Issued {
+                certificate_pem: certificate_pem.to_string(),
+                key_pem: key_pem.to_string(),
+            },
+            validity_days,
+        }
     }
 
     /// Issues a certificate to `common_name`, valid for `names` (DNS names

@@ -10,22 +10,25 @@ use serde::{Deserialize, Serialize};
 use crate::error::TopologyError;
 use crate::rate_limits::RateLimits;
 
-/// A NATS user name and password.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A NATS client identity: the user name, and the TLS files of the client
+/// certificate that identifies it. Every client connection of a mesh is
+/// mutual TLS with `verify_and_map`: nats-server takes the user from the
+/// certificate's subject (`CN=<user>,O=Coalition Mesh <nation>`), so a
+/// certificate opens only its own user and no password is involved
+/// (docs/security.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credential {
-    /// User name.
+    /// User name (the certificate's common name).
     pub user: String,
-    /// Password.
-    pub password: String,
+    /// The certificate's files. Paths in a file are relative to that file's
+    /// folder until loaded.
+    pub tls: ClientTls,
 }
 
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
+impl Credential {
+    fn resolve(&mut self, dir: &Path) {
+        self.tls = self.tls.resolved_against(dir);
     }
 }
 
@@ -70,10 +73,6 @@ pub struct BridgeConfig {
     pub metrics_listen: Option<String>,
     /// The bridge's user in `HOME`.
     pub home: Credential,
-    /// The bridge's TLS client identity, used on every connection it makes.
-    /// Paths are relative to this file's folder; [`BridgeConfig::load`]
-    /// resolves them.
-    pub tls: ClientTls,
     /// Trust anchors: nation code to the path of its root public key,
     /// relative to this file's directory.
     pub trust_anchors: BTreeMap<String, String>,
@@ -150,18 +149,11 @@ pub struct ClientsConfig {
     pub producers: BTreeMap<String, Credential>,
     /// The subscriber user (alerting systems).
     pub subscriber: Credential,
-    /// Producer id to its TLS client identity. Paths are relative to this
-    /// file's folder; [`ClientsConfig::load`] resolves them.
-    pub producer_tls: BTreeMap<String, ClientTls>,
-    /// The subscribers' TLS client identity.
-    pub subscriber_tls: ClientTls,
     /// The auditor: reads the AUDIT stream only (`coalition audit`).
     pub auditor: Credential,
-    pub auditor_tls: ClientTls,
-    /// The operator: publishes control objects on `ctl.>` only
-    /// (`coalition revoke`, `coalition control publish`).
+    /// The operator: publishes policies, translators and notices on `ctl.>`
+    /// only (`coalition revoke`, `coalition control publish`).
     pub operator: Credential,
-    pub operator_tls: ClientTls,
 }
 
 fn default_staleness_ms() -> u64 {
@@ -246,7 +238,14 @@ impl BridgeConfig {
 
     /// Makes the TLS paths absolute, taking them from `config_path`'s folder.
     pub fn resolve_tls(&mut self, config_path: &Path) {
-        self.tls = self.tls.resolved_against(folder(config_path));
+        let dir = folder(config_path);
+        self.home.resolve(dir);
+        for l in &mut self.release {
+            l.credential.resolve(dir);
+        }
+        for l in &mut self.ingress {
+            l.credential.resolve(dir);
+        }
     }
 
     /// Resolves a trust-anchor path against the config file's directory.
@@ -279,15 +278,6 @@ impl ClientsConfig {
     /// Reads a clients file; its TLS paths are resolved.
     pub fn load(path: &Path) -> Result<Self, TopologyError> {
         let mut cfg: ClientsConfig = load(path)?;
-        for p in cfg.producers.keys() {
-            if !cfg.producer_tls.contains_key(p) {
-                return Err(TopologyError::Invalid {
-                    path: path.to_path_buf(),
-                    line: 0,
-                    message: format!("producer {p} has no entry in [producer_tls]"),
-                });
-            }
-        }
         cfg.resolve_tls(path);
         Ok(cfg)
     }
@@ -295,16 +285,16 @@ impl ClientsConfig {
     /// Makes the TLS paths absolute, taking them from `config_path`'s folder.
     pub fn resolve_tls(&mut self, config_path: &Path) {
         let dir = folder(config_path);
-        for tls in self.producer_tls.values_mut() {
-            *tls = tls.resolved_against(dir);
+        for cred in self.producers.values_mut() {
+            cred.resolve(dir);
         }
-        self.subscriber_tls = self.subscriber_tls.resolved_against(dir);
-        self.auditor_tls = self.auditor_tls.resolved_against(dir);
-        self.operator_tls = self.operator_tls.resolved_against(dir);
+        self.subscriber.resolve(dir);
+        self.auditor.resolve(dir);
+        self.operator.resolve(dir);
     }
 
-    /// Producer `id`'s user and TLS identity.
-    pub fn producer(&self, id: &str) -> Option<(&Credential, &ClientTls)> {
-        Some((self.producers.get(id)?, self.producer_tls.get(id)?))
+    /// Producer `id`'s user.
+    pub fn producer(&self, id: &str) -> Option<&Credential> {
+        self.producers.get(id)
     }
 }

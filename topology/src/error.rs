@@ -34,6 +34,14 @@ pub enum TopologyError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A TLS file of a generated mesh is missing or unusable.
+    #[error("{path}: {message}")]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// An [`crate::Addressing`] does not cover every server or link endpoint.
     #[error("addressing is incomplete: {0}")]
     Addressing(String),

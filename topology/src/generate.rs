@@ -13,7 +13,9 @@ use crate::model::{Nation, ServerId, Topology};
 use crate::naming::control_files;
 use crate::nats_config::render_server;
 
-/// Passwords for every NATS user of a mesh, by user name.
+/// Passwords of the users that authenticate by password, by user name:
+/// the partners' leaf connections and the cluster routes. Client
+/// connections authenticate by certificate alone (see [`Credential`]).
 #[derive(Clone, Default)]
 pub struct Credentials {
     passwords: BTreeMap<String, String>,
@@ -37,11 +39,10 @@ impl Credentials {
         }
     }
 
-    /// The credential of `user`, creating its password if needed.
-    pub fn get(&mut self, user: &str) -> Credential {
+    /// The password of `user`, made on first use.
+    pub fn password(&mut self, user: &str) -> String {
         let random = self.random;
-        let password = self
-            .passwords
+        self.passwords
             .entry(user.to_string())
             .or_insert_with(|| {
                 if random {
@@ -54,11 +55,7 @@ impl Credentials {
                     format!("{user}-password")
                 }
             })
-            .clone();
-        Credential {
-            user: user.to_string(),
-            password,
-        }
+            .clone()
     }
 }
 
@@ -153,7 +150,7 @@ pub fn generate(
     let mut bridges = BTreeMap::new();
     let mut clients = BTreeMap::new();
     for nation in &topology.nations {
-        let (bridge, client) = nation_files(topology, addressing, credentials, nation)?;
+        let (bridge, client) = nation_files(topology, addressing, nation)?;
         bridges.insert(nation.code.clone(), bridge);
         clients.insert(nation.code.clone(), client);
     }
@@ -174,10 +171,9 @@ type NationFiles = (
 fn nation_files(
     topology: &Topology,
     addressing: &Addressing,
-    credentials: &mut Credentials,
     nation: &Nation,
 ) -> Result<NationFiles, TopologyError> {
-    let bridge = bridge_config(topology, addressing, credentials, nation);
+    let bridge = bridge_config(topology, addressing, nation);
     let text = render_toml(
         &bridge,
         &format!(
@@ -191,7 +187,7 @@ fn nation_files(
         path: format!("bridges/{}.toml", nation.code),
         contents: text,
     };
-    let client = clients_config(topology, addressing, credentials, nation);
+    let client = clients_config(topology, addressing, nation);
     let text = render_toml(
         &client,
         &format!(
@@ -223,12 +219,7 @@ pub(crate) fn client_urls(topology: &Topology, addressing: &Addressing, code: &s
         .collect()
 }
 
-fn bridge_config(
-    topology: &Topology,
-    addressing: &Addressing,
-    credentials: &mut Credentials,
-    nation: &Nation,
-) -> BridgeConfig {
+fn bridge_config(topology: &Topology, addressing: &Addressing, nation: &Nation) -> BridgeConfig {
     let code = &nation.code;
     let users = crate::nats_config::UserNames::new(code);
     let mut control_objects = vec![format!("../{}", control_files::policy(code))];
@@ -242,7 +233,7 @@ fn bridge_config(
             IngressLink {
                 partner: l.from.clone(),
                 max_classification: l.max_classification.clone(),
-                credential: credentials.get(&users.bridge_from(&l.from)),
+                credential: credential(code, &users.bridge_from(&l.from)),
             }
         })
         .collect();
@@ -258,7 +249,7 @@ fn bridge_config(
         .map(|l| ReleaseLink {
             partner: l.to.clone(),
             max_classification: l.max_classification.clone(),
-            credential: credentials.get(&users.bridge_rel(&l.to)),
+            credential: credential(code, &users.bridge_rel(&l.to)),
         })
         .collect();
     BridgeConfig {
@@ -267,8 +258,7 @@ fn bridge_config(
         replicas: topology.replicas(code),
         release_max_age_secs: topology.release_max_age_secs,
         metrics_listen: None,
-        home: credentials.get(&users.bridge_home()),
-        tls: client_tls(code, &users.bridge_home()),
+        home: credential(code, &users.bridge_home()),
         trust_anchors,
         bridge_key: format!("../keys/{code}/bridge.key"),
         bridge_certificate: format!("../keys/{code}/bridge.cert"),
@@ -298,33 +288,28 @@ fn rate_limits_of(topology: &Topology, code: &str) -> crate::RateLimits {
     limits
 }
 
-fn clients_config(
-    topology: &Topology,
-    addressing: &Addressing,
-    credentials: &mut Credentials,
-    nation: &Nation,
-) -> ClientsConfig {
-    let users = crate::nats_config::UserNames::new(&nation.code);
-    let mut producers = BTreeMap::new();
-    let mut producer_tls = BTreeMap::new();
-    for f in topology.feeds_of(&nation.code) {
-        let user = users.producer(&f.producer);
-        producers
-            .entry(f.producer.clone())
-            .or_insert_with(|| credentials.get(&user));
-        producer_tls.insert(f.producer.clone(), client_tls(&nation.code, &user));
-    }
+fn clients_config(topology: &Topology, addressing: &Addressing, nation: &Nation) -> ClientsConfig {
+    let code = &nation.code;
+    let users = crate::nats_config::UserNames::new(code);
+    let producers = topology
+        .feeds_of(code)
+        .map(|f| (f.producer.clone(), credential(code, &users.producer(&f.producer))))
+        .collect();
     ClientsConfig {
-        nation: nation.code.clone(),
-        servers: client_urls(topology, addressing, &nation.code),
+        nation: code.clone(),
+        servers: client_urls(topology, addressing, code),
         producers,
-        subscriber: credentials.get(&users.subscriber()),
-        producer_tls,
-        subscriber_tls: client_tls(&nation.code, &users.subscriber()),
-        auditor: credentials.get(&users.auditor()),
-        auditor_tls: client_tls(&nation.code, &users.auditor()),
-        operator: credentials.get(&users.operator()),
-        operator_tls: client_tls(&nation.code, &users.operator()),
+        subscriber: credential(code, &users.subscriber()),
+        auditor: credential(code, &users.auditor()),
+        operator: credential(code, &users.operator()),
+    }
+}
+
+/// The identity of `user` of `nation`: its name and its certificate.
+fn credential(nation: &str, user: &str) -> Credential {
+    Credential {
+        user: user.to_string(),
+        tls: client_tls(nation, user),
     }
 }
 
@@ -336,5 +321,6 @@ fn client_tls(nation: &str, user: &str) -> coalition_tls::ClientTls {
         ca: format!("../tls/{}", paths::ca(nation)),
         certificate: format!("../tls/{}", paths::client_certificate(nation, user)),
         key: format!("../tls/{}", paths::client_key(nation, user)),
+        crl: Some(format!("../tls/{}", paths::crl(nation))),
     }
 }

@@ -3,8 +3,11 @@
 //! generator that turns it into nats-server and bridge configs.
 //!
 //! Parsing and generation are pure: no file, socket or process is touched
-//! here. The harness, the CLI and the compose tooling decide where the
+//! by them. The harness, the CLI and the compose tooling decide where the
 //! generated text goes and which addresses it uses (see [`Addressing`]).
+//! Two parts do read files: loading a generated bridge or clients file, and
+//! revoking a client's TLS certificate in a generated mesh
+//! ([`revoke_client_certificate`]), which rewrites its CRL and allow list.
 #![forbid(unsafe_code)]
 
 mod addressing;
@@ -17,6 +20,7 @@ mod nats_config;
 mod parse;
 mod rate_limits;
 mod tls_files;
+mod tls_revocation;
 
 pub use addressing::{Addressing, ServerAddress};
 pub use bridge_config::{
@@ -31,3 +35,4 @@ pub use nats_config::{release_limits, MONITOR_HOST};
 pub use parse::{parse_topology, parse_topology_file};
 pub use rate_limits::{Rate, RateLimits};
 pub use tls_files::{paths as tls_paths, VALIDITY_DAYS as TLS_VALIDITY_DAYS};
+pub use tls_revocation::{revoke_client_certificate, TlsRevocation};

@@ -3,6 +3,12 @@
 //! `lazy_fsync`, the negative control's), the nation's accounts and users
 //! with their permissions, and the leaf-node listener and remotes.
 //!
+//! Clients authenticate by certificate alone: the client port maps each
+//! certificate's subject to its user (`verify_and_map`) and accepts only the
+//! keys of certificates its TLS authority has not revoked (`pinned_certs`,
+//! compiled from the CRL). Partners' leaf connections and cluster routes
+//! use passwords over mutual TLS.
+//!
 //! The isolation this file encodes (see docs/architecture.md):
 //! - a partner's leaf connection is bound to `REL_<partner>`, so it sees only
 //!   what this nation's bridge released to it;
@@ -33,7 +39,7 @@ use crate::tls_files::paths as tls_paths;
 /// and, with `verify`, a required certificate from the other side. The
 /// handshake timeout is generous: 0.5 s (nats-server's default) is too
 /// short on a loaded machine.
-fn tls_block(indent: &str, addr: &ServerAddress, id: &ServerId, ca: &str, verify: bool) -> String {
+fn tls_block(indent: &str, addr: &ServerAddress, id: &ServerId, ca: &str, verify: Verify) -> String {
     let at = |rel: String| q(&format!("{}/{rel}", addr.tls_dir));
     let name = id.to_string();
     let mut out = format!(
@@ -42,11 +48,36 @@ fn tls_block(indent: &str, addr: &ServerAddress, id: &ServerId, ca: &str, verify
         at(tls_paths::server_key(&name)),
         at(ca.to_string()),
     );
-    if verify {
-        let _ = writeln!(out, "{indent}  verify: true");
+    match verify {
+        Verify::None => {}
+        Verify::Certificate => {
+            let _ = writeln!(out, "{indent}  verify: true");
+        }
+        Verify::MapToUser => {
+            let _ = writeln!(
+                out,
+                "{indent}  # The user is the one the certificate's subject names; no password.\n\
+                 {indent}  verify_and_map: true\n\
+                 {indent}  # Only keys of certificates the authority has not revoked (its CRL).\n\
+                 {indent}  include {}",
+                q(&format!("../tls/{}", tls_paths::pinned_clients(&id.nation)))
+            );
+        }
     }
     let _ = writeln!(out, "{indent}  timeout: 5\n{indent}}}");
     out
+}
+
+/// What a `tls { }` block asks of the other side's certificate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// Nothing (the dialling side of a leaf link).
+    None,
+    /// A certificate from a trusted authority (routes, leaf listener).
+    Certificate,
+    /// Client port: a certificate from this nation's authority, not
+    /// revoked, whose subject names the user (`verify_and_map`).
+    MapToUser,
 }
 
 /// The NATS user names inside one nation's config.
@@ -118,13 +149,13 @@ fn consumer_api(api: &str, stream: &str) -> Vec<String> {
     ]
 }
 
-fn user(out: &mut String, cred: &crate::Credential, comment: &str, perms: Option<String>) {
+/// A client user of `nation`, mapped from its certificate's subject.
+fn user(out: &mut String, nation: &str, name: &str, comment: &str, perms: Option<String>) {
     let _ = writeln!(out, "      # {comment}");
     let _ = write!(
         out,
-        "      {{ user: {}, password: {}",
-        q(&cred.user),
-        q(&cred.password)
+        "      {{ user: {}",
+        q(&coalition_tls::subject_dn(name, nation))
     );
     if let Some(p) = perms {
         let _ = write!(out, ",\n        {p}");
@@ -140,7 +171,7 @@ fn perms(publish: &[String], subscribe: &[String]) -> String {
     )
 }
 
-fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, code: &str) {
+fn home_account(out: &mut String, topology: &Topology, code: &str) {
     let users = UserNames::new(code);
     out.push_str("  # HOME: producers, subscribers and the bridge. Streams: OUTBOUND (out.>),\n");
     out.push_str("  # INBOUND (in.>) and DEADLETTER (dlq.>), created by the bridge.\n");
@@ -151,7 +182,8 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
     );
     user(
         out,
-        &creds.get(&users.bridge_home()),
+        code,
+        &users.bridge_home(),
         "The bridge: the only publisher of in.> and dlq.>.",
         None,
     );
@@ -191,9 +223,12 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
         // Read the nation's signed control objects (schema policies), so
         // the SDK can refuse a version the policy does not accept.
         publish.extend(consumer_api("$JS.API", streams::CONTROL));
+        // Find its certificate already stored (CONTROL is append-only).
+        publish.push(format!("$JS.API.STREAM.MSG.GET.{}", streams::CONTROL));
         user(
             out,
-            &creds.get(&users.producer(p)),
+            code,
+            &users.producer(p),
             &format!("Producer {p}: may publish only its own feeds and certificate."),
             Some(perms(&publish, &["_INBOX.>".into()])),
         );
@@ -209,38 +244,48 @@ fn home_account(out: &mut String, topology: &Topology, creds: &mut Credentials, 
     publish.dedup();
     user(
         out,
-        &creds.get(&users.subscriber()),
+        code,
+        &users.subscriber(),
         "Subscribers (alerting systems): read INBOUND and OUTBOUND (both lanes) and certificates; publish nothing.",
         Some(perms(&publish, &["_INBOX.>".into()])),
     );
-    operator_users(out, creds, &users);
+    operator_users(out, &users);
     out.push_str("    ]\n  }\n");
 }
 
 /// The operator's users in HOME: each holds only what its job needs, and
 /// neither holds the bridge's credentials.
-fn operator_users(out: &mut String, creds: &mut Credentials, users: &UserNames) {
+fn operator_users(out: &mut String, users: &UserNames) {
+    let code = users.nation;
     let api = "$JS.API";
     let audit = streams::AUDIT;
     let mut read_audit = consumer_api(api, audit);
     read_audit.push(format!("{api}.STREAM.MSG.GET.{audit}"));
     user(
         out,
-        &creds.get(&users.auditor()),
+        code,
+        &users.auditor(),
         "The auditor (`coalition audit`): reads the AUDIT stream; publishes nothing.",
         Some(perms(&read_audit, &["_INBOX.>".into()])),
     );
     let control = streams::CONTROL;
     let publish = vec![
-        "ctl.>".to_string(),
+        // Policies, schema policies and translators (its own and the
+        // partners' it was given), and this nation's notices. Not
+        // certificates (each producer publishes its own) nor heartbeats.
+        "ctl.policy.>".to_string(),
+        "ctl.schema.>".to_string(),
+        "ctl.translator.>".to_string(),
+        format!("ctl.notice.{code}.>"),
         // The next notice epoch: CONTROL's subjects, and one by subject.
         format!("{api}.STREAM.INFO.{control}"),
         format!("{api}.STREAM.MSG.GET.{control}"),
     ];
     user(
         out,
-        &creds.get(&users.operator()),
-        "The operator (`coalition revoke`, `coalition control publish`): publishes signed control objects on ctl.> only.",
+        code,
+        &users.operator(),
+        "The operator (`coalition revoke`, `coalition control publish`): publishes policies, schema policies, translators and this nation's notices on ctl.>; nothing else.",
         Some(perms(&publish, &["_INBOX.>".into()])),
     );
 }
@@ -297,13 +342,15 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
     );
     user(
         out,
-        &creds.get(&users.bridge_rel(partner)),
+        code,
+        &users.bridge_rel(partner),
         &format!("{code}'s bridge: the only publisher of rel.> and ctl.>, and the owner of every stream and consumer here."),
         None,
     );
     let api = format!("$JS.{code}.API");
     let consumer = streams::ingress_consumer(partner);
-    let leaf = creds.get(&users.leaf(partner));
+    let leaf_user = users.leaf(partner);
+    let leaf_password = creds.password(&leaf_user);
     let _ = writeln!(
         out,
         "      # {partner}'s leaf connection (leaf connections only)."
@@ -311,8 +358,8 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
     let _ = writeln!(
         out,
         "      {{ user: {}, password: {}, allowed_connection_types: [\"LEAFNODE\"],\n        {} }}",
-        q(&leaf.user),
-        q(&leaf.password),
+        q(&leaf_user),
+        q(&leaf_password),
         perms(
             &[
                 partner_consumer_api(&api, streams::RELEASED, &consumer),
@@ -331,7 +378,7 @@ fn release_account(out: &mut String, creds: &mut Credentials, code: &str, partne
     out.push_str("    ]\n  }\n");
 }
 
-fn from_account(out: &mut String, creds: &mut Credentials, code: &str, origin: &str) {
+fn from_account(out: &mut String, code: &str, origin: &str) {
     let users = UserNames::new(code);
     let _ = writeln!(
         out,
@@ -341,7 +388,8 @@ fn from_account(out: &mut String, creds: &mut Credentials, code: &str, origin: &
     );
     user(
         out,
-        &creds.get(&users.bridge_from(origin)),
+        code,
+        &users.bridge_from(origin),
         &format!("{code}'s bridge, pulling what {origin} released."),
         None,
     );
@@ -377,6 +425,7 @@ pub(crate) fn render_server(
         topology.name
     );
     let _ = writeln!(out, "server_name: {}", q(&id.to_string()));
+
     let _ = writeln!(out, "listen: \"{}:{}\"", addr.bind_host, addr.client_port);
     // Monitoring is plain HTTP without credentials and tells every
     // account's message counts, so it answers on loopback only, whatever
@@ -389,8 +438,9 @@ pub(crate) fn render_server(
     let _ = writeln!(
         out,
         "# Every client connection is mutual TLS: plaintext is refused, and so is a\n\
-         # client without a certificate from {code}'s TLS authority.\n{}",
-        tls_block("", addr, id, &tls_paths::ca(code), true)
+         # client without an unrevoked certificate from {code}'s TLS authority. The\n\
+         # certificate is the credential: it opens only the user its subject names.\n{}",
+        tls_block("", addr, id, &tls_paths::ca(code), Verify::MapToUser)
     );
     let sync = if nation.lazy_fsync {
         "# lazy_fsync: nats-server's default fsync (every 2 minutes). An acknowledged\n  \
@@ -410,12 +460,12 @@ pub(crate) fn render_server(
         render_cluster(&mut out, addressing, creds, id, nation.servers)?;
     }
     out.push_str("accounts {\n");
-    home_account(&mut out, topology, creds, code);
+    home_account(&mut out, topology, code);
     for l in topology.links_from(code) {
         release_account(&mut out, creds, code, &l.to);
     }
     for l in topology.links_to(code) {
-        from_account(&mut out, creds, code, &l.from);
+        from_account(&mut out, code, &l.from);
     }
     out.push_str("}\n\n");
     render_leafnodes(&mut out, topology, addressing, creds, id)?;
@@ -429,7 +479,8 @@ fn render_cluster(
     id: &ServerId,
     servers: usize,
 ) -> Result<(), TopologyError> {
-    let route = creds.get(&UserNames::new(&id.nation).route());
+    let route_user = UserNames::new(&id.nation).route();
+    let route_password = creds.password(&route_user);
     let addr = &addressing.servers[id];
     let mut routes = Vec::new();
     for i in (0..servers).filter(|i| *i != id.index) {
@@ -441,7 +492,7 @@ fn render_cluster(
             })?;
         routes.push(format!(
             "nats-route://{}:{}@{}:{}",
-            route.user, route.password, other.host, other.cluster_port
+            route_user, route_password, other.host, other.cluster_port
         ));
     }
     let _ = writeln!(
@@ -450,10 +501,10 @@ fn render_cluster(
         q(&id.nation),
         addr.bind_host,
         addr.cluster_port,
-        q(&route.user),
-        q(&route.password),
+        q(&route_user),
+        q(&route_password),
         list(&routes),
-        tls_block("  ", addr, id, &tls_paths::ca(&id.nation), true)
+        tls_block("  ", addr, id, &tls_paths::ca(&id.nation), Verify::Certificate)
     );
     Ok(())
 }
@@ -480,7 +531,7 @@ fn render_leafnodes(
              # their own TLS authority; only the partners {code} releases to are trusted.\n{}",
             addr.bind_host,
             addr.leaf_port,
-            tls_block("  ", addr, id, &tls_paths::leaf_clients_ca(code), true).trim_end()
+            tls_block("  ", addr, id, &tls_paths::leaf_clients_ca(code), Verify::Certificate).trim_end()
         );
     }
     out.push_str("  # How soon a cut leaf link is redialled (nats-server's default is 1s).\n  reconnect: \"500ms\"\n");
@@ -489,7 +540,8 @@ fn render_leafnodes(
         let sender = topology
             .nation(&l.from)
             .ok_or_else(|| TopologyError::Addressing(format!("unknown nation {}", l.from)))?;
-        let leaf = creds.get(&UserNames::new(&l.from).leaf(code));
+        let leaf_user = UserNames::new(&l.from).leaf(code);
+        let leaf_password = creds.password(&leaf_user);
         let mut urls = Vec::new();
         for i in 0..sender.servers {
             let endpoint = addressing
@@ -499,10 +551,10 @@ fn render_leafnodes(
                 })?;
             urls.push(format!(
                 "nats-leaf://{}:{}@{endpoint}",
-                leaf.user, leaf.password
+                leaf_user, leaf_password
             ));
         }
-        let tls = tls_block("      ", addr, id, &tls_paths::ca(&l.from), false);
+        let tls = tls_block("      ", addr, id, &tls_paths::ca(&l.from), Verify::None);
         let _ = writeln!(
             out,
             "    # Link {}: pull what {} released to {code}, over TLS: {code} presents its\n    \

@@ -41,6 +41,19 @@ pub mod paths {
     pub fn client_key(nation: &str, user: &str) -> String {
         format!("{nation}/clients/{user}.key")
     }
+    /// The authority's certificate revocation list.
+    pub fn crl(nation: &str) -> String {
+        format!("{nation}/crl.pem")
+    }
+    /// The public-key pins of the client certificates the authority issued
+    /// and has not revoked: included by the client port's `tls` block.
+    pub fn pinned_clients(nation: &str) -> String {
+        format!("{nation}/pinned-clients.conf")
+    }
+    /// The folder of the client certificates.
+    pub fn clients_dir(nation: &str) -> String {
+        format!("{nation}/clients")
+    }
     /// The authorities of the partners that dial `nation`'s leaf listener.
     pub fn leaf_clients_ca(nation: &str) -> String {
         format!("{nation}/leaf-clients-ca.pem")
@@ -62,8 +75,9 @@ fn pair(out: &mut Vec<GeneratedFile>, cert: String, key: String, issued: Issued)
     out.push(file(key, issued.key_pem));
 }
 
-/// The NATS client identities of `nation`: its bridge, each producer, the
-/// subscriber, the auditor and the operator.
+/// The NATS client identities of `nation`, one certificate each: its
+/// bridge in HOME, in each release account and in each link from a
+/// partner; each producer; the subscriber, the auditor and the operator.
 pub(crate) fn client_identities(topology: &Topology, nation: &str) -> Vec<String> {
     let users = UserNames::new(nation);
     let producers: BTreeSet<&str> = topology
@@ -76,6 +90,8 @@ pub(crate) fn client_identities(topology: &Topology, nation: &str) -> Vec<String
         users.auditor(),
         users.operator(),
     ];
+    out.extend(topology.links_from(nation).map(|l| users.bridge_rel(&l.to)));
+    out.extend(topology.links_to(nation).map(|l| users.bridge_from(&l.from)));
     out.extend(producers.into_iter().map(|p| users.producer(p)));
     out
 }
@@ -131,8 +147,13 @@ pub(crate) fn generate_tls(
                 issued,
             );
         }
+        let mut issued_to_clients = Vec::new();
         for user in client_identities(topology, code) {
             let issued = ca.issue(&user, &[], Usage::Client).map_err(tls_error)?;
+            issued_to_clients.push(
+                coalition_tls::certificate_facts(&issued.certificate_pem, &user)
+                    .map_err(tls_error)?,
+            );
             pair(
                 &mut out,
                 paths::client_certificate(code, &user),
@@ -140,6 +161,12 @@ pub(crate) fn generate_tls(
                 issued,
             );
         }
+        let crl = coalition_tls::CrlContents::default();
+        out.push(file(paths::crl(code), ca.crl(&crl).map_err(tls_error)?));
+        out.push(file(
+            paths::pinned_clients(code),
+            coalition_tls::pinned_clients_conf(&issued_to_clients, &crl),
+        ));
         authorities.insert(code.to_string(), ca);
     }
     for nation in &topology.nations {

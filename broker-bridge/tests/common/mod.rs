@@ -250,7 +250,7 @@ pub async fn watch_everything(mesh: &Mesh, nation: &str) -> Watch {
     for (account, cred) in mesh.bridge_accounts(nation) {
         let client = within(
             "watcher connect",
-            mesh.connect_options(nation, &cred)
+            mesh.connect_options(&cred)
                 .expect("TLS options")
                 .connect(mesh.client_urls(nation)),
         )
@@ -339,7 +339,7 @@ pub async fn jetstream_as(
 ) -> async_nats::jetstream::Context {
     let client = within(
         "connect",
-        mesh.connect_options(nation, &cred)
+        mesh.connect_options(&cred)
             .expect("TLS options")
             .connect(mesh.client_urls(nation)),
     )
@@ -386,7 +386,8 @@ pub fn root_key(mesh: &Mesh, nation: &str) -> coalition_core::keys::SigningKeyPa
         .expect("root key decodes")
 }
 
-/// A control publisher in `nation` (as its bridge's HOME user).
+/// A control publisher in `nation` (as its bridge's HOME user: tests
+/// publish what the operator user may not, such as forged objects).
 pub async fn control(mesh: &Mesh, nation: &str) -> coalition_sdk::ControlPublisher {
     let cfg = mesh.bridge_config(nation).expect("bridge config");
     within(
@@ -394,8 +395,7 @@ pub async fn control(mesh: &Mesh, nation: &str) -> coalition_sdk::ControlPublish
         coalition_sdk::ControlPublisher::connect(
             &cfg.servers,
             nation,
-            (&cfg.home.user, &cfg.home.password),
-            &cfg.tls,
+            &cfg.home,
         ),
     )
     .await

@@ -66,7 +66,7 @@ impl ProducerOptions {
         clients: &coalition_topology::ClientsConfig,
         producer_id: &str,
     ) -> Result<Self, SdkError> {
-        let (cred, tls) = clients
+        let cred = clients
             .producer(producer_id)
             .ok_or_else(|| SdkError::Connect {
                 servers: clients.servers.join(","),
@@ -75,12 +75,12 @@ impl ProducerOptions {
                     clients.nation
                 ),
             })?;
-        Ok(Self::new(&clients.servers)
-            .credentials(&cred.user, &cred.password)
-            .tls(tls.clone()))
+        Ok(Self::new(&clients.servers).tls(cred.tls.clone()))
     }
 
-    /// Authenticate as this NATS user.
+    /// Authenticate as this NATS user with a password: for a server that
+    /// does not take the user from the client certificate (a generated mesh
+    /// does, and needs only [`ProducerOptions::tls`]).
     ///
     /// ```
     /// let opts = coalition_sdk::ProducerOptions::new(["nats://127.0.0.1:4222"])
@@ -92,13 +92,15 @@ impl ProducerOptions {
     }
 
     /// Connect over mutual TLS with these files (the authority to trust,
-    /// this client's certificate and key). A generated mesh requires it.
+    /// this client's certificate and key, and the authority's CRL). A
+    /// generated mesh requires it, and takes the user from the certificate.
     ///
     /// ```
     /// let tls = coalition_tls::ClientTls {
     ///     ca: "tls/ca.pem".into(),
     ///     certificate: "tls/radar-1.pem".into(),
     ///     key: "tls/radar-1.key".into(),
+    ///     crl: Some("tls/crl.pem".into()),
     /// };
     /// let opts = coalition_sdk::ProducerOptions::new(["tls://127.0.0.1:4222"]).tls(tls);
     /// ```

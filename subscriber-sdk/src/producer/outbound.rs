@@ -6,7 +6,7 @@ use coalition_core::batch::decode_batch;
 use coalition_core::envelope::ProducerIdentity;
 use coalition_schemas::headers;
 use coalition_schemas::v1::{control_message::Body, ControlMessage};
-use coalition_topology::subjects;
+use coalition_topology::{streams, subjects};
 use prost::Message;
 
 use crate::SdkError;
@@ -70,7 +70,9 @@ pub(crate) async fn accepted_seq(
 
 /// Publishes the producer's certificate on HOME's CONTROL stream, where
 /// bridges and subscribers look it up by digest, and waits until it is
-/// stored.
+/// stored. CONTROL is append-only: a subject takes one message, so after a
+/// restart the certificate is found already stored, which is fine; anything
+/// else stored under its digest's subject is an error.
 pub(crate) async fn publish_certificate(
     js: &jetstream::Context,
     identity: &ProducerIdentity,
@@ -90,14 +92,30 @@ pub(crate) async fn publish_certificate(
         subject: subject.clone(),
         detail,
     };
-    js.publish_with_headers(subject.clone(), hdrs, payload.into())
-        .await
-        .map_err(|e| error(e.to_string()))?
-        .await
-        .map_err(|e| {
-            error(format!(
-                "{e} (is the nation's bridge running? it creates the CONTROL stream)"
-            ))
-        })?;
-    Ok(())
+    let stored = async {
+        js.publish_with_headers(subject.clone(), hdrs, payload.clone().into())
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    let Err(refused) = stored else {
+        return Ok(());
+    };
+    let existing = match js.get_stream(streams::CONTROL).await {
+        Ok(stream) => stream.get_last_raw_message_by_subject(&subject).await.ok(),
+        Err(_) => None,
+    };
+    match existing {
+        Some(m) if m.payload.as_ref() == payload.as_slice() => Ok(()),
+        Some(_) => Err(error(format!(
+            "CONTROL already holds a different object under this certificate's subject, \
+             and a stored control object is never overwritten; report it to the nation's \
+             operators ({refused})"
+        ))),
+        None => Err(error(format!(
+            "{refused} (is the nation's bridge running? it creates the CONTROL stream)"
+        ))),
+    }
 }

@@ -97,7 +97,7 @@ pub async fn home(mesh: &Mesh, nation: &str) -> jetstream::Context {
     let cfg = mesh.bridge_config(nation).expect("bridge config");
     let client = within(
         "bridge connect",
-        mesh.connect_options(nation, &cfg.home)
+        mesh.connect_options(&cfg.home)
             .expect("connect options")
             .connect(mesh.client_urls(nation)),
     )
