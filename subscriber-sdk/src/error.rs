@@ -6,7 +6,7 @@ use coalition_core::DenyReason;
 #[non_exhaustive]
 pub enum SdkError {
     /// Cannot reach or authenticate to NATS.
-    #[error("cannot connect to NATS at {servers}: {detail}. Check the URLs and credentials, and that the servers run")]
+    #[error("cannot connect to NATS at {servers}: {detail}. Check the URLs, that the servers run, and that the client certificate is this nation's and not revoked (tls/<NATION>/crl.pem)")]
     Connect {
         /// The URLs tried.
         servers: String,

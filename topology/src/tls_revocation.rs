@@ -85,12 +85,23 @@ pub fn revoke_client_certificate(
     let tls = mesh_dir.join("tls");
     let cert_path = tls.join(paths::client_certificate(nation, user));
     if !cert_path.exists() {
-        let known = issued_client_certificates(&tls, nation)
-            .map(|c| c.iter().map(|f| f.subject.clone()).collect::<Vec<_>>().join("; "))
+        let mut known: Vec<String> = std::fs::read_dir(tls.join(paths::clients_dir(nation)))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+                    .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
+        known.sort();
         return Err(tls_file_error(
             &cert_path,
-            format!("no client certificate of {nation} for user {user}; issued: {known}"),
+            format!(
+                "no client certificate of {nation} for user {user}; the users with one are: {}",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ),
         ));
     }
     let target = certificate_facts(&read(&cert_path)?, &cert_path.display().to_string())
