@@ -168,7 +168,7 @@ impl PolicyState {
                 })
             }
             Body::Notice(object) => {
-                let notice = verify_notice(object, &self.anchors)?;
+                let notice = verify_notice(object, &self.anchors, &self.revocations)?;
                 let new = self.revocations.apply(&notice) == Applied::New;
                 Ok(ControlApplied::Notice { notice, new })
             }

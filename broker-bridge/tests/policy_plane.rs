@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use coalition_core::revocation::Revoked;
+use coalition_core::revocation::{NoticeSigner, Revoked, REVOCATION_AUTHORITY_IDENTITY};
 use coalition_schemas::v1::{AuditDecision, AuditRecord};
 use common::policy::*;
 use common::*;
@@ -41,7 +41,7 @@ async fn translator_revoked_under_load_by_either_party_stops_release_and_admissi
         let notice = control(&mesh, issuer)
             .await
             .revoke(
-                &root_key(&mesh, issuer),
+                NoticeSigner::Authority(&authority(&mesh, issuer)),
                 Revoked::Translator {
                     id: "USA-GBR".into(),
                     version,
@@ -129,7 +129,7 @@ async fn partner_suspension_stops_both_directions_until_reinstated() {
     let notice = control(&mesh, "GBR")
         .await
         .revoke(
-            &root_key(&mesh, "GBR"),
+            NoticeSigner::Authority(&authority(&mesh, "GBR")),
             Revoked::SuspendPartner("USA".into()),
             None,
             "test",
@@ -165,11 +165,13 @@ async fn partner_suspension_stops_both_directions_until_reinstated() {
         );
     }
 
-    // Reinstated by the same issuer, at a later epoch: both directions flow.
+    // Reinstated by the same issuer, at a later epoch, signed by its root
+    // (the emergency path: as if the authority key were unavailable): both
+    // directions flow.
     control(&mesh, "GBR")
         .await
         .revoke(
-            &root_key(&mesh, "GBR"),
+            NoticeSigner::Root(&root_key(&mesh, "GBR")),
             Revoked::ReinstatePartner("USA".into()),
             None,
             "test",
@@ -253,7 +255,7 @@ async fn a_bridge_restarted_after_a_revocation_applies_it_before_releasing_anyth
     let notice = control(&mesh, "USA")
         .await
         .revoke(
-            &root_key(&mesh, "USA"),
+            NoticeSigner::Authority(&authority(&mesh, "USA")),
             Revoked::Translator {
                 id: "USA-GBR".into(),
                 version: 0,
@@ -297,4 +299,97 @@ async fn a_bridge_restarted_after_a_revocation_applies_it_before_releasing_anyth
         gbr_bridge.join().await
     })
     .await;
+}
+
+/// A revocation-authority key certified by USA's root, as at a renewal.
+fn renewed_authority(mesh: &nats_harness::Mesh) -> coalition_sdk::CertifiedKey {
+    use coalition_core::certificate::{issue_certificate, CertificateRequest};
+    use coalition_core::keys::{Algorithm, SigningKeyPair};
+    let key = SigningKeyPair::generate(Algorithm::MlDsa65, "USA/revocation-authority (renewed)");
+    let request = CertificateRequest {
+        nation: "USA".into(),
+        producer_id: REVOCATION_AUTHORITY_IDENTITY.into(),
+        public_key: key.public_key().clone(),
+        not_before_ms: now_ms() - 60_000,
+        not_after_ms: now_ms() + 3_600_000,
+        feeds: vec!["control".into()],
+        max_classification: String::new(),
+    };
+    coalition_sdk::CertifiedKey {
+        nation: "USA".into(),
+        certificate: issue_certificate(&root_key(mesh, "USA"), &request).unwrap(),
+        key,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_revocation_authority_signs_nothing_more_and_the_root_signs_in_an_emergency() {
+    let mesh = mesh(DUPLEX).await;
+    let bridges = bridges(&mesh).await;
+    let (_gbr, at_gbr) = receive(&mesh, "GBR", "USA").await;
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let control = control(&mesh, "USA").await;
+    let old = authority(&mesh, "USA");
+    let retract = |id: &str| {
+        Revoked::Product(coalition_core::revocation::ProductKey {
+            origin: "USA".into(),
+            producer_id: "radar-1".into(),
+            feed: "tracks".into(),
+            product_id: id.into(),
+        })
+    };
+    let publish = |signer, revoked| control.revoke(signer, revoked, None, "test");
+    // The authority signs as usual.
+    let first = publish(NoticeSigner::Authority(&old), retract("T-1"))
+        .await
+        .unwrap();
+    // Its key is compromised: the root, brought out for the emergency,
+    // revokes it, and certifies a new authority.
+    let revocation = Revoked::ProducerKey {
+        nation: "USA".into(),
+        producer_id: REVOCATION_AUTHORITY_IDENTITY.into(),
+        key_sha256: *old.key.public_key().id(),
+    };
+    let root = root_key(&mesh, "USA");
+    let cut = publish(NoticeSigner::Root(&root), revocation)
+        .await
+        .unwrap();
+    let renewed = renewed_authority(&mesh);
+    let third = publish(NoticeSigner::Authority(&renewed), retract("T-3"))
+        .await
+        .unwrap();
+    for nation in ["USA", "GBR"] {
+        for n in [&first, &cut, &third] {
+            applied_at(&mesh, nation, &n.name()).await;
+        }
+    }
+    // The thief's suspension of GBR, signed with the revoked key, is refused
+    // at USA's bridge, with why, and never reaches GBR.
+    let refused = r#"coalition_bridge_control_refused_total{nation="USA",source="home"}"#;
+    let before = metric(refused);
+    let stolen = publish(
+        NoticeSigner::Authority(&old),
+        Revoked::SuspendPartner("GBR".into()),
+    )
+    .await
+    .unwrap();
+    let subject = format!("ctl.notice.USA.{}", stolen.epoch);
+    let why = format!("which {} revoked", cut.name());
+    until_audited(&mesh, "USA", "USA refuses the stolen key's notice", |r| {
+        r.reason == "control_refused" && r.msg_id == subject && r.detail.contains(&why)
+    })
+    .await;
+    assert!(metric(refused) > before);
+    until_received(&at_gbr, &publish_n(&usa, "AFTER", &["GBR"], 3).await).await;
+    for nation in ["USA", "GBR"] {
+        let records = audit_records(&mesh, nation).await;
+        assert!(
+            !records
+                .iter()
+                .any(|r| is(r, AuditDecision::Revoke) && r.msg_id == stolen.name()),
+            "{nation} applied {}",
+            stolen.name()
+        );
+    }
+    bridges.shutdown().await;
 }

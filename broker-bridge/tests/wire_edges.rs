@@ -9,10 +9,11 @@ mod common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use coalition_core::revocation::{sign_notice, Notice, ProductKey, Revoked};
+use coalition_core::revocation::{Notice, NoticeSigner, ProductKey, Revoked};
+use coalition_core::signed::{sign_object, ObjectKind};
 use coalition_core::DenyReason;
 use coalition_schemas::v1::{control_message::Body, AuditDecision, ControlMessage};
-use common::policy::{applied_at, until_audited};
+use common::policy::{applied_at, authority, until_audited};
 use common::*;
 use prost::Message;
 
@@ -182,9 +183,13 @@ async fn garbage_and_misfiled_releases_are_dead_lettered_at_ingress_and_inbound_
     s.bridges.shutdown().await;
 }
 
-/// A notice "issued by USA" but signed with `root` (another nation's key
-/// when forged), at `epoch`.
-fn notice_bytes(root: &coalition_core::keys::SigningKeyPair, epoch: u64) -> bytes::Bytes {
+/// A notice "issued by USA" at `epoch`, signed as USA with `key` (another
+/// nation's when forged) and its `certificate` (none for a root key).
+fn notice_bytes(
+    key: &coalition_core::keys::SigningKeyPair,
+    certificate: Option<bytes::Bytes>,
+    epoch: u64,
+) -> bytes::Bytes {
     let notice = Notice {
         issuer: "USA".into(),
         epoch,
@@ -193,7 +198,8 @@ fn notice_bytes(root: &coalition_core::keys::SigningKeyPair, epoch: u64) -> byte
         reason: "wire-edges test".into(),
         revoked: Revoked::SuspendPartner("GBR".into()),
     };
-    let signed = sign_notice(&notice, root).unwrap();
+    let body = notice.to_wire().encode_to_vec();
+    let signed = sign_object(ObjectKind::Notice, body, "USA", key, certificate).unwrap();
     ControlMessage {
         body: Some(Body::Notice(signed)),
     }
@@ -213,9 +219,15 @@ async fn bad_control_objects_from_home_and_from_a_partner_are_refused_with_where
     };
     let (from_usa, from_home) = (refused("USA"), refused("home"));
     let rel = usa_release_to_gbr(&s.mesh);
-    let forged_by_gbr = notice_bytes(&root_key(&s.mesh, "GBR"), 900);
+    let forged_by_gbr = notice_bytes(&root_key(&s.mesh, "GBR"), None, 900);
+    let gbr_authority = authority(&s.mesh, "GBR");
+    let forged_by_gbr_authority = notice_bytes(
+        &gbr_authority.key,
+        Some(gbr_authority.certificate.clone()),
+        901,
+    );
     let empty = ControlMessage { body: None }.encode_to_vec().into();
-    let cases: [(&str, bytes::Bytes, &str); 3] = [
+    let cases: [(&str, bytes::Bytes, &str); 4] = [
         (
             "ctl.notice.USA.899",
             b"\xff\xfe not protobuf"[..].into(),
@@ -224,7 +236,12 @@ async fn bad_control_objects_from_home_and_from_a_partner_are_refused_with_where
         (
             "ctl.notice.USA.900",
             forged_by_gbr,
-            "not signed by USA's root key",
+            "signed neither by USA's revocation authority nor by its root key",
+        ),
+        (
+            "ctl.notice.USA.901",
+            forged_by_gbr_authority,
+            "is for GBR/revocation-authority, expected USA/revocation-authority",
         ),
         ("ctl.policy.USA.99", empty, "empty: it holds no object"),
     ];
@@ -242,8 +259,8 @@ async fn bad_control_objects_from_home_and_from_a_partner_are_refused_with_where
     )
     .await;
 
-    until("GBR counts the partner's three refusals", || {
-        refused("USA") >= from_usa + 3.0
+    until("GBR counts the partner's four refusals", || {
+        refused("USA") >= from_usa + 4.0
     })
     .await;
     until("GBR counts its own refusal", || {
@@ -322,7 +339,7 @@ async fn bad_control_objects_from_home_and_from_a_partner_are_refused_with_where
     let notice = control(&s.mesh, "USA")
         .await
         .revoke(
-            &root_key(&s.mesh, "USA"),
+            NoticeSigner::Authority(&authority(&s.mesh, "USA")),
             Revoked::Product(product),
             None,
             "test",

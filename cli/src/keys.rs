@@ -1,5 +1,7 @@
-//! `coalition keys`: national root keys and producer certificates.
-//! Private key files are written with 0600 permissions.
+//! `coalition keys`: national root keys, the revocation authority's
+//! certificate (the key ceremony, docs/runbooks/key-ceremony.md) and
+//! producer certificates. Private key files are written with 0600
+//! permissions.
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
@@ -56,6 +58,24 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = 30)]
         valid_days: u32,
         /// Output folder: <out>/<producer>.key (0600) and <out>/<producer>.cert.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate a revocation-authority key and certify it with the root (the
+    /// key ceremony): <out>/revocation-authority.key (0600) and .cert. The
+    /// authority signs the nation's revocation notices, so the root can
+    /// stay offline. Refuses to overwrite an existing key.
+    Authority {
+        /// Nation code of the issuing root.
+        #[arg(long)]
+        nation: String,
+        /// The root's private key file.
+        #[arg(long)]
+        root_key: PathBuf,
+        /// Validity in days from now (at most 366: renew before it ends).
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=366))]
+        valid_days: u32,
+        /// Output folder.
         #[arg(long)]
         out: PathBuf,
     },
@@ -148,8 +168,61 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
+        KeysCommand::Authority {
+            nation,
+            root_key,
+            valid_days,
+            out,
+        } => authority(&nation, &root_key, valid_days, &out),
         KeysCommand::Verify { cert, root, nation } => verify(&cert, &root, nation),
     }
+}
+
+fn authority(nation: &str, root_key: &Path, valid_days: u32, out: &Path) -> Result<(), CliError> {
+    check_token("nation", nation)?;
+    let identity = coalition_core::revocation::REVOCATION_AUTHORITY_IDENTITY;
+    let (key_path, cert_path) = (
+        out.join(format!("{identity}.key")),
+        out.join(format!("{identity}.cert")),
+    );
+    for path in [&key_path, &cert_path] {
+        if path.exists() {
+            return Err(CliError::Usage(format!(
+                "{}: exists; move it away first (a renewal writes to a new folder, see docs/runbooks/key-ceremony.md)",
+                path.display()
+            )));
+        }
+    }
+    let root = SigningKeyPair::from_private_file(&read(root_key)?)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", root_key.display())))?;
+    let key = SigningKeyPair::generate(Algorithm::MlDsa65, &format!("{nation}/{identity}"));
+    let now = now_ms();
+    let request = CertificateRequest {
+        nation: nation.to_string(),
+        producer_id: identity.to_string(),
+        public_key: key.public_key().clone(),
+        not_before_ms: now - 60_000,
+        not_after_ms: now + i64::from(valid_days) * 86_400_000,
+        // Certificates name at least one feed; the authority publishes
+        // only control objects.
+        feeds: vec!["control".into()],
+        max_classification: String::new(),
+    };
+    let cert = issue_certificate(&root, &request).map_err(|e| CliError::Usage(e.to_string()))?;
+    write_key_file(&key_path, &key.to_private_file(), true)?;
+    write_key_file(&cert_path, &cert, false)?;
+    println!(
+        "wrote {} (private, 0600) and {}",
+        key_path.display(),
+        cert_path.display()
+    );
+    println!("  {nation}/{identity} key id {}", hex_id(key.public_key()));
+    println!("  certified by root key id {}", hex_id(root.public_key()));
+    println!(
+        "  valid until {} ms (Unix), {valid_days} days from now",
+        request.not_after_ms
+    );
+    Ok(())
 }
 
 fn root(nation: &str, out: &Path, algorithm: AlgorithmArg) -> Result<(), CliError> {
@@ -187,6 +260,11 @@ fn verify(cert: &Path, root: &Path, nation: String) -> Result<(), CliError> {
     );
     println!("  max class.      {}", c.max_classification);
     println!("  valid now       {}", c.is_valid_at(now_ms()));
+    println!(
+        "  valid until     {} ms (Unix), {} days from now",
+        c.not_after_ms,
+        (c.not_after_ms - now_ms()) / 86_400_000
+    );
     Ok(())
 }
 

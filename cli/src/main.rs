@@ -64,7 +64,8 @@ enum Command {
     /// Topology files: check, generate configs.
     #[command(subcommand)]
     Topology(topology_cmd::TopologyCommand),
-    /// National root keys and producer certificates.
+    /// National root keys, the revocation authority (key ceremony) and
+    /// producer certificates.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Revoke a translator, a producer key or a product, or suspend or

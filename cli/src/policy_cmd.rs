@@ -1,9 +1,10 @@
 //! `coalition revoke`, `coalition translator` and `coalition policy`: the
 //! policy plane from the command line.
 //!
-//! - `revoke` signs a revocation notice with a nation's root key and puts it
-//!   on that nation's CONTROL stream, at the nation's next epoch. The
-//!   nation's bridge applies it at once and forwards it to its partners.
+//! - `revoke` signs a revocation notice with a nation's revocation-authority
+//!   key (its root only when asked for by name: the emergency path) and
+//!   puts it on that nation's CONTROL stream, at the nation's next epoch.
+//!   The nation's bridge applies it at once and forwards it to its partners.
 //! - `translator issue` signs a translator spec (TOML) as one of its two
 //!   nations; `translator cosign` adds the other nation's signature.
 //! - `policy sign` signs a nation policy document spec (TOML).
@@ -16,7 +17,7 @@ use coalition_core::certificate::verify_certificate;
 use coalition_core::keys::SigningKeyPair;
 use coalition_core::label::NationPolicy;
 use coalition_core::policy::sign_policy;
-use coalition_core::revocation::{ProductKey, Revoked};
+use coalition_core::revocation::{ProductKey, Revoked, REVOCATION_AUTHORITY_IDENTITY};
 use coalition_core::translator::{cosign_translator, sign_translator, Translator};
 use coalition_schemas::v1::{control_message::Body, ControlMessage, SignedObject};
 use coalition_sdk::ControlPublisher;
@@ -27,15 +28,26 @@ use serde::Deserialize;
 use crate::client_cmd::MeshDir;
 use crate::error::CliError;
 
-/// Root key and notice options shared by every `revoke` command.
+mod signer;
+
+/// Signing key and notice options shared by every `revoke` command.
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     #[command(flatten)]
     pub mesh: MeshDir,
-    /// The nation's root private key (default: keys/<NATION>/root.key in
-    /// the mesh folder).
-    #[arg(long)]
-    pub root: Option<PathBuf>,
+    /// The nation's revocation-authority private key (default:
+    /// keys/<NATION>/revocation-authority.key in the mesh folder).
+    #[arg(long, conflicts_with = "emergency_root_key")]
+    pub authority_key: Option<PathBuf>,
+    /// Its certificate, issued by the nation's root (default:
+    /// keys/<NATION>/revocation-authority.cert in the mesh folder).
+    #[arg(long, conflicts_with = "emergency_root_key")]
+    pub authority_cert: Option<PathBuf>,
+    /// EMERGENCY ONLY: sign with the nation's root private key instead of
+    /// the revocation authority, when the authority key is lost, expired
+    /// or compromised (docs/runbooks/key-ceremony.md).
+    #[arg(long, value_name = "ROOT_KEY")]
+    pub emergency_root_key: Option<PathBuf>,
     /// In force from this instant, Unix ms (default: now).
     #[arg(long)]
     pub effective_from_ms: Option<i64>,
@@ -90,6 +102,13 @@ pub enum RevokeWhat {
         /// The partner's code.
         #[arg(long)]
         partner: String,
+    },
+    /// Revoke a revocation-authority key of this nation (compromised, or
+    /// replaced at a renewal): it signs no notice of a later epoch.
+    AuthorityKey {
+        /// Its certificate (default: keys/<NATION>/revocation-authority.cert).
+        #[arg(long)]
+        cert: Option<PathBuf>,
     },
 }
 
@@ -194,59 +213,82 @@ async fn publisher(mesh: &MeshDir) -> Result<ControlPublisher, CliError> {
     Ok(ControlPublisher::connect(
         &clients.servers,
         &mesh.nation,
-        (&clients.operator.user, &clients.operator.password),
-        &clients.operator_tls,
+        &clients.operator,
     )
     .await?)
 }
 
 /// `coalition revoke ...`
 pub async fn revoke(args: RevokeArgs) -> Result<(), CliError> {
+    let signer = signer::load(&args)?;
+    let revoked = revoked(&args)?;
+    let notice = publisher(&args.mesh)
+        .await?
+        .revoke(
+            signer.as_notice_signer(),
+            revoked,
+            args.effective_from_ms,
+            &args.reason,
+        )
+        .await?;
+    println!("published {}", notice.summary());
+    Ok(())
+}
+
+/// What `args` revokes; a key is read from its certificate, checked
+/// against the nation's root.
+fn revoked(args: &RevokeArgs) -> Result<Revoked, CliError> {
     let nation = args.mesh.nation.clone();
     let keys = nats_harness::nation_key_dir(&args.mesh.dir, &nation);
-    let root = load_key(&args.root.clone().unwrap_or_else(|| keys.join("root.key")))?;
-    let revoked = match args.what {
+    Ok(match &args.what {
         RevokeWhat::Translator { id, version } => Revoked::Translator {
-            id,
+            id: id.clone(),
             version: version.unwrap_or(0),
         },
         RevokeWhat::ProducerKey { producer, cert } => {
-            let path =
-                cert.unwrap_or_else(|| keys.join("producers").join(format!("{producer}.cert")));
-            let (_, cfg) = bridge_config(&args.mesh)?;
-            let anchors = load_anchors(&args.mesh, &cfg)?;
-            let cert = verify_certificate(&read(&path)?, &anchors).map_err(|r| usage(&path, r))?;
-            if cert.nation != nation || cert.producer_id != producer {
-                return Err(usage(
-                    &path,
-                    format!("is the certificate of {}/{}", cert.nation, cert.producer_id),
-                ));
-            }
-            Revoked::ProducerKey {
-                nation: nation.clone(),
-                producer_id: producer,
-                key_sha256: *cert.key.id(),
-            }
+            let path = cert
+                .clone()
+                .unwrap_or_else(|| keys.join("producers").join(format!("{producer}.cert")));
+            certified_key(args, &path, producer)?
+        }
+        RevokeWhat::AuthorityKey { cert } => {
+            let (_, default) = nats_harness::revocation_authority_files(&args.mesh.dir, &nation);
+            let path = cert.clone().unwrap_or(default);
+            certified_key(args, &path, REVOCATION_AUTHORITY_IDENTITY)?
         }
         RevokeWhat::Product {
             producer,
             feed,
             product_id,
         } => Revoked::Product(ProductKey {
-            origin: nation.clone(),
-            producer_id: producer,
-            feed,
-            product_id,
+            origin: nation,
+            producer_id: producer.clone(),
+            feed: feed.clone(),
+            product_id: product_id.clone(),
         }),
-        RevokeWhat::Suspend { partner } => Revoked::SuspendPartner(partner),
-        RevokeWhat::Reinstate { partner } => Revoked::ReinstatePartner(partner),
-    };
-    let notice = publisher(&args.mesh)
-        .await?
-        .revoke(&root, revoked, args.effective_from_ms, &args.reason)
-        .await?;
-    println!("published {}", notice.summary());
-    Ok(())
+        RevokeWhat::Suspend { partner } => Revoked::SuspendPartner(partner.clone()),
+        RevokeWhat::Reinstate { partner } => Revoked::ReinstatePartner(partner.clone()),
+    })
+}
+
+/// The revocation of the key certified by `path`, which must be this
+/// nation's certificate for `identity`.
+fn certified_key(args: &RevokeArgs, path: &Path, identity: &str) -> Result<Revoked, CliError> {
+    let nation = &args.mesh.nation;
+    let (_, cfg) = bridge_config(&args.mesh)?;
+    let anchors = load_anchors(&args.mesh, &cfg)?;
+    let cert = verify_certificate(&read(path)?, &anchors).map_err(|r| usage(path, r))?;
+    if cert.nation != *nation || cert.producer_id != identity {
+        return Err(usage(
+            path,
+            format!("is the certificate of {}/{}", cert.nation, cert.producer_id),
+        ));
+    }
+    Ok(Revoked::ProducerKey {
+        nation: nation.clone(),
+        producer_id: identity.to_string(),
+        key_sha256: *cert.key.id(),
+    })
 }
 
 fn load_anchors(

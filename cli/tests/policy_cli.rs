@@ -149,12 +149,45 @@ SECRET = "SECRET"
         "radar-1",
     ]));
     assert!(out.contains("USA#2: revoke key"), "{out}");
+    // The emergency path: signed by the root, named on the command line.
+    let out = coalition(&[
+        "revoke",
+        "--dir",
+        &dir,
+        "--nation",
+        "USA",
+        "--emergency-root-key",
+        &key("USA"),
+        "product",
+        "--producer",
+        "radar-1",
+        "--product-id",
+        "T-10",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("signing with USA's ROOT key"),
+        "the root's use is said"
+    );
+    assert!(ok(&out).contains("USA#3: retract product T-10"));
+    // The authority retires its own key (as after a renewal).
+    let out = ok(&coalition(&[
+        "revoke",
+        "--dir",
+        &dir,
+        "--nation",
+        "USA",
+        "authority-key",
+    ]));
+    assert!(
+        out.contains("USA#4: revoke key") && out.contains("of producer USA/revocation-authority"),
+        "{out}"
+    );
     // On a one-way link GBR has nowhere to send its notices to USA: it
     // enforces its own revocation at ingress (see docs/policy.md).
     for (nation, issuer, n) in [
         ("GBR", "GBR", 1.0),
-        ("USA", "USA", 2.0),
-        ("GBR", "USA", 2.0),
+        ("USA", "USA", 4.0),
+        ("GBR", "USA", 4.0),
     ] {
         let series = format!(
             r#"coalition_bridge_notices_applied_total{{nation="{nation}",issuer="{issuer}"}}"#
@@ -234,7 +267,7 @@ fn bad_policy_input_is_refused_with_where_and_why() {
             "--partner",
             "GBR",
         ]),
-        "root.key: cannot read",
+        "revocation-authority.key: cannot read: not found",
     );
     let spec = format!("{d}/t.toml");
     std::fs::write(&spec, "id = \"X\"\nversion = \"two\"\n").unwrap();

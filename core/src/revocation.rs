@@ -1,7 +1,8 @@
 //! Revocation notices and the in-memory revocation state every bridge
 //! checks on every message.
 //!
-//! A notice is signed by its issuer's root and carries a per-issuer epoch
+//! A notice is signed by its issuer's revocation-authority key (or, in an
+//! emergency, its root: see [`authority`]) and carries a per-issuer epoch
 //! that only increases, and the instant it takes effect from. Who may issue
 //! what is checked here, not trusted:
 //! - a translator: either of its two nations (unilateral);
@@ -24,11 +25,13 @@ use prost::Message;
 use crate::certificate::TrustAnchors;
 use crate::keys::SigningKeyPair;
 use crate::signed::{
-    decode_body, invalid_object, sign_object, verify_certified_signature, verify_root_signature,
-    ObjectKind,
+    decode_body, invalid_object, sign_object, verify_certified_signature, ObjectKind,
 };
 use crate::translator::Translator;
 use crate::CoreError;
+
+pub mod authority;
+pub use authority::{sign_notice, verify_notice, NoticeSigner, REVOCATION_AUTHORITY_IDENTITY};
 
 /// What a notice revokes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,27 +240,6 @@ impl Notice {
     }
 }
 
-/// Signs a notice with its issuer's root.
-pub fn sign_notice(notice: &Notice, root: &SigningKeyPair) -> Result<v1::SignedObject, CoreError> {
-    sign_object(
-        ObjectKind::Notice,
-        notice.to_wire().encode_to_vec(),
-        &notice.issuer,
-        root,
-        None,
-    )
-}
-
-/// Verifies a notice against its issuer's root.
-pub fn verify_notice(
-    object: &v1::SignedObject,
-    anchors: &TrustAnchors,
-) -> Result<Notice, CoreError> {
-    let notice = Notice::from_wire(decode_body(object, ObjectKind::Notice)?)?;
-    verify_root_signature(object, ObjectKind::Notice, &notice.issuer, anchors)?;
-    Ok(notice)
-}
-
 /// The certificate identity (producer id) of a bridge key.
 pub const BRIDGE_IDENTITY: &str = coalition_schemas::identities::BRIDGE;
 
@@ -369,6 +351,10 @@ pub struct RevocationState {
     /// (producer's nation, key digest) -> effective from. Only the
     /// producer's own nation can revoke its keys ([`Notice::from_wire`]).
     keys: DashMap<(String, [u8; 32]), i64>,
+    /// (nation, key digest) -> the lowest epoch of a notice revoking it:
+    /// a revocation-authority key signs no notice of a later epoch of its
+    /// nation ([`verify_notice`]).
+    key_epochs: DashMap<(String, [u8; 32]), u64>,
     /// Product -> effective from.
     products: DashMap<ProductKey, i64>,
     /// (issuer, partner) -> every suspend (true) or reinstate (false) as
@@ -417,6 +403,11 @@ impl RevocationState {
                     .entry((nation.clone(), *key_sha256))
                     .or_insert(from);
                 *e = (*e).min(from);
+                let mut e = self
+                    .key_epochs
+                    .entry((nation.clone(), *key_sha256))
+                    .or_insert(notice.epoch);
+                *e = (*e).min(notice.epoch);
             }
             Revoked::Product(p) => {
                 let mut e = self.products.entry(p.clone()).or_insert(from);
@@ -451,6 +442,15 @@ impl RevocationState {
         self.keys
             .get(&(nation.to_string(), *key_sha256))
             .is_some_and(|from| *from <= now_ms)
+    }
+
+    /// The lowest epoch of a notice of `nation` revoking the key, if any:
+    /// whatever its `effective_from_ms`, which is what [`verify_notice`]
+    /// compares a revocation-authority key's notices with.
+    pub fn key_revoked_at_epoch(&self, nation: &str, key_sha256: &[u8; 32]) -> Option<u64> {
+        self.key_epochs
+            .get(&(nation.to_string(), *key_sha256))
+            .map(|e| *e)
     }
 
     /// Whether a product is retracted at `now_ms`.

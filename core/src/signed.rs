@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use coalition_schemas::v1;
 
-use crate::certificate::{verify_certificate, TrustAnchors};
+use crate::certificate::{verify_certificate, TrustAnchors, VerifiedCertificate};
 use crate::keys::SigningKeyPair;
 use crate::CoreError;
 
@@ -20,7 +20,8 @@ pub enum ObjectKind {
     Policy,
     /// A translator (co-signed by both nations' roots).
     Translator,
-    /// A revocation notice (signed by the issuer's root).
+    /// A revocation notice (signed by the issuer's revocation-authority
+    /// key, or by its root in an emergency).
     Notice,
     /// A heartbeat (signed by the issuer's bridge key).
     Heartbeat,
@@ -135,15 +136,28 @@ pub fn verify_root_signature(
 
 /// Checks that a key certified by `nation`'s root as producer id
 /// `identity` (e.g. `bridge`) signed `object`, and that the certificate is
-/// valid at `now_ms`.
+/// valid at `at_ms`.
 pub fn verify_certified_signature(
     object: &v1::SignedObject,
     kind: ObjectKind,
     nation: &str,
     identity: &str,
     anchors: &TrustAnchors,
-    now_ms: i64,
+    at_ms: i64,
 ) -> Result<(), CoreError> {
+    verify_certified_signer(object, kind, nation, identity, anchors, at_ms).map(|_| ())
+}
+
+/// As [`verify_certified_signature`], and returns the signer's verified
+/// certificate (so a caller can check its key against revocations).
+pub fn verify_certified_signer(
+    object: &v1::SignedObject,
+    kind: ObjectKind,
+    nation: &str,
+    identity: &str,
+    anchors: &TrustAnchors,
+    at_ms: i64,
+) -> Result<VerifiedCertificate, CoreError> {
     let signature = object
         .signatures
         .iter()
@@ -160,8 +174,14 @@ pub fn verify_certified_signature(
             ),
         ));
     }
-    if !cert.is_valid_at(now_ms) {
-        return Err(invalid_object(kind, "signer certificate is not valid now"));
+    if !cert.is_valid_at(at_ms) {
+        return Err(invalid_object(
+            kind,
+            format!(
+                "signer certificate {nation}/{identity} is not valid at {at_ms} ms (valid from {} until {} ms)",
+                cert.not_before_ms, cert.not_after_ms
+            ),
+        ));
     }
     if signature.key_sha256.as_ref() != cert.key.id()
         || !cert
@@ -170,7 +190,7 @@ pub fn verify_certified_signature(
     {
         return Err(invalid_object(kind, "signature does not verify"));
     }
-    Ok(())
+    Ok(cert)
 }
 
 /// Decodes a protobuf body, naming the kind on failure.
@@ -182,8 +202,8 @@ pub fn decode_body<T: prost::Message + Default>(
         .map_err(|e| invalid_object(kind, format!("body does not decode: {e}")))
 }
 
-/// A key a national root certified (e.g. a bridge's), with its certificate:
-/// what signs heartbeats and audit checkpoints.
+/// A key a national root certified, with its certificate: a bridge's
+/// (heartbeats, audit checkpoints) or a revocation authority's (notices).
 #[derive(Debug)]
 pub struct CertifiedKey {
     /// The nation whose root certified it.

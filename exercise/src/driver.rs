@@ -251,7 +251,8 @@ pub async fn link_all(ex: &Exercise, a: &str, b: &str, command: &str) -> Result<
 }
 
 /// Issues a notice as nation `by` from inside its alerting container (on
-/// its own network, with its own root key); returns (name, effective ms).
+/// its own network, signed by its own revocation authority, as an operator
+/// would: `coalition revoke`'s default); returns (name, effective ms).
 async fn revoke(ex: &Exercise, by: &str, what: &[&str]) -> Result<(String, i64), ExerciseError> {
     let mut args = vec![
         format!("{BIN}/coalition"),

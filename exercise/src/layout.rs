@@ -195,6 +195,7 @@ mod tests {
             "mesh/bridges/USA.toml",
             "mesh/clients/FRA.toml",
             "mesh/keys/USA/root.pub",
+            "mesh/keys/USA/revocation-authority.cert",
             "mesh/topology.toml",
             "data/GBR-0",
             "ledger/links",

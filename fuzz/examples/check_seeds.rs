@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use coalition_core::batch::open_batch;
-use coalition_core::revocation::{verify_heartbeat, verify_notice};
+use coalition_core::revocation::{verify_heartbeat, verify_notice, RevocationState};
 use coalition_core::schema::verify_schema_policy;
 use coalition_core::translator::verify_translator;
 use coalition_fuzz::{world, NOW_MS};
@@ -45,7 +45,7 @@ fn main() {
                         .map_err(|e| e.to_string())
                 }),
                 "revocation" => object().and_then(|o| {
-                    verify_notice(&o, &w.anchors)
+                    verify_notice(&o, &w.anchors, &RevocationState::new())
                         .map(|_| ())
                         .or_else(|_| verify_heartbeat(&o, &w.anchors, NOW_MS).map(|_| ()))
                         .map_err(|e| e.to_string())

@@ -1,6 +1,6 @@
 //! Revocation notices and heartbeats: any bytes as a `SignedObject` through
-//! `verify_notice` (body decode, issuer-authority checks, issuer root
-//! signature) and `verify_heartbeat` (body decode, bridge certificate chain,
+//! `verify_notice` (body decode, issuer-authority checks, the issuer's
+//! root or revocation-authority signature and certificate chain) and `verify_heartbeat` (body decode, bridge certificate chain,
 //! certified signature) against the fixed trust anchors. Whatever verifies
 //! is applied to a fresh `RevocationState`, which is then queried. The body
 //! is also read alone as a `RevocationNotice` through `Notice::from_wire`.
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let state = RevocationState::new();
-    if let Ok(notice) = verify_notice(&object, &w.anchors) {
+    if let Ok(notice) = verify_notice(&object, &w.anchors, &state) {
         assert_eq!(state.apply(&notice), Applied::New);
         let _ = state.is_translator_revoked(&w.usa_to_gbr, NOW_MS);
         let _ = state.is_key_revoked(&notice.issuer, &[0; 32], NOW_MS);

@@ -31,8 +31,10 @@ use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
 use coalition_core::keys::{Algorithm, SigningKeyPair};
 use coalition_core::label::{Label, NationPolicy};
 use coalition_core::revocation::{
-    sign_heartbeat, sign_notice, Heartbeat, Notice, ProductKey, Revoked, BRIDGE_IDENTITY,
+    sign_heartbeat, sign_notice, Heartbeat, Notice, NoticeSigner, ProductKey, Revoked,
+    BRIDGE_IDENTITY, REVOCATION_AUTHORITY_IDENTITY,
 };
+use coalition_core::signed::CertifiedKey;
 use coalition_core::schema::{sign_schema_policy, Migration, SchemaPolicy, SchemaRule};
 use coalition_core::translator::{cosign_translator, sign_translator, Translator};
 use coalition_schemas::v1;
@@ -397,15 +399,24 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
             notice(5, Revoked::ReinstatePartner("GBR".into())),
         ),
     ];
-    let usa_root = root_key("USA");
-    for (name, n) in notices {
-        let object = sign_notice(&n, &usa_root).expect("sign notice");
+    // Each kind signed by USA's revocation authority, and one by its root
+    // (the emergency path).
+    let usa_authority = CertifiedKey {
+        nation: "USA".into(),
+        key: producer_key("USA", REVOCATION_AUTHORITY_IDENTITY),
+        certificate: certificate("USA", REVOCATION_AUTHORITY_IDENTITY, &["control"], ""),
+    };
+    for (name, n) in &notices {
+        let object = sign_notice(n, NoticeSigner::Authority(&usa_authority)).expect("sign notice");
         add(
             "revocation",
             &format!("notice-{name}"),
             object.encode_to_vec(),
         );
     }
+    let usa_root = root_key("USA");
+    let object = sign_notice(&notices[0].1, NoticeSigner::Root(&usa_root)).expect("sign notice");
+    add("revocation", "notice-by-root", object.encode_to_vec());
     let bridge_cert = certificate("USA", BRIDGE_IDENTITY, &["control"], "SECRET");
     let object = sign_heartbeat(
         "USA",

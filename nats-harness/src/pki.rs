@@ -8,6 +8,9 @@
 //! keys/<NATION>/producers/<id>.key    producer private key (0600)
 //! keys/<NATION>/producers/<id>.cert   producer certificate, signed by the root
 //! keys/<NATION>/bridge.{key,cert}     the bridge's key, certified as `bridge`
+//! keys/<NATION>/revocation-authority.{key,cert}
+//!                                     signs the nation's revocation notices,
+//!                                     certified as `revocation-authority`
 //! keys/<NATION>/policy-v1.ctl         the nation's policy document, v1
 //! keys/translators/<A>-<B>-v1.ctl     translator A -> B, co-signed by both roots
 //! ```
@@ -17,8 +20,11 @@
 //! RESTRICTED and DIFFUSION RESTREINTE); caveats with the same name that
 //! the source nation allows to leave.
 //!
-//! This is for local meshes and tests. Real nations generate their roots
-//! offline with `coalition keys` and never share anything but `root.pub`.
+//! This is for local meshes and tests: every key is generated here, the
+//! root's beside the rest. Real nations generate their roots offline with
+//! `coalition keys root`, certify the revocation authority there with
+//! `coalition keys authority`, and never share anything but `root.pub`
+//! (docs/runbooks/key-ceremony.md).
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,7 +33,7 @@ use coalition_core::certificate::{issue_certificate, CertificateRequest};
 use coalition_core::keys::{Algorithm, SigningKeyPair};
 use coalition_core::label::NationPolicy;
 use coalition_core::policy::sign_policy;
-use coalition_core::revocation::BRIDGE_IDENTITY;
+use coalition_core::revocation::{BRIDGE_IDENTITY, REVOCATION_AUTHORITY_IDENTITY};
 use coalition_core::translator::{cosign_translator, sign_translator, Translator};
 use coalition_schemas::v1::{control_message, ControlMessage};
 use coalition_topology::{control_files, Nation, Topology};
@@ -49,6 +55,16 @@ pub fn producer_files(root: &Path, nation: &str, producer: &str) -> (PathBuf, Pa
     (
         dir.join(format!("{producer}.key")),
         dir.join(format!("{producer}.cert")),
+    )
+}
+
+/// Paths of a nation's revocation-authority key and certificate: what
+/// `coalition revoke` signs notices with by default.
+pub fn revocation_authority_files(root: &Path, nation: &str) -> (PathBuf, PathBuf) {
+    let dir = nation_key_dir(root, nation);
+    (
+        dir.join(format!("{REVOCATION_AUTHORITY_IDENTITY}.key")),
+        dir.join(format!("{REVOCATION_AUTHORITY_IDENTITY}.cert")),
     )
 }
 
@@ -213,8 +229,8 @@ fn write_control_objects(
     Ok(())
 }
 
-/// Generates roots, producer and bridge certificates, policy documents and
-/// translators for every nation, feed and link of `topology` under `root`.
+/// Generates roots, producer, bridge and revocation-authority
+/// certificates, policy documents and translators for every nation, feed and link of `topology` under `root`.
 /// Each producer's certificate allows the feeds the topology lists for it,
 /// up to the nation's highest classification.
 pub fn generate_dev_pki(root: &Path, topology: &Topology, now_ms: i64) -> Result<(), HarnessError> {
@@ -248,7 +264,64 @@ pub fn generate_dev_pki(root: &Path, topology: &Topology, now_ms: i64) -> Result
         )?;
         write_key_file(&dir.join("bridge.key"), &key.to_private_file(), true)?;
         write_key_file(&dir.join("bridge.cert"), &cert, false)?;
+        let (key, cert) = certify(
+            &root_key,
+            nation,
+            REVOCATION_AUTHORITY_IDENTITY,
+            vec!["control".into()],
+            now_ms,
+        )?;
+        let (key_path, cert_path) = revocation_authority_files(root, &nation.code);
+        write_key_file(&key_path, &key.to_private_file(), true)?;
+        write_key_file(&cert_path, &cert, false)?;
         roots.insert(nation.code.clone(), root_key);
     }
     write_control_objects(root, topology, &roots, now_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use coalition_core::certificate::verify_certificate;
+    use coalition_core::keys::PublicKey;
+
+    use super::*;
+
+    #[test]
+    fn every_nation_gets_a_revocation_authority_certified_by_its_own_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let topology = coalition_topology::parse_topology_file(
+            &crate::workspace_root().join("topologies/pair.toml"),
+        )
+        .unwrap();
+        let now = 1_800_000_000_000;
+        generate_dev_pki(dir.path(), &topology, now).unwrap();
+        let root_of = |nation: &str| {
+            let path = nation_key_dir(dir.path(), nation).join("root.pub");
+            PublicKey::from_file_bytes(&std::fs::read(path).unwrap()).unwrap()
+        };
+        for nation in ["USA", "GBR"] {
+            let (key_path, cert_path) = revocation_authority_files(dir.path(), nation);
+            let key =
+                SigningKeyPair::from_private_file(&std::fs::read(&key_path).unwrap()).unwrap();
+            let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", key_path.display());
+            let cert_bytes = std::fs::read(&cert_path).unwrap();
+            let anchors = [(nation.to_string(), root_of(nation))]
+                .into_iter()
+                .collect();
+            let cert = verify_certificate(&cert_bytes, &anchors).unwrap();
+            assert_eq!(
+                (cert.nation.as_str(), cert.producer_id.as_str()),
+                (nation, REVOCATION_AUTHORITY_IDENTITY)
+            );
+            assert_eq!(&cert.key, key.public_key(), "the certificate is the key's");
+            assert!(cert.is_valid_at(now) && !cert.is_valid_at(now + VALIDITY_MS));
+        }
+        // Not certified by the other nation's root.
+        let (_, usa_cert) = revocation_authority_files(dir.path(), "USA");
+        let gbr_as_usa = [("USA".to_string(), root_of("GBR"))].into_iter().collect();
+        assert!(verify_certificate(&std::fs::read(usa_cert).unwrap(), &gbr_as_usa).is_err());
+    }
 }

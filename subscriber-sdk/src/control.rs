@@ -6,8 +6,7 @@
 //! Writing `ctl.>` in HOME needs the bridge's HOME credentials (from the
 //! generated bridge config); no producer or subscriber user may.
 use async_nats::jetstream;
-use coalition_core::keys::SigningKeyPair;
-use coalition_core::revocation::{sign_notice, Notice, Revoked};
+use coalition_core::revocation::{sign_notice, Notice, NoticeSigner, Revoked};
 use coalition_schemas::v1::{control_message::Body, ControlMessage, SignedObject};
 use coalition_topology::{streams, subjects};
 use prost::Message;
@@ -23,17 +22,15 @@ pub struct ControlPublisher {
 }
 
 impl ControlPublisher {
-    /// Connects to `nation`'s servers as `user` (its bridge's HOME user),
-    /// over mutual TLS with `tls`.
+    /// Connects to `nation`'s servers as `operator` (the clients file's
+    /// operator user), over mutual TLS with its certificate.
     pub async fn connect<S: AsRef<str>>(
         servers: impl IntoIterator<Item = S>,
         nation: &str,
-        (user, password): (&str, &str),
-        tls: &coalition_tls::ClientTls,
+        operator: &coalition_topology::Credential,
     ) -> Result<Self, SdkError> {
         let mut spec = ConnectSpec::new(servers, &format!("{nation}-control"));
-        spec.credentials = Some((user.to_string(), password.to_string()));
-        spec.tls = Some(tls.clone());
+        spec.tls = Some(operator.tls.clone());
         let client = spec.connect().await?;
         Ok(ControlPublisher {
             js: jetstream::new(client),
@@ -146,12 +143,13 @@ impl ControlPublisher {
             .unwrap_or(0))
     }
 
-    /// Signs and publishes a revocation notice with this nation's `root`
-    /// key, at the next epoch, in force from `effective_from_ms` (now if
-    /// `None`). Returns the notice as published.
+    /// Signs and publishes a revocation notice with `signer` (this
+    /// nation's revocation authority, or its root in an emergency), at the
+    /// next epoch, in force from `effective_from_ms` (now if `None`).
+    /// Returns the notice as published.
     pub async fn revoke(
         &self,
-        root: &SigningKeyPair,
+        signer: NoticeSigner<'_>,
         revoked: Revoked,
         effective_from_ms: Option<i64>,
         reason: &str,
@@ -165,7 +163,8 @@ impl ControlPublisher {
             reason: reason.to_string(),
             revoked,
         };
-        let signed = sign_notice(&notice, root).map_err(|e| SdkError::Identity(e.to_string()))?;
+        let signed =
+            sign_notice(&notice, signer).map_err(|e| SdkError::Identity(e.to_string()))?;
         self.publish(
             subjects::control_notice(&notice.issuer, notice.epoch),
             Body::Notice(signed),

@@ -13,6 +13,16 @@ use nats_harness::{dev_policy, dev_translator, Mesh};
 
 use super::*;
 
+/// `nation`'s revocation authority, from the mesh's development PKI: what
+/// an operator signs notices with (`coalition revoke`).
+pub fn authority(mesh: &Mesh, nation: &str) -> coalition_sdk::CertifiedKey {
+    let (key, cert) = nats_harness::revocation_authority_files(mesh.dir(), nation);
+    let anchor = coalition_sdk::load_trust_anchor(&mesh.root_public_key_path(nation))
+        .expect("root.pub loads");
+    coalition_sdk::load_revocation_authority(&key, &cert, nation, &anchor, now_ms())
+        .expect("the revocation authority loads")
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

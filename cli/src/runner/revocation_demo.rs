@@ -4,8 +4,7 @@
 //! stopped with `translator_revoked` and how soon the notice was enforced.
 use std::time::{Duration, Instant};
 
-use coalition_core::keys::SigningKeyPair;
-use coalition_core::revocation::Revoked;
+use coalition_core::revocation::{NoticeSigner, Revoked};
 use coalition_sdk::{ControlPublisher, Label, ProducerOptions, TrackV1};
 use nats_harness::Mesh;
 
@@ -28,11 +27,12 @@ pub async fn revoke_and_check(mesh: &Mesh) -> Result<bool, CliError> {
     let clients = mesh
         .clients(to)
         .ok_or_else(|| CliError::Runtime(format!("no clients file for {to}")))?;
-    let root_path = nats_harness::nation_key_dir(mesh.dir(), to).join("root.key");
-    let root = std::fs::read(&root_path)
-        .ok()
-        .and_then(|b| SigningKeyPair::from_private_file(&b).ok())
-        .ok_or_else(|| CliError::Runtime(format!("cannot load {}", root_path.display())))?;
+    // As an operator would: with the nation's revocation authority, not
+    // its root (which stays offline).
+    let (key, cert) = nats_harness::revocation_authority_files(mesh.dir(), to);
+    let anchor = coalition_sdk::load_trust_anchor(&mesh.root_public_key_path(to))?;
+    let authority =
+        coalition_sdk::load_revocation_authority(&key, &cert, to, &anchor, crate::now_ms())?;
     let translator = format!("{from}-{to}");
     println!("\n== revocation: {to} revokes translator {translator}, on its own ==");
     let applied = |nation: &str| {
@@ -47,13 +47,12 @@ pub async fn revoke_and_check(mesh: &Mesh) -> Result<bool, CliError> {
     let control = ControlPublisher::connect(
         &clients.servers,
         to,
-        (&clients.operator.user, &clients.operator.password),
-        &clients.operator_tls,
+        &clients.operator,
     )
     .await?;
     let notice = control
         .revoke(
-            &root,
+            NoticeSigner::Authority(&authority),
             Revoked::Translator {
                 id: translator.clone(),
                 version: 0,

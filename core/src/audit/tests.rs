@@ -442,7 +442,7 @@ fn checkpoints_verify_only_from_a_trusted_bridge_key_valid_when_signed() {
         (
             "expired certificate, signed after",
             with_checkpoint(&f.expired, NOW, keep),
-            Some("not valid now"),
+            Some("is not valid at"),
         ),
         (
             "key certified as a producer",
