@@ -333,7 +333,10 @@ impl ControlPlane {
             let sending = self.sending.lock().await;
             if !*self.heartbeats_paused.borrow() && self.home_caught_up() {
                 let beat = Heartbeat {
-                    epoch: self.forwarded_epoch.load(Ordering::Acquire),
+                    epoch: announced_epoch(
+                        self.forwarded_epoch.load(Ordering::Acquire),
+                        self.state.revocations.epoch(&nation),
+                    ),
                     issued_at_ms: now_ms(),
                 };
                 let key = &self.bridge_key;
@@ -403,6 +406,18 @@ fn revoke_record(source: &str, notice: &coalition_core::revocation::Notice) -> A
         ),
         ..Default::default()
     }
+}
+
+/// The revocation epoch a heartbeat announces: the highest this nation
+/// forwarded, but never past the last epoch up to which every one of its
+/// notices was applied here. A notice this bridge refused (garbage, or
+/// signed by a revoked authority key) leaves a hole at its epoch that no
+/// notice can fill, since HOME's CONTROL is append-only; announcing past it
+/// would hold every partner stale for good, waiting for an epoch that will
+/// never come. Notices after a hole still reach partners, in stream order
+/// before any later heartbeat.
+fn announced_epoch(forwarded: u64, applied_without_gaps: u64) -> u64 {
+    forwarded.min(applied_without_gaps)
 }
 
 /// Publishes a control object under `subject` and waits until it is stored.

@@ -381,6 +381,17 @@ async fn a_revoked_revocation_authority_signs_nothing_more_and_the_root_signs_in
     .await;
     assert!(metric(refused) > before);
     until_received(&at_gbr, &publish_n(&usa, "AFTER", &["GBR"], 3).await).await;
+    // Its epoch is a hole no notice can fill (HOME's CONTROL is
+    // append-only). A later notice still reaches GBR, and GBR's view of
+    // USA stays fresh: tracks keep being admitted.
+    let fourth = publish(NoticeSigner::Authority(&renewed), retract("T-4"))
+        .await
+        .unwrap();
+    assert!(fourth.epoch > stolen.epoch);
+    for nation in ["USA", "GBR"] {
+        applied_at(&mesh, nation, &fourth.name()).await;
+    }
+    until_received(&at_gbr, &publish_n(&usa, "LATER", &["GBR"], 3).await).await;
     for nation in ["USA", "GBR"] {
         let records = audit_records(&mesh, nation).await;
         assert!(

@@ -327,19 +327,6 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::tail;
-
-    #[test]
-    fn tail_keeps_last_lines() {
-        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(tail("a\nb", 5), "a\nb");
-        assert_eq!(tail("", 3), "");
-        assert_eq!(tail("a\nb", 0), "");
-    }
-}
-
 /// Sends SIGHUP (config reload) to the nats-server with `pid`.
 pub fn signal_reload(pid: u32) -> Result<(), HarnessError> {
     let status = std::process::Command::new("kill")
@@ -352,5 +339,18 @@ pub fn signal_reload(pid: u32) -> Result<(), HarnessError> {
         Err(HarnessError::Config {
             what: format!("kill -HUP {pid} failed ({status}): is that nats-server still running?"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a\nb", 5), "a\nb");
+        assert_eq!(tail("", 3), "");
+        assert_eq!(tail("a\nb", 0), "");
     }
 }
