@@ -75,6 +75,7 @@ impl BridgeSettings {
             control_objects,
         };
         settings.check_policies(path)?;
+        check_tls_files(path, &settings.config)?;
         Ok(settings)
     }
 
@@ -146,6 +147,26 @@ impl BridgeSettings {
         }
         Ok((state, subjects))
     }
+}
+
+/// Every credential's TLS files load (before anything connects), each
+/// error naming the config file and the field.
+fn check_tls_files(path: &Path, config: &BridgeConfig) -> Result<(), BridgeError> {
+    let fields = std::iter::once(("[home.tls]".to_string(), &config.home)).chain(
+        config
+            .release
+            .iter()
+            .map(|l| (format!("[[release]] {}: credential.tls", l.partner), &l.credential))
+            .chain(config.ingress.iter().map(|l| {
+                (format!("[[ingress]] {}: credential.tls", l.partner), &l.credential)
+            })),
+    );
+    for (field, cred) in fields {
+        coalition_tls::client_config(&cred.tls).map_err(|e| {
+            BridgeError::Config(format!("{}: {field} (user {}): {e}", path.display(), cred.user))
+        })?;
+    }
+    Ok(())
 }
 
 fn load_bridge_key(

@@ -24,13 +24,9 @@ trust_anchors = { USA = "root.pub" }
 bridge_key = "bridge.key"
 bridge_certificate = "bridge.cert"
 control_objects = ["policy.ctl"]
-[tls]
-ca = "tls/ca.pem"
-certificate = "tls/c.pem"
-key = "tls/c.key"
 [home]
 user = "u"
-password = "p"
+tls = { ca = "tls/ca.pem", certificate = "tls/c.pem", key = "tls/c.key" }
 "#;
 
 fn write(dir: &Path, text: &str) -> String {
@@ -135,13 +131,9 @@ trust_anchors = { USA = "keys/USA/root.pub", GBR = "keys/GBR/root.pub" }
 bridge_key = "keys/USA/bridge.key"
 bridge_certificate = "keys/USA/bridge.cert"
 control_objects = ["keys/USA/policy-v1.ctl", "keys/GBR/policy-v1.ctl", "keys/translators/USA-GBR-v1.ctl"]
-[tls]
-ca = "tls/ca.pem"
-certificate = "tls/c.pem"
-key = "tls/c.key"
 [home]
 user = "u"
-password = "p"
+tls = { ca = "tls/ca.pem", certificate = "tls/c.pem", key = "tls/c.key" }
 "#;
     let gbr_root = std::fs::read(dir.path().join("keys/GBR/root.pub")).unwrap();
     std::fs::write(dir.path().join("keys/other.pub"), gbr_root).unwrap();
@@ -149,7 +141,7 @@ password = "p"
     std::fs::create_dir_all(dir.path().join("tls")).unwrap();
     std::fs::write(dir.path().join("tls/ca.pem"), b"not a certificate").unwrap();
     let cases: Vec<(String, &str)> = vec![
-        (good.to_string(), "[tls] "),
+        (good.to_string(), "[home.tls] (user u)"),
         (good.to_string(), "tls/ca.pem: holds no PEM certificate"),
         (
             good.replace("tls/ca.pem", "tls/none.pem"),
@@ -176,7 +168,7 @@ password = "p"
             "not signed by GBR's root key",
         ),
         (
-            format!("{good}[[release]]\npartner = \"GBR\"\nmax_classification = \"COSMIC\"\ncredential = {{ user = \"a\", password = \"b\" }}\n"),
+            format!("{good}[[release]]\npartner = \"GBR\"\nmax_classification = \"COSMIC\"\ncredential = {{ user = \"a\", tls = {{ ca = \"tls/ca.pem\", certificate = \"tls/c.pem\", key = \"tls/c.key\" }} }}\n"),
             "max_classification \"COSMIC\" is not in USA's policy v1",
         ),
     ];
