@@ -138,13 +138,7 @@ pub async fn start(
     let mut release = Vec::new();
     for link in &cfg.release {
         let account = accounts::release_to(&link.partner);
-        let client = bus::connect(
-            &nation,
-            &account,
-            &cfg.servers,
-            &link.credential,
-        )
-        .await?;
+        let client = bus::connect(&nation, &account, &cfg.servers, &link.credential).await?;
         let js = jetstream::new(client);
         bus::patiently("RELEASED", || {
             bus::ensure_released_streams(&js, cfg.replicas, max_age)

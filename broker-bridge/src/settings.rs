@@ -156,14 +156,26 @@ fn check_tls_files(path: &Path, config: &BridgeConfig) -> Result<(), BridgeError
         config
             .release
             .iter()
-            .map(|l| (format!("[[release]] {}: credential.tls", l.partner), &l.credential))
+            .map(|l| {
+                (
+                    format!("[[release]] {}: credential.tls", l.partner),
+                    &l.credential,
+                )
+            })
             .chain(config.ingress.iter().map(|l| {
-                (format!("[[ingress]] {}: credential.tls", l.partner), &l.credential)
+                (
+                    format!("[[ingress]] {}: credential.tls", l.partner),
+                    &l.credential,
+                )
             })),
     );
     for (field, cred) in fields {
         coalition_tls::client_config(&cred.tls).map_err(|e| {
-            BridgeError::Config(format!("{}: {field} (user {}): {e}", path.display(), cred.user))
+            BridgeError::Config(format!(
+                "{}: {field} (user {}): {e}",
+                path.display(),
+                cred.user
+            ))
         })?;
     }
     Ok(())

@@ -129,7 +129,9 @@ async fn a_stored_control_object_cannot_be_overwritten_deleted_or_purged() {
         .await
         .expect("publish")
         .await;
-    let refusal = second.expect_err("a second object on the same subject is refused").to_string();
+    let refusal = second
+        .expect_err("a second object on the same subject is refused")
+        .to_string();
     assert!(
         refusal.contains("maximum messages per subject"),
         "the server names why: {refusal}"
@@ -153,10 +155,7 @@ async fn a_stored_control_object_cannot_be_overwritten_deleted_or_purged() {
         control.delete_message(seq).await.is_err(),
         "deleting from CONTROL is refused"
     );
-    assert!(
-        control.purge().await.is_err(),
-        "purging CONTROL is refused"
-    );
+    assert!(control.purge().await.is_err(), "purging CONTROL is refused");
     drop(bridge);
     let config = control.cached_info().config.clone();
     assert!(config.discard_new_per_subject && config.deny_delete && config.deny_purge);

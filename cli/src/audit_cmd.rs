@@ -342,9 +342,8 @@ impl AuditLog {
         let config = crate::client_cmd::clients(&mesh.dir, &mesh.nation)?;
         let auditor = &config.auditor;
         let servers = config.servers.join(",");
-        let options = coalition_tls::connect_options(&auditor.tls).map_err(|e| {
-            CliError::Usage(format!("[auditor.tls] of the clients file: {e}"))
-        })?;
+        let options = coalition_tls::connect_options(&auditor.tls)
+            .map_err(|e| CliError::Usage(format!("[auditor.tls] of the clients file: {e}")))?;
         let client = options
             .name(format!("coalition-audit-{}", config.nation))
             .connection_timeout(Duration::from_secs(5))

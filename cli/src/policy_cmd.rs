@@ -210,12 +210,7 @@ fn bridge_config(mesh: &MeshDir) -> Result<(PathBuf, BridgeConfig), CliError> {
 /// bridge's credentials.
 async fn publisher(mesh: &MeshDir) -> Result<ControlPublisher, CliError> {
     let clients = crate::client_cmd::clients(&mesh.dir, &mesh.nation)?;
-    Ok(ControlPublisher::connect(
-        &clients.servers,
-        &mesh.nation,
-        &clients.operator,
-    )
-    .await?)
+    Ok(ControlPublisher::connect(&clients.servers, &mesh.nation, &clients.operator).await?)
 }
 
 /// `coalition revoke ...`

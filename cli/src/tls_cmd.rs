@@ -46,7 +46,10 @@ pub fn run(command: TlsCommand) -> Result<(), CliError> {
 fn revoke(mesh: &MeshDir, user: &str, no_reload: bool) -> Result<(), CliError> {
     let done = coalition_topology::revoke_client_certificate(&mesh.dir, &mesh.nation, user)?;
     if done.already_revoked {
-        println!("{user}: already on {}'s CRL (number {})", mesh.nation, done.crl_number);
+        println!(
+            "{user}: already on {}'s CRL (number {})",
+            mesh.nation, done.crl_number
+        );
     } else {
         println!(
             "{user}: revoked; {}'s CRL is now number {}",
@@ -61,7 +64,10 @@ fn revoke(mesh: &MeshDir, user: &str, no_reload: bool) -> Result<(), CliError> {
         done.still_accepted, mesh.nation
     );
     if no_reload {
-        println!("not reloaded (--no-reload): reload each of {}'s servers to enforce it", mesh.nation);
+        println!(
+            "not reloaded (--no-reload): reload each of {}'s servers to enforce it",
+            mesh.nation
+        );
         return Ok(());
     }
     let pid_files = pid_files(&mesh.dir, &mesh.nation);
@@ -78,7 +84,11 @@ fn revoke(mesh: &MeshDir, user: &str, no_reload: bool) -> Result<(), CliError> {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
         let pid: u32 = text.trim().parse().map_err(|_| {
-            CliError::Usage(format!("{}: not a process id: {:?}", path.display(), text.trim()))
+            CliError::Usage(format!(
+                "{}: not a process id: {:?}",
+                path.display(),
+                text.trim()
+            ))
         })?;
         // A pid file outlives a killed server: signal only a nats-server
         // running this mesh's config.
@@ -92,7 +102,10 @@ fn revoke(mesh: &MeshDir, user: &str, no_reload: bool) -> Result<(), CliError> {
             continue;
         }
         nats_harness::signal_reload(pid).map_err(|e| {
-            CliError::Runtime(format!("{e} (pid from {}); reload it by hand", path.display()))
+            CliError::Runtime(format!(
+                "{e} (pid from {}); reload it by hand",
+                path.display()
+            ))
         })?;
         println!("  reloaded nats-server {pid} ({})", path.display());
     }

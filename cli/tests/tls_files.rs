@@ -53,7 +53,10 @@ fn generate_writes_tls_authorities_certificates_and_private_keys() {
             .chain(cfg.ingress.iter().map(|l| &l.credential));
         for cred in bridge_users {
             coalition_tls::client_config(&cred.tls).expect("a bridge user's TLS identity loads");
-            assert!(cred.tls.certificate.ends_with(&format!("{}.pem", cred.user)));
+            assert!(cred
+                .tls
+                .certificate
+                .ends_with(&format!("{}.pem", cred.user)));
         }
         let clients = coalition_topology::ClientsConfig::load(
             &out.join("clients").join(format!("{nation}.toml")),
@@ -65,7 +68,11 @@ fn generate_writes_tls_authorities_certificates_and_private_keys() {
             &clients.operator,
         ]) {
             coalition_tls::client_config(&cred.tls).expect("a client's TLS identity loads");
-            assert!(cred.tls.crl.as_deref().is_some_and(|c| c.ends_with("crl.pem")));
+            assert!(cred
+                .tls
+                .crl
+                .as_deref()
+                .is_some_and(|c| c.ends_with("crl.pem")));
         }
     }
     let usa = std::fs::read_to_string(out.join("nats/USA-0.conf")).unwrap();

@@ -346,10 +346,14 @@ impl Mesh {
             };
             let before = loaded().await;
             server.signal_reload()?;
-            wait_until(&format!("{id} reloads its config"), READY_TIMEOUT, || async {
-                let now = loaded().await;
-                now.is_some() && now != before
-            })
+            wait_until(
+                &format!("{id} reloads its config"),
+                READY_TIMEOUT,
+                || async {
+                    let now = loaded().await;
+                    now.is_some() && now != before
+                },
+            )
             .await?;
         }
         Ok(())

@@ -155,7 +155,9 @@ async fn clients_need_tls_and_a_certificate_from_their_own_nation() {
     let group = group_of(&session);
     eprintln!("USA client port negotiated {group:?}");
     assert_eq!(group, Some(POST_QUANTUM_GROUP));
-    assert!(connect_and_ping(&mut session, "", "").await.starts_with("PONG"));
+    assert!(connect_and_ping(&mut session, "", "")
+        .await
+        .starts_with("PONG"));
 
     // async-nats with the generated options connects and round-trips.
     let client = mesh
@@ -190,11 +192,7 @@ async fn clients_need_tls_and_a_certificate_from_their_own_nation() {
     ];
     for (what, files) in refused {
         let config = coalition_tls::client_config(&files).unwrap();
-        assert_refused(
-            what,
-            &attempt(port, config, "", "").await,
-            "UnknownCA",
-        );
+        assert_refused(what, &attempt(port, config, "", "").await, "UnknownCA");
         let nats = coalition_tls::connect_options(&files)
             .unwrap()
             .connect(mesh.client_urls("USA"))
@@ -279,7 +277,10 @@ async fn leaf_links_are_mutual_tls_with_the_partners_authority_only() {
 }
 
 /// Sends `PUB <subject>` and PING; the first reply line.
-async fn publish_and_ping<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, subject: &str) -> String {
+async fn publish_and_ping<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    subject: &str,
+) -> String {
     let reply = async {
         stream
             .write_all(format!("PUB {subject} 0\r\n\r\nPING\r\n").as_bytes())
@@ -336,7 +337,9 @@ async fn a_client_certificate_opens_only_the_user_it_names() {
     let mut session = tls_session(port, coalition_tls::client_config(&producer).unwrap())
         .await
         .expect("handshake");
-    assert!(connect_and_ping(&mut session, "", "").await.starts_with("PONG"));
+    assert!(connect_and_ping(&mut session, "", "")
+        .await
+        .starts_with("PONG"));
     let reply = publish_and_ping(&mut session, "out.track.radar-1.x").await;
     assert!(reply.starts_with("PONG"), "its own feed subject: {reply}");
 
@@ -363,7 +366,10 @@ async fn a_client_certificate_opens_only_the_user_it_names() {
 /// Counts the disconnections a client sees.
 fn counting_disconnects(
     options: async_nats::ConnectOptions,
-) -> (async_nats::ConnectOptions, Arc<std::sync::atomic::AtomicUsize>) {
+) -> (
+    async_nats::ConnectOptions,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = count.clone();
     let options = options.event_callback(move |event| {
@@ -390,11 +396,17 @@ async fn a_revoked_client_certificate_is_refused_after_a_reload_without_a_restar
     let urls = mesh.client_urls("USA");
     let (options, producer_drops) =
         counting_disconnects(coalition_tls::connect_options(&producer.tls).unwrap());
-    let revoked_client = options.connect(urls.as_slice()).await.expect("producer connects");
+    let revoked_client = options
+        .connect(urls.as_slice())
+        .await
+        .expect("producer connects");
     revoked_client.flush().await.unwrap();
     let (options, subscriber_drops) =
         counting_disconnects(coalition_tls::connect_options(&clients.subscriber.tls).unwrap());
-    let other_client = options.connect(urls.as_slice()).await.expect("subscriber connects");
+    let other_client = options
+        .connect(urls.as_slice())
+        .await
+        .expect("subscriber connects");
     other_client.flush().await.unwrap();
     let pids = mesh.server_pids("USA");
 
@@ -418,7 +430,13 @@ async fn a_revoked_client_certificate_is_refused_after_a_reload_without_a_restar
     })
     .await
     .unwrap();
-    let reply = attempt(port, coalition_tls::client_config(&producer.tls).unwrap(), "", "").await;
+    let reply = attempt(
+        port,
+        coalition_tls::client_config(&producer.tls).unwrap(),
+        "",
+        "",
+    )
+    .await;
     assert!(
         reply.starts_with("connection failed"),
         "a new connection with the revoked certificate is refused: {reply}"
@@ -427,7 +445,10 @@ async fn a_revoked_client_certificate_is_refused_after_a_reload_without_a_restar
         .unwrap()
         .connect(urls.as_slice())
         .await;
-    assert!(again.is_err(), "async-nats with the revoked certificate connects");
+    assert!(
+        again.is_err(),
+        "async-nats with the revoked certificate connects"
+    );
 
     // Nothing else was restarted or disconnected.
     assert_eq!(mesh.server_pids("USA"), pids, "no server restarted");
@@ -435,7 +456,10 @@ async fn a_revoked_client_certificate_is_refused_after_a_reload_without_a_restar
         .await
         .expect("flush in time")
         .expect("the other client still works");
-    assert_eq!(subscriber_drops.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        subscriber_drops.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
     assert_eq!(
         other_client.connection_state(),
         async_nats::connection::State::Connected

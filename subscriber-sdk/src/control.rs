@@ -163,8 +163,7 @@ impl ControlPublisher {
             reason: reason.to_string(),
             revoked,
         };
-        let signed =
-            sign_notice(&notice, signer).map_err(|e| SdkError::Identity(e.to_string()))?;
+        let signed = sign_notice(&notice, signer).map_err(|e| SdkError::Identity(e.to_string()))?;
         self.publish(
             subjects::control_notice(&notice.issuer, notice.epoch),
             Body::Notice(signed),

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
 use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::{ClientConfig, NamedGroup, RootCertStore};
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,8 @@ pub fn client_config(files: &ClientTls) -> Result<ClientConfig, TlsError> {
         detail,
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let mut verifier =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     if let Some(crl) = &files.crl {
         let path = PathBuf::from(crl);
         let crls = CertificateRevocationListDer::pem_file_iter(&path)

@@ -25,6 +25,6 @@ pub use client::{
 pub use error::TlsError;
 pub use generate::{subject_dn, Authority, Issued, Usage};
 pub use revocation::{
-    certificate_facts, pinned_clients_conf, read_crl, CertificateFacts, CrlContents,
-    RevokedEntry, CRL_VALIDITY_DAYS,
+    certificate_facts, pinned_clients_conf, read_crl, CertificateFacts, CrlContents, RevokedEntry,
+    CRL_VALIDITY_DAYS,
 };

@@ -220,27 +220,30 @@ mod tests {
         assert!(back.is_revoked(&fa.serial) && !back.is_revoked(&fb.serial));
 
         let conf = pinned_clients_conf(&[fa.clone(), fb.clone()], &back);
-        assert!(conf.contains(&fb.key_pin) && !conf.contains(&fa.key_pin), "{conf}");
+        assert!(
+            conf.contains(&fb.key_pin) && !conf.contains(&fa.key_pin),
+            "{conf}"
+        );
     }
 
     #[test]
     fn an_authority_read_back_from_pem_signs_crls_for_the_same_key() {
         let ca = Authority::new("USA", 30).unwrap();
-        let again = Authority::from_pem(
-            "USA",
-            &ca.own().certificate_pem,
-            &ca.own().key_pem,
-            30,
-        )
-        .unwrap();
+        let again =
+            Authority::from_pem("USA", &ca.own().certificate_pem, &ca.own().key_pem, 30).unwrap();
         let crl = again.crl(&CrlContents::default()).unwrap();
         assert!(crl.starts_with("-----BEGIN X509 CRL-----"), "{crl}");
     }
 
     #[test]
     fn bad_input_says_what_and_why() {
-        let err = certificate_facts("junk", "clients/x.pem").unwrap_err().to_string();
-        assert!(err.contains("clients/x.pem") && err.contains("not a PEM"), "{err}");
+        let err = certificate_facts("junk", "clients/x.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("clients/x.pem") && err.contains("not a PEM"),
+            "{err}"
+        );
         let ca = Authority::new("USA", 30).unwrap();
         let err = read_crl(&ca.own().certificate_pem, "crl.pem")
             .unwrap_err()

@@ -27,7 +27,10 @@ fn server_config(server: &Issued) -> rustls::ServerConfig {
 
 /// Runs a handshake between the two in memory; the first error either
 /// side reports.
-fn handshake(client: rustls::ClientConfig, server: rustls::ServerConfig) -> Result<(), rustls::Error> {
+fn handshake(
+    client: rustls::ClientConfig,
+    server: rustls::ServerConfig,
+) -> Result<(), rustls::Error> {
     let name = ServerName::try_from("localhost").unwrap();
     let mut c = rustls::ClientConnection::new(Arc::new(client), name)?;
     let mut s = rustls::ServerConnection::new(Arc::new(server))?;
@@ -61,12 +64,16 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 fn a_server_certificate_on_the_crl_is_refused_by_the_client() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Authority::new("USA", 30).unwrap();
-    let server = ca.issue("USA-0", &["localhost".into()], Usage::Server).unwrap();
+    let server = ca
+        .issue("USA-0", &["localhost".into()], Usage::Server)
+        .unwrap();
     let client = ca.issue("USA-bridge", &[], Usage::Client).unwrap();
     let revoked = CrlContents {
         number: 1,
         revoked: vec![RevokedEntry {
-            serial: certificate_facts(&server.certificate_pem, "server").unwrap().serial,
+            serial: certificate_facts(&server.certificate_pem, "server")
+                .unwrap()
+                .serial,
             revoked_at: time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
         }],
     };
@@ -84,8 +91,11 @@ fn a_server_certificate_on_the_crl_is_refused_by_the_client() {
         server_config(&server),
     )
     .expect("an empty CRL: accepted");
-    let err = handshake(client_config(&files(Some(&revoked))).unwrap(), server_config(&server))
-        .expect_err("on the CRL: refused");
+    let err = handshake(
+        client_config(&files(Some(&revoked))).unwrap(),
+        server_config(&server),
+    )
+    .expect_err("on the CRL: refused");
     assert!(
         err.to_string().to_lowercase().contains("revoked"),
         "the refusal says why: {err}"

@@ -293,7 +293,12 @@ fn clients_config(topology: &Topology, addressing: &Addressing, nation: &Nation)
     let users = crate::nats_config::UserNames::new(code);
     let producers = topology
         .feeds_of(code)
-        .map(|f| (f.producer.clone(), credential(code, &users.producer(&f.producer))))
+        .map(|f| {
+            (
+                f.producer.clone(),
+                credential(code, &users.producer(&f.producer)),
+            )
+        })
         .collect();
     ClientsConfig {
         nation: code.clone(),

@@ -39,7 +39,13 @@ use crate::tls_files::paths as tls_paths;
 /// and, with `verify`, a required certificate from the other side. The
 /// handshake timeout is generous: 0.5 s (nats-server's default) is too
 /// short on a loaded machine.
-fn tls_block(indent: &str, addr: &ServerAddress, id: &ServerId, ca: &str, verify: Verify) -> String {
+fn tls_block(
+    indent: &str,
+    addr: &ServerAddress,
+    id: &ServerId,
+    ca: &str,
+    verify: Verify,
+) -> String {
     let at = |rel: String| q(&format!("{}/{rel}", addr.tls_dir));
     let name = id.to_string();
     let mut out = format!(
@@ -531,7 +537,14 @@ fn render_leafnodes(
              # their own TLS authority; only the partners {code} releases to are trusted.\n{}",
             addr.bind_host,
             addr.leaf_port,
-            tls_block("  ", addr, id, &tls_paths::leaf_clients_ca(code), Verify::Certificate).trim_end()
+            tls_block(
+                "  ",
+                addr,
+                id,
+                &tls_paths::leaf_clients_ca(code),
+                Verify::Certificate
+            )
+            .trim_end()
         );
     }
     out.push_str("  # How soon a cut leaf link is redialled (nats-server's default is 1s).\n  reconnect: \"500ms\"\n");

@@ -91,7 +91,11 @@ pub(crate) fn client_identities(topology: &Topology, nation: &str) -> Vec<String
         users.operator(),
     ];
     out.extend(topology.links_from(nation).map(|l| users.bridge_rel(&l.to)));
-    out.extend(topology.links_to(nation).map(|l| users.bridge_from(&l.from)));
+    out.extend(
+        topology
+            .links_to(nation)
+            .map(|l| users.bridge_from(&l.from)),
+    );
     out.extend(producers.into_iter().map(|p| users.producer(p)));
     out
 }

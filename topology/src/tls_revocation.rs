@@ -50,7 +50,10 @@ fn replace(path: &Path, contents: &str) -> Result<(), TopologyError> {
 }
 
 /// Every client certificate under `tls/<nation>/clients/`.
-fn issued_client_certificates(tls: &Path, nation: &str) -> Result<Vec<CertificateFacts>, TopologyError> {
+fn issued_client_certificates(
+    tls: &Path,
+    nation: &str,
+) -> Result<Vec<CertificateFacts>, TopologyError> {
     let dir = tls.join(paths::clients_dir(nation));
     let entries = std::fs::read_dir(&dir).map_err(|source| TopologyError::Read {
         path: dir.clone(),
@@ -100,7 +103,11 @@ pub fn revoke_client_certificate(
             &cert_path,
             format!(
                 "no client certificate of {nation} for user {user}; the users with one are: {}",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ),
         ));
     }

@@ -392,11 +392,7 @@ pub async fn control(mesh: &Mesh, nation: &str) -> coalition_sdk::ControlPublish
     let cfg = mesh.bridge_config(nation).expect("bridge config");
     within(
         "control connect",
-        coalition_sdk::ControlPublisher::connect(
-            &cfg.servers,
-            nation,
-            &cfg.home,
-        ),
+        coalition_sdk::ControlPublisher::connect(&cfg.servers, nation, &cfg.home),
     )
     .await
     .expect("control connects")

@@ -44,12 +44,7 @@ pub async fn revoke_and_check(mesh: &Mesh) -> Result<bool, CliError> {
     let before = applied(to);
     let started = Instant::now();
     // As an ops team would: the operator user, not the bridge's.
-    let control = ControlPublisher::connect(
-        &clients.servers,
-        to,
-        &clients.operator,
-    )
-    .await?;
+    let control = ControlPublisher::connect(&clients.servers, to, &clients.operator).await?;
     let notice = control
         .revoke(
             NoticeSigner::Authority(&authority),
