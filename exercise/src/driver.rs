@@ -47,7 +47,7 @@ pub async fn compose_down(ex: &Exercise) -> Result<Teardown, ExerciseError> {
 }
 
 /// Runs `scenario` on the running exercise; returns the verifier's report
-/// (also written to `report.md` and `timeline.svg`).
+/// (also written to `report.md`, `timeline.svg` and `timeline.png`).
 pub async fn run(ex: &Exercise, scenario: &Scenario) -> Result<Report, ExerciseError> {
     println!("== exercise {}: {} ==", scenario.name, scenario.summary);
     let started = Instant::now();
@@ -554,7 +554,10 @@ pub fn load_evidence(ex: &Exercise) -> Result<Evidence, ExerciseError> {
     Ok(evidence)
 }
 
-/// Writes `report.md` and `timeline.svg` and prints the summary.
+/// Writes `report.md`, `timeline.svg` and `timeline.png` and prints the
+/// summary. A PNG that cannot be rendered is said and skipped (the SVG
+/// has the same picture); one rendered without fonts has no text, and
+/// that is said too.
 pub fn write_report(
     ex: &Exercise,
     scenario: &Scenario,
@@ -566,19 +569,37 @@ pub fn write_report(
     let svg = plot::timeline_svg(
         &format!("exercise {}: {}", scenario.name, scenario.summary),
         evidence,
+        report,
     );
-    let svg_path = ex.dir.join("timeline.svg");
-    std::fs::write(&svg_path, svg)
-        .map_err(ExerciseError::io(format!("write {}", svg_path.display())))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = ex.dir.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(ExerciseError::io(format!("write {}", path.display())))
+            .map(|()| path)
+    };
+    let svg_path = write("timeline.svg", svg.as_bytes())?;
+    let png = match plot::png::render(&svg, &plot::Fonts::system(), plot::PNG_SCALE) {
+        Ok(png) => {
+            if !png.has_text {
+                println!("note: no fonts found (install fonts-dejavu-core): timeline.png has no text; timeline.svg has it");
+            }
+            Some(write("timeline.png", &png.bytes)?)
+        }
+        Err(e) => {
+            println!("note: timeline.png not written: {e}; timeline.svg has the picture");
+            None
+        }
+    };
     let md = report::markdown(scenario.name, &scenario.summary, report, "timeline.svg");
-    let md_path = ex.dir.join("report.md");
-    std::fs::write(&md_path, md)
-        .map_err(ExerciseError::io(format!("write {}", md_path.display())))?;
+    let md_path = write("report.md", md.as_bytes())?;
     println!(
         "report: {}\nplot:   {}",
         md_path.display(),
         svg_path.display()
     );
+    if let Some(png) = png {
+        println!("        {}", png.display());
+    }
     Ok(())
 }
 

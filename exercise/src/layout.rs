@@ -9,7 +9,7 @@
 //! <dir>/data/<SERVER>/       JetStream stores
 //! <dir>/ledger/              what agents, sidecars and the driver wrote
 //! <dir>/logs/                container logs, saved after a run
-//! <dir>/report.md, timeline.svg
+//! <dir>/report.md, timeline.svg, timeline.png
 //! ```
 use std::path::{Path, PathBuf};
 

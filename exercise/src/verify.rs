@@ -140,6 +140,10 @@ pub struct Report {
     pub enforcement: Vec<Enforcement>,
     /// Backlogs after each outage.
     pub catch_up: Vec<CatchUp>,
+    /// `FROM->TO` -> `(when, ms from publish)` of each track's first
+    /// delivery, in publish order: the latency figures above and the
+    /// timeline's rates and latencies are all computed from these.
+    pub first_deliveries: BTreeMap<String, Vec<(i64, i64)>>,
     /// Gaps the SDK reported.
     pub gaps: u64,
     /// Deliveries that came from a gap replay.
@@ -182,7 +186,6 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
     let denials = denials(evidence);
     report.enforcement = enforcement(evidence);
     let deliveries = Deliveries::of(&received);
-    let mut latencies: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for m in &sent {
         let origin = m.key.0.as_str();
         let label = m.label.to_label(origin);
@@ -193,16 +196,18 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
                 denied: denials.get(&(m.key.clone(), partner.clone())),
             };
             if let Some(t) = deliveries.first(&m.key, &partner) {
-                latencies
+                report
+                    .first_deliveries
                     .entry(format!("{origin}->{partner}"))
                     .or_default()
-                    .push(t - m.t_ms);
+                    .push((t, t - m.t_ms));
             }
             account(&mut report, &evidence.events, m, &partner, outcome);
         }
     }
-    for (link, mut l) in latencies {
-        if let Some(tally) = report.links.get_mut(&link) {
+    for (link, firsts) in &report.first_deliveries {
+        let mut l: Vec<i64> = firsts.iter().map(|(_, ms)| *ms).collect();
+        if let Some(tally) = report.links.get_mut(link) {
             tally.latency_ms = percentiles(&mut l);
         }
     }
@@ -299,8 +304,8 @@ fn account(report: &mut Report, events: &[EventRecord], m: &Sent, partner: &str,
     }
 }
 
-/// (p50, p99, max) of `values`, none if empty.
-fn percentiles(values: &mut [i64]) -> Option<(i64, i64, i64)> {
+/// (p50, p99, max) of `values` (nearest rank; sorts them), none if empty.
+pub fn percentiles(values: &mut [i64]) -> Option<(i64, i64, i64)> {
     if values.is_empty() {
         return None;
     }

@@ -91,9 +91,13 @@ async fn a_30_s_cut_between_two_nations_loses_nothing_leaks_nothing_and_is_drawn
         closed.len()
     );
 
-    // The report and the plot exist, and the plot shows the cut.
+    // The report and the plot exist, and the plot shows the cut (its
+    // shading, its 30 s label, its catch-up) in SVG and PNG.
     let svg = std::fs::read_to_string(ex.dir.join("timeline.svg")).unwrap();
-    assert!(svg.contains("cut USA-GBR") && svg.contains("fill=\"#f4b6b6\""));
+    assert!(svg.contains(">cut 30 s<") && svg.contains("fill=\"#e34a4a\""));
+    assert!(svg.contains("catch-up after cut USA-GBR"));
+    let png = std::fs::read(ex.dir.join("timeline.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
     let md = std::fs::read_to_string(ex.dir.join("report.md")).unwrap();
     assert!(md.starts_with("# Exercise `cut-30s`: PASS"), "{md}");
     // The verifier reads the same folder again to the same verdict.
