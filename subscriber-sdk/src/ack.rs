@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_nats::jetstream;
+use async_nats::jetstream::{self, AckKind};
 
 use crate::SdkError;
 
@@ -46,6 +46,8 @@ impl Countdown {
 pub(crate) struct BatchAck {
     message: jetstream::Message,
     countdown: Countdown,
+    /// Terminated by the application: nothing more is sent for it.
+    terminated: AtomicBool,
 }
 
 impl BatchAck {
@@ -53,23 +55,52 @@ impl BatchAck {
         Arc::new(BatchAck {
             message,
             countdown: Countdown::new(records),
+            terminated: AtomicBool::new(false),
         })
+    }
+
+    fn failed(&self, what: &str, e: impl std::fmt::Display) -> SdkError {
+        SdkError::Consume {
+            stream: self
+                .message
+                .info()
+                .map_or_else(|_| String::new(), |i| i.stream.to_string()),
+            detail: format!("{what} failed: {e}"),
+        }
     }
 
     /// Marks `n` records done; acknowledges the message after its last.
     pub(crate) async fn done(&self, n: usize) -> Result<(), SdkError> {
-        if !self.countdown.done(n) {
+        if !self.countdown.done(n) || self.terminated.load(Ordering::SeqCst) {
             return Ok(());
         }
         self.message.ack().await.map_err(|e| {
             self.countdown.undo(n);
-            SdkError::Consume {
-                stream: self
-                    .message
-                    .info()
-                    .map_or_else(|_| String::new(), |i| i.stream.to_string()),
-                detail: format!("ack failed: {e}"),
-            }
+            self.failed("ack", e)
+        })
+    }
+
+    /// Tells the server the message is still being worked on: its ack
+    /// wait starts again.
+    pub(crate) async fn in_progress(&self) -> Result<(), SdkError> {
+        if self.terminated.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.message
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|e| self.failed("in-progress", e))
+    }
+
+    /// Terminates the message: never redelivered, whatever records of it
+    /// are not acknowledged yet.
+    pub(crate) async fn term(&self) -> Result<(), SdkError> {
+        if self.terminated.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.message.ack_with(AckKind::Term).await.map_err(|e| {
+            self.terminated.store(false, Ordering::SeqCst);
+            self.failed("term", e)
         })
     }
 }
@@ -87,6 +118,16 @@ impl RecordAck {
             batch,
             acked: AtomicBool::new(false),
         }
+    }
+
+    /// See [`BatchAck::in_progress`].
+    pub(crate) async fn in_progress(&self) -> Result<(), SdkError> {
+        self.batch.in_progress().await
+    }
+
+    /// See [`BatchAck::term`].
+    pub(crate) async fn term(&self) -> Result<(), SdkError> {
+        self.batch.term().await
     }
 
     /// Acknowledges the record (once; again is a no-op).

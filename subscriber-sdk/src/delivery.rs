@@ -102,6 +102,31 @@ impl Delivery {
             None => Ok(()),
         }
     }
+
+    /// Tells the server this delivery is still being worked on, so its
+    /// batch message is not redelivered when the ack wait (30 s) runs out;
+    /// the wait starts again. A no-op for a replayed delivery.
+    pub async fn in_progress(&self) -> Result<(), SdkError> {
+        match &self.ack {
+            Some(ack) => ack.in_progress().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Gives up on this delivery for good: its batch message is terminated,
+    /// never redelivered, so every record of that message not acknowledged
+    /// yet is given up with it (records are acknowledged per batch message
+    /// on the bus). Use it for a record the application can never process.
+    /// A no-op for a replayed delivery. There is no `nak`: within one
+    /// running subscriber a record is handed over once (de-duplication per
+    /// feed), so a redelivery would only be skipped; a record left
+    /// unacknowledged is handed over again after the subscriber restarts.
+    pub async fn term(&self) -> Result<(), SdkError> {
+        match &self.ack {
+            Some(ack) => ack.term().await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// A verified record: its header, payload as served, and lineage.

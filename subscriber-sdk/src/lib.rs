@@ -21,15 +21,17 @@
 //! use coalition_sdk::{Label, ProducerOptions, SubscriberOptions, Topic, TrackV1};
 //! # let identity: coalition_sdk::ProducerIdentity = todo!();
 //! # let anchors = Default::default();
+//! # let (radar_tls, subscriber_tls): (coalition_tls::ClientTls, coalition_tls::ClientTls) = todo!();
+//! // A generated mesh's servers take the user from the client certificate.
 //! let producer = ProducerOptions::new(["nats://127.0.0.1:4222"])
-//!     .credentials("USA-producer-radar-1", "secret")
+//!     .tls(radar_tls)
 //!     .connect(identity)
 //!     .await?;
 //! let label = Label::new("USA", "SECRET", &["GBR"]);
 //! producer.publish_track("tracks", &label, &TrackV1::default()).await?;
 //!
 //! let subscriber = SubscriberOptions::new(["nats://127.0.0.1:5222"])
-//!     .credentials("GBR-subscriber", "secret")
+//!     .tls(subscriber_tls)
 //!     .trust_anchors(anchors)
 //!     .connect()
 //!     .await?;

@@ -16,7 +16,7 @@ use coalition_topology::{streams, subjects, Kind};
 use crate::certificates::Certificates;
 use crate::connect::ConnectSpec;
 use crate::continuity::DeliveredMap;
-use crate::subscription::{Lane, Subscription};
+use crate::subscription::{Lane, Subscription, SubscriptionCore};
 use crate::{lane, SdkError};
 
 /// Options for [`Subscriber`]; a builder.
@@ -243,11 +243,11 @@ impl Subscriber {
         for kind in topic.kinds() {
             lanes.push(self.lane(kind, &name, topic.filter_subject(kind)).await?);
         }
-        Ok(Subscription::new(
+        Ok(Subscription::new(SubscriptionCore::new(
             lanes,
             self.certs.clone(),
             self.delivered.clone(),
-        ))
+        )))
     }
 
     async fn lane(&self, kind: Kind, name: &str, filter: String) -> Result<Lane, SdkError> {

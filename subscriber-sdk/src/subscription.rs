@@ -7,7 +7,7 @@
 //!   reported ([`SubscriptionEvent::Skipped`], a warning and
 //!   `coalition_sdk_skipped_total{reason}`): never dropped silently.
 //! - **Acknowledgement**: a batch message is acknowledged when each of its
-//!   records was acknowledged by the application ([`Delivery::ack`]) or
+//!   records was acknowledged by the application ([`crate::Delivery::ack`]) or
 //!   skipped ([`crate::ack`]).
 //! - **Gaps**: a break in a feed's chain of batch messages is filled by a
 //!   replay from INBOUND where it can be, and reported on the next delivery
@@ -27,7 +27,10 @@ use crate::certificates::Certificates;
 use crate::continuity::{missing_before, plan, replay, Delivered, DeliveredMap, Gap, Link};
 use crate::events::{report, SkipReason, Skipped, SubscriptionEvent};
 use crate::open::{open_message, OpenedBatch};
-use crate::{Delivery, SdkError};
+
+mod handle;
+use crate::SdkError;
+pub use handle::Subscription;
 
 /// How long a subscription rides out consumer errors (a server restarting,
 /// missed heartbeats) before it reports one.
@@ -142,8 +145,9 @@ async fn open_messages(
         .await
 }
 
-/// A stream of deliveries (and skips).
-pub struct Subscription {
+/// What a [`Subscription`] reads and remembers; [`handle`] wraps it so it
+/// can be polled as a `futures::Stream`.
+pub(crate) struct SubscriptionCore {
     lanes: Vec<Lane>,
     /// The lane to look at first next time (the lanes take turns).
     next_lane: usize,
@@ -155,24 +159,13 @@ pub struct Subscription {
     ready: VecDeque<SubscriptionEvent>,
 }
 
-impl std::fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription")
-            .field(
-                "streams",
-                &self.lanes.iter().map(|l| l.stream_name).collect::<Vec<_>>(),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl Subscription {
+impl SubscriptionCore {
     pub(crate) fn new(
         lanes: Vec<Lane>,
         certs: Arc<Certificates>,
         delivered: Arc<Mutex<DeliveredMap>>,
     ) -> Self {
-        Subscription {
+        SubscriptionCore {
             lanes,
             next_lane: 0,
             certs,
@@ -182,19 +175,9 @@ impl Subscription {
         }
     }
 
-    /// The next delivery. Records skipped are not returned, but each is
-    /// logged as a warning and counted (`coalition_sdk_skipped_total`); use
-    /// [`Subscription::next_event`] to see them. A message that fails
-    /// verification is terminated (not redelivered) and returned as an
-    /// error. Consumer errors are returned only after a minute of failing.
-    pub async fn next(&mut self) -> Option<Result<Delivery, SdkError>> {
-        loop {
-            match self.next_event().await? {
-                Ok(SubscriptionEvent::Delivery(d)) => return Some(Ok(d)),
-                Ok(SubscriptionEvent::Skipped(_)) => continue,
-                Err(e) => return Some(Err(e)),
-            }
-        }
+    /// The names of the streams read.
+    pub(crate) fn streams(&self) -> Vec<&'static str> {
+        self.lanes.iter().map(|l| l.stream_name).collect()
     }
 
     /// The next event: a delivery, or a record skipped and why.

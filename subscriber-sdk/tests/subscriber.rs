@@ -513,3 +513,82 @@ async fn topics_read_both_lanes_and_serve_a_transcoded_version() {
         "v1 confidence is semantic in v2"
     );
 }
+
+async fn redelivered(js: &jetstream::Context, stream: &str, durable: &str) -> usize {
+    let stream = within("stream", js.get_stream(stream))
+        .await
+        .expect("stream");
+    let mut consumer: PullConsumer = within("consumer", stream.get_consumer(durable))
+        .await
+        .expect("consumer");
+    within("consumer info", consumer.info())
+        .await
+        .expect("info")
+        .num_redelivered
+}
+
+/// Issue 19, item 4 (in part): a subscription is a `futures::Stream` of
+/// deliveries; `in_progress` keeps a batch message pending without
+/// acknowledging it; `term` gives the message up for good, and it is not
+/// redelivered.
+#[tokio::test]
+async fn a_subscription_is_a_stream_and_a_delivery_can_be_kept_in_progress_or_terminated() {
+    use futures::StreamExt as _;
+    let mesh = mesh().await;
+    let bridge = BridgeWriter::new(&mesh).await;
+    bridge.store_certificate().await;
+    let last = bridge
+        .admit(&bridge.seal(TRACK, "tracks", 1, 2), None, 0)
+        .await;
+    bridge
+        .admit(&bridge.seal(TRACK, "tracks", 3, 1), None, last)
+        .await;
+
+    let subscriber = subscriber(&mesh, "as-stream").await;
+    let sub = within(
+        "subscribe",
+        subscriber.subscribe(Topic::tracks().from_nation("USA")),
+    )
+    .await
+    .expect("subscribed");
+    // Read through the Stream trait only.
+    let mut stream = sub.boxed();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let next = within("next from the stream", stream.next()).await;
+        got.push(
+            next.expect("the stream goes on")
+                .expect("a verified delivery"),
+        );
+    }
+    assert_eq!(got.iter().map(|d| d.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(got.iter().all(|d| !d.replayed && d.gap.is_none()));
+
+    let gbr = &bridge.js;
+    // In progress: still pending, not acknowledged, not redelivered.
+    within("in progress", got[0].in_progress())
+        .await
+        .expect("sent");
+    assert_eq!(ack_pending(gbr, streams::INBOUND, "as-stream").await, 2);
+    // The first message (seqs 1-2) is terminated through its first record:
+    // no longer pending, although record 2 was never acknowledged; the
+    // second (seq 3) is acknowledged.
+    within("term", got[0].term()).await.expect("terminated");
+    until("the terminated message is no longer pending", || async {
+        ack_pending(gbr, streams::INBOUND, "as-stream").await == 1
+    })
+    .await;
+    within("term again", got[1].term()).await.expect("a no-op");
+    within("ack after term", got[1].ack())
+        .await
+        .expect("a no-op");
+    within("ack", got[2].ack()).await.expect("acked");
+    until("both messages are settled", || async {
+        ack_pending(gbr, streams::INBOUND, "as-stream").await == 0
+    })
+    .await;
+    assert_eq!(redelivered(gbr, streams::INBOUND, "as-stream").await, 0);
+    // Nothing more comes: the terminated message is not redelivered.
+    let more = tokio::time::timeout(std::time::Duration::from_secs(2), stream.next()).await;
+    assert!(more.is_err(), "nothing more is delivered: {more:?}");
+}
