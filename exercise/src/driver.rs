@@ -441,7 +441,10 @@ async fn finish(
             );
             return Ok(());
         }
-        progress.tick(ex, &format!("{pending} pending"));
+        progress.tick(
+            ex,
+            &crate::progress::undelivered_label(pending, &evidence.events),
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

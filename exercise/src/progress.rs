@@ -131,6 +131,36 @@ pub(crate) fn progress_line<'a>(
     line
 }
 
+/// What the drain's progress says of the releasable messages not delivered
+/// yet. Once a revocation or suspension was published, some of them are
+/// withheld by it, not late; only `verify` (with the audit logs) tells
+/// denied from lost, so the line does not call them all pending.
+pub(crate) fn undelivered_label(undelivered: u64, events: &[crate::ledger::EventRecord]) -> String {
+    let notices: Vec<&str> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                crate::scenario::Action::RevokeTranslator { .. }
+                    | crate::scenario::Action::Suspend { .. }
+            )
+        })
+        .map(|e| {
+            e.notice
+                .as_ref()
+                .map_or(e.action.as_str(), |(name, _)| name.as_str())
+        })
+        .collect();
+    if notices.is_empty() {
+        format!("{undelivered} pending")
+    } else {
+        format!(
+            "{undelivered} not delivered yet, some withheld by {} (verify tells denied from lost)",
+            notices.join(", ")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +228,43 @@ mod tests {
             "   14.3s  published 0  FRA-GBR up: to GBR 1  FRA-USA +600±10 ms: to FRA 1  GBR-USA CUT: to GBR 2, to USA 1"
         );
         assert!(!line.contains("-0"), "no sidecar names: {line}");
+    }
+
+    #[test]
+    fn undelivered_messages_are_pending_until_a_notice_may_withhold_them() {
+        use crate::ledger::EventRecord;
+        use crate::scenario::Action;
+        let event = |event: Action, notice: Option<&str>| EventRecord {
+            t_ms: 0,
+            action: event.describe(),
+            event,
+            notice: notice.map(|n| (n.to_string(), 0)),
+        };
+        let cut = event(
+            Action::Cut {
+                a: "USA".into(),
+                b: "GBR".into(),
+            },
+            None,
+        );
+        let revoke = event(
+            Action::RevokeTranslator {
+                by: "GBR".into(),
+                id: "USA-GBR".into(),
+            },
+            Some("GBR#1"),
+        );
+        let cases: [(&str, Vec<EventRecord>, &str); 3] = [
+            ("nothing yet", vec![], "12 pending"),
+            ("a cut only", vec![cut.clone()], "12 pending"),
+            (
+                "after a revocation",
+                vec![cut, revoke],
+                "12 not delivered yet, some withheld by GBR#1 (verify tells denied from lost)",
+            ),
+        ];
+        for (what, events, want) in cases {
+            assert_eq!(undelivered_label(12, &events), want, "{what}");
+        }
     }
 }
