@@ -84,3 +84,72 @@ fn generate_writes_tls_authorities_certificates_and_private_keys() {
         "{usa}"
     );
 }
+
+/// `coalition tls revoke` on a generated mesh folder (no servers running):
+/// an unknown user is refused with exit 2, naming the file and the users
+/// that have a certificate; a known one is added to the CRL and dropped
+/// from the allow list, and revoking it again changes nothing.
+#[test]
+fn tls_revoke_updates_the_crl_and_allow_list_and_refuses_an_unknown_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mesh");
+    let topology = concat!(env!("CARGO_MANIFEST_DIR"), "/../topologies/pair.toml");
+    let status = Command::new(env!("CARGO_BIN_EXE_coalition"))
+        .args(["topology", "generate", topology, "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let revoke = |user: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_coalition"))
+            .args([
+                "tls",
+                "revoke",
+                "--nation",
+                "USA",
+                "--no-reload",
+                "--user",
+                user,
+                "--dir",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+        (o.status.code(), text(&o.stdout), text(&o.stderr))
+    };
+    let (code, _, stderr) = revoke("USA-nobody");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("clients/USA-nobody.pem") && stderr.contains("USA-subscriber"),
+        "{stderr}"
+    );
+
+    let tls = out.join("tls/USA");
+    let pin = |user: &str| {
+        let pem = std::fs::read_to_string(tls.join(format!("clients/{user}.pem"))).unwrap();
+        coalition_tls::certificate_facts(&pem, user).unwrap()
+    };
+    let (subscriber, auditor) = (pin("USA-subscriber"), pin("USA-auditor"));
+    let allowed = || std::fs::read_to_string(tls.join("pinned-clients.conf")).unwrap();
+    assert!(allowed().contains(&subscriber.key_pin));
+
+    let (code, stdout, stderr) = revoke("USA-subscriber");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("CRL is now number 1"), "{stdout}");
+    let crl = coalition_tls::read_crl(
+        &std::fs::read_to_string(tls.join("crl.pem")).unwrap(),
+        "crl.pem",
+    )
+    .unwrap();
+    assert!(crl.is_revoked(&subscriber.serial) && !crl.is_revoked(&auditor.serial));
+    assert!(!allowed().contains(&subscriber.key_pin));
+    assert!(allowed().contains(&auditor.key_pin));
+
+    let (code, stdout, _) = revoke("USA-subscriber");
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("already on USA's CRL (number 1)"),
+        "{stdout}"
+    );
+}
