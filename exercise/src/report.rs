@@ -51,6 +51,9 @@ pub fn summary(scenario: &str, report: &Report) -> String {
             "catch-up    {}: {} waiting, all delivered {} ms after it ended",
             c.outage, c.backlog, c.drained_after_ms
         );
+        for d in &c.directions {
+            let _ = writeln!(out, "              {}", direction_line(d));
+        }
     }
     for line in report
         .failures
@@ -100,6 +103,25 @@ fn denied(d: &std::collections::BTreeMap<String, u64>) -> String {
         .map(|(r, n)| format!("{r} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One direction of a catch-up, for the console: what waited, how long it
+/// took to drain and how late it was; and what a notice withheld.
+fn direction_line(d: &crate::verify::DirectionCatchUp) -> String {
+    let mut line = format!(
+        "{}: {} waiting, drained {} ms after it ended",
+        d.direction, d.backlog, d.drained_after_ms
+    );
+    if let Some((p50, p99, _)) = d.latency_ms {
+        line.push_str(&format!(", latency p50 {p50} ms, p99 {p99} ms"));
+    }
+    if d.withheld > 0 {
+        line.push_str(&format!(
+            "; {} withheld by a notice (never arrive)",
+            d.withheld
+        ));
+    }
+    line
 }
 
 /// The Markdown report; `plot` is the SVG's file name beside it.
@@ -165,17 +187,27 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
     }
     if !report.catch_up.is_empty() {
         let _ = writeln!(out, "\n## Catch-up after each outage\n");
-        out.push_str("| outage | lasted | messages waiting | all delivered after it ended |\n|---|---|---|---|\n");
+        out.push_str("| outage | lasted | direction | messages waiting | all delivered after it ended | their latency p50 / p99 | withheld by a notice |\n|---|---|---|---|---|---|---|\n");
         for c in &report.catch_up {
-            let _ = writeln!(
-                out,
-                "| {} | {:.1} s | {} | {} ms |",
-                c.outage,
-                (c.until_ms - c.from_ms) as f64 / 1000.0,
-                c.backlog,
-                c.drained_after_ms
-            );
+            let lasted = format!("{:.1} s", (c.until_ms - c.from_ms) as f64 / 1000.0);
+            if c.directions.is_empty() {
+                let _ = writeln!(out, "| {} | {lasted} | - | 0 | - | - | 0 |", c.outage);
+            }
+            for d in &c.directions {
+                let _ = writeln!(
+                    out,
+                    "| {} | {lasted} | {} | {} | {} ms | {} | {} |",
+                    c.outage,
+                    d.direction,
+                    d.backlog,
+                    d.drained_after_ms,
+                    d.latency_ms
+                        .map_or("-".into(), |(p50, p99, _)| format!("{p50} ms / {p99} ms")),
+                    d.withheld
+                );
+            }
         }
+        out.push_str("\nLatency here is of the messages that waited, publish to delivery: the incident window, not the whole run. Withheld messages were published before the outage ended and denied by a notice (a revoked translator, a suspension): they are not a backlog and never arrive.\n");
     }
     let problems: Vec<&String> = report
         .failures
@@ -252,5 +284,49 @@ mod tests {
         );
         assert!(md.contains("1500 tracks were sent"), "{md}");
         assert!(md.contains("| link | offered |"), "{md}");
+    }
+
+    #[test]
+    fn catch_up_is_given_per_direction_with_its_latency_and_what_was_withheld() {
+        use crate::verify::{CatchUp, DirectionCatchUp};
+        let report = Report {
+            catch_up: vec![CatchUp {
+                outage: "cut USA-GBR".into(),
+                from_ms: 0,
+                until_ms: 30_000,
+                backlog: 148,
+                drained_after_ms: 9_900,
+                directions: vec![
+                    DirectionCatchUp {
+                        direction: "GBR->USA".into(),
+                        backlog: 28,
+                        drained_after_ms: 2_000,
+                        latency_ms: Some((15_000, 29_000, 29_500)),
+                        withheld: 0,
+                    },
+                    DirectionCatchUp {
+                        direction: "USA->GBR".into(),
+                        backlog: 120,
+                        drained_after_ms: 9_900,
+                        latency_ms: Some((20_100, 28_000, 28_100)),
+                        withheld: 12,
+                    },
+                ],
+            }],
+            ..Default::default()
+        };
+        let s = summary("cut-30s", &report);
+        assert!(
+            s.contains("USA->GBR: 120 waiting, drained 9900 ms after it ended, latency p50 20100 ms, p99 28000 ms; 12 withheld by a notice"),
+            "{s}"
+        );
+        assert!(s.contains("GBR->USA: 28 waiting, drained 2000 ms"), "{s}");
+        let md = markdown("cut-30s", &s, &report, "timeline.svg");
+        assert!(
+            md.contains(
+                "| cut USA-GBR | 30.0 s | USA->GBR | 120 | 9900 ms | 20100 ms / 28000 ms | 12 |"
+            ),
+            "{md}"
+        );
     }
 }

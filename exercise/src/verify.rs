@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use coalition_topology::Topology;
 
-pub use catch_up::{catch_up, CatchUp};
+pub use catch_up::{catch_up, CatchUp, DirectionCatchUp, WITHHELD_BY_A_NOTICE};
 use notices::{enforcement, policy_leaks};
 
 use crate::expect;
@@ -214,7 +214,7 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
     report
         .leaked
         .extend(policy_leaks(&received, &report.enforcement, evidence));
-    report.catch_up = catch_up(evidence, &sent, &received);
+    report.catch_up = catch_up(evidence, &sent, &received, &denials);
     totals(&mut report);
     invariants(&mut report, evidence);
     report
