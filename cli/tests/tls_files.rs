@@ -2,7 +2,7 @@
 //! authority per nation, a certificate per server and per client identity,
 //! private keys readable by their owner only, and configs that use them.
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -16,20 +16,27 @@ fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-#[test]
-fn generate_writes_tls_authorities_certificates_and_private_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mesh");
-    let topology = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../topologies/coalition-3.toml"
-    );
+/// `coalition topology generate topologies/<file> --out <dir>/mesh`.
+fn generate(dir: &Path, topology_file: &str) -> PathBuf {
+    let out = dir.join("mesh");
+    let topology = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../topologies")
+        .join(topology_file);
     let status = Command::new(env!("CARGO_BIN_EXE_coalition"))
-        .args(["topology", "generate", topology, "--out"])
+        .args(["topology", "generate"])
+        .arg(&topology)
+        .arg("--out")
         .arg(&out)
         .status()
         .unwrap();
     assert!(status.success());
+    out
+}
+
+#[test]
+fn generate_writes_tls_authorities_certificates_and_private_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = generate(dir.path(), "coalition-3.toml");
     let mut files = Vec::new();
     files_under(&out.join("tls"), &mut files);
     let (keys, certs): (Vec<_>, Vec<_>) = files
@@ -92,14 +99,7 @@ fn generate_writes_tls_authorities_certificates_and_private_keys() {
 #[test]
 fn tls_revoke_updates_the_crl_and_allow_list_and_refuses_an_unknown_user() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mesh");
-    let topology = concat!(env!("CARGO_MANIFEST_DIR"), "/../topologies/pair.toml");
-    let status = Command::new(env!("CARGO_BIN_EXE_coalition"))
-        .args(["topology", "generate", topology, "--out"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let out = generate(dir.path(), "pair.toml");
     let revoke = |user: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_coalition"))
             .args([

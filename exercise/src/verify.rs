@@ -57,6 +57,16 @@ pub struct Evidence {
     pub t0_ms: i64,
 }
 
+impl Evidence {
+    /// When each subscriber had each delivery (Unix ms), every nation.
+    pub fn delivery_times(&self) -> impl Iterator<Item = i64> + '_ {
+        self.delivered.values().flatten().filter_map(|r| match r {
+            AlertsRecord::Delivered { t_ms, .. } => Some(*t_ms),
+            _ => None,
+        })
+    }
+}
+
 /// One published track.
 #[derive(Debug, Clone)]
 pub struct Sent {

@@ -20,7 +20,11 @@ use prost::Message as _;
 
 const TRACK: MessageType = MessageType::Track;
 
-async fn ack_pending(js: &jetstream::Context, stream: &str, durable: &str) -> usize {
+async fn consumer_info(
+    js: &jetstream::Context,
+    stream: &str,
+    durable: &str,
+) -> jetstream::consumer::Info {
     let stream = within("stream", js.get_stream(stream))
         .await
         .expect("stream");
@@ -30,7 +34,11 @@ async fn ack_pending(js: &jetstream::Context, stream: &str, durable: &str) -> us
     within("consumer info", consumer.info())
         .await
         .expect("info")
-        .num_ack_pending
+        .clone()
+}
+
+async fn ack_pending(js: &jetstream::Context, stream: &str, durable: &str) -> usize {
+    consumer_info(js, stream, durable).await.num_ack_pending
 }
 
 async fn delivery(sub: &mut Subscription) -> Delivery {
@@ -515,16 +523,7 @@ async fn topics_read_both_lanes_and_serve_a_transcoded_version() {
 }
 
 async fn redelivered(js: &jetstream::Context, stream: &str, durable: &str) -> usize {
-    let stream = within("stream", js.get_stream(stream))
-        .await
-        .expect("stream");
-    let mut consumer: PullConsumer = within("consumer", stream.get_consumer(durable))
-        .await
-        .expect("consumer");
-    within("consumer info", consumer.info())
-        .await
-        .expect("info")
-        .num_redelivered
+    consumer_info(js, stream, durable).await.num_redelivered
 }
 
 /// Issue 19, item 4 (in part): a subscription is a `futures::Stream` of

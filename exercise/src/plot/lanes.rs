@@ -8,7 +8,7 @@
 //! binned by when they arrived.
 use std::collections::BTreeSet;
 
-use crate::ledger::{AlertsRecord, ProducerRecord};
+use crate::ledger::ProducerRecord;
 use crate::scenario::{bearer, Action};
 use crate::verify::{percentiles, Evidence, Report};
 
@@ -268,14 +268,7 @@ pub fn run_end_s(evidence: &Evidence) -> f64 {
         ProducerRecord::Done { t_ms, .. } => Some(*t_ms),
         _ => None,
     });
-    let delivered = evidence
-        .delivered
-        .values()
-        .flatten()
-        .filter_map(|r| match r {
-            AlertsRecord::Delivered { t_ms, .. } => Some(*t_ms),
-            _ => None,
-        });
+    let delivered = evidence.delivery_times();
     let acted = evidence.events.iter().map(|e| e.t_ms);
     let last = done
         .chain(delivered)
