@@ -12,11 +12,19 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use coalition_exercise::agents::{self, AgentOptions};
 use coalition_exercise::link::{self, LinkOptions};
+use coalition_exercise::load::Load;
 use coalition_exercise::scenario::{self, Action, Pair, Size};
 use coalition_exercise::{docker, driver, plan, teardown, Exercise, ExerciseError};
 use tokio::sync::watch;
 
 use crate::error::CliError;
+
+mod scenario_run;
+use scenario_run::{run_scenario, verify_again};
+
+/// The narrowest bandwidth `degrade --rate-kbit` takes: below it the
+/// bearer is as good as cut.
+const MIN_RATE_KBIT: u32 = 8;
 
 /// Exercise commands.
 #[derive(Debug, Subcommand)]
@@ -29,13 +37,19 @@ pub enum ExerciseCommand {
     Run {
         #[command(flatten)]
         prepare: PrepareArgs,
-        /// The scenario: cut-30s, flapping, degraded, bridge-crash,
-        /// revoke-during-cut or suspend-during-cut.
+        /// The scenario: cut-30s, flapping, degraded, narrow-satcom,
+        /// bridge-crash, revoke-during-cut, suspend-during-cut or
+        /// partner-flood.
         #[arg(long)]
         scenario: String,
-        /// `full` (as the runbooks say: 30 s cuts) or `reduced` (CI).
+        /// `full` (as the runbooks say: 30 s cuts, 1,000 tracks/s per
+        /// nation) or `reduced` (CI: 100 tracks/s).
         #[arg(long, default_value = "full")]
         size: String,
+        /// Tracks per second per producer, replacing the size's load
+        /// (partner-flood keeps its steady load inside the quota).
+        #[arg(long)]
+        rate: Option<u32>,
         /// Leave the containers running afterwards.
         #[arg(long)]
         keep: bool,
@@ -48,9 +62,9 @@ pub enum ExerciseCommand {
         /// How long producers publish, seconds.
         #[arg(long, default_value_t = 300)]
         publish_secs: u64,
-        /// Milliseconds between two tracks of one producer.
-        #[arg(long, default_value_t = 100)]
-        interval_ms: u64,
+        /// Tracks per second per producer.
+        #[arg(long, default_value_t = scenario::FULL_RATE)]
+        rate: u32,
     },
     /// Stop and remove them.
     Down(DirArg),
@@ -85,6 +99,10 @@ pub enum ExerciseCommand {
         /// Packet loss, percent (0-50).
         #[arg(long, default_value_t = 5)]
         loss_percent: u32,
+        /// Bandwidth of each leaf connection, each way, kbit/s (at least
+        /// 8); not limited if absent.
+        #[arg(long)]
+        rate_kbit: Option<u32>,
     },
     /// Remove a degradation.
     Clear(PairArgs),
@@ -208,18 +226,20 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
             prepare: args,
             scenario,
             size,
+            rate,
             keep,
-        } => run_scenario(&args, &scenario, &size, keep).await,
+        } => run_scenario(&args, &scenario, &size, rate, keep).await,
         ExerciseCommand::Up {
             dir,
             publish_secs,
-            interval_ms,
+            rate,
         } => {
-            if interval_ms == 0 || publish_secs == 0 {
-                return Err(CliError::Usage(
-                    "--publish-secs and --interval-ms must be at least 1".into(),
-                ));
+            if publish_secs == 0 {
+                return Err(CliError::Usage("--publish-secs must be at least 1".into()));
             }
+            let load = Load::steady(rate);
+            load.check()
+                .map_err(|e| CliError::Usage(format!("--rate {rate}: {e}")))?;
             let ex = Exercise::open(&dir.dir)?;
             require_image().await?;
             // Its own containers only, by label: an unrelated container
@@ -236,9 +256,9 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
             ex.reset_run_state()?;
             driver::compose_up(&ex).await?;
             driver::wait_ready(&ex).await?;
-            driver::start_traffic(&ex, interval_ms, publish_secs * 1_000)?;
+            driver::start_traffic(&ex, &load, publish_secs * 1_000)?;
             println!(
-                "exercise {:?} is up; producers publish for {publish_secs} s. Act with `coalition exercise cut|restore|degrade|clear --dir {} A-B`, then `coalition exercise verify --dir {}`",
+                "exercise {:?} is up; producers publish {rate} tracks/s each for {publish_secs} s. Act with `coalition exercise cut|restore|degrade|clear --dir {} A-B`, then `coalition exercise verify --dir {}`",
                 ex.plan.project,
                 dir.dir.display(),
                 dir.dir.display()
@@ -280,10 +300,17 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
             delay_ms,
             jitter_ms,
             loss_percent,
+            rate_kbit,
         } => {
             if loss_percent > 50 {
                 return Err(CliError::Usage(format!(
                     "--loss-percent {loss_percent}: at most 50; cut the link instead"
+                )));
+            }
+            if rate_kbit.is_some_and(|r| r < MIN_RATE_KBIT) {
+                return Err(CliError::Usage(format!(
+                    "--rate-kbit {}: at least {MIN_RATE_KBIT}; cut the link instead",
+                    rate_kbit.unwrap_or(0)
                 )));
             }
             pair_action(&pair, |a, b| Action::Degrade {
@@ -292,6 +319,7 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
                 delay_ms,
                 jitter_ms,
                 loss_percent,
+                rate_kbit: rate_kbit.unwrap_or(0),
             })
             .await
         }
@@ -332,18 +360,29 @@ pub async fn run(command: ExerciseCommand) -> Result<(), CliError> {
 }
 
 fn prepare(args: &PrepareArgs) -> Result<Exercise, CliError> {
-    Ok(Exercise::prepare(
+    prepare_with_quota(args, None)
+}
+
+fn prepare_with_quota(
+    args: &PrepareArgs,
+    quota: Option<&scenario::PartnerQuota>,
+) -> Result<Exercise, CliError> {
+    Ok(Exercise::prepare_with_quota(
         &args.dir,
         &crate::paths::topology_here(args.topology.clone()),
         &args.project,
         args.servers,
+        quota,
     )?)
 }
 
 fn pair_of(ex: &Exercise) -> Result<Pair, CliError> {
-    let link = ex
-        .plan
-        .topology
+    pair_in(&ex.plan.topology)
+}
+
+/// The bearer every scenario acts on: the topology's first link.
+fn pair_in(topology: &coalition_topology::Topology) -> Result<Pair, CliError> {
+    let link = topology
         .links
         .first()
         .ok_or_else(|| CliError::Usage("the topology has no link to exercise".into()))?;
@@ -371,138 +410,6 @@ async fn require_image() -> Result<(), CliError> {
         "no image {}: build it with `bash compose/build-image.sh` (no registry needed)",
         plan::IMAGE
     )))
-}
-
-async fn run_scenario(
-    args: &PrepareArgs,
-    name: &str,
-    size_name: &str,
-    keep: bool,
-) -> Result<(), CliError> {
-    let size = size(size_name)?;
-    // Check the scenario before touching anything.
-    scenario::scenario(
-        name,
-        size,
-        &Pair {
-            a: "A".into(),
-            b: "B".into(),
-        },
-    )
-    .map_err(CliError::Usage)?;
-    require_image().await?;
-    let ex = prepare(args)?;
-    let s = scenario::scenario(name, size, &pair_of(&ex)?).map_err(CliError::Usage)?;
-    println!(
-        "prepared {} ({} containers); starting them",
-        ex.dir.display(),
-        ex.plan.services.len()
-    );
-    // A leftover exercise of the same name would hold the container names,
-    // and a broken network left behind would break this run too.
-    if let Err(e) = driver::compose_down(&ex).await {
-        return Err(CliError::Runtime(format!(
-            "an earlier exercise {:?} could not be removed, so this one does not start:\n{e}",
-            ex.plan.project
-        )));
-    }
-    driver::compose_up(&ex).await?;
-    let outcome = driver::run(&ex, &s).await;
-    let teardown = if keep {
-        println!(
-            "containers left running; stop them with `coalition exercise down --dir {}`",
-            args.dir.display()
-        );
-        None
-    } else {
-        Some(driver::compose_down(&ex).await.map(|_| ()))
-    };
-    let verdict = outcome.map(|r| r.failures).map_err(CliError::from);
-    final_result(name, verdict, teardown)
-}
-
-/// What `run` exits with. A teardown that left something behind makes
-/// the run fail (exit 1) even if the exercise passed, with what is left
-/// and what to do: the next run on this machine would trip over it.
-fn final_result(
-    name: &str,
-    verdict: Result<Vec<String>, CliError>,
-    teardown: Option<Result<(), ExerciseError>>,
-) -> Result<(), CliError> {
-    let left = match teardown {
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
-    };
-    match (verdict, left) {
-        (Ok(failures), None) if failures.is_empty() => Ok(()),
-        (Ok(failures), None) => Err(CliError::CheckFailed(format!(
-            "exercise {name} failed: {}",
-            failures.join("; ")
-        ))),
-        (Ok(failures), Some(left)) => {
-            let verdict = if failures.is_empty() {
-                "passed".to_string()
-            } else {
-                format!("failed ({})", failures.join("; "))
-            };
-            Err(CliError::Runtime(format!(
-                "exercise {name} {verdict}, but its teardown did not finish:\n{left}"
-            )))
-        }
-        (Err(e), None) => Err(e),
-        (Err(e), Some(left)) => Err(CliError::Runtime(format!(
-            "{e}\nand the teardown did not finish:\n{left}"
-        ))),
-    }
-}
-
-async fn verify_again(dir: &DirArg, name: &str, size_name: &str) -> Result<(), CliError> {
-    let size = size(size_name)?;
-    let ex = Exercise::open(&dir.dir)?;
-    let s = match name {
-        "manual" => scenario::Scenario {
-            name: "manual",
-            summary: "actions taken by hand".into(),
-            publish_ms: 0,
-            interval_ms: 0,
-            steps: Vec::new(),
-        },
-        other => scenario::scenario(other, size, &pair_of(&ex)?).map_err(CliError::Usage)?,
-    };
-    // Never report unfinished work as loss: wait for the producers.
-    loop {
-        match driver::readiness_now(&ex)? {
-            driver::Readiness::Ready => break,
-            driver::Readiness::Publishing { left_s } => {
-                return Err(CliError::Usage(format!(
-                    "producers still publishing, about {left_s} s left; run `coalition exercise verify --dir {}` again after that (nothing is counted before they finish)",
-                    dir.dir.display()
-                )))
-            }
-            driver::Readiness::Finishing => {
-                println!("producers finishing; waiting for them to say they are done");
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
-        }
-    }
-    // Nor a backlog still arriving after a cut.
-    driver::wait_for_backlog(&ex).await?;
-    if let Err(e) = driver::dump_audit(&ex).await {
-        println!(
-            "audit logs not dumped again (are the containers down?), using the last dump: {e}"
-        );
-    }
-    let evidence = driver::load_evidence(&ex)?;
-    let report = coalition_exercise::verify::verify(&ex.plan.topology, &evidence);
-    driver::write_report(&ex, &s, &evidence, &report)?;
-    if report.passed() {
-        Ok(())
-    } else {
-        Err(CliError::CheckFailed(format!(
-            "exercise {name} failed: {}",
-            report.failures.join("; ")
-        )))
-    }
 }
 
 async fn pair_action(
@@ -557,45 +464,4 @@ where
         let _ = stop.send(true);
     });
     Ok(f(shutdown).await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn left() -> Option<Result<(), ExerciseError>> {
-        Some(Err(ExerciseError::Runtime(
-            "teardown left 1 thing(s) of exercise \"cm\" behind:\n  network cm-gbr: has active endpoints".into(),
-        )))
-    }
-
-    #[test]
-    fn a_run_whose_teardown_left_something_fails_and_says_what() {
-        let clean = Some(Ok(()));
-        assert!(final_result("cut-30s", Ok(vec![]), clean).is_ok());
-        assert!(final_result("cut-30s", Ok(vec![]), None).is_ok(), "--keep");
-        let e = final_result("cut-30s", Ok(vec![]), left()).unwrap_err();
-        assert_eq!(e.exit_code(), 1);
-        let text = e.to_string();
-        assert!(
-            text.contains("exercise cut-30s passed, but its teardown did not finish"),
-            "{text}"
-        );
-        assert!(text.contains("network cm-gbr"), "{text}");
-        let e = final_result("cut-30s", Ok(vec!["1 message(s) lost".into()]), left()).unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("failed (1 message(s) lost), but its teardown"));
-        let e = final_result(
-            "cut-30s",
-            Ok(vec!["1 message(s) lost".into()]),
-            Some(Ok(())),
-        )
-        .unwrap_err();
-        assert!(matches!(e, CliError::CheckFailed(_)));
-        let e = final_result("cut-30s", Err(CliError::Runtime("boom".into())), left()).unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("boom\nand the teardown did not finish"));
-    }
 }

@@ -3,23 +3,28 @@
 //! real sensor and a real alerting system would, and write every publish
 //! and every verified delivery to their ledger.
 //!
-//! - The producer waits for `start.json`, then publishes one track every
-//!   `interval_ms` for `duration_ms`, cycling through the runner's four
-//!   labels ([`crate::expect::label_for`]). A failed publish is written to
-//!   the ledger and tried again with the same track, so a stored message
-//!   is never skipped (the SDK retries the same sequence number, and
-//!   `Nats-Msg-Id` absorbs a duplicate).
+//! - The producer waits for `start.json`, then publishes what its load
+//!   ([`crate::load::Load`]) says is due, every 10 ms, for `duration_ms`,
+//!   cycling through the runner's four labels
+//!   ([`crate::expect::label_for`]). It does not wait for one track to be
+//!   stored before the next: the SDK batches them, and a recorder task
+//!   awaits the receipts in order and writes each stored track, with its
+//!   seq, to the ledger. An enqueue the SDK refuses is written to the
+//!   ledger and tried again with the same track; a receipt that reports a
+//!   batch not stored is written as a failure and not published again
+//!   (the SDK keeps that batch and publishes it, with the same bytes, on
+//!   the next publish or the final flush).
 //! - The subscriber uses a durable subscription, so a restarted container
 //!   resumes where it stopped.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use coalition_sdk::{
-    load_producer_identity, load_trust_anchor, Delivery, Producer, ProducerOptions, Subscriber,
-    SubscriberOptions, Subscription, Topic, TrackV1, TrustAnchors,
+    load_producer_identity, load_trust_anchor, Delivery, PendingReceipt, Producer, ProducerOptions,
+    Subscriber, SubscriberOptions, Subscription, Topic, TrackV1, TrustAnchors,
 };
 use coalition_topology::{parse_topology_file, ClientsConfig, Topology};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::ledger::{
     AlertsRecord, JsonlWriter, LabelRecord, LedgerDir, ProducerRecord, StartSignal,
@@ -30,6 +35,11 @@ use crate::{expect, now_ms, ExerciseError};
 const CONNECT_PATIENCE: Duration = Duration::from_secs(180);
 /// How long a producer waits for the start signal.
 const START_PATIENCE: Duration = Duration::from_secs(900);
+/// How often a producer publishes what its load says is due.
+const TICK: Duration = Duration::from_millis(10);
+/// Enqueued tracks whose receipts are not recorded yet; beyond this the
+/// producer waits (the SDK's own in-flight window usually bites first).
+const RECEIPTS_IN_FLIGHT: usize = 20_000;
 
 /// Where an agent finds the mesh and writes its ledger.
 #[derive(Debug, Clone)]
@@ -99,47 +109,112 @@ pub async fn produce(
     let Some(start) = wait_for_start(&ledger_dir, &mut shutdown).await? else {
         return Ok(());
     };
+    let (tx, rx) = mpsc::channel::<Outcome>(RECEIPTS_IN_FLIGHT);
+    let origin = opts.nation.clone();
+    let (id, feed_name) = (producer_id.to_string(), feed.to_string());
+    let recorder =
+        tokio::spawn(async move { record_receipts(ledger, rx, origin, id, feed_name).await });
     let t0 = start.t0_ms;
-    let mut published = 0u64;
-    for n in 1u64.. {
-        let due = t0 + ((n - 1) * start.interval_ms) as i64;
-        if (due - t0) as u64 >= start.duration_ms {
-            break;
+    let mut sent = 0u64;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    'run: loop {
+        tokio::select! { _ = shutdown.changed() => break, _ = tick.tick() => {} }
+        let now = now_ms();
+        if now < t0 {
+            continue;
         }
-        let wait = Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64);
-        tokio::select! { _ = shutdown.changed() => break, _ = tokio::time::sleep(wait) => {} }
-        let label = expect::label_for(&topology, &nation, n);
-        let track = TrackV1 {
-            track_id: format!("{}-T{n}", opts.nation),
-            latitude_deg: 50.0 + (n % 1000) as f64 * 0.001,
-            longitude_deg: 1.0,
-            confidence: 0.8,
-            observed_at_ms: now_ms(),
-            ..Default::default()
-        };
-        loop {
-            match producer.publish_track(feed, &label, &track).await {
-                Ok(receipt) => {
-                    published += 1;
-                    ledger.write(&ProducerRecord::Published {
-                        t_ms: now_ms(),
-                        origin: opts.nation.clone(),
-                        producer: producer_id.to_string(),
-                        feed: feed.to_string(),
-                        seq: receipt.seq,
-                        label: LabelRecord::of(&label),
-                    })?;
-                    break;
+        let elapsed = (now - t0) as u64;
+        let due = start.load.due(&opts.nation, elapsed, start.duration_ms);
+        while sent < due {
+            let n = sent + 1;
+            let label = expect::label_for(&topology, &nation, n);
+            let track = TrackV1 {
+                track_id: format!("{}-T{n}", opts.nation),
+                latitude_deg: 50.0 + (n % 1000) as f64 * 0.001,
+                longitude_deg: 1.0,
+                confidence: 0.8,
+                observed_at_ms: now_ms(),
+                ..Default::default()
+            };
+            // Enqueued or not at all: a refused enqueue is tried again
+            // with the same track, an enqueued one never (the SDK keeps
+            // and republishes a batch it could not store).
+            let outcome = match producer.send_track(feed, &label, &track).await {
+                Ok(pending) => {
+                    sent = n;
+                    Outcome::Pending(LabelRecord::of(&label), pending)
                 }
-                Err(e) => {
-                    ledger.write(&ProducerRecord::Failed {
-                        t_ms: now_ms(),
-                        error: e.to_string(),
-                    })?;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                Err(e) => Outcome::Refused(e.to_string()),
+            };
+            let refused = matches!(outcome, Outcome::Refused(_));
+            if tx.send(outcome).await.is_err() {
+                break 'run;
+            }
+            if refused {
+                tokio::select! {
+                    _ = shutdown.changed() => break 'run,
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
             }
         }
+        if elapsed >= start.duration_ms {
+            break;
+        }
+    }
+    // Batches kept after a failure are published again by a flush.
+    if let Err(e) = producer.flush().await {
+        let _ = tx.send(Outcome::Refused(format!("final flush: {e}"))).await;
+    }
+    drop(tx);
+    recorder
+        .await
+        .map_err(|e| ExerciseError::Runtime(format!("the receipt recorder stopped: {e}")))?
+}
+
+/// What the producer loop hands the receipt recorder, in publish order.
+enum Outcome {
+    /// Enqueued: its label, and the receipt to await.
+    Pending(LabelRecord, PendingReceipt),
+    /// The SDK refused to enqueue it (it is tried again).
+    Refused(String),
+}
+
+/// Awaits the receipts in order, writing each stored track to the ledger
+/// (with its seq) and each failure; then `Done`.
+async fn record_receipts(
+    mut ledger: JsonlWriter,
+    mut rx: mpsc::Receiver<Outcome>,
+    origin: String,
+    producer: String,
+    feed: String,
+) -> Result<(), ExerciseError> {
+    let mut published = 0u64;
+    while let Some(outcome) = rx.recv().await {
+        let record = match outcome {
+            Outcome::Pending(label, pending) => match pending.await {
+                Ok(receipt) => {
+                    published += 1;
+                    ProducerRecord::Published {
+                        t_ms: now_ms(),
+                        origin: origin.clone(),
+                        producer: producer.clone(),
+                        feed: feed.clone(),
+                        seq: receipt.seq,
+                        label,
+                    }
+                }
+                Err(e) => ProducerRecord::Failed {
+                    t_ms: now_ms(),
+                    error: e.to_string(),
+                },
+            },
+            Outcome::Refused(error) => ProducerRecord::Failed {
+                t_ms: now_ms(),
+                error,
+            },
+        };
+        ledger.write(&record)?;
     }
     ledger.write(&ProducerRecord::Done {
         t_ms: now_ms(),

@@ -110,8 +110,18 @@ pub async fn image_exists(image: &str) -> bool {
 /// Runs `iptables ARGS` in the network namespace of `container`, from the
 /// host (the images carry no iptables).
 pub async fn iptables_in(container: &str, args: &[&str]) -> Result<String, ExerciseError> {
+    in_netns(container, "iptables", args).await
+}
+
+/// Runs `PROGRAM ARGS` (a host tool: `iptables`, `tc`, `ip`) in the
+/// network namespace of `container`.
+pub async fn in_netns(
+    container: &str,
+    program: &str,
+    args: &[&str],
+) -> Result<String, ExerciseError> {
     let pid = pid(container).await?.to_string();
-    let mut all = vec!["-t", pid.as_str(), "-n", "iptables"];
+    let mut all = vec!["-t", pid.as_str(), "-n", program];
     all.extend_from_slice(args);
     run("nsenter", &all).await
 }

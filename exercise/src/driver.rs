@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use crate::ledger::{
     read_jsonl, AlertsRecord, EventRecord, JsonlWriter, LinkSample, ProducerRecord, StartSignal,
 };
+use crate::link::bandwidth;
+use crate::load::Load;
 use crate::plan::{Role, BIN, LINK_CONTROL_PORT, MESH_MOUNT};
 use crate::progress::Progress;
 use crate::scenario::{Action, Scenario};
@@ -55,7 +57,7 @@ pub async fn run(ex: &Exercise, scenario: &Scenario) -> Result<Report, ExerciseE
     let started = Instant::now();
     wait_ready(ex).await?;
     println!("mesh ready after {:.1}s", started.elapsed().as_secs_f64());
-    let t0 = start_traffic(ex, scenario.interval_ms, scenario.publish_ms)?;
+    let t0 = start_traffic(ex, &scenario.load, scenario.publish_ms)?;
     let mut events = JsonlWriter::append(&ex.ledger().events())?;
     let mut progress = Progress::new(t0);
     for step in &scenario.steps {
@@ -78,17 +80,13 @@ pub async fn run(ex: &Exercise, scenario: &Scenario) -> Result<Report, ExerciseE
     Ok(report)
 }
 
-/// Tells the producers to publish one track every `interval_ms` for
-/// `publish_ms`, starting in a second; returns that instant (Unix ms).
-pub fn start_traffic(
-    ex: &Exercise,
-    interval_ms: u64,
-    publish_ms: u64,
-) -> Result<i64, ExerciseError> {
+/// Tells the producers to publish `load` for `publish_ms`, starting in a
+/// second; returns that instant (Unix ms).
+pub fn start_traffic(ex: &Exercise, load: &Load, publish_ms: u64) -> Result<i64, ExerciseError> {
     let t0 = now_ms() + 1_000;
     let signal = StartSignal {
         t0_ms: t0,
-        interval_ms,
+        load: load.clone(),
         duration_ms: publish_ms,
     };
     let json = serde_json::to_vec(&signal).map_err(|e| ExerciseError::Runtime(e.to_string()))?;
@@ -171,8 +169,15 @@ pub async fn act(ex: &Exercise, action: &Action) -> Result<EventRecord, Exercise
             delay_ms,
             jitter_ms,
             loss_percent,
+            rate_kbit,
         } => {
-            link_all(ex, a, b, &format!("degrade {delay_ms} {jitter_ms}")).await?;
+            link_all(
+                ex,
+                a,
+                b,
+                &format!("degrade {delay_ms} {jitter_ms} {rate_kbit}"),
+            )
+            .await?;
             let p = format!("{:.4}", f64::from(*loss_percent) / 100.0);
             for s in plan.sidecars_between(a, b, false) {
                 let rule = [
@@ -188,14 +193,30 @@ pub async fn act(ex: &Exercise, action: &Action) -> Result<EventRecord, Exercise
                     "DROP",
                 ];
                 docker::iptables_in(&s.name, &rule).await?;
+                if *rate_kbit > 0 {
+                    for dev in sidecar_interfaces(&s.name).await? {
+                        tc_in(&s.name, &bandwidth::limit(&dev, *rate_kbit)).await?;
+                    }
+                }
             }
         }
         Action::Clear { a, b } => {
             link_all(ex, a, b, "clear").await?;
             for s in plan.sidecars_between(a, b, false) {
                 docker::iptables_in(&s.name, &["-F", "INPUT"]).await?;
+                for dev in sidecar_interfaces(&s.name).await? {
+                    match tc_in(&s.name, &bandwidth::unlimit(&dev)).await {
+                        Err(e) if bandwidth::nothing_to_remove(&e.to_string()) => {}
+                        other => {
+                            other?;
+                        }
+                    }
+                }
             }
         }
+        // The producers follow the scenario's load; the flood's instants
+        // are recorded for the report and the picture.
+        Action::Flood { .. } | Action::FloodEnd { .. } => {}
         Action::KillBridge { nation } => {
             docker::docker(&[
                 "kill",
@@ -224,6 +245,18 @@ pub async fn act(ex: &Exercise, action: &Action) -> Result<EventRecord, Exercise
         event: action.clone(),
         notice,
     })
+}
+
+/// A sidecar's network interfaces, loopback left out.
+async fn sidecar_interfaces(container: &str) -> Result<Vec<String>, ExerciseError> {
+    let listing = docker::in_netns(container, "ip", &["-o", "link", "show"]).await?;
+    Ok(bandwidth::interfaces(&listing))
+}
+
+/// Runs `tc ARGS` in a sidecar's network namespace.
+async fn tc_in(container: &str, args: &[String]) -> Result<String, ExerciseError> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker::in_netns(container, "tc", &args).await
 }
 
 /// Sends `command` to every sidecar between `a` and `b`.
@@ -358,6 +391,7 @@ pub fn load_evidence(ex: &Exercise) -> Result<Evidence, ExerciseError> {
                 detail: e.to_string(),
             })?;
         evidence.t0_ms = start.t0_ms;
+        evidence.load = Some(start.load);
     }
     let mut delivered = BTreeMap::new();
     for s in &ex.plan.services {

@@ -13,11 +13,12 @@
 //! ```
 use std::path::{Path, PathBuf};
 
-use coalition_topology::{generate, parse_topology, Credentials, Topology};
+use coalition_topology::{generate, parse_topology, Credentials, Rate, Topology};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::LedgerDir;
 use crate::plan::Plan;
+use crate::scenario::PartnerQuota;
 use crate::{compose_file, now_ms, ExerciseError};
 
 const MARKER: &str = "exercise.json";
@@ -27,6 +28,9 @@ const MARKER: &str = "exercise.json";
 struct Manifest {
     project: String,
     servers: Option<usize>,
+    /// A scenario's ingress quota, applied over the topology file's.
+    #[serde(default)]
+    quota: Option<PartnerQuota>,
 }
 
 /// A prepared exercise folder.
@@ -47,6 +51,19 @@ impl Exercise {
         project: &str,
         servers: Option<usize>,
     ) -> Result<Exercise, ExerciseError> {
+        Exercise::prepare_with_quota(dir, topology, project, servers, None)
+    }
+
+    /// [`Exercise::prepare`], with a scenario's ingress quota on one
+    /// partner written into the bridge configs of every nation that
+    /// receives from it (`partner-flood`).
+    pub fn prepare_with_quota(
+        dir: &Path,
+        topology: &Path,
+        project: &str,
+        servers: Option<usize>,
+        quota: Option<&PartnerQuota>,
+    ) -> Result<Exercise, ExerciseError> {
         // A topology file that cannot be read is the caller's to fix
         // (exit 2), like one that does not parse.
         let text = std::fs::read_to_string(topology).map_err(|e| {
@@ -55,7 +72,7 @@ impl Exercise {
                 topology.display()
             ))
         })?;
-        let parsed = parse_topology(&text, topology)?;
+        let parsed = with_quota(parse_topology(&text, topology)?, quota);
         let plan = Plan::new(project, parsed, servers)?;
         let dir = absolute(dir)?;
         clear(&dir)?;
@@ -75,6 +92,7 @@ impl Exercise {
         let manifest = Manifest {
             project: project.to_string(),
             servers,
+            quota: quota.cloned(),
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| ExerciseError::Runtime(format!("cannot encode {MARKER}: {e}")))?;
@@ -96,7 +114,10 @@ impl Exercise {
         let manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| ExerciseError::Usage(format!("{}: {e}", path.display())))?;
         let topology_path = dir.join("mesh").join("topology.toml");
-        let topology = coalition_topology::parse_topology_file(&topology_path)?;
+        let topology = with_quota(
+            coalition_topology::parse_topology_file(&topology_path)?,
+            manifest.quota.as_ref(),
+        );
         let plan = Plan::new(&manifest.project, topology, manifest.servers)?;
         Ok(Exercise { dir, plan })
     }
@@ -127,6 +148,34 @@ impl Exercise {
         mkdir(&self.dir.join("ledger").join("links"))?;
         mkdir(&self.dir.join("logs"))
     }
+}
+
+/// `topology` with `quota` set on every nation that receives from its
+/// partner.
+pub fn with_quota(mut topology: Topology, quota: Option<&PartnerQuota>) -> Topology {
+    let Some(q) = quota else {
+        return topology;
+    };
+    let receivers: Vec<String> = topology
+        .links
+        .iter()
+        .filter(|l| l.from == q.partner)
+        .map(|l| l.to.clone())
+        .collect();
+    for nation in topology
+        .nations
+        .iter_mut()
+        .filter(|n| receivers.contains(&n.code))
+    {
+        nation.rate_limits.partners.insert(
+            q.partner.clone(),
+            Rate {
+                msgs_per_sec: q.tracks_per_sec,
+                burst: q.tracks_per_sec,
+            },
+        );
+    }
+    topology
 }
 
 fn absolute(dir: &Path) -> Result<PathBuf, ExerciseError> {
@@ -217,6 +266,40 @@ mod tests {
         // A second prepare replaces the first.
         Exercise::prepare(&dir, &topology_file(), "cm-layout", None).unwrap();
         assert!(dir.join("mesh/nats/GBR-2.conf").exists());
+    }
+
+    #[test]
+    fn a_quota_reaches_the_bridge_configs_of_the_partner_s_receivers_and_survives_open() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("ex");
+        let quota = PartnerQuota {
+            partner: "USA".into(),
+            tracks_per_sec: 200,
+        };
+        Exercise::prepare_with_quota(&dir, &topology_file(), "cm-quota", Some(1), Some(&quota))
+            .unwrap();
+        for receiver in ["GBR", "FRA"] {
+            let config =
+                std::fs::read_to_string(dir.join(format!("mesh/bridges/{receiver}.toml"))).unwrap();
+            assert!(
+                config.contains("[rate_limits.partners.USA]")
+                    && config.contains("msgs_per_sec = 200"),
+                "{receiver}: {config}"
+            );
+        }
+        let usa = std::fs::read_to_string(dir.join("mesh/bridges/USA.toml")).unwrap();
+        assert!(!usa.contains("[rate_limits.partners.USA]"), "{usa}");
+        let back = Exercise::open(&dir).unwrap();
+        let gbr = back.plan.topology.nation("GBR").unwrap();
+        assert_eq!(gbr.rate_limits.partners["USA"].msgs_per_sec, 200);
+        assert!(back
+            .plan
+            .topology
+            .nation("USA")
+            .unwrap()
+            .rate_limits
+            .partners
+            .is_empty());
     }
 
     #[test]

@@ -68,12 +68,12 @@ impl LabelRecord {
 }
 
 /// When producers start, written by the driver once the mesh is ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartSignal {
     /// The exercise clock's zero, Unix ms.
     pub t0_ms: i64,
-    /// Time between two tracks of one producer.
-    pub interval_ms: u64,
+    /// How many tracks each producer publishes, and when.
+    pub load: crate::load::Load,
     /// How long producers publish.
     pub duration_ms: u64,
 }
@@ -182,6 +182,10 @@ pub struct LinkSample {
     pub delay_ms: u64,
     /// Added jitter, ± ms.
     pub jitter_ms: u64,
+    /// Bytes the sidecar's interfaces sent so far, both ways, as the
+    /// kernel counts them (after any bandwidth limit); absent if unknown.
+    #[serde(default)]
+    pub wire_bytes: Option<u64>,
 }
 
 /// What the driver did, and when.

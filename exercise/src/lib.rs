@@ -8,7 +8,8 @@
 //! - [`link`] is the sidecar on every leaf connection, which cuts,
 //!   restores and degrades it;
 //! - [`agents`] are the producer and alerting subscriber in containers;
-//! - [`scenario`] scripts what happens and when (pure);
+//! - [`scenario`] scripts what happens and when, and [`load`] how many
+//!   tracks each producer publishes when (pure);
 //! - [`driver`] carries a scenario out through `docker`, and
 //!   [`teardown`] takes an exercise down, all of it or saying what is left;
 //! - [`verify`], [`report`] and [`plot`] say what happened (pure).
@@ -27,6 +28,7 @@ pub mod expect;
 pub mod layout;
 pub mod ledger;
 pub mod link;
+pub mod load;
 pub mod plan;
 pub mod plot;
 mod progress;

@@ -7,12 +7,16 @@
 //!   keeping byte order (a satellite bearer). Packet loss is not made
 //!   here: a relay cannot lose bytes of a TCP stream without corrupting
 //!   it. The driver adds real packet loss with an `iptables` rule in the
-//!   sidecar's network namespace, so TCP retransmits (docs/exercises.md).
+//!   sidecar's network namespace, so TCP retransmits (docs/exercises.md),
+//!   and limits its bandwidth with `tc` ([`bandwidth`]).
 //! - every 250 ms it appends a [`LinkSample`] to its ledger, which the
-//!   report plots.
+//!   report plots: the bytes it relayed each way, and the bytes its
+//!   interfaces sent as the kernel counts them (what crossed the shaped
+//!   bearer; the relay itself may read ahead of a narrow bearer).
 //!
 //! Commands arrive as one line on the control port (its own loopback
 //! only), sent by `coalition exercise link-ctl` through `docker exec`.
+pub mod bandwidth;
 mod shape;
 
 use std::net::SocketAddr;
@@ -21,7 +25,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use shape::{apply, parse_command, release_at, Command, Shape};
+pub use shape::{apply, parse_command, read_ahead_budget, release_at, Command, Shape};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -99,10 +103,26 @@ pub async fn run_link(
                     from_upstream: stats.from_upstream.load(Ordering::SeqCst),
                     delay_ms: s.delay_ms,
                     jitter_ms: s.jitter_ms,
+                    wire_bytes: wire_bytes(),
                 })?;
             }
         }
     }
+}
+
+/// Bytes this container's interfaces (loopback left out) have sent, both
+/// ways, as the kernel counts them: after the bandwidth limit, with every
+/// retransmission and header. `None` where `/sys` cannot tell.
+fn wire_bytes() -> Option<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/sys/class/net").ok()?.flatten() {
+        if entry.file_name() == "lo" {
+            continue;
+        }
+        let counter = std::fs::read_to_string(entry.path().join("statistics/tx_bytes")).ok()?;
+        total += counter.trim().parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 async fn serve_control(conn: TcpStream, shape: Arc<watch::Sender<Shape>>, name: String) {
@@ -180,6 +200,11 @@ async fn pump(
 ) {
     let epoch = Instant::now();
     let (tx, mut rx) = mpsc::channel::<(Duration, Vec<u8>)>(1024);
+    // Bytes read and not yet written, and a wake-up for a reader waiting
+    // on a narrow bearer's read-ahead budget.
+    let queued = Arc::new(AtomicUsize::new(0));
+    let written = Arc::new(tokio::sync::Notify::new());
+    let (queued_w, written_w) = (Arc::clone(&queued), Arc::clone(&written));
     let writer = async move {
         while let Some((at, chunk)) = rx.recv().await {
             let wait = at.saturating_sub(epoch.elapsed());
@@ -189,6 +214,8 @@ async fn pump(
             if to.write_all(&chunk).await.is_err() {
                 return;
             }
+            queued_w.fetch_sub(chunk.len(), Ordering::SeqCst);
+            written_w.notify_one();
         }
     };
     let mut cut_watch = shape.clone();
@@ -196,8 +223,15 @@ async fn pump(
         let mut buf = vec![0u8; 64 * 1024];
         let mut last = Duration::ZERO;
         loop {
+            // A narrow bearer: read no further ahead than it carries.
+            let room = match read_ahead_budget(&shape.borrow()) {
+                None => buf.len(),
+                Some(budget) => budget.saturating_sub(queued.load(Ordering::SeqCst)),
+            }
+            .min(buf.len());
             let n = tokio::select! {
-                r = from.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
+                r = from.read(&mut buf[..room]), if room > 0 => match r { Ok(0) | Err(_) => return, Ok(n) => n },
+                _ = written.notified(), if room == 0 => continue,
                 changed = shape.changed() => {
                     let s = *shape.borrow();
                     if changed.is_err() || !s.open || s.cuts != cuts { return }
@@ -214,6 +248,7 @@ async fn pump(
                 &stats.from_upstream
             };
             counter.fetch_add(n as u64, Ordering::SeqCst);
+            queued.fetch_add(n, Ordering::SeqCst);
             last = release_at(epoch.elapsed(), last, &s, rand::random::<f64>());
             if tx.send((last, buf[..n].to_vec())).await.is_err() {
                 return;

@@ -196,6 +196,7 @@ mod tests {
             from_upstream: 0,
             delay_ms,
             jitter_ms: 10,
+            wire_bytes: None,
         }
     }
 

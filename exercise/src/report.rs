@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use crate::verify::Report;
 
+mod load_windows;
+
 /// The console summary (also the top of the Markdown report).
 pub fn summary(scenario: &str, report: &Report) -> String {
     let t = &report.total;
@@ -11,6 +13,9 @@ pub fn summary(scenario: &str, report: &Report) -> String {
     let _ = writeln!(out, "== exercise {scenario}: verifier ==");
     if let Some(window) = report.window_ms {
         let _ = writeln!(out, "when        {}", when(window));
+    }
+    if let Some(load) = load_windows::load_line(report) {
+        let _ = writeln!(out, "load        {load}");
     }
     let _ = writeln!(
         out,
@@ -54,6 +59,9 @@ pub fn summary(scenario: &str, report: &Report) -> String {
         for d in &c.directions {
             let _ = writeln!(out, "              {}", direction_line(d));
         }
+    }
+    for line in load_windows::console(report) {
+        let _ = writeln!(out, "{line}");
     }
     for line in report
         .failures
@@ -135,6 +143,9 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
     if let Some(window) = report.window_ms {
         let _ = writeln!(out, "Run {}.\n", when(window));
     }
+    if let Some(load) = load_windows::load_line(report) {
+        let _ = writeln!(out, "Load: {load}.\n");
+    }
     let _ = writeln!(out, "![timeline]({plot})\n");
     let _ = writeln!(out, "## Invariants\n");
     let t = &report.total;
@@ -209,6 +220,7 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
         }
         out.push_str("\nLatency here is of the messages that waited, publish to delivery: the incident window, not the whole run. Withheld messages were published before the outage ended and denied by a notice (a revoked translator, a suspension): they are not a backlog and never arrive.\n");
     }
+    out.push_str(&load_windows::markdown(report));
     let problems: Vec<&String> = report
         .failures
         .iter()

@@ -22,6 +22,7 @@
 //! The invariants: lost = 0, duplicated = 0, leaked = 0, no unexplained or
 //! unrecorded denial, no gap reported by the SDK, every producer finished.
 mod catch_up;
+mod load_windows;
 mod notices;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use coalition_topology::Topology;
 
 pub use catch_up::{catch_up, CatchUp, DirectionCatchUp, WITHHELD_BY_A_NOTICE};
+pub use load_windows::{FloodLatency, Flooded, NarrowDirection, Narrowed};
 use notices::{enforcement, policy_leaks};
 
 use crate::expect;
@@ -55,6 +57,8 @@ pub struct Evidence {
     pub links: BTreeMap<String, Vec<LinkSample>>,
     /// The exercise clock's zero, Unix ms.
     pub t0_ms: i64,
+    /// What the producers were asked to publish.
+    pub load: Option<crate::load::Load>,
 }
 
 impl Evidence {
@@ -150,6 +154,12 @@ pub struct Report {
     pub enforcement: Vec<Enforcement>,
     /// Backlogs after each outage.
     pub catch_up: Vec<CatchUp>,
+    /// What the producers were asked to publish.
+    pub load: Option<crate::load::Load>,
+    /// What crossed each narrow (bandwidth-limited) bearer.
+    pub narrowed: Vec<Narrowed>,
+    /// What each flood did to the others' latency, and its own backlog.
+    pub flooded: Vec<Flooded>,
     /// `FROM->TO` -> `(when, ms from publish)` of each track's first
     /// delivery, in publish order: the latency figures above and the
     /// timeline's rates and latencies are all computed from these.
@@ -225,6 +235,9 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
         .leaked
         .extend(policy_leaks(&received, &report.enforcement, evidence));
     report.catch_up = catch_up(evidence, &sent, &received, &denials);
+    report.load = evidence.load.clone();
+    report.narrowed = load_windows::narrowed(evidence, &report.first_deliveries);
+    report.flooded = load_windows::flooded(evidence, &report.first_deliveries);
     totals(&mut report);
     invariants(&mut report, evidence);
     report

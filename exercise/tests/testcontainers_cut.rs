@@ -21,8 +21,10 @@ async fn a_30_s_cut_between_two_nations_loses_nothing_leaks_nothing_and_is_drawn
         a: "USA".into(),
         b: "GBR".into(),
     };
-    // The full 30 s cut in CI too: the scenario is the acceptance test.
-    let cut = scenario("cut-30s", Size::Full, &pair).unwrap();
+    // The full 30 s cut in CI too: the scenario is the acceptance test. CI
+    // keeps the reduced load; COALITION_SOAK=1 runs the full one.
+    let rate = (!common::soak()).then_some(coalition_exercise::scenario::REDUCED_RATE);
+    let cut = scenario("cut-30s", Size::Full, &pair, rate).unwrap();
     let running = common::Running::start(&ex).await;
     let outcome = tokio::time::timeout(Duration::from_secs(600), driver::run(&ex, &cut)).await;
     running.stop().await;

@@ -12,6 +12,11 @@ pub struct Shape {
     pub delay_ms: u64,
     /// Added jitter: each chunk is delayed `delay ± jitter`, uniformly.
     pub jitter_ms: u64,
+    /// The bearer's bandwidth, kbit/s, as limited by `tc` in the sidecar's
+    /// network namespace; 0: not limited. The relay only uses it to bound
+    /// how far it reads ahead ([`read_ahead_budget`]).
+    #[serde(default)]
+    pub rate_kbit: u32,
     /// Number of cuts so far (a new cut closes connections opened since
     /// the last one).
     pub cuts: u64,
@@ -23,8 +28,23 @@ impl Shape {
         open: true,
         delay_ms: 0,
         jitter_ms: 0,
+        rate_kbit: 0,
         cuts: 0,
     };
+}
+
+/// How many bytes one direction of the relay may hold read and not yet
+/// written, `None` for no bound beyond its chunk queue. A narrow bearer
+/// holds what it carries during the delay (plus a little): reading further
+/// ahead would queue seconds of data in the relay, a buffer no real bearer
+/// has, and every reply on the connection would wait behind it.
+pub fn read_ahead_budget(shape: &Shape) -> Option<usize> {
+    if shape.rate_kbit == 0 {
+        return None;
+    }
+    let bytes_per_sec = u64::from(shape.rate_kbit) * 1_000 / 8;
+    let hold_ms = shape.delay_ms + shape.jitter_ms + 100;
+    Some((bytes_per_sec * hold_ms / 1_000).max(16 * 1024) as usize)
 }
 
 /// A control command, one line on the control port.
@@ -34,12 +54,15 @@ pub enum Command {
     Cut,
     /// Accept connections again.
     Restore,
-    /// Delay every chunk by `delay ± jitter` ms.
+    /// Delay every chunk by `delay ± jitter` ms, on a bearer of
+    /// `rate_kbit` (0: not limited).
     Degrade {
         /// One-way delay, ms.
         delay_ms: u64,
         /// Jitter, ± ms (at most the delay).
         jitter_ms: u64,
+        /// The bandwidth `tc` limits the sidecar to, kbit/s.
+        rate_kbit: u32,
     },
     /// Remove any delay.
     Clear,
@@ -62,9 +85,15 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         ["restore"] => Ok(Command::Restore),
         ["clear"] => Ok(Command::Clear),
         ["status"] => Ok(Command::Status),
-        ["degrade", delay, jitter] => {
+        ["degrade", delay, jitter, rate @ ..] if rate.len() <= 1 => {
             let delay_ms = number(delay, "delay")?;
             let jitter_ms = number(jitter, "jitter")?;
+            let rate_kbit = match rate.first() {
+                None => 0,
+                Some(r) => r
+                    .parse::<u32>()
+                    .map_err(|_| format!("rate {r:?} is not a whole number of kbit/s"))?,
+            };
             if delay_ms > MAX_DELAY_MS {
                 return Err(format!(
                     "delay {delay_ms} ms is above {MAX_DELAY_MS} ms; cut the link instead"
@@ -78,9 +107,10 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
             Ok(Command::Degrade {
                 delay_ms,
                 jitter_ms,
+                rate_kbit,
             })
         }
-        ["degrade", ..] => Err("usage: degrade <delay_ms> <jitter_ms>".into()),
+        ["degrade", ..] => Err("usage: degrade <delay_ms> <jitter_ms> [<rate_kbit>]".into()),
         [] => Err("empty command; expected cut, restore, degrade, clear or status".into()),
         [other, ..] => Err(format!(
             "unknown command {other:?}; expected cut, restore, degrade, clear or status"
@@ -104,14 +134,17 @@ pub fn apply(shape: Shape, command: Command) -> Shape {
         Command::Degrade {
             delay_ms,
             jitter_ms,
+            rate_kbit,
         } => Shape {
             delay_ms,
             jitter_ms,
+            rate_kbit,
             ..shape
         },
         Command::Clear => Shape {
             delay_ms: 0,
             jitter_ms: 0,
+            rate_kbit: 0,
             ..shape
         },
     }
@@ -141,7 +174,16 @@ mod tests {
             parse_command("degrade 200 50"),
             Ok(Command::Degrade {
                 delay_ms: 200,
-                jitter_ms: 50
+                jitter_ms: 50,
+                rate_kbit: 0,
+            })
+        );
+        assert_eq!(
+            parse_command("degrade 300 0 256"),
+            Ok(Command::Degrade {
+                delay_ms: 300,
+                jitter_ms: 0,
+                rate_kbit: 256,
             })
         );
         let refused = [
@@ -149,6 +191,8 @@ mod tests {
             ("degrade 2OO 5", "not a whole number"),
             ("degrade 61000 0", "cut the link instead"),
             ("degrade 5", "usage"),
+            ("degrade 300 0 fast", "not a whole number of kbit/s"),
+            ("degrade 300 0 256 9", "usage"),
             ("", "empty command"),
             ("explode", "unknown command \"explode\""),
         ];
@@ -172,11 +216,34 @@ mod tests {
             Command::Degrade {
                 delay_ms: 200,
                 jitter_ms: 50,
+                rate_kbit: 256,
             },
         );
         let s = apply(s, Command::Restore);
-        assert_eq!((s.open, s.delay_ms, s.jitter_ms), (true, 200, 50));
-        assert_eq!(apply(s, Command::Clear).delay_ms, 0);
+        assert_eq!(
+            (s.open, s.delay_ms, s.jitter_ms, s.rate_kbit),
+            (true, 200, 50, 256)
+        );
+        let cleared = apply(s, Command::Clear);
+        assert_eq!((cleared.delay_ms, cleared.rate_kbit), (0, 0));
+    }
+
+    #[test]
+    fn a_narrow_bearer_bounds_the_relay_s_read_ahead_to_what_it_carries_in_the_delay() {
+        assert_eq!(read_ahead_budget(&Shape::CLEAR), None);
+        let satcom = Shape {
+            delay_ms: 300,
+            rate_kbit: 256,
+            ..Shape::CLEAR
+        };
+        // 32,000 B/s for 400 ms.
+        assert_eq!(read_ahead_budget(&satcom), Some(16 * 1024));
+        let wide = Shape {
+            delay_ms: 300,
+            rate_kbit: 10_000,
+            ..Shape::CLEAR
+        };
+        assert_eq!(read_ahead_budget(&wide), Some(500_000));
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub fn incidents(
             Action::RevokeTranslator { .. } | Action::Suspend { .. } | Action::Reinstate { .. } => {
                 (Kind::Notice, e.action.clone())
             }
+            Action::Flood { .. } => (Kind::Degraded, format!("{} for {lasted}", e.action)),
+            Action::FloodEnd { .. } => (Kind::Restored, "flood ends".into()),
         };
         let until_s = if kind.is_shade() { until } else { from };
         for lane in affected(bearers, &e.event) {
@@ -137,9 +139,10 @@ pub fn affected(bearers: &[Bearer], action: &Action) -> Vec<usize> {
         | Action::Restore { a, b }
         | Action::Degrade { a, b, .. }
         | Action::Clear { a, b } => on(&|x| x.is(a, b)),
-        Action::KillBridge { nation } | Action::StartBridge { nation } => {
-            on(&|x| x.touches(nation))
-        }
+        Action::KillBridge { nation }
+        | Action::StartBridge { nation }
+        | Action::Flood { nation, .. }
+        | Action::FloodEnd { nation } => on(&|x| x.touches(nation)),
         Action::RevokeTranslator { id, .. } => match id.split_once('-') {
             Some((a, b)) => on(&|x| x.is(a, b)),
             None => Vec::new(),

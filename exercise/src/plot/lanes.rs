@@ -99,7 +99,10 @@ pub fn bearers(evidence: &Evidence, report: &Report) -> Vec<Bearer> {
             Action::Suspend { by, partner } | Action::Reinstate { by, partner } => {
                 named.push((partner.clone(), by.clone()))
             }
-            Action::KillBridge { .. } | Action::StartBridge { .. } => {}
+            Action::KillBridge { .. }
+            | Action::StartBridge { .. }
+            | Action::Flood { .. }
+            | Action::FloodEnd { .. } => {}
         }
     }
     let mut others: Vec<(String, String)> = report

@@ -10,7 +10,7 @@ pub const FORWARD: &str = "#1f5fbf";
 pub const BACKWARD: &str = "#e07000";
 /// A cut bearer (shading).
 pub const CUT: &str = "#e34a4a";
-/// A degraded bearer (shading).
+/// A degraded bearer, or one a partner floods (shading).
 pub const DEGRADED: &str = "#e6a800";
 /// A nation's bridge down (shading).
 pub const BRIDGE_DOWN: &str = "#7a7a7a";
@@ -104,7 +104,7 @@ pub const LEGEND: [Entry; 11] = [
     Entry {
         colour: DEGRADED,
         swatch: Swatch::Shade,
-        text: "bearer degraded (delay ± jitter, loss as written)",
+        text: "bearer degraded (as written) or flooded",
     },
     Entry {
         colour: BRIDGE_DOWN,

@@ -69,15 +69,25 @@ pub fn project(name: &str) -> String {
 
 /// A prepared exercise of `topologies/coalition-3.toml` in a temp folder.
 pub fn prepare(name: &str, servers: Option<usize>) -> (tempfile::TempDir, Exercise) {
+    prepare_with_quota(name, servers, None)
+}
+
+/// [`prepare`], with a scenario's ingress quota.
+pub fn prepare_with_quota(
+    name: &str,
+    servers: Option<usize>,
+    quota: Option<&coalition_exercise::scenario::PartnerQuota>,
+) -> (tempfile::TempDir, Exercise) {
     let temp = tempfile::Builder::new()
         .prefix("coalition-exercise-")
         .tempdir()
         .expect("temp dir");
-    let ex = Exercise::prepare(
+    let ex = Exercise::prepare_with_quota(
         &temp.path().join("ex"),
         &root().join("topologies/coalition-3.toml"),
         &project(name),
         servers,
+        quota,
     )
     .expect("prepare the exercise");
     (temp, ex)

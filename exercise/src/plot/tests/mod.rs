@@ -44,6 +44,7 @@ fn tiny() -> Evidence {
         from_upstream: 0,
         delay_ms: 0,
         jitter_ms: 0,
+        wire_bytes: None,
     };
     let cut = Action::Cut {
         a: "USA".into(),

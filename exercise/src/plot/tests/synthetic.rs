@@ -101,6 +101,7 @@ fn events() -> Vec<EventRecord> {
                 delay_ms: 200,
                 jitter_ms: 50,
                 loss_percent: 5,
+                rate_kbit: 0,
             },
             None,
         ),

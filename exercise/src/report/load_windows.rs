@@ -1,0 +1,219 @@
+//! The report's lines for the load: the rate the producers were asked
+//! for, what crossed a narrow bearer, and what a flood did. Pure.
+use std::fmt::Write as _;
+
+use crate::verify::{Flooded, Narrowed, Report};
+
+fn pct((p50, p99, _): (i64, i64, i64)) -> String {
+    format!("p50 {p50} ms, p99 {p99} ms")
+}
+
+fn maybe_pct(l: Option<(i64, i64, i64)>) -> String {
+    l.map_or("no tracks".into(), pct)
+}
+
+/// `1000 tracks/s per producer; USA 2000 tracks/s from 10 s to 15 s`.
+pub fn load_line(report: &Report) -> Option<String> {
+    let load = report.load.as_ref()?;
+    let mut line = format!("{} tracks/s per producer", load.tracks_per_sec);
+    for s in &load.surges {
+        line.push_str(&format!(
+            "; {} {} tracks/s from {} to {}",
+            s.nation,
+            s.tracks_per_sec,
+            crate::scenario::secs(s.from_ms),
+            crate::scenario::secs(s.until_ms)
+        ));
+    }
+    Some(line)
+}
+
+fn bytes_per_track(b: Option<f64>) -> String {
+    b.map_or("-".into(), |b| format!("{b:.0} B"))
+}
+
+/// Console lines for narrow bearers and floods.
+pub fn console(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &report.narrowed {
+        out.push(format!("narrow      {}", n.incident));
+        for d in &n.directions {
+            out.push(format!(
+                "              {}: {:.1} tracks/s across it, {} per track on the bearer, {} waiting when it widened (drained in {} ms), latency {}",
+                d.direction,
+                d.tracks_per_sec,
+                bytes_per_track(d.bytes_per_track),
+                d.backlog,
+                d.drained_after_ms,
+                maybe_pct(d.latency_ms)
+            ));
+        }
+    }
+    for f in &report.flooded {
+        out.push(format!("flood       {}", f.incident));
+        for o in &f.others {
+            out.push(format!(
+                "              {}: latency before {}, during {}",
+                o.direction,
+                maybe_pct(o.before_ms),
+                maybe_pct(o.during_ms)
+            ));
+        }
+        for (direction, waiting, drained) in &f.held_back {
+            out.push(format!(
+                "              {direction}: {waiting} held back by the quota, delivered within {drained} ms after the flood"
+            ));
+        }
+    }
+    out
+}
+
+/// Markdown sections for narrow bearers and floods (empty if none).
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    if !report.narrowed.is_empty() {
+        narrow_section(&mut out, &report.narrowed);
+    }
+    if !report.flooded.is_empty() {
+        flood_section(&mut out, &report.flooded);
+    }
+    out
+}
+
+fn narrow_section(out: &mut String, narrowed: &[Narrowed]) {
+    let _ = writeln!(out, "\n## Narrow bearer\n");
+    out.push_str("| bearer | lasted | direction | tracks/s across it | bytes on the bearer | per track | waiting when it widened | drained after | latency p50 / p99 |\n|---|---|---|---|---|---|---|---|---|\n");
+    for n in narrowed {
+        let lasted = format!("{:.1} s", (n.until_ms - n.from_ms) as f64 / 1000.0);
+        for d in &n.directions {
+            let _ = writeln!(
+                out,
+                "| {} | {lasted} | {} | {:.1} | {} | {} | {} | {} ms | {} |",
+                n.incident,
+                d.direction,
+                d.tracks_per_sec,
+                d.bytes,
+                bytes_per_track(d.bytes_per_track),
+                d.backlog,
+                d.drained_after_ms,
+                d.latency_ms
+                    .map_or("-".into(), |(p50, p99, _)| format!("{p50} ms / {p99} ms"))
+            );
+        }
+    }
+    out.push_str("\nBytes are what the direction's link sidecars carried from the sending nation while the bearer was narrow (batches, signatures, proofs and NATS protocol), divided by the tracks delivered across it meanwhile. Latency is of the tracks published while it was narrow.\n");
+}
+
+fn flood_section(out: &mut String, flooded: &[Flooded]) {
+    let _ = writeln!(out, "\n## Partner flood\n");
+    for f in flooded {
+        let _ = writeln!(
+            out,
+            "{} for {:.1} s. The other directions' latency, of tracks published before the flood and during it:\n",
+            f.incident,
+            (f.until_ms - f.from_ms) as f64 / 1000.0
+        );
+        out.push_str("| direction | before p50 / p99 | during p50 / p99 |\n|---|---|---|\n");
+        let cell = |l: Option<(i64, i64, i64)>| {
+            l.map_or("-".into(), |(p50, p99, _)| format!("{p50} ms / {p99} ms"))
+        };
+        for o in &f.others {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                o.direction,
+                cell(o.before_ms),
+                cell(o.during_ms)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n{}'s partners admit its excess at their quota: it waits in {}'s RELEASED streams, unacknowledged, and is delivered after the flood.\n",
+            f.nation, f.nation
+        );
+        out.push_str("| direction | held back | all delivered after the flood |\n|---|---|---|\n");
+        for (direction, waiting, drained) in &f.held_back {
+            let _ = writeln!(out, "| {direction} | {waiting} | {drained} ms |");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{Load, Surge};
+    use crate::verify::{FloodLatency, NarrowDirection};
+
+    #[test]
+    fn the_load_narrow_bearer_and_flood_are_stated_with_their_figures() {
+        let report = Report {
+            load: Some(Load {
+                tracks_per_sec: 100,
+                surges: vec![Surge {
+                    nation: "USA".into(),
+                    from_ms: 10_000,
+                    until_ms: 15_000,
+                    tracks_per_sec: 2_000,
+                }],
+            }),
+            narrowed: vec![Narrowed {
+                incident: "degrade USA-GBR: 300 ms ± 0 ms, 1 % loss, 256 kbit/s".into(),
+                from_ms: 0,
+                until_ms: 30_000,
+                directions: vec![NarrowDirection {
+                    direction: "USA->GBR".into(),
+                    tracks_per_sec: 84.25,
+                    bytes: 960_000,
+                    bytes_per_track: Some(379.6),
+                    backlog: 21_000,
+                    drained_after_ms: 7_400,
+                    latency_ms: Some((14_000, 29_000, 29_500)),
+                }],
+            }],
+            flooded: vec![Flooded {
+                incident: "USA floods at 2000 tracks/s".into(),
+                nation: "USA".into(),
+                from_ms: 10_000,
+                until_ms: 15_000,
+                others: vec![FloodLatency {
+                    direction: "GBR->FRA".into(),
+                    before_ms: Some((40, 90, 95)),
+                    during_ms: Some((45, 120, 130)),
+                }],
+                held_back: vec![("USA->GBR".into(), 6_000, 31_000)],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            load_line(&report).unwrap(),
+            "100 tracks/s per producer; USA 2000 tracks/s from 10 s to 15 s"
+        );
+        let console = console(&report).join("\n");
+        assert!(console.contains("USA->GBR: 84.2 tracks/s across it, 380 B per track on the bearer, 21000 waiting when it widened (drained in 7400 ms), latency p50 14000 ms, p99 29000 ms"), "{console}");
+        assert!(
+            console.contains(
+                "GBR->FRA: latency before p50 40 ms, p99 90 ms, during p50 45 ms, p99 120 ms"
+            ),
+            "{console}"
+        );
+        assert!(
+            console.contains("USA->GBR: 6000 held back by the quota"),
+            "{console}"
+        );
+        let md = markdown(&report);
+        assert!(md.contains("## Narrow bearer"), "{md}");
+        assert!(
+            md.contains(
+                "| USA->GBR | 84.2 | 960000 | 380 B | 21000 | 7400 ms | 14000 ms / 29000 ms |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| GBR->FRA | 40 ms / 90 ms | 45 ms / 120 ms |"),
+            "{md}"
+        );
+        assert!(md.contains("| USA->GBR | 6000 | 31000 ms |"), "{md}");
+        assert!(markdown(&Report::default()).is_empty());
+        assert!(load_line(&Report::default()).is_none());
+    }
+}
