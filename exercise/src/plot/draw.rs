@@ -156,8 +156,8 @@ pub fn lane(
     svg.rect((frame.left, lat_top, width, LATENCY_H), PANEL, 1.0);
     shades(svg, frame, (rate_top, lat_top + LATENCY_H), incidents);
     grid(svg, frame, scales, rate_top, lat_top);
-    for (d, pen) in lane.directions.iter().zip(PENS) {
-        rates(svg, frame, scales, rate_top, d, pen);
+    for (row, (d, pen)) in lane.directions.iter().zip(PENS).enumerate() {
+        rates(svg, frame, scales, (rate_top, row), d, pen);
         latencies(svg, frame, scales, lat_top, d, pen);
     }
     markers(svg, frame, (rate_top, lat_top + LATENCY_H), incidents);
@@ -249,8 +249,16 @@ fn grid(svg: &mut Svg, frame: &Frame, scales: &Scales, rate_top: f64, lat_top: f
 }
 
 /// Deliveries per second; a second above the axis is drawn at the top with
-/// a triangle and its value.
-fn rates(svg: &mut Svg, frame: &Frame, scales: &Scales, top: f64, d: &Direction, pen: Pen) {
+/// a triangle and its value, the second direction's value a line lower so
+/// two bursts at once stay readable.
+fn rates(
+    svg: &mut Svg,
+    frame: &Frame,
+    scales: &Scales,
+    (top, row): (f64, usize),
+    d: &Direction,
+    pen: Pen,
+) {
     let max = scales.rate.last().map_or(1.0, |t| t.0);
     let points: Vec<(f64, f64)> = d
         .rate
@@ -272,10 +280,11 @@ fn rates(svg: &mut Svg, frame: &Frame, scales: &Scales, top: f64, d: &Direction,
             let text = format!("{}/s", human(rv));
             // Beside the triangle, on its left near the right edge.
             let font = Font::plain(10.0, pen.colour).bold();
+            let y = top + 10.0 + 12.0 * row as f64;
             if x + 7.0 + text_width(&text, 10.0) > frame.right {
-                svg.text((x - 7.0, top + 10.0), font.anchored("end"), &text);
+                svg.text((x - 7.0, y), font.anchored("end"), &text);
             } else {
-                svg.text((x + 7.0, top + 10.0), font, &text);
+                svg.text((x + 7.0, y), font, &text);
             }
         }
     }
