@@ -14,16 +14,20 @@
 //!   batch not stored is written as a failure and not published again
 //!   (the SDK keeps that batch and publishes it, with the same bytes, on
 //!   the next publish or the final flush).
+//! - Beside its tracks, each producer raises one alert a second on its
+//!   alert feed (added by the exercise, [`crate::layout::with_alert_feeds`]),
+//!   labelled by the same cycle; alerts have their own lane end to end.
 //! - The subscriber uses a durable subscription, so a restarted container
 //!   resumes where it stopped.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use coalition_sdk::{
-    load_producer_identity, load_trust_anchor, Delivery, PendingReceipt, Producer, ProducerOptions,
-    Subscriber, SubscriberOptions, Subscription, Topic, TrackV1, TrustAnchors,
+    load_producer_identity, load_trust_anchor, AlertV1, Delivery, PendingReceipt, Producer,
+    ProducerOptions, Severity, Subscriber, SubscriberOptions, Subscription, Topic, TrackV1,
+    TrustAnchors,
 };
-use coalition_topology::{parse_topology_file, ClientsConfig, Topology};
+use coalition_topology::{parse_topology_file, ClientsConfig, FeedKind, Topology};
 use tokio::sync::{mpsc, watch};
 
 use crate::ledger::{
@@ -111,9 +115,22 @@ pub async fn produce(
     };
     let (tx, rx) = mpsc::channel::<Outcome>(RECEIPTS_IN_FLIGHT);
     let origin = opts.nation.clone();
-    let (id, feed_name) = (producer_id.to_string(), feed.to_string());
-    let recorder =
-        tokio::spawn(async move { record_receipts(ledger, rx, origin, id, feed_name).await });
+    let id = producer_id.to_string();
+    let recorder = tokio::spawn(async move { record_receipts(ledger, rx, origin, id).await });
+    let producer = std::sync::Arc::new(producer);
+    let alerts = alert_feed(&topology, &opts.nation, producer_id).map(|alert_feed| {
+        tokio::spawn(raise_alerts(
+            std::sync::Arc::clone(&producer),
+            AlertPlan {
+                topology: topology.clone(),
+                nation: nation.clone(),
+                feed: alert_feed,
+                start: start.clone(),
+            },
+            tx.clone(),
+            shutdown.clone(),
+        ))
+    });
     let t0 = start.t0_ms;
     let mut sent = 0u64;
     let mut tick = tokio::time::interval(TICK);
@@ -143,7 +160,7 @@ pub async fn produce(
             let outcome = match producer.send_track(feed, &label, &track).await {
                 Ok(pending) => {
                     sent = n;
-                    Outcome::Pending(LabelRecord::of(&label), pending)
+                    Outcome::Pending(feed.to_string(), LabelRecord::of(&label), pending)
                 }
                 Err(e) => Outcome::Refused(e.to_string()),
             };
@@ -162,6 +179,9 @@ pub async fn produce(
             break;
         }
     }
+    if let Some(alerts) = alerts {
+        let _ = alerts.await;
+    }
     // Batches kept after a failure are published again by a flush.
     if let Err(e) = producer.flush().await {
         let _ = tx.send(Outcome::Refused(format!("final flush: {e}"))).await;
@@ -172,10 +192,70 @@ pub async fn produce(
         .map_err(|e| ExerciseError::Runtime(format!("the receipt recorder stopped: {e}")))?
 }
 
-/// What the producer loop hands the receipt recorder, in publish order.
+/// Alerts each producer raises per second, beside its tracks.
+pub const ALERTS_PER_SEC: u64 = 1;
+
+/// The producer's alert feed in the mesh's topology, if it has one (every
+/// exercise producer does: [`crate::layout::with_alert_feeds`]).
+fn alert_feed(topology: &Topology, nation: &str, producer: &str) -> Option<String> {
+    topology
+        .feeds
+        .iter()
+        .find(|f| f.nation == nation && f.producer == producer && f.kind == FeedKind::Alert)
+        .map(|f| f.name.clone())
+}
+
+/// Where and when a producer raises its alerts.
+struct AlertPlan {
+    topology: Topology,
+    nation: coalition_topology::Nation,
+    feed: String,
+    start: StartSignal,
+}
+
+/// Raises [`ALERTS_PER_SEC`] alerts, labelled like the tracks (the same
+/// four-label cycle), for the run's duration; hands each pending receipt
+/// to the recorder.
+async fn raise_alerts(
+    producer: std::sync::Arc<Producer>,
+    plan: AlertPlan,
+    tx: mpsc::Sender<Outcome>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let code = plan.nation.code.clone();
+    let interval_ms = 1_000 / ALERTS_PER_SEC;
+    for n in 1u64.. {
+        let due = plan.start.t0_ms + ((n - 1) * interval_ms) as i64;
+        if (due - plan.start.t0_ms) as u64 >= plan.start.duration_ms {
+            return;
+        }
+        let wait = Duration::from_millis((due - now_ms()).max(0) as u64);
+        tokio::select! { _ = shutdown.changed() => return, _ = tokio::time::sleep(wait) => {} }
+        let label = expect::label_for(&plan.topology, &plan.nation, n);
+        let alert = AlertV1 {
+            alert_id: format!("{code}-A{n}"),
+            severity: Severity::Critical as i32,
+            summary: format!("exercise alert {n}"),
+            track_id: String::new(),
+            raised_at_ms: now_ms(),
+        };
+        let outcome = match producer.send_alert(&plan.feed, &label, &alert).await {
+            Ok(pending) => Outcome::Pending(plan.feed.clone(), LabelRecord::of(&label), pending),
+            // Not enqueued: recorded, and the next alert is raised on time
+            // (an alert is about now, not worth raising late).
+            Err(e) => Outcome::Refused(format!("alert {n}: {e}")),
+        };
+        if tx.send(outcome).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What the producer loops hand the receipt recorder, each in its own
+/// publish order.
 enum Outcome {
-    /// Enqueued: its label, and the receipt to await.
-    Pending(LabelRecord, PendingReceipt),
+    /// Enqueued: its feed, its label, and the receipt to await.
+    Pending(String, LabelRecord, PendingReceipt),
     /// The SDK refused to enqueue it (it is tried again).
     Refused(String),
 }
@@ -187,19 +267,18 @@ async fn record_receipts(
     mut rx: mpsc::Receiver<Outcome>,
     origin: String,
     producer: String,
-    feed: String,
 ) -> Result<(), ExerciseError> {
     let mut published = 0u64;
     while let Some(outcome) = rx.recv().await {
         let record = match outcome {
-            Outcome::Pending(label, pending) => match pending.await {
+            Outcome::Pending(feed, label, pending) => match pending.await {
                 Ok(receipt) => {
                     published += 1;
                     ProducerRecord::Published {
                         t_ms: now_ms(),
                         origin: origin.clone(),
                         producer: producer.clone(),
-                        feed: feed.clone(),
+                        feed,
                         seq: receipt.seq,
                         label,
                     }

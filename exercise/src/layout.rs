@@ -13,7 +13,7 @@
 //! ```
 use std::path::{Path, PathBuf};
 
-use coalition_topology::{generate, parse_topology, Credentials, Rate, Topology};
+use coalition_topology::{generate, parse_topology, Credentials, FeedKind, Rate, Topology};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::LedgerDir;
@@ -72,6 +72,8 @@ impl Exercise {
                 topology.display()
             ))
         })?;
+        let first = parse_topology(&text, topology)?;
+        let text = with_alert_feeds(&text, &first);
         let parsed = with_quota(parse_topology(&text, topology)?, quota);
         let plan = Plan::new(project, parsed, servers)?;
         let dir = absolute(dir)?;
@@ -148,6 +150,36 @@ impl Exercise {
         mkdir(&self.dir.join("ledger").join("links"))?;
         mkdir(&self.dir.join("logs"))
     }
+}
+
+/// The feed every exercise producer raises alerts on, beside its tracks.
+pub const ALERT_FEED: &str = "alerts";
+
+/// The topology file's text with an alert feed ([`ALERT_FEED`]) added for
+/// every producer that has a track feed and no alert feed: exercise
+/// producers raise alerts too, so every scenario shows alerts crossing
+/// beside the tracks (in their own lane). The mesh is generated from this
+/// text, so the producers' certificates and permissions cover the feed.
+pub fn with_alert_feeds(text: &str, topology: &Topology) -> String {
+    let mut out = text.to_string();
+    let mut added = std::collections::BTreeSet::new();
+    for f in &topology.feeds {
+        let has_alerts = topology
+            .feeds
+            .iter()
+            .any(|g| g.nation == f.nation && g.producer == f.producer && g.kind == FeedKind::Alert);
+        if has_alerts || !added.insert((f.nation.clone(), f.producer.clone())) {
+            continue;
+        }
+        if added.len() == 1 {
+            out.push_str("\n# Added by the exercise: every producer also raises alerts.\n");
+        }
+        out.push_str(&format!(
+            "[[feed]]\nnation = \"{}\"\nproducer = \"{}\"\nname = \"{ALERT_FEED}\"\nkind = \"alert\"\n",
+            f.nation, f.producer
+        ));
+    }
+    out
 }
 
 /// `topology` with `quota` set on every nation that receives from its
@@ -300,6 +332,43 @@ mod tests {
             .rate_limits
             .partners
             .is_empty());
+    }
+
+    #[test]
+    fn every_producer_gets_an_alert_feed_once_and_its_certificate_covers_it() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("ex");
+        let ex = Exercise::prepare(&dir, &topology_file(), "cm-alerts", Some(1)).unwrap();
+        let alerts: Vec<_> = ex
+            .plan
+            .topology
+            .feeds
+            .iter()
+            .filter(|f| f.kind == FeedKind::Alert)
+            .map(|f| (f.nation.as_str(), f.producer.as_str(), f.name.as_str()))
+            .collect();
+        assert_eq!(
+            alerts,
+            [
+                ("USA", "usa-radar-1", ALERT_FEED),
+                ("GBR", "gbr-radar-1", ALERT_FEED),
+                ("FRA", "fra-radar-1", ALERT_FEED)
+            ]
+        );
+        // Still one producer container per producer.
+        let producers = ex
+            .plan
+            .services
+            .iter()
+            .filter(|s| matches!(s.role, crate::plan::Role::Producer { .. }))
+            .count();
+        assert_eq!(producers, 3);
+        // The text written is the text parsed: open sees the same feeds,
+        // and a second pass adds nothing.
+        let back = Exercise::open(&dir).unwrap();
+        assert_eq!(back.plan.topology.feeds, ex.plan.topology.feeds);
+        let text = std::fs::read_to_string(dir.join("mesh/topology.toml")).unwrap();
+        assert_eq!(with_alert_feeds(&text, &back.plan.topology), text);
     }
 
     #[test]

@@ -30,7 +30,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use coalition_topology::Topology;
 
 pub use catch_up::{catch_up, CatchUp, DirectionCatchUp, WITHHELD_BY_A_NOTICE};
-pub use load_windows::{FloodLatency, Flooded, NarrowDirection, Narrowed};
+pub use load_windows::{
+    AlertsAcross, FloodLatency, Flooded, NarrowDirection, Narrowed, ALERT_BOUND_MS,
+};
 use notices::{enforcement, policy_leaks};
 
 use crate::expect;
@@ -164,6 +166,8 @@ pub struct Report {
     /// delivery, in publish order: the latency figures above and the
     /// timeline's rates and latencies are all computed from these.
     pub first_deliveries: BTreeMap<String, Vec<(i64, i64)>>,
+    /// The same for alerts (kept apart: the figures above are of tracks).
+    pub alert_deliveries: BTreeMap<String, Vec<(i64, i64)>>,
     /// Gaps the SDK reported.
     pub gaps: u64,
     /// Deliveries that came from a gap replay.
@@ -206,6 +210,12 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
     let denials = denials(evidence);
     report.enforcement = enforcement(evidence);
     let deliveries = Deliveries::of(&received);
+    let alert_feeds: BTreeSet<(&str, &str, &str)> = topology
+        .feeds
+        .iter()
+        .filter(|f| f.kind == coalition_topology::FeedKind::Alert)
+        .map(|f| (f.nation.as_str(), f.producer.as_str(), f.name.as_str()))
+        .collect();
     for m in &sent {
         let origin = m.key.0.as_str();
         let label = m.label.to_label(origin);
@@ -216,8 +226,13 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
                 denied: denials.get(&(m.key.clone(), partner.clone())),
             };
             if let Some(t) = deliveries.first(&m.key, &partner) {
-                report
-                    .first_deliveries
+                let firsts = if alert_feeds.contains(&(origin, m.key.1.as_str(), m.key.2.as_str()))
+                {
+                    &mut report.alert_deliveries
+                } else {
+                    &mut report.first_deliveries
+                };
+                firsts
                     .entry(format!("{origin}->{partner}"))
                     .or_default()
                     .push((t, t - m.t_ms));
@@ -236,7 +251,8 @@ pub fn verify(topology: &Topology, evidence: &Evidence) -> Report {
         .extend(policy_leaks(&received, &report.enforcement, evidence));
     report.catch_up = catch_up(evidence, &sent, &received, &denials);
     report.load = evidence.load.clone();
-    report.narrowed = load_windows::narrowed(evidence, &report.first_deliveries);
+    report.narrowed =
+        load_windows::narrowed(evidence, &report.first_deliveries, &report.alert_deliveries);
     report.flooded = load_windows::flooded(evidence, &report.first_deliveries);
     totals(&mut report);
     invariants(&mut report, evidence);

@@ -61,6 +61,10 @@ async fn run(name: &str) -> (tempfile::TempDir, Exercise, Report) {
         report.failures
     );
     assert!(report.total.delivered > 0);
+    assert!(
+        !report.alert_deliveries.is_empty(),
+        "{name}: no alert crossed a bearer"
+    );
     (temp, ex, report)
 }
 
@@ -295,6 +299,9 @@ async fn a_narrow_satcom_bearer_is_really_narrow_and_loses_nothing() {
     assert!(evidence.links["USA-GBR-0"]
         .iter()
         .any(|s| s.delay_ms == satcom.delay_ms));
+    // Alerts raised while the bearer was narrow crossed it (how many within
+    // the bound is reported, not asserted: it is a measurement).
+    assert!(usa_gbr.alerts.delivered > 0, "{usa_gbr:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

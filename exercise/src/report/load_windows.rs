@@ -2,7 +2,7 @@
 //! for, what crossed a narrow bearer, and what a flood did. Pure.
 use std::fmt::Write as _;
 
-use crate::verify::{Flooded, Narrowed, Report};
+use crate::verify::{percentiles, AlertsAcross, Flooded, Narrowed, Report, ALERT_BOUND_MS};
 
 fn pct((p50, p99, _): (i64, i64, i64)) -> String {
     format!("p50 {p50} ms, p99 {p99} ms")
@@ -32,20 +32,60 @@ fn bytes_per_track(b: Option<f64>) -> String {
     b.map_or("-".into(), |b| format!("{b:.0} B"))
 }
 
-/// Console lines for narrow bearers and floods.
+/// `5 of 6 within 2 s (p99 2300 ms)`.
+fn alerts_within(a: &AlertsAcross) -> String {
+    match a.latency_ms {
+        None => "no alerts".into(),
+        Some((_, p99, _)) => format!(
+            "{} of {} within {} (p99 {p99} ms)",
+            a.within_bound,
+            a.delivered,
+            crate::scenario::secs(ALERT_BOUND_MS as u64)
+        ),
+    }
+}
+
+/// (p50, p99, max) ms.
+type Percentiles = Option<(i64, i64, i64)>;
+
+/// Every direction's alert latency: (direction, delivered, p50/p99/max).
+fn alert_latencies(report: &Report) -> Vec<(String, usize, Percentiles)> {
+    report
+        .alert_deliveries
+        .iter()
+        .map(|(direction, f)| {
+            let mut l: Vec<i64> = f.iter().map(|(_, late)| *late).collect();
+            (direction.clone(), l.len(), percentiles(&mut l))
+        })
+        .collect()
+}
+
+/// Console lines for alerts, narrow bearers and floods.
 pub fn console(report: &Report) -> Vec<String> {
     let mut out = Vec::new();
+    let alerts = alert_latencies(report);
+    let slowest = alerts
+        .iter()
+        .filter_map(|(d, _, l)| l.map(|l| (l.1, d)))
+        .max();
+    if let Some((p99, direction)) = slowest {
+        let delivered: usize = alerts.iter().map(|a| a.1).sum();
+        out.push(format!(
+            "alerts      {delivered} delivered; the slowest direction, {direction}: p99 {p99} ms"
+        ));
+    }
     for n in &report.narrowed {
         out.push(format!("narrow      {}", n.incident));
         for d in &n.directions {
             out.push(format!(
-                "              {}: {:.1} tracks/s across it, {} per track on the bearer, {} waiting when it widened (drained in {} ms), latency {}",
+                "              {}: {:.1} tracks/s across it, {} per track on the bearer, {} waiting when it widened (drained in {} ms), latency {}; alerts {}",
                 d.direction,
                 d.tracks_per_sec,
                 bytes_per_track(d.bytes_per_track),
                 d.backlog,
                 d.drained_after_ms,
-                maybe_pct(d.latency_ms)
+                maybe_pct(d.latency_ms),
+                alerts_within(&d.alerts)
             ));
         }
     }
@@ -68,9 +108,23 @@ pub fn console(report: &Report) -> Vec<String> {
     out
 }
 
-/// Markdown sections for narrow bearers and floods (empty if none).
+/// Markdown sections for alerts, narrow bearers and floods (empty if
+/// none).
 pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
+    let alerts = alert_latencies(report);
+    if !alerts.is_empty() {
+        let _ = writeln!(out, "\n## Alerts\n");
+        out.push_str("Each producer raises one alert a second beside its tracks; alerts have their own lane (streams, consumers, bridge stages). The figures above are of tracks.\n\n");
+        out.push_str("| direction | delivered | latency p50 / p99 / max |\n|---|---|---|\n");
+        for (direction, n, l) in alerts {
+            let _ = writeln!(
+                out,
+                "| {direction} | {n} | {} |",
+                l.map_or("-".into(), |(a, b, c)| format!("{a} / {b} / {c} ms"))
+            );
+        }
+    }
     if !report.narrowed.is_empty() {
         narrow_section(&mut out, &report.narrowed);
     }
@@ -82,13 +136,17 @@ pub fn markdown(report: &Report) -> String {
 
 fn narrow_section(out: &mut String, narrowed: &[Narrowed]) {
     let _ = writeln!(out, "\n## Narrow bearer\n");
-    out.push_str("| bearer | lasted | direction | tracks/s across it | bytes on the bearer | per track | waiting when it widened | drained after | latency p50 / p99 |\n|---|---|---|---|---|---|---|---|---|\n");
+    let _ = writeln!(
+        out,
+        "| bearer | lasted | direction | tracks/s across it | bytes on the bearer | per track | waiting when it widened | drained after | latency p50 / p99 | alerts within {} |\n|---|---|---|---|---|---|---|---|---|---|",
+        crate::scenario::secs(ALERT_BOUND_MS as u64)
+    );
     for n in narrowed {
         let lasted = format!("{:.1} s", (n.until_ms - n.from_ms) as f64 / 1000.0);
         for d in &n.directions {
             let _ = writeln!(
                 out,
-                "| {} | {lasted} | {} | {:.1} | {} | {} | {} | {} ms | {} |",
+                "| {} | {lasted} | {} | {:.1} | {} | {} | {} | {} ms | {} | {} |",
                 n.incident,
                 d.direction,
                 d.tracks_per_sec,
@@ -97,11 +155,12 @@ fn narrow_section(out: &mut String, narrowed: &[Narrowed]) {
                 d.backlog,
                 d.drained_after_ms,
                 d.latency_ms
-                    .map_or("-".into(), |(p50, p99, _)| format!("{p50} ms / {p99} ms"))
+                    .map_or("-".into(), |(p50, p99, _)| format!("{p50} ms / {p99} ms")),
+                alerts_within(&d.alerts)
             );
         }
     }
-    out.push_str("\nBytes are what the direction's link sidecars carried from the sending nation while the bearer was narrow (batches, signatures, proofs and NATS protocol), divided by the tracks delivered across it meanwhile. Latency is of the tracks published while it was narrow.\n");
+    out.push_str("\nBytes are what the direction's link sidecars carried from the sending nation while the bearer was narrow (batches, signatures, proofs and NATS protocol), divided by the tracks delivered across it meanwhile. Latency is of the tracks published while it was narrow. An alert should cross within the bound while tracks saturate the bearer: the last column says how many of the alerts raised meanwhile did (reported, not an invariant).\n");
 }
 
 fn flood_section(out: &mut String, flooded: &[Flooded]) {
@@ -168,6 +227,11 @@ mod tests {
                     backlog: 21_000,
                     drained_after_ms: 7_400,
                     latency_ms: Some((14_000, 29_000, 29_500)),
+                    alerts: AlertsAcross {
+                        delivered: 30,
+                        within_bound: 4,
+                        latency_ms: Some((9_000, 21_000, 21_000)),
+                    },
                 }],
             }],
             flooded: vec![Flooded {
@@ -182,6 +246,11 @@ mod tests {
                 }],
                 held_back: vec![("USA->GBR".into(), 6_000, 31_000)],
             }],
+            alert_deliveries: [
+                ("USA->GBR".to_string(), vec![(1_100, 100), (2_300, 300)]),
+                ("GBR->USA".to_string(), vec![(1_050, 50)]),
+            ]
+            .into(),
             ..Default::default()
         };
         assert_eq!(
@@ -189,7 +258,12 @@ mod tests {
             "100 tracks/s per producer; USA 2000 tracks/s from 10 s to 15 s"
         );
         let console = console(&report).join("\n");
-        assert!(console.contains("USA->GBR: 84.2 tracks/s across it, 380 B per track on the bearer, 21000 waiting when it widened (drained in 7400 ms), latency p50 14000 ms, p99 29000 ms"), "{console}");
+        assert!(console.contains("USA->GBR: 84.2 tracks/s across it, 380 B per track on the bearer, 21000 waiting when it widened (drained in 7400 ms), latency p50 14000 ms, p99 29000 ms; alerts 4 of 30 within 2 s (p99 21000 ms)"), "{console}");
+        assert!(
+            console
+                .contains("alerts      3 delivered; the slowest direction, USA->GBR: p99 300 ms"),
+            "{console}"
+        );
         assert!(
             console.contains(
                 "GBR->FRA: latency before p50 40 ms, p99 90 ms, during p50 45 ms, p99 120 ms"

@@ -6,7 +6,9 @@
 //!   direction across it: tracks per second delivered while it was narrow,
 //!   the bytes the sidecars carried per track delivered (what the wire
 //!   format costs on the bearer: batches, signatures, proofs, protocol),
-//!   the backlog when it widened again and the time to drain it.
+//!   the backlog when it widened again and the time to drain it; and the
+//!   alerts raised meanwhile: how many arrived within [`ALERT_BOUND_MS`]
+//!   while tracks saturated the bearer.
 //! - **A flood** (one nation publishing far above its partners' quota):
 //!   every other direction's latency before the flood and during it, so a
 //!   reader sees whether the flood slowed anyone else; and the flooding
@@ -17,6 +19,22 @@ use std::collections::BTreeMap;
 use super::{percentiles, Evidence};
 use crate::ledger::LinkSample;
 use crate::scenario::{bearer, Action};
+
+/// How soon an alert must cross a narrow bearer: a few of its round
+/// trips. Reported, not an invariant: it is what an alerting cell asks of
+/// the mesh, measured.
+pub const ALERT_BOUND_MS: i64 = 2_000;
+
+/// The alerts raised while a bearer was narrow, one direction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertsAcross {
+    /// Alerts published while it was narrow and delivered (at any time).
+    pub delivered: u64,
+    /// Of those, delivered within [`ALERT_BOUND_MS`] of their publishing.
+    pub within_bound: u64,
+    /// (p50, p99, max) ms from publish to delivery.
+    pub latency_ms: Option<(i64, i64, i64)>,
+}
 
 /// One direction across a narrow bearer.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +55,8 @@ pub struct NarrowDirection {
     /// (p50, p99, max) ms from publish to delivery of the tracks published
     /// while it was narrow.
     pub latency_ms: Option<(i64, i64, i64)>,
+    /// The alerts published while it was narrow.
+    pub alerts: AlertsAcross,
 }
 
 /// A degradation with a bandwidth limit, and what crossed it.
@@ -89,8 +109,9 @@ fn published_and_delivered(firsts: &[(i64, i64)]) -> impl Iterator<Item = (i64, 
     firsts.iter().map(|(t, late)| (t - late, *t))
 }
 
-/// Every bandwidth-limited degradation in the event ledger.
-pub fn narrowed(evidence: &Evidence, firsts: Firsts) -> Vec<Narrowed> {
+/// Every bandwidth-limited degradation in the event ledger; `firsts` are
+/// the tracks' first deliveries, `alerts` the alerts'.
+pub fn narrowed(evidence: &Evidence, firsts: Firsts, alerts: Firsts) -> Vec<Narrowed> {
     let mut out = Vec::new();
     for (i, e) in evidence.events.iter().enumerate() {
         let Action::Degrade {
@@ -109,7 +130,11 @@ pub fn narrowed(evidence: &Evidence, firsts: Firsts) -> Vec<Narrowed> {
         let (lo, hi) = bearer(a, b);
         let directions = [(lo, hi), (hi, lo)]
             .into_iter()
-            .map(|(from, to)| narrow_direction(evidence, firsts, from, to, e.t_ms, until))
+            .map(|(from, to)| {
+                let mut d = narrow_direction(evidence, firsts, from, to, e.t_ms, until);
+                d.alerts = alerts_across(alerts, &d.direction, e.t_ms, until);
+                d
+            })
             .collect();
         out.push(Narrowed {
             incident: e.action.clone(),
@@ -158,6 +183,29 @@ fn narrow_direction(
         bytes_per_track: (inside > 0).then(|| bytes as f64 / inside as f64),
         backlog: waited.len() as u64,
         drained_after_ms: waited.iter().copied().max().unwrap_or(0),
+        latency_ms: percentiles(&mut latency),
+        alerts: AlertsAcross {
+            delivered: 0,
+            within_bound: 0,
+            latency_ms: None,
+        },
+    }
+}
+
+/// The alerts of `direction` published in `[start, until)`.
+fn alerts_across(alerts: Firsts, direction: &str, start: i64, until: i64) -> AlertsAcross {
+    let mut latency: Vec<i64> = alerts
+        .get(direction)
+        .map(|f| {
+            published_and_delivered(f)
+                .filter(|(p, _)| *p >= start && *p < until)
+                .map(|(p, t)| t - p)
+                .collect()
+        })
+        .unwrap_or_default();
+    AlertsAcross {
+        delivered: latency.len() as u64,
+        within_bound: latency.iter().filter(|l| **l <= ALERT_BOUND_MS).count() as u64,
         latency_ms: percentiles(&mut latency),
     }
 }
@@ -312,7 +360,13 @@ mod tests {
         let mut usa_gbr: Vec<(i64, i64)> = (0..20).map(|i| (1_500 + i * 400, 300)).collect();
         usa_gbr.extend([(11_200, 1_000), (11_400, 2_000), (11_900, 3_000)]);
         firsts.insert("USA->GBR".to_string(), usa_gbr);
-        let n = narrowed(&narrow_satcom(), &firsts);
+        let mut alerts = BTreeMap::new();
+        // Alerts published at 2 s, 5 s and 9 s: 400 ms, 1.5 s, 6 s late.
+        alerts.insert(
+            "USA->GBR".to_string(),
+            vec![(2_400, 400), (6_500, 1_500), (15_000, 6_000)],
+        );
+        let n = narrowed(&narrow_satcom(), &firsts, &alerts);
         assert_eq!(n.len(), 1);
         assert_eq!((n[0].from_ms, n[0].until_ms), (1_000, 11_000));
         let [gbr_usa, usa_gbr] = [&n[0].directions[0], &n[0].directions[1]];
@@ -324,13 +378,22 @@ mod tests {
         assert_eq!(usa_gbr.bytes_per_track, Some(4_500.0));
         assert_eq!((usa_gbr.backlog, usa_gbr.drained_after_ms), (3, 900));
         assert_eq!(usa_gbr.latency_ms, Some((300, 3_000, 3_000)));
+        assert_eq!(
+            usa_gbr.alerts,
+            AlertsAcross {
+                delivered: 3,
+                within_bound: 2,
+                latency_ms: Some((1_500, 6_000, 6_000)),
+            }
+        );
+        assert_eq!(gbr_usa.alerts.delivered, 0);
         // Where the kernel counted the bytes on the wire, that count is
         // used: the relay may read ahead of a narrow bearer.
         let mut evidence = narrow_satcom();
         for s in evidence.links.get_mut("USA-GBR-0").unwrap() {
             s.wire_bytes = Some(s.from_upstream / 2);
         }
-        let n = narrowed(&evidence, &firsts);
+        let n = narrowed(&evidence, &firsts, &alerts);
         assert_eq!(n[0].directions[1].bytes, 45_000);
     }
 
@@ -340,7 +403,7 @@ mod tests {
         if let Action::Degrade { rate_kbit, .. } = &mut e.events[0].event {
             *rate_kbit = 0;
         }
-        assert!(narrowed(&e, &BTreeMap::new()).is_empty());
+        assert!(narrowed(&e, &BTreeMap::new(), &BTreeMap::new()).is_empty());
     }
 
     #[test]

@@ -364,3 +364,45 @@ fn message_ids_parse_and_others_are_ignored() {
     assert_eq!(parse_msg_id("GBR#3"), None);
     assert_eq!(parse_msg_id("USA.radar-1.tracks.x"), None);
 }
+
+#[test]
+fn alerts_are_verified_like_tracks_and_their_latency_is_kept_apart() {
+    // The pair topology with an alert feed, as the exercise adds one.
+    let text = include_str!("../../../topologies/pair.toml");
+    let base = pair();
+    let with_alerts = crate::layout::with_alert_feeds(text, &base);
+    let topology = parse_topology(&with_alerts, "pair.toml".as_ref()).unwrap();
+    let mut e = clean();
+    let ok = label("SECRET", &["GBR"], &[]);
+    let alert = |r: ProducerRecord| match r {
+        ProducerRecord::Published {
+            t_ms,
+            origin,
+            producer,
+            seq,
+            label,
+            ..
+        } => ProducerRecord::Published {
+            t_ms,
+            origin,
+            producer,
+            feed: crate::layout::ALERT_FEED.into(),
+            seq,
+            label,
+        },
+        other => other,
+    };
+    e.published.push(alert(published(1, 500, ok.clone())));
+    let mut d = delivered(1, 900, ok, 880);
+    if let AlertsRecord::Delivered { feed, .. } = &mut d {
+        *feed = crate::layout::ALERT_FEED.into();
+    }
+    e.delivered.get_mut("GBR").unwrap().push(d);
+    let r = verify(&topology, &e);
+    assert!(r.passed(), "{:?}", r.failures);
+    assert_eq!(r.links["USA->GBR"].delivered, 3, "two tracks and an alert");
+    assert_eq!(r.alert_deliveries["USA->GBR"], vec![(900, 400)]);
+    // The tracks' latency is the tracks' alone.
+    assert_eq!(r.first_deliveries["USA->GBR"].len(), 2);
+    assert_eq!(r.links["USA->GBR"].latency_ms, Some((50, 50, 50)));
+}
