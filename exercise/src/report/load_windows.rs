@@ -168,7 +168,7 @@ fn flood_section(out: &mut String, flooded: &[Flooded]) {
     for f in flooded {
         let _ = writeln!(
             out,
-            "{} for {:.1} s. The other directions' latency, of tracks published before the flood and during it:\n",
+            "{} for {:.1} s. The other directions' latency, of tracks published just before the flood (as long a time as it lasted) and during it:\n",
             f.incident,
             (f.until_ms - f.from_ms) as f64 / 1000.0
         );

@@ -10,7 +10,8 @@
 //!   alerts raised meanwhile: how many arrived within [`ALERT_BOUND_MS`]
 //!   while tracks saturated the bearer.
 //! - **A flood** (one nation publishing far above its partners' quota):
-//!   every other direction's latency before the flood and during it, so a
+//!   every other direction's latency just before the flood (as long a
+//!   time as it lasted) and during it, so a
 //!   reader sees whether the flood slowed anyone else; and the flooding
 //!   nation's own backlog, which its partners' quotas hold back and which
 //!   drains after it.
@@ -77,7 +78,8 @@ pub struct Narrowed {
 pub struct FloodLatency {
     /// `FROM->TO`.
     pub direction: String,
-    /// (p50, p99, max) of tracks published before the flood.
+    /// (p50, p99, max) of tracks published in as long a time just before
+    /// the flood (not from the start: a mesh coming up is slower).
     pub before_ms: Option<(i64, i64, i64)>,
     /// Of tracks published during it.
     pub during_ms: Option<(i64, i64, i64)>,
@@ -273,7 +275,7 @@ pub fn flooded(evidence: &Evidence, firsts: Firsts) -> Vec<Flooded> {
             };
             others.push(FloodLatency {
                 direction: direction.clone(),
-                before_ms: latency(&|p| p < e.t_ms),
+                before_ms: latency(&|p| p >= e.t_ms - (until - e.t_ms) && p < e.t_ms),
                 during_ms: latency(&|p| p >= e.t_ms && p < until),
             });
         }
@@ -427,10 +429,17 @@ mod tests {
             ..Evidence::default()
         };
         let mut firsts = BTreeMap::new();
-        // GBR->FRA: 40 ms before, 60 ms during.
+        // GBR->FRA: 40 ms just before, 60 ms during; the slow one at the
+        // start (published at 100 ms) is outside the window before.
         firsts.insert(
             "GBR->FRA".to_string(),
-            vec![(5_040, 40), (9_040, 40), (12_060, 60), (14_060, 60)],
+            vec![
+                (1_000, 900),
+                (5_040, 40),
+                (9_040, 40),
+                (12_060, 60),
+                (14_060, 60),
+            ],
         );
         // USA->GBR: two published during the flood, delivered after it.
         firsts.insert(
