@@ -335,6 +335,43 @@ fn exercise_commands_refuse_bad_arguments_before_touching_docker() {
         stderr.contains("cannot read the topology file /nonexistent/t.toml"),
         "{stderr}"
     );
+    // A load or a bandwidth no exercise can have.
+    let refused = [
+        (
+            &[
+                "exercise",
+                "run",
+                "--scenario",
+                "cut-30s",
+                "--rate",
+                "0",
+                "--dir",
+                &d,
+            ][..],
+            "--rate: a rate of 0 tracks/s: use 1 to 100000",
+        ),
+        (
+            &["exercise", "up", "--rate", "0", "--dir", &d][..],
+            "--rate 0: a rate of 0 tracks/s",
+        ),
+        (
+            &[
+                "exercise",
+                "degrade",
+                "--dir",
+                &d,
+                "USA-GBR",
+                "--rate-kbit",
+                "4",
+            ][..],
+            "--rate-kbit 4: at least 8; cut the link instead",
+        ),
+    ];
+    for (args, why) in refused {
+        let (code, _, stderr) = coalition(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
     assert!(
         !dir.path().join("ex").exists(),
         "nothing is written for a refused command"

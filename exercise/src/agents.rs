@@ -121,7 +121,7 @@ pub async fn produce(
     let alerts = alert_feed(&topology, &opts.nation, producer_id).map(|alert_feed| {
         tokio::spawn(raise_alerts(
             std::sync::Arc::clone(&producer),
-            AlertPlan {
+            Schedule {
                 topology: topology.clone(),
                 nation: nation.clone(),
                 feed: alert_feed,
@@ -131,6 +131,35 @@ pub async fn produce(
             shutdown.clone(),
         ))
     });
+    let tracks = Schedule {
+        topology,
+        nation,
+        feed: feed.to_string(),
+        start,
+    };
+    publish_tracks(&producer, &tracks, &tx, &mut shutdown).await;
+    if let Some(alerts) = alerts {
+        let _ = alerts.await;
+    }
+    // Batches kept after a failure are published again by a flush.
+    if let Err(e) = producer.flush().await {
+        let _ = tx.send(Outcome::Refused(format!("final flush: {e}"))).await;
+    }
+    drop(tx);
+    recorder
+        .await
+        .map_err(|e| ExerciseError::Runtime(format!("the receipt recorder stopped: {e}")))?
+}
+
+/// Publishes what the load says is due, every [`TICK`], until the run's
+/// time is up (or `shutdown`); hands each pending receipt to the recorder.
+async fn publish_tracks(
+    producer: &Producer,
+    plan: &Schedule,
+    tx: &mpsc::Sender<Outcome>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let (start, nation, feed) = (&plan.start, &plan.nation, plan.feed.as_str());
     let t0 = start.t0_ms;
     let mut sent = 0u64;
     let mut tick = tokio::time::interval(TICK);
@@ -142,12 +171,12 @@ pub async fn produce(
             continue;
         }
         let elapsed = (now - t0) as u64;
-        let due = start.load.due(&opts.nation, elapsed, start.duration_ms);
+        let due = start.load.due(&nation.code, elapsed, start.duration_ms);
         while sent < due {
             let n = sent + 1;
-            let label = expect::label_for(&topology, &nation, n);
+            let label = expect::label_for(&plan.topology, nation, n);
             let track = TrackV1 {
-                track_id: format!("{}-T{n}", opts.nation),
+                track_id: format!("{}-T{n}", nation.code),
                 latitude_deg: 50.0 + (n % 1000) as f64 * 0.001,
                 longitude_deg: 1.0,
                 confidence: 0.8,
@@ -179,17 +208,6 @@ pub async fn produce(
             break;
         }
     }
-    if let Some(alerts) = alerts {
-        let _ = alerts.await;
-    }
-    // Batches kept after a failure are published again by a flush.
-    if let Err(e) = producer.flush().await {
-        let _ = tx.send(Outcome::Refused(format!("final flush: {e}"))).await;
-    }
-    drop(tx);
-    recorder
-        .await
-        .map_err(|e| ExerciseError::Runtime(format!("the receipt recorder stopped: {e}")))?
 }
 
 /// Alerts each producer raises per second, beside its tracks.
@@ -205,8 +223,8 @@ fn alert_feed(topology: &Topology, nation: &str, producer: &str) -> Option<Strin
         .map(|f| f.name.clone())
 }
 
-/// Where and when a producer raises its alerts.
-struct AlertPlan {
+/// What a producer publishes on one feed, and when.
+struct Schedule {
     topology: Topology,
     nation: coalition_topology::Nation,
     feed: String,
@@ -218,7 +236,7 @@ struct AlertPlan {
 /// to the recorder.
 async fn raise_alerts(
     producer: std::sync::Arc<Producer>,
-    plan: AlertPlan,
+    plan: Schedule,
     tx: mpsc::Sender<Outcome>,
     mut shutdown: watch::Receiver<bool>,
 ) {

@@ -249,8 +249,7 @@ fn grid(svg: &mut Svg, frame: &Frame, scales: &Scales, rate_top: f64, lat_top: f
 }
 
 /// Deliveries per second; a second above the axis is drawn at the top with
-/// a triangle and its value, the second direction's value a line lower so
-/// two bursts at once stay readable.
+/// a triangle and its value, on one of the direction's own two text lines.
 fn rates(
     svg: &mut Svg,
     frame: &Frame,
@@ -268,6 +267,7 @@ fn rates(
     svg.polyline(&points, pen.colour, (pen.width, pen.opacity), "");
     // One triangle per run of seconds above the axis, at its highest.
     let mut run: Option<(f64, f64)> = None;
+    let mut bursts = 0usize;
     for (s, v) in d.rate.iter().copied().chain([(f64::MAX, 0.0)]) {
         if v > max {
             run = Some(run.map_or((s, v), |(rs, rv)| if v > rv { (s, v) } else { (rs, rv) }));
@@ -280,7 +280,10 @@ fn rates(
             let text = format!("{}/s", human(rv));
             // Beside the triangle, on its left near the right edge.
             let font = Font::plain(10.0, pen.colour).bold();
-            let y = top + 10.0 + 12.0 * row as f64;
+            // Each direction has two lines of its own, used in turn, so
+            // neither two bursts at once nor two close together overlap.
+            let y = top + 10.0 + 12.0 * (2 * row + bursts % 2) as f64;
+            bursts += 1;
             if x + 7.0 + text_width(&text, 10.0) > frame.right {
                 svg.text((x - 7.0, y), font.anchored("end"), &text);
             } else {
