@@ -43,6 +43,16 @@ pub enum SdkError {
         /// The server's answer.
         detail: String,
     },
+    /// Closing an unnamed subscription could not delete its consumer.
+    #[error("closing the subscription could not delete its consumer {consumer} on {stream}: {detail}. The server removes it after 5 idle minutes")]
+    Close {
+        /// The stream.
+        stream: String,
+        /// The consumer.
+        consumer: String,
+        /// What the server said.
+        detail: String,
+    },
     /// A key, certificate or label given to the SDK is not usable.
     #[error("{0}")]
     Identity(String),
@@ -116,6 +126,15 @@ impl SdkError {
             },
             SdkError::Consume { stream, detail } => SdkError::Consume {
                 stream: stream.clone(),
+                detail: detail.clone(),
+            },
+            SdkError::Close {
+                stream,
+                consumer,
+                detail,
+            } => SdkError::Close {
+                stream: stream.clone(),
+                consumer: consumer.clone(),
                 detail: detail.clone(),
             },
             SdkError::Identity(m) => SdkError::Identity(m.clone()),

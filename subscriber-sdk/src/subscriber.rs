@@ -243,11 +243,11 @@ impl Subscriber {
         for kind in topic.kinds() {
             lanes.push(self.lane(kind, &name, topic.filter_subject(kind)).await?);
         }
-        Ok(Subscription::new(SubscriptionCore::new(
-            lanes,
-            self.certs.clone(),
-            self.delivered.clone(),
-        )))
+        let ephemeral_name = self.durable.is_none().then(|| name.clone());
+        Ok(Subscription::new(
+            SubscriptionCore::new(lanes, self.certs.clone(), self.delivered.clone()),
+            ephemeral_name,
+        ))
     }
 
     async fn lane(&self, kind: Kind, name: &str, filter: String) -> Result<Lane, SdkError> {

@@ -180,6 +180,15 @@ impl SubscriptionCore {
         self.lanes.iter().map(|l| l.stream_name).collect()
     }
 
+    /// Each lane's stream, by name, for deleting the subscription's
+    /// consumers when it closes.
+    pub(crate) fn stream_handles(&self) -> Vec<(&'static str, jetstream::stream::Stream)> {
+        self.lanes
+            .iter()
+            .map(|l| (l.stream_name, l.stream.clone()))
+            .collect()
+    }
+
     /// The next event: a delivery, or a record skipped and why.
     pub async fn next_event(&mut self) -> Option<Result<SubscriptionEvent, SdkError>> {
         loop {

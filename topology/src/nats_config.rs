@@ -243,6 +243,11 @@ fn home_account(out: &mut String, topology: &Topology, code: &str) {
     for kind in Kind::ALL {
         publish.extend(consumer_api("$JS.API", streams::inbound(kind)));
         publish.extend(consumer_api("$JS.API", streams::outbound(kind)));
+        // A subscription that closes deletes the consumers it made.
+        publish.push(format!(
+            "$JS.API.CONSUMER.DELETE.{}.*",
+            streams::inbound(kind)
+        ));
     }
     // Look up a producer certificate by subject (batches name it by digest).
     publish.push(format!("$JS.API.STREAM.MSG.GET.{}", streams::CONTROL));

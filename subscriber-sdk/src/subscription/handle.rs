@@ -9,6 +9,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use async_nats::jetstream;
 use futures::future::BoxFuture;
 use futures::Stream;
 
@@ -17,6 +18,14 @@ use crate::events::SubscriptionEvent;
 use crate::{Delivery, SdkError};
 
 type Event = Option<Result<SubscriptionEvent, SdkError>>;
+
+fn consumer_not_found(e: &jetstream::stream::ConsumerError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::stream::ConsumerErrorKind::JetStream(j)
+            if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND
+    )
+}
 
 /// A stream of verified deliveries (and, through
 /// [`Subscription::next_event`], of the records skipped and why).
@@ -34,6 +43,18 @@ pub struct Subscription {
     core: Option<Box<SubscriptionCore>>,
     waiting: Option<BoxFuture<'static, (Box<SubscriptionCore>, Event)>>,
     streams: Vec<&'static str>,
+    /// For an unnamed subscription, the consumers it made: `close` deletes
+    /// them. A named one's are kept for the next subscriber of that name.
+    ephemeral: Option<Ephemeral>,
+}
+
+/// The consumers (one per lane, one name) of a subscription that was not
+/// given a durable name.
+pub(crate) struct Ephemeral {
+    /// The consumer name, on every lane's stream.
+    pub name: String,
+    /// Each lane's stream.
+    pub streams: Vec<(&'static str, jetstream::stream::Stream)>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -45,12 +66,60 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(core: SubscriptionCore) -> Self {
+    /// `ephemeral_name`: the consumer name of an unnamed subscription
+    /// (deleted on [`Subscription::close`]); `None` for a named one.
+    pub(crate) fn new(core: SubscriptionCore, ephemeral_name: Option<String>) -> Self {
+        let ephemeral = ephemeral_name.map(|name| Ephemeral {
+            name,
+            streams: core.stream_handles(),
+        });
         Subscription {
             streams: core.streams(),
             core: Some(Box::new(core)),
             waiting: None,
+            ephemeral,
         }
+    }
+
+    /// Stops receiving and leaves nothing behind that the subscriber did
+    /// not ask to keep.
+    ///
+    /// - An unnamed subscription's consumers are deleted from the server at
+    ///   once (without `close` they are removed after 5 idle minutes).
+    /// - A named one's ([`crate::SubscriberOptions::durable`]) are kept: the
+    ///   next subscription under that name resumes where this one stopped.
+    ///
+    /// Either way, deliveries not acknowledged are not lost: a named
+    /// subscription gets them again, and an unnamed one never had a
+    /// position to keep.
+    ///
+    /// ```no_run
+    /// # async fn demo(tracks: coalition_sdk::Subscription) -> Result<(), coalition_sdk::SdkError> {
+    /// tracks.close().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(mut self) -> Result<(), SdkError> {
+        // Stop reading first: the pull requests end with the core.
+        self.waiting = None;
+        self.core = None;
+        let Some(Ephemeral { name, streams }) = self.ephemeral.take() else {
+            return Ok(());
+        };
+        for (stream_name, stream) in streams {
+            match stream.delete_consumer(&name).await {
+                Ok(_) => {}
+                // Already gone (its idle limit passed): nothing is left.
+                Err(e) if consumer_not_found(&e) => {}
+                Err(e) => {
+                    return Err(SdkError::Close {
+                        stream: stream_name.into(),
+                        consumer: name,
+                        detail: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The next delivery. Records skipped are not returned, but each is

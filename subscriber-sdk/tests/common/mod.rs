@@ -201,6 +201,18 @@ pub async fn subscriber(mesh: &Mesh, durable: &str) -> Subscriber {
     .expect("subscriber connects")
 }
 
+/// GBR's subscriber with no durable name: its subscriptions are unnamed.
+pub async fn unnamed_subscriber(mesh: &Mesh) -> Subscriber {
+    within(
+        "subscriber connect",
+        SubscriberOptions::from_clients(mesh.clients("GBR").expect("clients"))
+            .trust_anchors(anchors(mesh))
+            .connect(),
+    )
+    .await
+    .expect("subscriber connects")
+}
+
 pub fn label() -> Label {
     Label::new("USA", "SECRET", &["GBR"])
 }
