@@ -10,7 +10,10 @@
 //!
 //! A digest looked for in vain is remembered for a while: further batches
 //! naming it get one look, not another wait, so a run of them cannot stall
-//! the subscription 10 s each.
+//! the subscription 10 s each. "In vain" means CONTROL answered that it
+//! holds no such certificate: while CONTROL cannot answer at all (every
+//! server of the nation restarting), the lookup waits and nothing is
+//! refused.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +28,8 @@ use prost::Message as _;
 /// How long a certificate may take to appear on CONTROL (the bridge stores
 /// it before the batch, but a replica may lag).
 const WAIT: Duration = Duration::from_secs(10);
+/// How often a lookup that CONTROL cannot answer is logged as a warning.
+const UNAVAILABLE_WARNING: Duration = Duration::from_secs(30);
 /// How long a digest looked for in vain gets one look instead of a wait.
 const REMEMBER_MISSING: Duration = Duration::from_secs(60);
 /// At most this many missing digests are remembered.
@@ -49,7 +54,8 @@ impl Certificates {
     }
 
     /// The verified certificate named `digest` of `origin`'s `producer`:
-    /// from the cache, else from CONTROL (waiting up to 10 s for it).
+    /// from the cache, else from CONTROL (waiting up to 10 s for it once
+    /// CONTROL answers, and as long as it takes for CONTROL to answer).
     pub(crate) async fn get(
         &self,
         origin: &str,
@@ -65,20 +71,33 @@ impl Certificates {
         } else {
             WAIT
         };
-        let deadline = tokio::time::Instant::now() + wait;
+        // The wait counts from CONTROL's first answer that it holds no such
+        // certificate. While CONTROL cannot answer at all (its servers
+        // restarting), nothing is decided: the lookup is tried again.
+        let mut deadline = None;
         let mut pause = Duration::from_millis(100);
+        let mut failing_since: Option<tokio::time::Instant> = None;
         loop {
             match self.control.get_last_raw_message_by_subject(&subject).await {
                 Ok(message) => return self.add(&message.payload, digest).await,
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
-                Err(e) => {
-                    tracing::debug!(%subject, error = %e, "certificate lookup failed; retrying")
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
+                    failing_since = None;
+                    let at = *deadline.get_or_insert(tokio::time::Instant::now() + wait);
+                    if tokio::time::Instant::now() + pause > at {
+                        tracing::warn!(%subject, "certificate not found on CONTROL");
+                        self.note_missing(digest);
+                        return Err(DenyReason::UnknownCertificate);
+                    }
                 }
-            }
-            if tokio::time::Instant::now() + pause > deadline {
-                tracing::warn!(%subject, "certificate not found on CONTROL");
-                self.note_missing(digest);
-                return Err(DenyReason::UnknownCertificate);
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= UNAVAILABLE_WARNING {
+                        tracing::warn!(%subject, error = %e, "CONTROL unavailable; still waiting for the certificate");
+                        failing_since = Some(tokio::time::Instant::now());
+                    } else {
+                        tracing::debug!(%subject, error = %e, "certificate lookup failed; retrying");
+                    }
+                }
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
