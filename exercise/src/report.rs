@@ -95,6 +95,16 @@ fn when((first, last): (i64, i64)) -> String {
     )
 }
 
+/// A table cell `p50 ms / p99 ms` of (p50, p99, max).
+fn p50_p99_cell((p50, p99, _): (i64, i64, i64)) -> String {
+    format!("{p50} ms / {p99} ms")
+}
+
+/// How long an incident lasted, `30.0 s`.
+fn lasted(from_ms: i64, until_ms: i64) -> String {
+    format!("{:.1} s", (until_ms - from_ms) as f64 / 1000.0)
+}
+
 /// `GBR 11 ms`, one per bridge that applied the notice.
 fn applied_after(e: &crate::verify::Enforcement, sep: &str) -> Vec<String> {
     e.applied_after_ms
@@ -200,7 +210,7 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
         let _ = writeln!(out, "\n## Catch-up after each outage\n");
         out.push_str("| outage | lasted | direction | messages waiting | all delivered after it ended | their latency p50 / p99 | withheld by a notice |\n|---|---|---|---|---|---|---|\n");
         for c in &report.catch_up {
-            let lasted = format!("{:.1} s", (c.until_ms - c.from_ms) as f64 / 1000.0);
+            let lasted = lasted(c.from_ms, c.until_ms);
             if c.directions.is_empty() {
                 let _ = writeln!(out, "| {} | {lasted} | - | 0 | - | - | 0 |", c.outage);
             }
@@ -212,8 +222,7 @@ pub fn markdown(scenario: &str, summary_line: &str, report: &Report, plot: &str)
                     d.direction,
                     d.backlog,
                     d.drained_after_ms,
-                    d.latency_ms
-                        .map_or("-".into(), |(p50, p99, _)| format!("{p50} ms / {p99} ms")),
+                    d.latency_ms.map_or("-".into(), p50_p99_cell),
                     d.withheld
                 );
             }

@@ -142,7 +142,7 @@ fn narrow_section(out: &mut String, narrowed: &[Narrowed]) {
         crate::scenario::secs(ALERT_BOUND_MS as u64)
     );
     for n in narrowed {
-        let lasted = format!("{:.1} s", (n.until_ms - n.from_ms) as f64 / 1000.0);
+        let lasted = super::lasted(n.from_ms, n.until_ms);
         for d in &n.directions {
             let _ = writeln!(
                 out,
@@ -154,8 +154,7 @@ fn narrow_section(out: &mut String, narrowed: &[Narrowed]) {
                 bytes_per_track(d.bytes_per_track),
                 d.backlog,
                 d.drained_after_ms,
-                d.latency_ms
-                    .map_or("-".into(), |(p50, p99, _)| format!("{p50} ms / {p99} ms")),
+                d.latency_ms.map_or("-".into(), super::p50_p99_cell),
                 alerts_within(&d.alerts)
             );
         }
@@ -173,9 +172,7 @@ fn flood_section(out: &mut String, flooded: &[Flooded]) {
             (f.until_ms - f.from_ms) as f64 / 1000.0
         );
         out.push_str("| direction | before p50 / p99 | during p50 / p99 |\n|---|---|---|\n");
-        let cell = |l: Option<(i64, i64, i64)>| {
-            l.map_or("-".into(), |(p50, p99, _)| format!("{p50} ms / {p99} ms"))
-        };
+        let cell = |l: Percentiles| l.map_or("-".into(), super::p50_p99_cell);
         for o in &f.others {
             let _ = writeln!(
                 out,
