@@ -102,9 +102,17 @@ pub(crate) fn header_u64(hdrs: Option<&async_nats::HeaderMap>, name: &str) -> Op
         .and_then(|v| v.as_str().parse().ok())
 }
 
-/// A feed, whatever the subject it is on (released, or admitted in any
-/// schema version): (kind, origin, producer, feed).
-type FeedId = (coalition_topology::Kind, String, String, String);
+/// A feed (for alerts, one topic of it), whatever the subject it is on
+/// (released, or admitted in any schema version): (kind, origin, producer,
+/// feed, topic). A break found on one topic's subject is carried on that
+/// topic's subjects only, where its subscribers look for it.
+type FeedId = (
+    coalition_topology::Kind,
+    String,
+    String,
+    String,
+    Option<coalition_topology::AlertTopic>,
+);
 
 /// The feed of a released or admitted subject.
 fn feed_id(subject: &str) -> Option<FeedId> {
@@ -115,14 +123,16 @@ fn feed_id(subject: &str) -> Option<FeedId> {
             origin,
             producer,
             feed,
+            topic,
         }
         | Subject::Inbound {
             kind,
             origin,
             producer,
             feed,
+            topic,
             ..
-        } => Some((kind, origin, producer, feed)),
+        } => Some((kind, origin, producer, feed, topic)),
         _ => None,
     }
 }
@@ -452,7 +462,7 @@ mod tests {
 
     #[test]
     fn a_batch_not_committed_is_checked_again_from_the_same_state() {
-        const REL: &str = "rel.alert.USA.ops.alerts";
+        const REL: &str = "rel.alert.USA.ops.alerts.air.severe";
         let mut state = ChainState::default();
         let h1 = hdrs(1, 0);
         state.commit(state.read_inputs([(REL, Some(&h1))], Target::Home));
@@ -473,19 +483,28 @@ mod tests {
         );
         assert_eq!(stream_for("dlq.ingress.bad_signature"), None);
         assert_eq!(
-            stream_for("rel.alert.USA.radar-1.alerts"),
+            stream_for("rel.alert.USA.radar-1.alerts.air.minor"),
             Some("RELEASED_ALERTS")
         );
+        assert_eq!(stream_for("rel.alert.USA.radar-1.alerts"), None);
         let feed = Some((
             coalition_topology::Kind::Track,
             "USA".to_string(),
             "radar-1".to_string(),
             "tracks".to_string(),
+            None,
         ));
         assert_eq!(feed_id("rel.track.USA.radar-1.tracks"), feed);
         assert_eq!(feed_id("in.track.USA.radar-1.tracks.v12"), feed);
         assert_eq!(feed_id("in.track.USA.radar-1.tracks.v1"), feed);
         assert_eq!(feed_id("in.track.USA.radar-1.tracks"), None);
         assert_eq!(feed_id("dlq.ingress.bad_proof"), None);
+        // An alert feed's topics are chained, and carry breaks, apart.
+        let air = feed_id("rel.alert.USA.cell.alerts.air.severe").unwrap();
+        assert_eq!(
+            feed_id("in.alert.USA.cell.alerts.air.severe.v2"),
+            Some(air.clone())
+        );
+        assert_ne!(feed_id("in.alert.USA.cell.alerts.sea.severe.v2"), Some(air));
     }
 }

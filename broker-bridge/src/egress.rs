@@ -27,14 +27,15 @@ use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::{AuditDecision, AuditRecord};
 use coalition_topology::subjects::{self, Subject};
-use coalition_topology::Kind;
+use coalition_topology::{AlertTopic, Kind};
 
 use crate::audit_record::{per_record, record, DecisionFacts};
 use crate::deadletter::{dead_letter_batch, dead_letter_record};
 use crate::policy_state::PolicyState;
 use crate::rate::{paced_producer, Pace, ProducerPacing};
 use crate::stage::{
-    lane, open_on, Counted, CycleFacts, Decided, FeedKey, Incoming, Outgoing, Stage, Target,
+    check_topic, lane, open_on, subject_topic, Counted, CycleFacts, Decided, FeedKey, Incoming,
+    Outgoing, Stage, Target,
 };
 use crate::BridgeError;
 
@@ -215,9 +216,9 @@ pub(crate) fn verify_outbound(
         input,
         &ctx.state.certificates,
         now_ms,
-        |b| {
+        |b, topic| {
             (lane(b.message_type) == ctx.kind)
-                .then(|| subjects::outbound(ctx.kind, &b.producer_id, &b.feed))
+                .then(|| subjects::outbound(ctx.kind, &b.producer_id, &b.feed, topic))
         },
         |origin| origin == ctx.nation,
     )?;
@@ -237,7 +238,8 @@ fn from_paced(input: &Incoming, out: &mut Decided) -> Incoming {
             kind,
             producer,
             feed,
-        }) => subjects::outbound(kind, &producer, &feed),
+            topic,
+        }) => subjects::outbound(kind, &producer, &feed, topic.as_ref()),
         _ => input.subject.clone(),
     };
     Incoming {
@@ -303,7 +305,12 @@ fn defer(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, now_ms: i64, ou
     hdrs.insert(headers::SOURCE_SUBJECT, input.subject.as_str());
     out.outputs.push(Outgoing {
         target: Target::Home,
-        subject: subjects::paced(ctx.kind, &b.producer_id, &b.feed),
+        subject: subjects::paced(
+            ctx.kind,
+            &b.producer_id,
+            &b.feed,
+            subject_topic(&input.subject).as_ref(),
+        ),
         headers: hdrs,
         payload: input.payload.clone(),
         chain_seq: None,
@@ -339,6 +346,7 @@ fn release_to_partners(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, o
     let view: PolicyView<'_> = ctx.state.view();
     let key_id = hex::encode(v.certificate.key.id());
     let stage = ctx.mode.stage();
+    let topic = subject_topic(&input.subject);
     let mut released: Vec<Vec<usize>> = vec![Vec::new(); ctx.links.len()];
     for (index, r) in v.batch.records.iter().enumerate() {
         // Per record: the time a decision is audited with is taken just
@@ -349,6 +357,7 @@ fn release_to_partners(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, o
             ctx.state
                 .check_within_certificate(h, &v.certificate)
                 .and_then(|()| ctx.state.check_schema(h, now_ms))
+                .and_then(|()| check_topic(ctx.kind, topic.as_ref(), r))
         } else {
             Err(DenyReason::PayloadDigestMismatch)
         };
@@ -375,6 +384,11 @@ fn release_to_partners(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, o
                 input, &v.batch, index, stage, "-", reason,
             ));
             continue;
+        }
+        if ctx.kind == Kind::Alert {
+            out.counted.push(Counted::Alert {
+                fused: coalition_core::composite::is_fused(&h.derived_from),
+            });
         }
         let facts = MessageFacts {
             header: h,
@@ -416,7 +430,7 @@ fn release_to_partners(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, o
         }
     }
     for ((partner, _), keep) in ctx.links.iter().zip(released) {
-        publish_release(ctx, v, partner, &keep, out);
+        publish_release(ctx, v, partner, &keep, topic.as_ref(), out);
     }
 }
 
@@ -427,6 +441,7 @@ fn publish_release(
     v: &VerifiedBatch,
     partner: &str,
     keep: &[usize],
+    topic: Option<&AlertTopic>,
     out: &mut Decided,
 ) {
     let Some(&last) = keep.last() else {
@@ -458,7 +473,7 @@ fn publish_release(
     });
     out.outputs.push(Outgoing {
         target,
-        subject: subjects::released(ctx.kind, &b.origin, &b.producer_id, &b.feed),
+        subject: subjects::released(ctx.kind, &b.origin, &b.producer_id, &b.feed, topic),
         headers: hdrs,
         payload,
         chain_seq: Some(top),

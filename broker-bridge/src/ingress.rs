@@ -21,14 +21,17 @@ use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::AuditDecision;
 use coalition_topology::subjects;
-use coalition_topology::Kind;
+use coalition_topology::{AlertTopic, Kind};
 
 use crate::audit_record::{per_record, record, DecisionFacts};
 use crate::deadletter::{dead_letter_batch, dead_letter_record};
 use crate::policy_state::PolicyState;
 use crate::rate::PartnerPace;
 use crate::serve::{serve, Admitted};
-use crate::stage::{lane, open_on, Counted, CycleFacts, Decided, FeedKey, Incoming, Stage, Target};
+use crate::stage::{
+    check_topic, lane, open_on, subject_topic, Counted, CycleFacts, Decided, FeedKey, Incoming,
+    Stage, Target,
+};
 
 /// The ingress stage for one partner and lane.
 pub(crate) struct IngressStage {
@@ -89,9 +92,9 @@ fn verify_released(
         input,
         &ctx.state.certificates,
         now_ms,
-        |b| {
+        |b, topic| {
             (lane(b.message_type) == ctx.kind)
-                .then(|| subjects::released(ctx.kind, &b.origin, &b.producer_id, &b.feed))
+                .then(|| subjects::released(ctx.kind, &b.origin, &b.producer_id, &b.feed, topic))
         },
         |origin| origin == ctx.partner,
     )
@@ -102,6 +105,7 @@ fn admit_record(
     ctx: &IngressStage,
     v: &VerifiedBatch,
     r: &DecodedRecord,
+    topic: Option<&AlertTopic>,
     now_ms: i64,
 ) -> Result<Translated, DenyReason> {
     if !r.payload_matches {
@@ -122,6 +126,8 @@ fn admit_record(
         &ctx.state.view(),
     )?;
     ctx.state.check_within_certificate(h, &v.certificate)?;
+    // The releasing bridge may not move a record to another topic.
+    check_topic(ctx.kind, topic, r)?;
     // Which versions a producer may send is its own nation's policy,
     // enforced by its bridge at egress; here the version need only be one
     // this bridge knows. (Checking the origin's policy again here would
@@ -187,13 +193,14 @@ pub(crate) fn decide(ctx: &IngressStage, inputs: &[Incoming], facts: &CycleFacts
 /// alone); then the admitted records served in every version in force.
 fn admit_records(ctx: &IngressStage, input: &Incoming, v: &VerifiedBatch, out: &mut Decided) {
     let key_id = hex::encode(v.certificate.key.id());
+    let topic = subject_topic(&input.subject);
     let mut admitted = Vec::new();
     for (index, r) in v.batch.records.iter().enumerate() {
         // Per record: the time a decision is audited with is taken just
         // before it reads the policy state, which changes under it.
         let now_ms = (ctx.clock)();
         let h = &r.header;
-        match admit_record(ctx, v, r, now_ms) {
+        match admit_record(ctx, v, r, topic.as_ref(), now_ms) {
             Ok(t) => {
                 out.audit.push(record(DecisionFacts {
                     decision: AuditDecision::Admit,

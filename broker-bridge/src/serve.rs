@@ -116,7 +116,14 @@ pub(crate) fn serve(
         .into();
         out.outputs.push(Outgoing {
             target: Target::Home,
-            subject: subjects::inbound(kind, &b.origin, &b.producer_id, &b.feed, version),
+            subject: subjects::inbound(
+                kind,
+                &b.origin,
+                &b.producer_id,
+                &b.feed,
+                crate::stage::subject_topic(&input.subject).as_ref(),
+                version,
+            ),
             headers: hdrs,
             payload,
             chain_seq: Some(top),

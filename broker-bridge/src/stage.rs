@@ -16,7 +16,8 @@ use bytes::Bytes;
 use coalition_core::feed_position::FeedState;
 use coalition_core::DenyReason;
 use coalition_schemas::v1::AuditRecord;
-use coalition_topology::Kind;
+use coalition_topology::subjects::Subject;
+use coalition_topology::{AlertTopic, Kind};
 
 use crate::BridgeError;
 
@@ -100,6 +101,12 @@ pub(crate) enum Counted {
     /// waiting.
     Drained {
         producer: String,
+    },
+    /// One of this nation's alerts decided at egress (whatever was released
+    /// of it); `fused` when its lineage names sources of several nations
+    /// (`coalition_core::composite::is_fused`).
+    Alert {
+        fused: bool,
     },
 }
 
@@ -199,12 +206,17 @@ pub(crate) fn open_on(
     input: &Incoming,
     cache: &coalition_core::certificate::CertificateCache,
     now_ms: i64,
-    subject: impl Fn(&coalition_core::batch::BatchHeader) -> Option<String>,
+    subject: impl Fn(&coalition_core::batch::BatchHeader, Option<&AlertTopic>) -> Option<String>,
     origin: impl Fn(&str) -> bool,
 ) -> Result<coalition_core::batch::VerifiedBatch, DenyReason> {
     use coalition_core::batch::{decode_batch, verify_batch, VerifiedBatch};
     let batch = decode_batch(&input.payload)?;
-    if subject(&batch.header).as_deref() != Some(input.subject.as_str()) {
+    let topic = subject_topic(&input.subject);
+    // An alert's subject names its topic; a track's has none.
+    let topic_shape_ok = (lane(batch.header.message_type) == Kind::Alert) == topic.is_some();
+    if !topic_shape_ok
+        || subject(&batch.header, topic.as_ref()).as_deref() != Some(input.subject.as_str())
+    {
         return Err(DenyReason::SubjectMismatch);
     }
     if !origin(&batch.header.origin) {
@@ -215,6 +227,35 @@ pub(crate) fn open_on(
         .ok_or(DenyReason::UnknownCertificate)?;
     verify_batch(&batch, &certificate, now_ms)?;
     Ok(VerifiedBatch { batch, certificate })
+}
+
+/// The topic an alert feed subject ends with; `None` for a track subject
+/// or one that does not parse.
+pub(crate) fn subject_topic(subject: &str) -> Option<AlertTopic> {
+    Subject::parse(subject).ok()?.topic().cloned()
+}
+
+/// Whether a record belongs on a subject of `topic`: an alert's payload
+/// must have exactly that category and severity (`subject_mismatch`
+/// otherwise, also for a payload with no topic at all). Tracks have none.
+pub(crate) fn check_topic(
+    kind: Kind,
+    topic: Option<&AlertTopic>,
+    record: &coalition_core::batch::DecodedRecord,
+) -> Result<(), DenyReason> {
+    if kind == Kind::Track {
+        return Ok(());
+    }
+    let of_payload =
+        coalition_core::alert_topic::alert_topic(record.header.schema_version, &record.payload);
+    match (topic, of_payload) {
+        (Some(t), Some((category, severity)))
+            if t.category() == category && t.severity() == severity =>
+        {
+            Ok(())
+        }
+        _ => Err(DenyReason::SubjectMismatch),
+    }
 }
 
 /// The lane of a message type.

@@ -31,6 +31,14 @@
 //!   versions and translators applied from a CONTROL stream
 //! - `coalition_bridge_partner_stale{nation,partner}`: 1 while admission is
 //!   held because the view of the partner's revocation state is stale
+//! - `coalition_bridge_alerts_total{nation}` and
+//!   `coalition_bridge_alerts_fused_total{nation}`: this nation's alerts
+//!   decided at egress (each record once, whatever was released of it), and
+//!   of those the ones fused from sources of more than one nation
+//!   (`derived_from` names two origins or more);
+//!   `coalition_bridge_alerts_fused_ratio{nation}` is their share since the
+//!   bridge started (0 before the first alert). A refused batch (bad
+//!   signature, unknown producer, ...) is not counted.
 use std::sync::OnceLock;
 
 use coalition_core::DenyReason;
@@ -112,8 +120,28 @@ pub(crate) fn record(nation: &str, counted: &[crate::stage::Counted]) {
                 rate_limited(nation, "egress", producer, "rejected", *records)
             }
             Counted::Drained { .. } => {}
+            Counted::Alert { fused } => alert(nation, *fused),
         }
     }
+}
+
+/// Alerts and fused alerts per nation, and the fused share since start.
+fn alert(nation: &str, fused: bool) {
+    static COUNTS: OnceLock<dashmap::DashMap<String, (u64, u64)>> = OnceLock::new();
+    let counts = COUNTS.get_or_init(Default::default);
+    let (total, fused_total) = {
+        let mut entry = counts.entry(nation.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(fused);
+        *entry
+    };
+    counter!("coalition_bridge_alerts_total", "nation" => nation.to_string()).increment(1);
+    if fused {
+        counter!("coalition_bridge_alerts_fused_total", "nation" => nation.to_string())
+            .increment(1);
+    }
+    metrics::gauge!("coalition_bridge_alerts_fused_ratio", "nation" => nation.to_string())
+        .set(fused_total as f64 / total as f64);
 }
 
 fn released(nation: &str, partner: &str, records: u64) {

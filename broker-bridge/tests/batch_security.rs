@@ -91,7 +91,7 @@ impl Door {
     fn egress(mesh: &Mesh, producer: &str, feed: &str) -> Door {
         Door {
             cred: forge::producer_credential(mesh, "USA", producer),
-            subject: subjects::outbound(Kind::Track, producer, feed),
+            subject: subjects::outbound(Kind::Track, producer, feed, None),
             judge: "USA",
             stage: "egress",
             partner: "-",
@@ -104,7 +104,7 @@ impl Door {
     fn ingress(mesh: &Mesh, to: &'static str, producer: &str, feed: &str) -> Door {
         Door {
             cred: forge::release_credential(mesh, "USA", to),
-            subject: subjects::released(Kind::Track, "USA", producer, feed),
+            subject: subjects::released(Kind::Track, "USA", producer, feed, None),
             judge: to,
             stage: "ingress",
             partner: "USA",

@@ -21,6 +21,8 @@
 //!   one computed here (the producer may be stricter).
 //! - [`derived_from`]`(sources)` builds the `derived_from` lineage list of
 //!   the composite's header.
+//! - [`is_fused`]`(derived_from)` says whether a product was fused from
+//!   sources of more than one nation (the bridges' fusion metric).
 //!
 //! What it does not do: check caveats against the policy (an unknown
 //! caveat simply joins the union, and the release decision denies it
@@ -188,6 +190,17 @@ pub fn derived_from(sources: &[AdmittedSource<'_>]) -> Vec<SourceRef> {
         .collect()
 }
 
+/// Whether a product was fused across nations: its lineage names sources
+/// of at least two different origin nations. A product with one source, or
+/// with several sources of one nation, is not.
+pub fn is_fused(derived_from: &[SourceRef]) -> bool {
+    let mut origins = derived_from.iter().map(|s| s.origin.as_str());
+    match origins.next() {
+        Some(first) => origins.any(|o| o != first),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -239,6 +252,29 @@ mod tests {
         ];
         for (name, sources, want) in cases {
             assert_eq!(composite_label(&gbr(), &sources), Ok(want), "case: {name}");
+        }
+    }
+
+    #[test]
+    fn fused_means_sources_of_two_nations_or_more() {
+        let source = |origin: &str| SourceRef {
+            origin: origin.into(),
+            producer_id: "radar".into(),
+            feed: "tracks".into(),
+            seq: 1,
+            label: label("OFFICIAL", &["GBR"]),
+            translator: None,
+        };
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Vec<SourceRef>, bool)> = vec![
+            ("no sources", vec![], false),
+            ("one source", vec![source("USA")], false),
+            ("two sources of one nation", vec![source("USA"), source("USA")], false),
+            ("two nations", vec![source("USA"), source("GBR")], true),
+            ("a second nation after repeats", vec![source("GBR"), source("GBR"), source("FRA")], true),
+        ];
+        for (name, sources, want) in cases {
+            assert_eq!(is_fused(&sources), want, "case: {name}");
         }
     }
 

@@ -9,6 +9,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alert_scope;
+pub mod alert_topic;
 pub mod audit;
 pub mod batch;
 pub mod certificate;

@@ -445,15 +445,23 @@ def verify_batch(batch_bytes, cert, cert_digest, subject_parts):
 
 
 def parse_subject(subject, inbound):
-    """(kind, origin, producer, feed) and the version of an `in.` subject."""
+    """(kind, origin, producer, feed) and the version of an `in.` subject.
+
+    Alert subjects carry two more tokens, the alert's topic
+    (`<category>.<severity>`), after the feed; this verifier checks their
+    shape only, not that they match each record's payload.
+    """
     parts = subject.split(".")
+    topic = 2 if len(parts) > 1 and parts[1] == "alert" else 0
+    if "" in parts:
+        raise Refused("subject_mismatch", f"{subject!r} has an empty token")
     if inbound:
-        if len(parts) != 6 or parts[0] != "in" or not parts[5].startswith("v"):
-            raise Refused("subject_mismatch", f"{subject!r} is not in.<kind>.<origin>.<producer>.<feed>.v<version>")
-        return tuple(parts[1:5]), parts[5][1:]
-    if len(parts) == 4 and parts[0] == "out":
+        if len(parts) != 6 + topic or parts[0] != "in" or not parts[-1].startswith("v"):
+            raise Refused("subject_mismatch", f"{subject!r} is not in.<kind>.<origin>.<producer>.<feed>[.<category>.<severity>].v<version>")
+        return tuple(parts[1:5]), parts[-1][1:]
+    if len(parts) == 4 + topic and parts[0] == "out":
         return (parts[1], None, parts[2], parts[3]), None
-    if len(parts) == 5 and parts[0] == "rel":
+    if len(parts) == 5 + topic and parts[0] == "rel":
         return tuple(parts[1:5]), None
     raise Refused("subject_mismatch", f"{subject!r} is not an out., rel. or in. subject")
 

@@ -41,7 +41,7 @@ impl Sealed {
 /// Decodes the first batches of `feed` (a track feed of the bench producer).
 pub async fn sample(home: &jetstream::Context, feed: &str) -> Result<Sealed, Failure> {
     let stream = home.get_stream_no_info(streams::OUTBOUND).await?;
-    let subject = subjects::outbound(Kind::Track, TRACK_PRODUCER, feed);
+    let subject = subjects::outbound(Kind::Track, TRACK_PRODUCER, feed, None);
     let mut out = Sealed::default();
     let (mut headers, mut payloads, mut overhead) = (0usize, 0usize, 0usize);
     let mut from = 1;

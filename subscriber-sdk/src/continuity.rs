@@ -22,13 +22,16 @@ use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use coalition_core::envelope::MessageType;
 use futures::StreamExt;
 
-/// One chain: an INBOUND subject (each served version of a feed is its own).
+/// One chain: an INBOUND subject (each served version of a feed, and each
+/// topic of an alert feed, is its own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct FeedKey {
     pub kind: MessageType,
     pub origin: String,
     pub producer_id: String,
     pub feed: String,
+    /// An alert feed's topic; `None` for tracks.
+    pub topic: Option<coalition_topology::AlertTopic>,
     /// The schema version served.
     pub version: u32,
 }

@@ -105,6 +105,21 @@ pub enum SdkError {
         /// The decoder's error.
         detail: String,
     },
+    /// A topic that no alert could match (a category that is not a token).
+    #[error("cannot subscribe: {detail}")]
+    InvalidTopicFilter {
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An alert whose category and severity cannot be its topic's subject
+    /// tokens; nothing was published.
+    #[error("alert {alert_id:?} not published: {detail}")]
+    InvalidTopic {
+        /// The alert's id.
+        alert_id: String,
+        /// What is wrong with its category or severity.
+        detail: String,
+    },
 }
 
 impl SdkError {
@@ -166,6 +181,13 @@ impl SdkError {
             } => SdkError::Payload {
                 subject: subject.clone(),
                 schema: schema.clone(),
+                detail: detail.clone(),
+            },
+            SdkError::InvalidTopicFilter { detail } => SdkError::InvalidTopicFilter {
+                detail: detail.clone(),
+            },
+            SdkError::InvalidTopic { alert_id, detail } => SdkError::InvalidTopic {
+                alert_id: alert_id.clone(),
                 detail: detail.clone(),
             },
             SdkError::Tls(e) => SdkError::Connect {

@@ -3,7 +3,8 @@
 //! to trust that only the bridge can write INBOUND).
 //!
 //! An INBOUND message is an `InboundBatch`: the producer's batch, cut to
-//! the records served on its subject (`in.<kind>.<origin>.<producer>.<feed>.v<version>`)
+//! the records served on its subject
+//! (`in.<kind>.<origin>.<producer>.<feed>[.<category>.<severity>].v<version>`)
 //! with their Merkle multiproof, plus the admitting bridge's record of each
 //! (translation, and the payload transcoded when the record was produced in
 //! another schema version). In order, each failure being one
@@ -15,9 +16,10 @@
 //! 3. the producer's certificate, named by digest, is known or found on
 //!    CONTROL ([`crate::certificates`]);
 //! 4. signature and Merkle proof ([`verify_batch`], on the blocking pool);
-//! 5. one `InboundRecord` per record; each payload matches its signed
-//!    digest; a record served in its own version carries no transcoded
-//!    payload, and one served in another carries exactly what this SDK
+//! 5. one `InboundRecord` per record; an alert's own signed payload has the
+//!    topic its subject names (category and severity); each payload
+//!    matches its signed digest; a record served in its own version carries
+//!    no transcoded payload, and one served in another carries exactly what this SDK
 //!    computes from the signed payload.
 //!
 //! A message that fails any check is refused whole: none of its records is
@@ -26,6 +28,7 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use bytes::Bytes;
+use coalition_core::alert_topic::alert_topic;
 use coalition_core::batch::{decode_batch, verify_batch, BatchHeader, DecodedBatch, DecodedRecord};
 use coalition_core::certificate::VerifiedCertificate;
 use coalition_core::envelope::MessageType;
@@ -35,6 +38,7 @@ use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1;
 use coalition_topology::subjects::Subject;
+use coalition_topology::AlertTopic;
 use prost::Message as _;
 
 use crate::certificates::Certificates;
@@ -62,7 +66,7 @@ pub(crate) async fn open_message(
         subject: subject.clone(),
         reason,
     };
-    let (kind, version) = served(&subject).map_err(fail)?;
+    let (kind, topic, version) = served(&subject).map_err(fail)?;
     let v1::InboundBatch {
         batch,
         version: served_version,
@@ -75,6 +79,7 @@ pub(crate) async fn open_message(
         origin: batch.header.origin.clone(),
         producer_id: batch.header.producer_id.clone(),
         feed: batch.header.feed.clone(),
+        topic: topic.clone(),
         version: served_version,
     };
     if !matches_subject(&batch.header, served_version, &subject, kind, version) {
@@ -88,7 +93,11 @@ pub(crate) async fn open_message(
     let lineage = batch_lineage(message.headers.as_ref());
     let opening = subject.clone();
     let opened = tokio::task::spawn_blocking(move || {
-        open_records(&opening, batch, &cert, records, served_version, lineage)
+        let served = Served {
+            topic,
+            version: served_version,
+        };
+        open_records(&opening, batch, &cert, records, &served, lineage)
     })
     .await
     .map_err(|e| SdkError::Consume {
@@ -111,12 +120,26 @@ pub(crate) async fn open_message(
     })
 }
 
-/// The kind and version an INBOUND subject serves.
-fn served(subject: &str) -> Result<(coalition_topology::Kind, u32), DenyReason> {
+/// The kind, alert topic and version an INBOUND subject serves.
+fn served(
+    subject: &str,
+) -> Result<(coalition_topology::Kind, Option<AlertTopic>, u32), DenyReason> {
     match Subject::parse(subject) {
-        Ok(Subject::Inbound { kind, version, .. }) => Ok((kind, version)),
+        Ok(Subject::Inbound {
+            kind,
+            topic,
+            version,
+            ..
+        }) => Ok((kind, topic, version)),
         _ => Err(DenyReason::SubjectMismatch),
     }
+}
+
+/// What an INBOUND subject says its records are: their topic (alerts) and
+/// the schema version they are served in.
+struct Served {
+    topic: Option<AlertTopic>,
+    version: u32,
 }
 
 /// Whether the subject is the one the signed header and the served version
@@ -128,11 +151,15 @@ fn matches_subject(
     kind: coalition_topology::Kind,
     version: u32,
 ) -> bool {
+    let topic = Subject::parse(subject)
+        .ok()
+        .and_then(|s| s.topic().cloned());
     let expected = coalition_topology::subjects::inbound(
         lane(header.message_type),
         &header.origin,
         &header.producer_id,
         &header.feed,
+        topic.as_ref(),
         served_version,
     );
     expected == subject && lane(header.message_type) == kind && version == served_version
@@ -154,9 +181,10 @@ fn open_records(
     batch: DecodedBatch,
     cert: &Arc<VerifiedCertificate>,
     inbound: Vec<v1::InboundRecord>,
-    version: u32,
+    served: &Served,
     lineage: Lineage,
 ) -> Result<Vec<OpenedRecord>, SdkError> {
+    let version = served.version;
     let fail = |reason: DenyReason| SdkError::Verification {
         subject: subject.to_string(),
         reason,
@@ -171,7 +199,10 @@ fn open_records(
         lineage.key_id = Some(hex::encode(&cert.key.id()[..16]));
     }
     let mut opened = Vec::with_capacity(inbound.len());
-    for (record, served) in batch.records.into_iter().zip(inbound) {
+    for (record, served_record) in batch.records.into_iter().zip(inbound) {
+        if kind == MessageType::Alert && !topic_matches(served.topic.as_ref(), &record) {
+            return Err(fail(DenyReason::SubjectMismatch));
+        }
         let v1::InboundRecord {
             translated_label,
             translator,
@@ -180,7 +211,7 @@ fn open_records(
             transcoded_payload,
             // Informative; the SDK computes its own.
             lossy_fields: _,
-        } = served;
+        } = served_record;
         let (payload, transcoded_from, lossy) =
             served_payload(&record, kind, version, &transcoded_payload).map_err(fail)?;
         let payload =
@@ -208,6 +239,13 @@ fn open_records(
         });
     }
     Ok(opened)
+}
+
+/// Whether an alert record's own (signed) payload has the topic its
+/// subject names: a subscriber filtering on a topic gets only that topic.
+fn topic_matches(topic: Option<&AlertTopic>, record: &DecodedRecord) -> bool {
+    let of_payload = alert_topic(record.header.schema_version, &record.payload);
+    matches!((topic, of_payload), (Some(t), Some((c, s))) if t.category() == c && t.severity() == s)
 }
 
 /// The payload a record is served with in `version`: its own, or the

@@ -334,10 +334,18 @@ impl Producer {
         &self,
         kind: MessageType,
         feed: &str,
-        item: Item,
+        mut item: Item,
     ) -> Result<PendingReceipt, SdkError> {
         self.check_schema(kind, item.schema_version)?;
-        let subject = subjects::outbound(lane(kind), &self.shared.identity.producer_id, feed);
+        if kind == MessageType::Alert {
+            item.topic = Some(item.alert_topic()?);
+        }
+        let subject = subjects::outbound(
+            lane(kind),
+            &self.shared.identity.producer_id,
+            feed,
+            item.topic.as_ref(),
+        );
         let (receipt, pending) = PendingReceipt::new(subject);
         let mut command = Command::Record { item, receipt };
         // A task that stopped (its feed could not be taken, or its hold was

@@ -11,7 +11,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull};
 use coalition_core::certificate::{CertificateCache, TrustAnchors};
 use coalition_core::envelope::MessageType;
-use coalition_topology::{streams, subjects, Kind};
+use coalition_schemas::v1::AlertSeverity;
+use coalition_topology::{streams, subjects, Kind, TopicFilter};
 
 use crate::certificates::Certificates;
 use crate::connect::ConnectSpec;
@@ -141,6 +142,7 @@ pub struct Topic {
     kind: Option<MessageType>,
     origin: Option<String>,
     version: u32,
+    alerts: TopicFilter,
 }
 
 impl Topic {
@@ -149,6 +151,7 @@ impl Topic {
             kind,
             origin: None,
             version: 1,
+            alerts: TopicFilter::default(),
         }
     }
 
@@ -204,6 +207,31 @@ impl Topic {
         self
     }
 
+    /// Only alerts of `category` (a token such as `air`; see
+    /// `AlertV2::category`). The server filters: other categories never
+    /// reach this subscriber. Tracks have no category: on
+    /// [`Topic::all`], tracks are still delivered.
+    ///
+    /// ```
+    /// let air = coalition_sdk::Topic::alerts().category("air");
+    /// ```
+    pub fn category(mut self, category: &str) -> Self {
+        self.alerts.category = Some(category.to_string());
+        self
+    }
+
+    /// Only alerts of `severity` or more severe (unknown, minor, moderate,
+    /// severe, extreme, in that order), filtered by the server.
+    ///
+    /// ```
+    /// use coalition_sdk::{AlertSeverity, Topic};
+    /// let severe = Topic::alerts().min_severity(AlertSeverity::Severe);
+    /// ```
+    pub fn min_severity(mut self, severity: AlertSeverity) -> Self {
+        self.alerts.min_severity = Some(severity);
+        self
+    }
+
     /// The lanes this topic reads: alerts and tracks, or one of them.
     fn kinds(&self) -> Vec<Kind> {
         match self.kind {
@@ -212,8 +240,31 @@ impl Topic {
         }
     }
 
-    fn filter_subject(&self, kind: Kind) -> String {
-        subjects::inbound_filter(kind, self.origin.as_deref(), self.version)
+    /// The consumer's filter subjects on `kind`'s INBOUND stream.
+    fn filter_subjects(&self, kind: Kind) -> Result<Vec<String>, SdkError> {
+        if let Some(category) = &self.alerts.category {
+            if !coalition_topology::is_category(category) {
+                return Err(SdkError::InvalidTopicFilter {
+                    detail: format!(
+                        "category {category:?} is not 1 to 32 lowercase ASCII letters, digits \
+                         or '-'; no alert could have it"
+                    ),
+                });
+            }
+        }
+        if self.alerts.min_severity == Some(AlertSeverity::Unspecified) {
+            return Err(SdkError::InvalidTopicFilter {
+                detail: "the minimum severity is Unspecified, which no alert has; \
+                         use AlertSeverity::Unknown to receive every severity"
+                    .into(),
+            });
+        }
+        Ok(subjects::inbound_filters(
+            kind,
+            self.origin.as_deref(),
+            &self.alerts,
+            self.version,
+        ))
     }
 }
 
@@ -241,7 +292,7 @@ impl Subscriber {
         });
         let mut lanes = Vec::new();
         for kind in topic.kinds() {
-            lanes.push(self.lane(kind, &name, topic.filter_subject(kind)).await?);
+            lanes.push(self.lane(kind, &name, topic.filter_subjects(kind)?).await?);
         }
         let ephemeral_name = self.durable.is_none().then(|| name.clone());
         Ok(Subscription::new(
@@ -250,7 +301,7 @@ impl Subscriber {
         ))
     }
 
-    async fn lane(&self, kind: Kind, name: &str, filter: String) -> Result<Lane, SdkError> {
+    async fn lane(&self, kind: Kind, name: &str, filters: Vec<String>) -> Result<Lane, SdkError> {
         let stream_name = streams::inbound(kind);
         let consume_error = |e: &dyn std::fmt::Display| SdkError::Consume {
             stream: stream_name.into(),
@@ -266,7 +317,16 @@ impl Subscriber {
                 })?;
         let config = pull::Config {
             durable_name: Some(name.to_string()),
-            filter_subject: filter,
+            // One filter, or one per severity a minimum lets through.
+            filter_subject: match filters.as_slice() {
+                [one] => one.clone(),
+                _ => String::new(),
+            },
+            filter_subjects: if filters.len() > 1 {
+                filters.clone()
+            } else {
+                Vec::new()
+            },
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
             // A named subscription waits for its subscriber however long it
@@ -278,13 +338,18 @@ impl Subscriber {
             },
             ..Default::default()
         };
-        let filter = config.filter_subject.clone();
+        let filter = filters.join(" ");
         let consumer = stream
             .get_or_create_consumer(name, config)
             .await
             .map_err(|e| consume_error(&e))?;
-        let existing = &consumer.cached_info().config.filter_subject;
-        if existing != &filter {
+        let existing = &consumer.cached_info().config;
+        let existing = if existing.filter_subjects.is_empty() {
+            existing.filter_subject.clone()
+        } else {
+            existing.filter_subjects.join(" ")
+        };
+        if existing != filter {
             return Err(consume_error(&format!(
                 "the durable subscription {name} already exists for another topic ({existing}, not \
                  {filter}); give each topic its own durable name"

@@ -217,7 +217,9 @@ async fn alerts_are_sealed_at_once_and_flush_seals_what_lingers() {
         .await
         .expect("stored");
     assert_eq!((receipt.seq, receipt.batch), (1, (1, 1)));
-    let alerts = stored_batches(&usa, streams::OUTBOUND_ALERTS, "out.alert.radar-1.alerts").await;
+    // On its topic's subject: a v1 alert of no severity is `other.unknown`.
+    let on_topic = "out.alert.radar-1.alerts.other.unknown";
+    let alerts = stored_batches(&usa, streams::OUTBOUND_ALERTS, on_topic).await;
     assert_eq!(alerts.len(), 1, "one alert, one batch");
     let (batch, _, _) = &alerts[0];
     assert_eq!(batch.header.message_type, MessageType::Alert);

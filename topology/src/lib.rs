@@ -30,7 +30,10 @@ pub use coalition_tls::ClientTls;
 pub use error::TopologyError;
 pub use generate::{generate, Credentials, GeneratedFile, GeneratedMesh, GeneratedServer};
 pub use model::{Feed, FeedKind, Link, Nation, ServerId, Topology};
-pub use naming::{accounts, control_files, streams, subjects, Kind};
+pub use naming::{
+    accounts, control_files, is_category, parse_severity, severity_token, streams, subjects,
+    AlertTopic, Kind, TopicError, TopicFilter, SEVERITIES,
+};
 pub use nats_config::{release_limits, MONITOR_HOST};
 pub use parse::{parse_topology, parse_topology_file};
 pub use rate_limits::{Rate, RateLimits};

@@ -6,8 +6,12 @@
 
 mod grammar;
 mod kind;
+mod topic;
 
 pub use kind::Kind;
+pub use topic::{
+    is_category, parse_severity, severity_token, AlertTopic, TopicError, TopicFilter, SEVERITIES,
+};
 
 /// Account names inside one nation's cluster.
 pub mod accounts {
@@ -134,6 +138,7 @@ pub mod control_files {
 pub mod subjects {
     pub use super::grammar::{is_token, ControlSubject, Subject, SubjectError};
     use super::Kind;
+    use super::{AlertTopic, TopicFilter};
 
     /// A nation policy document: `ctl.policy.<nation>.<version>`.
     pub fn control_policy(nation: &str, version: u32) -> String {
@@ -208,61 +213,102 @@ pub mod subjects {
         .to_string()
     }
 
-    /// A local producer's feed: `out.<kind>.<producer>.<feed>`.
-    pub fn outbound(kind: Kind, producer: &str, feed: &str) -> String {
+    /// A local producer's feed: `out.<kind>.<producer>.<feed>`, and an
+    /// alert's topic after it (`topic` is `None` for a track).
+    pub fn outbound(kind: Kind, producer: &str, feed: &str, topic: Option<&AlertTopic>) -> String {
         Subject::Outbound {
             kind,
             producer: producer.into(),
             feed: feed.into(),
+            topic: topic.cloned(),
         }
         .to_string()
     }
 
+    /// Every subject of a local producer's feed: the feed's subject for
+    /// tracks, `out.alert.<producer>.<feed>.*.*` (all its topics) for
+    /// alerts. A filter, for reading the feed's last batch; never published on.
+    pub fn outbound_feed(kind: Kind, producer: &str, feed: &str) -> String {
+        match kind {
+            Kind::Track => outbound(kind, producer, feed, None),
+            Kind::Alert => format!("out.alert.{producer}.{feed}.*.*"),
+        }
+    }
+
     /// Deferred by the rate limit, waiting in PACED:
-    /// `paced.<kind>.<producer>.<feed>` (the OUTBOUND subject's tokens).
-    pub fn paced(kind: Kind, producer: &str, feed: &str) -> String {
+    /// `paced.<kind>.<producer>.<feed>[.<category>.<severity>]` (the
+    /// OUTBOUND subject's tokens).
+    pub fn paced(kind: Kind, producer: &str, feed: &str, topic: Option<&AlertTopic>) -> String {
         Subject::Paced {
             kind,
             producer: producer.into(),
             feed: feed.into(),
+            topic: topic.cloned(),
         }
         .to_string()
     }
 
-    /// Released to a partner: `rel.<kind>.<origin>.<producer>.<feed>`.
-    pub fn released(kind: Kind, origin: &str, producer: &str, feed: &str) -> String {
+    /// Released to a partner:
+    /// `rel.<kind>.<origin>.<producer>.<feed>[.<category>.<severity>]`.
+    pub fn released(
+        kind: Kind,
+        origin: &str,
+        producer: &str,
+        feed: &str,
+        topic: Option<&AlertTopic>,
+    ) -> String {
         Subject::Released {
             kind,
             origin: origin.into(),
             producer: producer.into(),
             feed: feed.into(),
+            topic: topic.cloned(),
         }
         .to_string()
     }
 
     /// Admitted from a partner, served in schema `version`:
-    /// `in.<kind>.<origin>.<producer>.<feed>.v<version>`. Outside a
-    /// dual-run window a record is served in the version it was produced
-    /// in; in one, in both versions (docs/schemas.md).
-    pub fn inbound(kind: Kind, origin: &str, producer: &str, feed: &str, version: u32) -> String {
+    /// `in.<kind>.<origin>.<producer>.<feed>[.<category>.<severity>].v<version>`.
+    /// Outside a dual-run window a record is served in the version it was
+    /// produced in; in one, in both versions (docs/schemas.md).
+    pub fn inbound(
+        kind: Kind,
+        origin: &str,
+        producer: &str,
+        feed: &str,
+        topic: Option<&AlertTopic>,
+        version: u32,
+    ) -> String {
         Subject::Inbound {
             kind,
             origin: origin.into(),
             producer: producer.into(),
             feed: feed.into(),
+            topic: topic.cloned(),
             version,
         }
         .to_string()
     }
 
-    /// The consumer filter for what a subscriber asks of INBOUND:
-    /// `in.<kind>.<origin or *>.*.*.v<version>`.
-    pub fn inbound_filter(kind: Kind, origin: Option<&str>, version: u32) -> String {
-        format!(
-            "in.{}.{}.*.*.v{version}",
-            kind.as_str(),
-            origin.unwrap_or("*")
-        )
+    /// The consumer filters for what a subscriber asks of INBOUND:
+    /// `in.track.<origin or *>.*.*.v<version>`, or for alerts one
+    /// `in.alert.<origin or *>.*.*.<category or *>.<severity or *>.v<version>`
+    /// per severity the topic filter lets through.
+    pub fn inbound_filters(
+        kind: Kind,
+        origin: Option<&str>,
+        topics: &TopicFilter,
+        version: u32,
+    ) -> Vec<String> {
+        let origin = origin.unwrap_or("*");
+        match kind {
+            Kind::Track => vec![format!("in.track.{origin}.*.*.v{version}")],
+            Kind::Alert => topics
+                .token_pairs()
+                .into_iter()
+                .map(|topic| format!("in.alert.{origin}.*.*.{topic}.v{version}"))
+                .collect(),
+        }
     }
 
     /// Dead letters: `dlq.<stage>.<reason>` (stage is `egress`, `paced`

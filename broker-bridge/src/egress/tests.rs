@@ -78,7 +78,12 @@ fn batch_at(
         .collect();
     let sealed = seal_batch(id, MessageType::Track, "tracks", first, &drafts, sealed_at).unwrap();
     Incoming {
-        subject: coalition_topology::subjects::outbound(Kind::Track, &id.producer_id, "tracks"),
+        subject: coalition_topology::subjects::outbound(
+            Kind::Track,
+            &id.producer_id,
+            "tracks",
+            None,
+        ),
         headers: None,
         payload: sealed.bytes,
         stream_seq,
@@ -469,4 +474,84 @@ fn over_the_backlog_bound_a_producer_is_refused_and_dead_lettered() {
         10
     );
     assert_eq!(subjects.last(), Some(&"dlq.egress.rate_limited"));
+}
+
+#[test]
+fn alerts_fused_from_several_nations_are_counted_once_each_whatever_is_released() {
+    let mut f = fixture(WIDE, &["GBR"], fixed());
+    f.stage.kind = Kind::Alert;
+    let id = identity(&f.root, "USA", "fusion-cell");
+    known(&f, &id);
+    let source = |origin: &str| coalition_core::envelope::SourceRef {
+        origin: origin.into(),
+        producer_id: "radar".into(),
+        feed: "tracks".into(),
+        seq: 7,
+        label: Label::new("USA", "SECRET", &["GBR"]),
+        translator: None,
+    };
+    let lineages = [
+        vec![source("USA"), source("GBR")],
+        vec![source("USA"), source("USA")],
+        vec![],
+        vec![source("GBR"), source("FRA")],
+    ];
+    let drafts: Vec<RecordDraft> = lineages
+        .iter()
+        .enumerate()
+        .map(|(i, sources)| RecordDraft {
+            derived_from: sources.clone(),
+            // A minor v1 alert: topic `other.minor`.
+            payload: prost::Message::encode_to_vec(&coalition_schemas::v1::AlertV1 {
+                severity: coalition_schemas::v1::Severity::Info as i32,
+                ..Default::default()
+            })
+            .into(),
+            // The last is released to nobody: still one of USA's alerts.
+            ..draft(
+                Label::new("USA", "SECRET", if i == 3 { &[] } else { &["GBR"] }),
+                i,
+            )
+        })
+        .collect();
+    let sealed = seal_batch(&id, MessageType::Alert, "tracks", 1, &drafts, NOW).unwrap();
+    let minor =
+        coalition_topology::AlertTopic::new("other", coalition_schemas::v1::AlertSeverity::Minor)
+            .unwrap();
+    let input = Incoming {
+        subject: coalition_topology::subjects::outbound(
+            Kind::Alert,
+            "fusion-cell",
+            "tracks",
+            Some(&minor),
+        ),
+        headers: None,
+        payload: sealed.bytes,
+        stream_seq: 1,
+    };
+    let out = decide(&f.stage, &[input], &CycleFacts::default());
+    let alerts: Vec<bool> = out
+        .counted
+        .iter()
+        .filter_map(|c| match c {
+            Counted::Alert { fused } => Some(*fused),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(alerts, vec![true, false, false, true]);
+
+    // Tracks are not alerts.
+    let f = fixture(WIDE, &["GBR"], fixed());
+    let id = identity(&f.root, "USA", "radar-1");
+    known(&f, &id);
+    let labels = [Label::new("USA", "SECRET", &["GBR"])];
+    let out = decide(
+        &f.stage,
+        &[batch(&id, 1, &labels, 1)],
+        &CycleFacts::default(),
+    );
+    assert!(!out
+        .counted
+        .iter()
+        .any(|c| matches!(c, Counted::Alert { .. })));
 }

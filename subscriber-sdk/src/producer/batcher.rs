@@ -48,6 +48,11 @@ impl<T> Default for Pending<T> {
 }
 
 impl<T> Pending<T> {
+    /// The first record waiting, if any.
+    pub(crate) fn first(&self) -> Option<&T> {
+        self.items.first()
+    }
+
     /// Whether no record waits.
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()

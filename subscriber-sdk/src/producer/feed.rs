@@ -62,7 +62,7 @@ struct Queued {
 pub(crate) fn spawn(shared: Arc<Shared>, kind: MessageType, feed: &str) -> FeedHandle {
     let limits = shared.limits(kind);
     let (tx, rx) = mpsc::channel(limits.max_records.max(1));
-    let subject = subjects::outbound(lane(kind), &shared.identity.producer_id, feed);
+    let subject = subjects::outbound_feed(lane(kind), &shared.identity.producer_id, feed);
     tokio::spawn(run(shared, kind, feed.to_string(), subject, rx));
     FeedHandle { kind, tx }
 }
@@ -247,8 +247,9 @@ impl FeedTask {
         }
     }
 
+    /// The feed's subjects (see [`Publisher::subject`]).
     fn started_subject(&self) -> String {
-        subjects::outbound(
+        subjects::outbound_feed(
             lane(self.kind),
             &self.shared.identity.producer_id,
             &self.feed,
@@ -257,7 +258,13 @@ impl FeedTask {
 
     async fn enqueue(&mut self, item: Item, receipt: ReceiptSender) {
         let size = item.encoded_size();
-        if !self.pending.fits(size, &self.limits) {
+        // A batch is stored on one subject: an alert of another topic
+        // starts the next batch.
+        let same_topic = self
+            .pending
+            .first()
+            .is_none_or(|q: &Queued| q.item.topic == item.topic);
+        if !same_topic || !self.pending.fits(size, &self.limits) {
             self.cut().await;
         }
         let now = Instant::now().into_std();
@@ -307,6 +314,12 @@ impl FeedTask {
         let Ok(permit) = self.shared.window.clone().acquire_owned().await else {
             return; // The window is never closed.
         };
+        let subject = subjects::outbound(
+            lane(self.kind),
+            &self.shared.identity.producer_id,
+            &self.feed,
+            queued[0].item.topic.as_ref(),
+        );
         let first = self.started.next_seq;
         let count = u64::try_from(queued.len()).unwrap_or(u64::MAX);
         let last = first.saturating_add(count - 1);
@@ -324,6 +337,7 @@ impl FeedTask {
         self.send(ToPublisher::Batch(CutBatch {
             first,
             last,
+            subject,
             seal,
             receipts,
             epoch,

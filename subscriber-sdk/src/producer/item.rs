@@ -1,11 +1,15 @@
 //! One record as the application handed it over, before it has a sequence
 //! number; and its encoded size, which the batching limits count.
 use bytes::Bytes;
+use coalition_core::alert_topic::alert_topic;
 use coalition_core::batch::RecordDraft;
 use coalition_core::envelope::SourceRef;
 use coalition_core::label::Label;
 use coalition_schemas::v1::{self, AlertV1, TrackV1, TrackV2};
+use coalition_topology::AlertTopic;
 use prost::Message;
+
+use crate::SdkError;
 
 /// One record to seal.
 #[derive(Debug, Clone)]
@@ -20,6 +24,8 @@ pub(crate) struct Item {
     pub derived_from: Vec<SourceRef>,
     /// When the application handed it over, Unix ms.
     pub produced_at_ms: i64,
+    /// An alert's topic (the subject it is published on); `None` for a track.
+    pub topic: Option<AlertTopic>,
 }
 
 impl Item {
@@ -44,7 +50,20 @@ impl Item {
             product_id: product_id.to_string(),
             derived_from: Vec::new(),
             produced_at_ms: crate::now_ms(),
+            topic: None,
         }
+    }
+
+    /// The topic of an alert record, from its payload: the subject tokens
+    /// its batch is published on.
+    pub(crate) fn alert_topic(&self) -> Result<AlertTopic, SdkError> {
+        let error = |detail: String| SdkError::InvalidTopic {
+            alert_id: self.product_id.clone(),
+            detail,
+        };
+        let (category, severity) = alert_topic(self.schema_version, &self.payload)
+            .ok_or_else(|| error("its payload has no category and severity".into()))?;
+        AlertTopic::new(&category, severity).map_err(|e| error(e.to_string()))
     }
 
     /// What `coalition_core::batch::seal_batch` takes.

@@ -59,6 +59,8 @@ impl FeedStatus {
 pub(crate) struct CutBatch {
     pub first: u64,
     pub last: u64,
+    /// The subject it is published on (an alert batch's names its topic).
+    pub subject: String,
     pub seal: JoinHandle<Result<SealedBatch, CoreError>>,
     pub receipts: Vec<ReceiptSender>,
     /// [`FeedStatus::failures`] when it was cut.
@@ -79,12 +81,14 @@ pub(crate) enum ToPublisher {
 pub(crate) struct Publisher {
     pub js: jetstream::Context,
     pub stream: jetstream::stream::Stream,
+    /// Every subject of the feed: the feed's subject for tracks, a filter
+    /// over its topics for alerts (`out.alert.<producer>.<feed>.*.*`).
     pub subject: String,
     pub hold: Arc<Hold>,
     pub status: Arc<FeedStatus>,
     pub rx: mpsc::UnboundedReceiver<ToPublisher>,
-    /// Sealed batches not stored, oldest first.
-    pub unstored: VecDeque<SealedBatch>,
+    /// Sealed batches not stored, oldest first, with their subjects.
+    pub unstored: VecDeque<(String, SealedBatch)>,
     /// Why the latest batch was not stored.
     pub last_failure: String,
 }
@@ -106,6 +110,7 @@ impl Publisher {
         let CutBatch {
             first,
             last,
+            subject,
             seal,
             receipts,
             epoch,
@@ -125,10 +130,10 @@ impl Publisher {
                 self.last_failure
             );
             self.fail(receipts, &detail);
-            self.unstored.push_back(sealed);
+            self.unstored.push_back((subject, sealed));
             return self.done(permit);
         }
-        match self.publish(&sealed).await {
+        match self.publish(&subject, &sealed).await {
             Ok(duplicate) => {
                 for (receipt, seq) in receipts.into_iter().zip(first..=last) {
                     let _ = receipt.send(Ok(PublishReceipt {
@@ -149,7 +154,7 @@ impl Publisher {
                     SdkError::FeedHeld { .. } => self.fail_with(receipts, &e),
                     _ => self.fail(receipts, &detail),
                 }
-                self.unstored.push_back(sealed);
+                self.unstored.push_back((subject, sealed));
             }
         }
         self.done(permit);
@@ -211,12 +216,12 @@ impl Publisher {
         while self
             .unstored
             .front()
-            .is_some_and(|b| b.header.last_seq <= stored)
+            .is_some_and(|(_, b)| b.header.last_seq <= stored)
         {
             self.unstored.pop_front();
         }
-        while let Some(batch) = self.unstored.front().cloned() {
-            if let Err(e) = self.publish(&batch).await {
+        while let Some((subject, batch)) = self.unstored.front().cloned() {
+            if let Err(e) = self.publish(&subject, &batch).await {
                 self.failed(e.to_string());
                 return Err(e);
             }
@@ -229,17 +234,17 @@ impl Publisher {
 
     /// Publishes one batch and waits for the stream's acknowledgement;
     /// returns whether it was a duplicate.
-    async fn publish(&self, batch: &SealedBatch) -> Result<bool, SdkError> {
+    async fn publish(&self, subject: &str, batch: &SealedBatch) -> Result<bool, SdkError> {
         self.hold.confirm().await?;
         let error = |detail: String| SdkError::Publish {
-            subject: self.subject.clone(),
+            subject: subject.to_string(),
             detail,
         };
         let mut hdrs = async_nats::HeaderMap::new();
         hdrs.insert(headers::MSG_ID, batch.header.batch_id().as_str());
         let ack = self
             .js
-            .publish_with_headers(self.subject.clone(), hdrs, batch.bytes.clone())
+            .publish_with_headers(subject.to_string(), hdrs, batch.bytes.clone())
             .await
             .map_err(|e| error(e.to_string()))?
             .await

@@ -156,8 +156,17 @@ impl BridgeWriter {
         let bytes = batch.subset(keep).expect("subset");
         let seq = batch.records[*keep.last().expect("keeps one")].header.seq;
         let h = &batch.header;
+        // An alert batch is stored on the topic of its (first) record.
+        let first = &batch.records[keep[0]];
+        let topic =
+            coalition_core::alert_topic::alert_topic(first.header.schema_version, &first.payload)
+                .filter(|_| h.message_type == coalition_core::envelope::MessageType::Alert)
+                .map(|(category, severity)| {
+                    coalition_topology::AlertTopic::new(&category, severity).expect("a topic")
+                });
+        let kind = lane(h.message_type);
         let subject =
-            subjects::inbound(lane(h.message_type), &h.origin, &h.producer_id, &h.feed, 1);
+            subjects::inbound(kind, &h.origin, &h.producer_id, &h.feed, topic.as_ref(), 1);
         let inbound = v1::InboundBatch {
             batch: bytes,
             version: 1,

@@ -1,6 +1,7 @@
 //! The subject grammar: one enum that every subject of the wire contract
 //! is built from ([`std::fmt::Display`]) and parsed into
 //! ([`Subject::parse`]), with errors that say which token is wrong.
+use super::topic::AlertTopic;
 use super::Kind;
 
 /// Whether `token` is usable as one subject token here: non-empty,
@@ -62,7 +63,8 @@ pub enum ControlSubject {
 /// Every subject of the wire contract.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subject {
-    /// `out.<kind>.<producer>.<feed>`: a local producer's feed (OUTBOUND).
+    /// `out.<kind>.<producer>.<feed>[.<category>.<severity>]`: a local
+    /// producer's feed (OUTBOUND). Alert subjects end with their topic.
     Outbound {
         /// Tracks or alerts.
         kind: Kind,
@@ -70,8 +72,11 @@ pub enum Subject {
         producer: String,
         /// The feed.
         feed: String,
+        /// An alert's topic; `None` for a track.
+        topic: Option<AlertTopic>,
     },
-    /// `paced.<kind>.<producer>.<feed>`: deferred by the rate limit (PACED).
+    /// `paced.<kind>.<producer>.<feed>[.<category>.<severity>]`: deferred
+    /// by the rate limit (PACED).
     Paced {
         /// Tracks or alerts.
         kind: Kind,
@@ -79,8 +84,11 @@ pub enum Subject {
         producer: String,
         /// The feed.
         feed: String,
+        /// An alert's topic; `None` for a track.
+        topic: Option<AlertTopic>,
     },
-    /// `rel.<kind>.<origin>.<producer>.<feed>`: released to a partner.
+    /// `rel.<kind>.<origin>.<producer>.<feed>[.<category>.<severity>]`:
+    /// released to a partner.
     Released {
         /// Tracks or alerts.
         kind: Kind,
@@ -90,8 +98,11 @@ pub enum Subject {
         producer: String,
         /// The feed.
         feed: String,
+        /// An alert's topic; `None` for a track.
+        topic: Option<AlertTopic>,
     },
-    /// `in.<kind>.<origin>.<producer>.<feed>.v<version>`: admitted.
+    /// `in.<kind>.<origin>.<producer>.<feed>[.<category>.<severity>].v<version>`:
+    /// admitted.
     Inbound {
         /// Tracks or alerts.
         kind: Kind,
@@ -101,6 +112,8 @@ pub enum Subject {
         producer: String,
         /// The feed.
         feed: String,
+        /// An alert's topic; `None` for a track.
+        topic: Option<AlertTopic>,
         /// The schema version served.
         version: u32,
     },
@@ -148,25 +161,33 @@ impl std::fmt::Display for Subject {
                 kind,
                 producer,
                 feed,
-            } => write!(f, "out.{kind}.{producer}.{feed}"),
+                topic,
+            } => write!(f, "out.{kind}.{producer}.{feed}{}", Suffix(topic)),
             Subject::Paced {
                 kind,
                 producer,
                 feed,
-            } => write!(f, "paced.{kind}.{producer}.{feed}"),
+                topic,
+            } => write!(f, "paced.{kind}.{producer}.{feed}{}", Suffix(topic)),
             Subject::Released {
                 kind,
                 origin,
                 producer,
                 feed,
-            } => write!(f, "rel.{kind}.{origin}.{producer}.{feed}"),
+                topic,
+            } => write!(f, "rel.{kind}.{origin}.{producer}.{feed}{}", Suffix(topic)),
             Subject::Inbound {
                 kind,
                 origin,
                 producer,
                 feed,
+                topic,
                 version,
-            } => write!(f, "in.{kind}.{origin}.{producer}.{feed}.v{version}"),
+            } => write!(
+                f,
+                "in.{kind}.{origin}.{producer}.{feed}{}.v{version}",
+                Suffix(topic)
+            ),
             Subject::DeadLetter { stage, reason } => write!(f, "dlq.{stage}.{reason}"),
             Subject::Position {
                 stage,
@@ -176,6 +197,18 @@ impl std::fmt::Display for Subject {
             } => write!(f, "pos.{stage}.{origin}.{producer}.{feed}"),
             Subject::Audit { nation } => write!(f, "audit.{nation}"),
             Subject::Control(c) => c.fmt(f),
+        }
+    }
+}
+
+/// `.<category>.<severity>` after an alert feed's tokens; nothing for a track.
+struct Suffix<'a>(&'a Option<AlertTopic>);
+
+impl std::fmt::Display for Suffix<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(topic) => write!(f, ".{topic}"),
+            None => Ok(()),
         }
     }
 }
@@ -250,6 +283,37 @@ impl<'a> Tokens<'a> {
         }
     }
 
+    /// The kind (token 2) of a feed subject whose track form has
+    /// `track_len` tokens, checking the length: an alert subject has two
+    /// more, its topic (before the version on `in.`).
+    fn lane(&self, track_len: usize, prefix: &str, middle: &str) -> Result<Kind, SubjectError> {
+        if self.tokens.len() < 2 {
+            return Err(self.error(format!("has 1 token; expected {prefix}.<kind>.{middle}…")));
+        }
+        let kind = self.kind(1)?;
+        let version = if prefix == "in" { ".v<version>" } else { "" };
+        match kind {
+            Kind::Track => {
+                self.expect_len(track_len, &format!("{prefix}.track.{middle}{version}"))?
+            }
+            Kind::Alert => self.expect_len(
+                track_len + 2,
+                &format!("{prefix}.alert.{middle}.<category>.<severity>{version}"),
+            )?,
+        }
+        Ok(kind)
+    }
+
+    /// An alert subject's topic, tokens `at` and `at + 1`; `None` for a track.
+    fn topic(&self, kind: Kind, at: usize) -> Result<Option<AlertTopic>, SubjectError> {
+        if kind == Kind::Track {
+            return Ok(None);
+        }
+        AlertTopic::parse(self.tokens[at], self.tokens[at + 1])
+            .map(Some)
+            .map_err(|e| self.error(format!("tokens {} and {} (topic): {e}", at + 1, at + 2)))
+    }
+
     fn kind(&self, i: usize) -> Result<Kind, SubjectError> {
         Kind::parse(self.tokens[i]).ok_or_else(|| {
             self.error(format!(
@@ -277,52 +341,57 @@ impl Subject {
             subject,
             tokens: subject.split('.').collect(),
         };
-        let feed_shape = |prefix: &str| format!("{prefix}.<kind>.<producer>.<feed>");
         match t.tokens[0] {
             "out" | "paced" => {
-                t.expect_len(4, &feed_shape(t.tokens[0]))?;
-                let (kind, producer, feed) =
-                    (t.kind(1)?, t.name(2, "producer")?, t.name(3, "feed")?);
+                let kind = t.lane(4, t.tokens[0], "<producer>.<feed>")?;
+                let (producer, feed) = (t.name(2, "producer")?, t.name(3, "feed")?);
+                let topic = t.topic(kind, 4)?;
                 Ok(if t.tokens[0] == "out" {
                     Subject::Outbound {
                         kind,
                         producer,
                         feed,
+                        topic,
                     }
                 } else {
                     Subject::Paced {
                         kind,
                         producer,
                         feed,
+                        topic,
                     }
                 })
             }
             "rel" => {
-                t.expect_len(5, "rel.<kind>.<origin>.<producer>.<feed>")?;
+                let kind = t.lane(5, "rel", "<origin>.<producer>.<feed>")?;
                 Ok(Subject::Released {
-                    kind: t.kind(1)?,
+                    kind,
                     origin: t.name(2, "origin")?,
                     producer: t.name(3, "producer")?,
                     feed: t.name(4, "feed")?,
+                    topic: t.topic(kind, 5)?,
                 })
             }
             "in" => {
-                t.expect_len(6, "in.<kind>.<origin>.<producer>.<feed>.v<version>")?;
-                let version = t.tokens[5]
+                let kind = t.lane(6, "in", "<origin>.<producer>.<feed>")?;
+                let last = t.tokens.len() - 1;
+                let version = t.tokens[last]
                     .strip_prefix('v')
                     .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
                     .and_then(|v| v.parse().ok())
                     .ok_or_else(|| {
                         t.error(format!(
-                            "token 6 (version) {:?} is not v<number>",
-                            t.tokens[5]
+                            "token {} (version) {:?} is not v<number>",
+                            last + 1,
+                            t.tokens[last]
                         ))
                     })?;
                 Ok(Subject::Inbound {
-                    kind: t.kind(1)?,
+                    kind,
                     origin: t.name(2, "origin")?,
                     producer: t.name(3, "producer")?,
                     feed: t.name(4, "feed")?,
+                    topic: t.topic(kind, 5)?,
                     version,
                 })
             }
@@ -352,6 +421,17 @@ impl Subject {
             other => Err(t.error(format!(
                 "token 1 {other:?} is none of out, paced, rel, in, dlq, pos, audit, ctl"
             ))),
+        }
+    }
+
+    /// The topic of an alert feed subject, if it is one.
+    pub fn topic(&self) -> Option<&AlertTopic> {
+        match self {
+            Subject::Outbound { topic, .. }
+            | Subject::Paced { topic, .. }
+            | Subject::Released { topic, .. }
+            | Subject::Inbound { topic, .. } => topic.as_ref(),
+            _ => None,
         }
     }
 

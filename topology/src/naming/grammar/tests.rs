@@ -1,6 +1,13 @@
 //! Every subject shape round-trips; every malformed one is refused with
 //! the token named.
 use super::*;
+use coalition_schemas::v1::AlertSeverity;
+
+use crate::{subjects, TopicFilter};
+
+fn air_severe() -> Option<AlertTopic> {
+    Some(AlertTopic::new("air", AlertSeverity::Severe).unwrap())
+}
 
 fn all_shapes() -> Vec<Subject> {
     vec![
@@ -8,23 +15,27 @@ fn all_shapes() -> Vec<Subject> {
             kind: Kind::Track,
             producer: "radar-1".into(),
             feed: "tracks".into(),
+            topic: None,
         },
         Subject::Paced {
             kind: Kind::Alert,
             producer: "radar-1".into(),
             feed: "alerts".into(),
+            topic: air_severe(),
         },
         Subject::Released {
             kind: Kind::Track,
             origin: "USA".into(),
             producer: "radar-1".into(),
             feed: "tracks".into(),
+            topic: None,
         },
         Subject::Inbound {
             kind: Kind::Alert,
             origin: "GBR".into(),
             producer: "eo_2".into(),
             feed: "alerts".into(),
+            topic: air_severe(),
             version: 12,
         },
         Subject::DeadLetter {
@@ -108,6 +119,17 @@ fn malformed_subjects_are_refused_naming_the_token() {
         ),
         ("audit.USA.x", "expected 2"),
         ("dlq.egress.*", "token 3 (reason)"),
+        ("out.alert.p.f", "expected 6: out.alert.<producer>.<feed>.<category>.<severity>"),
+        ("out.alert.p.f.air.severe.x", "expected 6"),
+        ("out.track.p.f.air.severe", "expected 4"),
+        ("out.alert.p.f.Air.severe", "tokens 5 and 6 (topic): category \"Air\""),
+        ("paced.alert.p.f.air.fatal", "tokens 5 and 6 (topic): severity"),
+        ("rel.alert.USA.p.f", "expected 7"),
+        ("rel.alert.USA.p.f.air.unspecified", "tokens 6 and 7 (topic)"),
+        ("in.alert.USA.p.f.v1", "expected 8"),
+        ("in.alert.USA.p.f.air.minor.1", "token 8 (version)"),
+        ("in.alert.USA.p.f.a_b.minor.v1", "tokens 6 and 7 (topic)"),
+        ("out", "has 1 token"),
     ];
     for (subject, needle) in cases {
         let err = Subject::parse(subject).expect_err(subject);
@@ -116,6 +138,40 @@ fn malformed_subjects_are_refused_naming_the_token() {
             "{subject}: {err} should mention {needle}"
         );
     }
+}
+
+#[test]
+fn alert_subjects_end_with_their_topic() {
+    let topic = air_severe();
+    assert_eq!(
+        subjects::outbound(Kind::Alert, "cell", "alerts", topic.as_ref()),
+        "out.alert.cell.alerts.air.severe"
+    );
+    assert_eq!(
+        subjects::inbound(Kind::Alert, "FRA", "cell", "alerts", topic.as_ref(), 2),
+        "in.alert.FRA.cell.alerts.air.severe.v2"
+    );
+    let parsed = Subject::parse("rel.alert.FRA.cell.alerts.air.severe").unwrap();
+    assert_eq!(parsed.topic(), topic.as_ref());
+    assert_eq!(
+        subjects::inbound_filters(
+            Kind::Alert,
+            Some("FRA"),
+            &TopicFilter {
+                category: Some("air".into()),
+                min_severity: Some(AlertSeverity::Severe),
+            },
+            2
+        ),
+        [
+            "in.alert.FRA.*.*.air.severe.v2",
+            "in.alert.FRA.*.*.air.extreme.v2"
+        ]
+    );
+    assert_eq!(
+        subjects::inbound_filters(Kind::Track, None, &TopicFilter::default(), 1),
+        ["in.track.*.*.*.v1"]
+    );
 }
 
 #[test]
