@@ -73,7 +73,7 @@ fn arb_area() -> impl Strategy<Value = Option<AlertArea>> {
     let polygon = prop_oneof![
         Just(Vec::new()),
         prop::collection::vec(arb_point(), 3..8).prop_map(|mut p| {
-            p.push(p[0].clone());
+            p.push(p[0]);
             p
         }),
     ];
