@@ -8,10 +8,11 @@
 //!
 //! Batch-level refusals (malformed, unverifiable, out of place) dead-letter
 //! the batch as received; record-level refusals (payload digest, label
-//! above the certificate, schema version) dead-letter that record alone, as
-//! a one-record batch with its proof. Policy denials are counted per
-//! partner and reason and audited; the batch stays in OUTBOUND, so nothing
-//! is lost. Every decision about a record is an audit record.
+//! above the certificate, schema version, a payload that breaks its
+//! version's rules such as an invalid alert v2) dead-letter that record
+//! alone, as a one-record batch with its proof. Policy denials are counted
+//! per partner and reason and audited; the batch stays in OUTBOUND, so
+//! nothing is lost. Every decision about a record is an audit record.
 //!
 //! A verified producer over its rate limit is deferred into PACED and
 //! released from there by the paced stage, which runs this same decision
@@ -20,9 +21,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
-use coalition_core::batch::{decode_batch, VerifiedBatch};
+use coalition_core::batch::{decode_batch, DecodedRecord, VerifiedBatch};
 use coalition_core::decision::{release_decision, Crossing, MessageFacts, PolicyView};
 use coalition_core::feed_position::{BatchRange, ForwardWindow, Judgement};
+use coalition_core::schema::check_payload;
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::{AuditDecision, AuditRecord};
@@ -353,27 +355,22 @@ fn release_to_partners(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, o
         // before it reads the policy state, which changes under it.
         let now_ms = (ctx.clock)();
         let h = &r.header;
-        let checked = if r.payload_matches {
-            ctx.state
-                .check_within_certificate(h, &v.certificate)
-                .and_then(|()| ctx.state.check_schema(h, now_ms))
-                .and_then(|()| check_topic(ctx.kind, topic.as_ref(), r))
-        } else {
-            Err(DenyReason::PayloadDigestMismatch)
-        };
-        if let Err(reason) = checked {
-            tracing::warn!(msg = %h.msg_id(), %reason, stage, "record refused; dead-lettered");
-            out.audit.push(record(DecisionFacts {
-                decision: AuditDecision::Reject,
-                stage,
-                partner: "",
-                header: Some(h),
-                key_id: Some(key_id.clone()),
-                translated: None,
-                reason: Some(reason),
-                now_ms,
-                source_stream_seq: input.stream_seq,
-            }));
+        if let Err((reason, detail)) = check_record(ctx, v, r, topic.as_ref(), now_ms) {
+            tracing::warn!(msg = %h.msg_id(), %reason, %detail, stage, "record refused; dead-lettered");
+            out.audit.push(AuditRecord {
+                detail,
+                ..record(DecisionFacts {
+                    decision: AuditDecision::Reject,
+                    stage,
+                    partner: "",
+                    header: Some(h),
+                    key_id: Some(key_id.clone()),
+                    translated: None,
+                    reason: Some(reason),
+                    now_ms,
+                    source_stream_seq: input.stream_seq,
+                })
+            });
             out.counted.push(Counted::Rejected {
                 stage,
                 partner: "-".into(),
@@ -432,6 +429,41 @@ fn release_to_partners(ctx: &EgressStage, input: &Incoming, v: &VerifiedBatch, o
     for ((partner, _), keep) in ctx.links.iter().zip(released) {
         publish_release(ctx, v, partner, &keep, topic.as_ref(), out);
     }
+}
+
+/// The checks on one record that need no partner: its payload matches the
+/// signed digest, its label is within the producer's certificate, its
+/// schema version is accepted by this nation's schema policy now, and its
+/// payload is valid in that version (an alert v2: `invalid_payload`).
+/// The error carries the reason and, for an invalid payload, what is wrong.
+fn check_record(
+    ctx: &EgressStage,
+    v: &VerifiedBatch,
+    r: &DecodedRecord,
+    topic: Option<&AlertTopic>,
+    now_ms: i64,
+) -> Result<(), (DenyReason, String)> {
+    let h = &r.header;
+    if !r.payload_matches {
+        return Err((DenyReason::PayloadDigestMismatch, String::new()));
+    }
+    ctx.state
+        .check_within_certificate(h, &v.certificate)
+        .and_then(|()| ctx.state.check_schema(h, now_ms))
+        .map_err(|reason| (reason, String::new()))?;
+    check_payload(h.message_type, h.schema_version, &r.payload)
+        .map_err(|e| (e.reason(), e.to_string()))?;
+    check_topic(ctx.kind, topic, r).map_err(|reason| {
+        let detail = format!(
+            "the record's topic is not the subject's ({})",
+            topic_text(topic)
+        );
+        (reason, detail)
+    })
+}
+
+fn topic_text(topic: Option<&AlertTopic>) -> String {
+    topic.map_or_else(|| "none".to_string(), ToString::to_string)
 }
 
 /// The message that releases `keep` (positions among the batch's records)

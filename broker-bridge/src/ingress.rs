@@ -16,7 +16,7 @@ use async_nats::HeaderMap;
 use coalition_core::batch::{decode_batch, DecodedRecord, VerifiedBatch};
 use coalition_core::decision::{admit_decision, Crossing, MessageFacts, Translated};
 use coalition_core::feed_position::{BatchRange, FeedState, ForwardWindow, Judgement};
-use coalition_core::schema::known_versions;
+use coalition_core::schema::{check_payload, known_versions};
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1::AuditDecision;
@@ -126,8 +126,6 @@ fn admit_record(
         &ctx.state.view(),
     )?;
     ctx.state.check_within_certificate(h, &v.certificate)?;
-    // The releasing bridge may not move a record to another topic.
-    check_topic(ctx.kind, topic, r)?;
     // Which versions a producer may send is its own nation's policy,
     // enforced by its bridge at egress; here the version need only be one
     // this bridge knows. (Checking the origin's policy again here would
@@ -137,6 +135,11 @@ fn admit_record(
     if !known_versions(h.message_type).contains(&h.schema_version) {
         return Err(DenyReason::UnknownSchemaVersion);
     }
+    // Its origin's bridge refused an invalid payload at egress; one
+    // released anyway is refused here, not served.
+    check_payload(h.message_type, h.schema_version, &r.payload).map_err(|e| e.reason())?;
+    // The releasing bridge may not move a record to another topic.
+    check_topic(ctx.kind, topic, r)?;
     Ok(translated)
 }
 

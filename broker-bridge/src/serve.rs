@@ -4,12 +4,14 @@
 //! and each record's lineage. During a dual-run window a record produced in
 //! one version is also served in the other, transcoded (docs/schemas.md);
 //! a record that cannot be transcoded is denied for that version only,
-//! counted and audited.
+//! counted and audited (an alert v2 update, cancel, ack or error, or an
+//! exercise or test alert, is never served in v1: it would read as a new
+//! actual alarm).
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use coalition_core::batch::VerifiedBatch;
 use coalition_core::decision::Translated;
-use coalition_core::schema::transcode_track_payload;
+use coalition_core::schema::transcode_payload;
 use coalition_schemas::headers;
 use coalition_schemas::v1::{AuditDecision, AuditRecord, InboundBatch, InboundRecord};
 use coalition_topology::subjects;
@@ -55,7 +57,7 @@ pub(crate) fn serve(
             let (transcoded_payload, lossy_fields) = if version == produced {
                 (Bytes::new(), Vec::new())
             } else {
-                match transcode_track_payload(&r.payload, produced, version) {
+                match transcode_payload(b.message_type, &r.payload, produced, version) {
                     Ok((payload, lossy)) => (
                         payload,
                         lossy

@@ -171,6 +171,7 @@ pub async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
             Payload::Track(t) => format!("track {}", t.track_id),
             Payload::TrackV2(t) => format!("track {} (v2)", t.track_id),
             Payload::Alert(a) => format!("alert {}", a.alert_id),
+            Payload::AlertV2(a) => format!("alert {} (v2)", a.alert_id),
         };
         println!(
             "{}/{}/{} seq {} [{}] {what} released by {} admitted by {}",

@@ -5,12 +5,10 @@
 //! its batch's subject says (`subject_mismatch`); the producer SDK puts a
 //! record on the subject of its topic. The subject tokens themselves are
 //! `coalition_topology::AlertTopic`.
-use coalition_schemas::v1::{AlertSeverity, AlertV1, AlertV2, Severity};
+use coalition_schemas::v1::{AlertSeverity, AlertV1, AlertV2};
 use prost::Message;
 
-/// The category every v1 alert has: v1 names none (as a v1 alert
-/// transcoded into v2 gets; schemas/MANIFEST.md).
-pub const V1_CATEGORY: &str = "other";
+use crate::schema::{severity_to_v2, V1_CATEGORY};
 
 /// An alert payload's category and severity; `None` if it does not decode
 /// in `schema_version`, or is of a version this build does not know. The
@@ -19,7 +17,9 @@ pub fn alert_topic(schema_version: u32, payload: &[u8]) -> Option<(String, Alert
     match schema_version {
         1 => {
             let alert = AlertV1::decode(payload).ok()?;
-            Some((V1_CATEGORY.to_string(), v1_severity(alert.severity)?))
+            // As the v1 alert transcoded into v2 has them (MANIFEST.md).
+            let severity = severity_to_v2(alert.severity).ok()?;
+            Some((V1_CATEGORY.to_string(), severity))
         }
         2 => {
             let alert = AlertV2::decode(payload).ok()?;
@@ -30,20 +30,10 @@ pub fn alert_topic(schema_version: u32, payload: &[u8]) -> Option<(String, Alert
     }
 }
 
-/// A v1 severity as a v2 one: INFO, WARNING and CRITICAL are MINOR, SEVERE
-/// and EXTREME; unspecified is UNKNOWN.
-fn v1_severity(severity: i32) -> Option<AlertSeverity> {
-    match Severity::try_from(severity).ok()? {
-        Severity::Unspecified => Some(AlertSeverity::Unknown),
-        Severity::Info => Some(AlertSeverity::Minor),
-        Severity::Warning => Some(AlertSeverity::Severe),
-        Severity::Critical => Some(AlertSeverity::Extreme),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coalition_schemas::v1::Severity;
 
     #[test]
     fn topics_of_v1_and_v2_payloads() {

@@ -81,6 +81,12 @@ pub enum DenyReason {
     /// The payload cannot be transcoded into a version the bridge must
     /// serve: it does not decode, or a value has no representation there.
     UntranscodablePayload,
+    /// The payload decodes in its schema version but breaks that version's
+    /// rules (an alert v2 whose category is not a subject token, an update
+    /// that names no alert, an open polygon, ...: see
+    /// `coalition_core::schema::validate_alert_v2`). Refused at egress and
+    /// dead-lettered; refused at ingress if a partner released one anyway.
+    InvalidPayload,
     /// The producer exceeded its rate limit and its backlog of deferred
     /// messages is full (`rate_limits.producer_max_deferred`): refused at
     /// egress and dead-lettered, never dropped.
@@ -107,7 +113,7 @@ pub enum DenyReason {
 
 impl DenyReason {
     /// Every reason, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [DenyReason; 42] = [
+    pub const ALL: [DenyReason; 43] = [
         DenyReason::MalformedBatch,
         DenyReason::MalformedHeader,
         DenyReason::SubjectMismatch,
@@ -143,6 +149,7 @@ impl DenyReason {
         DenyReason::SchemaVersionRetired,
         DenyReason::SchemaVersionNotYetAccepted,
         DenyReason::UntranscodablePayload,
+        DenyReason::InvalidPayload,
         DenyReason::RateLimited,
         DenyReason::BadProof,
         DenyReason::IncompleteBatch,
@@ -191,6 +198,7 @@ impl DenyReason {
             DenyReason::SchemaVersionRetired => "schema_version_retired",
             DenyReason::SchemaVersionNotYetAccepted => "schema_version_not_yet_accepted",
             DenyReason::UntranscodablePayload => "untranscodable_payload",
+            DenyReason::InvalidPayload => "invalid_payload",
             DenyReason::RateLimited => "rate_limited",
             DenyReason::BadProof => "bad_proof",
             DenyReason::IncompleteBatch => "incomplete_batch",

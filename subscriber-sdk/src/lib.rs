@@ -78,7 +78,10 @@ pub use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
 pub use coalition_core::label::Label;
 pub use coalition_core::revocation::NoticeSigner;
 pub use coalition_core::signed::CertifiedKey;
-pub use coalition_schemas::v1::{AlertSeverity, AlertV1, Severity, TrackV1, TrackV2};
+pub use coalition_schemas::v1::{
+    AlertArea, AlertCertainty, AlertMessageType, AlertReference, AlertSeverity, AlertStatus,
+    AlertUrgency, AlertV1, AlertV2, GeoCircle, GeoPoint, Severity, TrackV1, TrackV2,
+};
 pub use control::ControlPublisher;
 pub use delivery::{Delivery, Lineage, Payload};
 pub use error::SdkError;

@@ -33,7 +33,7 @@ use coalition_core::batch::{decode_batch, verify_batch, BatchHeader, DecodedBatc
 use coalition_core::certificate::VerifiedCertificate;
 use coalition_core::envelope::MessageType;
 use coalition_core::label::Label;
-use coalition_core::schema::transcode_track_payload;
+use coalition_core::schema::transcode_payload;
 use coalition_core::DenyReason;
 use coalition_schemas::headers;
 use coalition_schemas::v1;
@@ -268,11 +268,8 @@ fn served_payload(
         }
         return Ok((record.payload.clone(), None, Vec::new()));
     }
-    if kind != MessageType::Track {
-        return Err(DenyReason::UntranscodablePayload);
-    }
-    let (ours, lossy) = transcode_track_payload(&record.payload, produced, version)
-        .map_err(|_| DenyReason::UntranscodablePayload)?;
+    let (ours, lossy) =
+        transcode_payload(kind, &record.payload, produced, version).map_err(|e| e.reason())?;
     if ours != transcoded {
         return Err(DenyReason::PayloadDigestMismatch);
     }

@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex};
 use async_nats::jetstream::{self, kv};
 use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
 use coalition_core::label::Label;
-use coalition_schemas::v1::{AlertV1, TrackV1, TrackV2};
+use coalition_schemas::v1::{AlertV1, AlertV2, TrackV1, TrackV2};
 use coalition_topology::subjects;
 use tokio::sync::{oneshot, Semaphore};
 
@@ -231,6 +231,31 @@ impl Producer {
         alert: &AlertV1,
     ) -> Result<PendingReceipt, SdkError> {
         self.send(MessageType::Alert, feed, Item::alert(label, alert))
+            .await
+    }
+
+    /// Publishes an alert in schema version 2 on `feed` and waits until it
+    /// is stored; as [`Producer::publish_alert`]. Its nation's bridge
+    /// refuses an invalid one (`invalid_payload`, dead-lettered; the rules
+    /// are `coalition_core::schema::validate_alert_v2`) and, with its schema
+    /// policy, a version 2 not accepted yet.
+    pub async fn publish_alert_v2(
+        &self,
+        feed: &str,
+        label: &Label,
+        alert: &AlertV2,
+    ) -> Result<PublishReceipt, SdkError> {
+        self.send_alert_v2(feed, label, alert).await?.await
+    }
+
+    /// Enqueues an alert in schema version 2 on `feed`.
+    pub async fn send_alert_v2(
+        &self,
+        feed: &str,
+        label: &Label,
+        alert: &AlertV2,
+    ) -> Result<PendingReceipt, SdkError> {
+        self.send(MessageType::Alert, feed, Item::alert_v2(label, alert))
             .await
     }
 

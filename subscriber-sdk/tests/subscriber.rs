@@ -7,7 +7,7 @@ mod common;
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use bytes::Bytes;
 use coalition_core::envelope::MessageType;
-use coalition_core::schema::transcode_track_payload;
+use coalition_core::schema::transcode_payload;
 use coalition_core::DenyReason;
 use coalition_schemas::v1;
 use coalition_sdk::{
@@ -461,7 +461,8 @@ async fn topics_read_both_lanes_and_serve_a_transcoded_version() {
     // The same track served in v2 (a dual-run window): transcoded by the
     // bridge, checked by the SDK against its own transcoding.
     let v1_track = bridge.seal(TRACK, "tracks", 2, 1);
-    let (v2, _) = transcode_track_payload(&payload(TRACK, "tracks", 2), 1, 2).expect("transcodes");
+    let (v2, _) = transcode_payload(MessageType::Track, &payload(TRACK, "tracks", 2), 1, 2)
+        .expect("transcodes");
     let mut records = admitted(1);
     records[0].transcoded_payload = v2;
     let inbound = v1::InboundBatch {
@@ -488,6 +489,7 @@ async fn topics_read_both_lanes_and_serve_a_transcoded_version() {
         kinds.push(match &d.payload {
             Payload::Track(t) => format!("track {}", t.track_id),
             Payload::Alert(a) => format!("alert {}", a.alert_id),
+            Payload::AlertV2(a) => format!("alert v2 {}", a.alert_id),
             Payload::TrackV2(t) => format!("v2 {}", t.track_id),
         });
         within("ack", d.ack()).await.expect("acked");

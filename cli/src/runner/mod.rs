@@ -341,7 +341,10 @@ async fn subscribe_loop(
                 let _ = d.ack().await;
                 debug_assert!(matches!(
                     d.payload,
-                    Payload::Track(_) | Payload::TrackV2(_) | Payload::Alert(_)
+                    Payload::Track(_)
+                        | Payload::TrackV2(_)
+                        | Payload::Alert(_)
+                        | Payload::AlertV2(_)
                 ));
                 Event::Delivered {
                     receiver: nation.clone(),

@@ -183,7 +183,7 @@ fn v1_only_is_the_default_and_cannot_be_signed() {
         assert_eq!(phase(rule, 0), Phase::Only(1));
     }
     assert_eq!(known_versions(MessageType::Track), &[1, 2]);
-    assert_eq!(known_versions(MessageType::Alert), &[1]);
+    assert_eq!(known_versions(MessageType::Alert), &[1, 2]);
     let root = SigningKeyPair::generate(Algorithm::MlDsa65, "FRA root");
     let err = sign_schema_policy(&default, &root).unwrap_err().to_string();
     assert!(err.contains("version must be 1 or more"), "{err}");
@@ -252,8 +252,8 @@ fn malformed_documents_are_refused_with_a_precise_reason() {
             "alert current_version is 0; versions start at 1"),
         ("track v3 does not exist", |d| d.rules[0].migration.as_mut().unwrap().to_version = 3,
             "track migration to_version 3 does not exist (known: [1, 2])"),
-        ("alert v2 does not exist", |d| d.rules[1].current_version = 2,
-            "alert current_version 2 does not exist (known: [1])"),
+        ("alert v3 does not exist", |d| d.rules[1].current_version = 3,
+            "alert current_version 3 does not exist (known: [1, 2])"),
         ("current is not the migration's from", |d| d.rules[0].current_version = 2,
             "track current_version 2 must equal the migration's from_version 1"),
     ];

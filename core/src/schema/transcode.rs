@@ -1,142 +1,17 @@
-//! Track transcoding between v1 and v2: the conversions, what each loses
-//! ([`Lossy`]), and the bytes-level helper the bridge calls. Fails closed on
+//! Track transcoding between v1 and v2: the conversions and what each loses
+//! ([`Lossy`]); and the bytes-level helper the bridge and the SDK call for
+//! any message type ([`transcode_payload`]; alerts are in [`super::alert`]). Fails closed on
 //! non-finite or out-of-range values; see `schemas/MANIFEST.md` for the
 //! field mapping. No policy here: which versions to serve is
 //! [`super::versions_to_serve`]'s answer.
-use std::collections::BTreeMap;
-use std::fmt;
-
 use bytes::Bytes;
 use coalition_schemas::v1;
 use prost::Message;
 
+use super::lossy::{Loss, Lossy, TranscodeError};
 use super::velocity::{course_from_velocity, normalize_heading, velocity_from_course};
-use super::{known_versions, TRACK_V1, TRACK_V2};
+use super::{alert, known_versions, ALERT_V1, ALERT_V2, TRACK_V1, TRACK_V2};
 use crate::envelope::MessageType;
-use crate::DenyReason;
-
-/// What a conversion did to one source field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Loss {
-    /// Rounded to the target's resolution: converting back gives a nearby
-    /// value, not the same one.
-    Rounded,
-    /// The target cannot carry it (v2 covariance into v1, a heading of a
-    /// stationary v1 track into v2).
-    Dropped,
-    /// Carried, but its meaning changed: a v1 confidence score becomes a v2
-    /// calibrated probability it never was.
-    Semantic,
-}
-
-impl Loss {
-    /// The name used in lineage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Loss::Rounded => "rounded",
-            Loss::Dropped => "dropped",
-            Loss::Semantic => "semantic",
-        }
-    }
-}
-
-/// The source fields a conversion did not carry faithfully, by the source
-/// version's field names. A field is `Rounded` when converting the result
-/// back does not give the source value exactly; a heading normalised into
-/// [0, 360) is not a loss. One loss per field: v1 confidence is
-/// `Semantic` even though it is also rounded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Lossy {
-    fields: BTreeMap<&'static str, Loss>,
-}
-
-impl Lossy {
-    /// Whether every source field was carried exactly.
-    pub fn is_lossless(&self) -> bool {
-        self.fields.is_empty()
-    }
-
-    /// What happened to `field`, if anything.
-    pub fn get(&self, field: &str) -> Option<Loss> {
-        self.fields.get(field).copied()
-    }
-
-    /// Every field that lost something, in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, Loss)> + '_ {
-        self.fields.iter().map(|(f, l)| (*f, *l))
-    }
-
-    fn mark_if(&mut self, changed: bool, field: &'static str, loss: Loss) {
-        if changed {
-            self.fields.insert(field, loss);
-        }
-    }
-}
-
-/// `field:loss,...` in name order, e.g. `confidence:semantic,latitude_deg:rounded`;
-/// `lossless` when nothing was lost.
-impl fmt::Display for Lossy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_lossless() {
-            return f.write_str("lossless");
-        }
-        for (i, (field, loss)) in self.iter().enumerate() {
-            let sep = if i == 0 { "" } else { "," };
-            write!(f, "{sep}{field}:{}", loss.as_str())?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a payload could not be transcoded. The bridge's reason for any of
-/// them is [`DenyReason::UntranscodablePayload`].
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TranscodeError {
-    /// The payload is not a valid message of the version it claims.
-    #[error("track v{version} payload does not decode: {source}")]
-    Decode {
-        /// The version it was decoded as.
-        version: u32,
-        /// What prost said.
-        source: prost::DecodeError,
-    },
-    /// No transcoder between these two versions.
-    #[error("no transcoding from track v{from} to v{to}")]
-    UnknownVersions {
-        /// The payload's version.
-        from: u32,
-        /// The version asked for.
-        to: u32,
-    },
-    /// A NaN or infinite number.
-    #[error("{field} is not a finite number")]
-    NonFinite {
-        /// The source field.
-        field: &'static str,
-    },
-    /// A number outside what the field means or the target can hold.
-    #[error("{field} = {value} is outside {range}")]
-    OutOfRange {
-        /// The source field.
-        field: &'static str,
-        /// Its value.
-        value: f64,
-        /// The range it must be in.
-        range: &'static str,
-    },
-    /// `position_covariance_m2` is not 0 or 6 finite values with
-    /// non-negative variances.
-    #[error("position_covariance_m2: {0}")]
-    BadCovariance(&'static str),
-}
-
-impl TranscodeError {
-    /// The deny reason for a message that could not be transcoded.
-    pub fn reason(&self) -> DenyReason {
-        DenyReason::UntranscodablePayload
-    }
-}
 
 /// Converts a track from v1 to v2 and says what was lost.
 ///
@@ -233,34 +108,55 @@ pub fn track_v2_to_v1(track: &v1::TrackV2) -> Result<(v1::TrackV1, Lossy), Trans
     Ok((v1, lossy))
 }
 
-/// Transcodes an encoded track payload from one version to another, for
-/// the bridge serving both versions during a dual-run window. The same
-/// version in and out returns the bytes unchanged (not checked).
-pub fn transcode_track_payload(
+/// Transcodes an encoded payload of `message_type` from one version to
+/// another, for the bridge serving both versions during a dual-run window
+/// (and the SDK checking what the bridge served). The same known version
+/// in and out returns the bytes unchanged (not checked).
+pub fn transcode_payload(
+    message_type: MessageType,
     payload: &[u8],
     from_version: u32,
     to_version: u32,
 ) -> Result<(Bytes, Lossy), TranscodeError> {
+    use MessageType::{Alert, Track};
     let decode_error = |source| TranscodeError::Decode {
+        message_type,
         version: from_version,
         source,
     };
-    match (from_version, to_version) {
-        (TRACK_V1, TRACK_V2) => {
+    let (bytes, lossy) = match (message_type, from_version, to_version) {
+        (Track, TRACK_V1, TRACK_V2) => {
             let track = v1::TrackV1::decode(payload).map_err(decode_error)?;
             let (v2, lossy) = track_v1_to_v2(&track)?;
-            Ok((v2.encode_to_vec().into(), lossy))
+            (v2.encode_to_vec(), lossy)
         }
-        (TRACK_V2, TRACK_V1) => {
+        (Track, TRACK_V2, TRACK_V1) => {
             let track = v1::TrackV2::decode(payload).map_err(decode_error)?;
             let (v1, lossy) = track_v2_to_v1(&track)?;
-            Ok((v1.encode_to_vec().into(), lossy))
+            (v1.encode_to_vec(), lossy)
         }
-        (from, to) if from == to && known_versions(MessageType::Track).contains(&from) => {
-            Ok((Bytes::copy_from_slice(payload), Lossy::default()))
+        (Alert, ALERT_V1, ALERT_V2) => {
+            let a = v1::AlertV1::decode(payload).map_err(decode_error)?;
+            let (v2, lossy) = alert::alert_v1_to_v2(&a)?;
+            (v2.encode_to_vec(), lossy)
         }
-        (from, to) => Err(TranscodeError::UnknownVersions { from, to }),
-    }
+        (Alert, ALERT_V2, ALERT_V1) => {
+            let a = v1::AlertV2::decode(payload).map_err(decode_error)?;
+            let (v1, lossy) = alert::alert_v2_to_v1(&a)?;
+            (v1.encode_to_vec(), lossy)
+        }
+        (_, from, to) if from == to && known_versions(message_type).contains(&from) => {
+            return Ok((Bytes::copy_from_slice(payload), Lossy::default()));
+        }
+        (_, from, to) => {
+            return Err(TranscodeError::UnknownVersions {
+                message_type,
+                from,
+                to,
+            })
+        }
+    };
+    Ok((bytes.into(), lossy))
 }
 
 fn convert_v1_to_v2(track: &v1::TrackV1) -> Result<v1::TrackV2, TranscodeError> {

@@ -4,9 +4,9 @@ use coalition_core::batch::{decode_batch, seal_batch, RecordDraft};
 use coalition_core::envelope::{MessageType, ProducerIdentity};
 use coalition_core::keys::{Algorithm, SigningKeyPair};
 use coalition_core::label::Label;
-use coalition_core::schema::transcode_track_payload;
+use coalition_core::schema::transcode_payload;
 use coalition_core::DenyReason;
-use coalition_schemas::v1::{self, AlertV1, TrackV1};
+use coalition_schemas::v1::{self, AlertMessageType, AlertReference, AlertV1, AlertV2, TrackV1};
 use prost::Message as _;
 
 use super::served_payload;
@@ -20,9 +20,9 @@ fn identity() -> ProducerIdentity {
     }
 }
 
-fn draft(payload: Vec<u8>) -> RecordDraft {
+fn draft(version: u32, payload: Vec<u8>) -> RecordDraft {
     RecordDraft {
-        schema_version: 1,
+        schema_version: version,
         label: Label::new("USA", "SECRET", &["GBR"]),
         payload: payload.into(),
         corrects_seq: None,
@@ -35,12 +35,21 @@ fn draft(payload: Vec<u8>) -> RecordDraft {
 /// Decoded records of a sealed batch: [0] a v1 track, [1] the same track
 /// with its payload changed after sealing.
 fn records(kind: MessageType, payload: Vec<u8>) -> Vec<coalition_core::batch::DecodedRecord> {
+    records_in(kind, 1, payload)
+}
+
+/// [`records`] of schema `version`.
+fn records_in(
+    kind: MessageType,
+    version: u32,
+    payload: Vec<u8>,
+) -> Vec<coalition_core::batch::DecodedRecord> {
     let sealed = seal_batch(
         &identity(),
         kind,
         "tracks",
         1,
-        &[draft(payload.clone()), draft(payload)],
+        &[draft(version, payload.clone()), draft(version, payload)],
         1,
     )
     .expect("seals");
@@ -66,8 +75,21 @@ fn served_payload_permits_and_denies() {
     };
     let bytes = track.encode_to_vec();
     let tracks = records(MessageType::Track, bytes.clone());
-    let alerts = records(MessageType::Alert, AlertV1::default().encode_to_vec());
-    let (v2, _) = transcode_track_payload(&bytes, 1, 2).expect("transcodes");
+    let alert = AlertV1::default().encode_to_vec();
+    let alerts = records(MessageType::Alert, alert.clone());
+    let (alert_v2, _) = transcode_payload(MessageType::Alert, &alert, 1, 2).expect("transcodes");
+    let cancel = AlertV2 {
+        message_type: AlertMessageType::Cancel as i32,
+        references: vec![AlertReference {
+            alert_id: "A-1".into(),
+            ..Default::default()
+        }],
+        ..AlertV2::decode(alert_v2.as_ref()).expect("decodes")
+    };
+    let cancels = records_in(MessageType::Alert, 2, cancel.encode_to_vec());
+    let invalid = AlertV2::default().encode_to_vec();
+    let invalid_alerts = records_in(MessageType::Alert, 2, invalid);
+    let (v2, _) = transcode_payload(MessageType::Track, &bytes, 1, 2).expect("transcodes");
     let mut wrong_v2 = v2.to_vec();
     wrong_v2.push(0x08);
     let none = Bytes::new();
@@ -129,12 +151,36 @@ fn served_payload_permits_and_denies() {
             Err(DenyReason::UntranscodablePayload),
         ),
         (
-            "an alert in another version",
+            "a v1 alert served as v2, transcoded as the SDK does",
+            &alerts[0],
+            MessageType::Alert,
+            2,
+            alert_v2,
+            Ok(Some(1)),
+        ),
+        (
+            "a v1 alert served as v2 with a track's payload",
             &alerts[0],
             MessageType::Alert,
             2,
             v2,
+            Err(DenyReason::PayloadDigestMismatch),
+        ),
+        (
+            "a v2 cancel served as v1",
+            &cancels[0],
+            MessageType::Alert,
+            1,
+            AlertV1::default().encode_to_vec().into(),
             Err(DenyReason::UntranscodablePayload),
+        ),
+        (
+            "an invalid v2 alert served as v1",
+            &invalid_alerts[0],
+            MessageType::Alert,
+            1,
+            AlertV1::default().encode_to_vec().into(),
+            Err(DenyReason::InvalidPayload),
         ),
         (
             "a payload changed after sealing",
@@ -160,7 +206,7 @@ fn a_transcoded_payload_reports_what_it_lost() {
     };
     let bytes = track.encode_to_vec();
     let tracks = records(MessageType::Track, bytes.clone());
-    let (v2, lossy) = transcode_track_payload(&bytes, 1, 2).expect("transcodes");
+    let (v2, lossy) = transcode_payload(MessageType::Track, &bytes, 1, 2).expect("transcodes");
     let (payload, from, ours) =
         served_payload(&tracks[0], MessageType::Track, 2, &v2).expect("served");
     assert_eq!(payload, v2);

@@ -5,7 +5,7 @@ use coalition_core::alert_topic::alert_topic;
 use coalition_core::batch::RecordDraft;
 use coalition_core::envelope::SourceRef;
 use coalition_core::label::Label;
-use coalition_schemas::v1::{self, AlertV1, TrackV1, TrackV2};
+use coalition_schemas::v1::{self, AlertV1, AlertV2, TrackV1, TrackV2};
 use coalition_topology::AlertTopic;
 use prost::Message;
 
@@ -15,7 +15,7 @@ use crate::SdkError;
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
     pub label: Label,
-    /// The payload's schema version (1 unless a v2 track).
+    /// The payload's schema version (1 unless a v2 track or alert).
     pub schema_version: u32,
     pub payload: Bytes,
     pub corrects_seq: Option<u64>,
@@ -39,6 +39,10 @@ impl Item {
 
     pub(crate) fn alert(label: &Label, alert: &AlertV1) -> Self {
         Self::new(label, 1, alert.encode_to_vec(), &alert.alert_id)
+    }
+
+    pub(crate) fn alert_v2(label: &Label, alert: &AlertV2) -> Self {
+        Self::new(label, 2, alert.encode_to_vec(), &alert.alert_id)
     }
 
     fn new(label: &Label, schema_version: u32, payload: Vec<u8>, product_id: &str) -> Self {

@@ -8,6 +8,7 @@ use proptest::sample::select;
 use prost::Message;
 
 use super::*;
+use crate::DenyReason;
 
 // ---------------------------------------------------------------------------
 // Round-trip bounds of v1 -> v2 -> v1, for finite in-range v1 values.
@@ -266,34 +267,45 @@ fn v2_values_without_a_v1_meaning_are_refused() {
 fn payloads_transcode_both_ways_and_refuse_what_they_cannot() {
     let v1_track = track(51.5, -0.125, 35.0, 10.0, 90.0, 0.9);
     let v1_bytes = v1_track.encode_to_vec();
-    let (v2_bytes, lossy) = transcode_track_payload(&v1_bytes, TRACK_V1, TRACK_V2).unwrap();
+    let (v2_bytes, lossy) =
+        transcode_payload(MessageType::Track, &v1_bytes, TRACK_V1, TRACK_V2).unwrap();
     let v2_track = v1::TrackV2::decode(v2_bytes.as_ref()).unwrap();
     assert_eq!(
         (v2_track.clone(), lossy),
         track_v1_to_v2(&v1_track).unwrap()
     );
-    let (back, lossy) = transcode_track_payload(&v2_bytes, TRACK_V2, TRACK_V1).unwrap();
+    let (back, lossy) =
+        transcode_payload(MessageType::Track, &v2_bytes, TRACK_V2, TRACK_V1).unwrap();
     assert_eq!(v1::TrackV1::decode(back.as_ref()).unwrap(), v1_track);
     assert!(lossy.is_lossless());
-    let (same, lossy) = transcode_track_payload(&v1_bytes, TRACK_V1, TRACK_V1).unwrap();
+    let (same, lossy) =
+        transcode_payload(MessageType::Track, &v1_bytes, TRACK_V1, TRACK_V1).unwrap();
     assert_eq!((same.as_ref(), lossy.is_lossless()), (&v1_bytes[..], true));
 
     let garbage = [0xff, 0xff, 0xff];
-    let err = transcode_track_payload(&garbage, TRACK_V1, TRACK_V2).unwrap_err();
+    let err = transcode_payload(MessageType::Track, &garbage, TRACK_V1, TRACK_V2).unwrap_err();
     assert!(
         matches!(err, TranscodeError::Decode { version: 1, .. }),
         "{err}"
     );
     for (from, to) in [(1, 3), (3, 3), (0, 1), (2, 0)] {
-        let err = transcode_track_payload(&v1_bytes, from, to).unwrap_err();
-        assert_eq!(err, TranscodeError::UnknownVersions { from, to });
+        let err = transcode_payload(MessageType::Track, &v1_bytes, from, to).unwrap_err();
+        let message_type = MessageType::Track;
+        assert_eq!(
+            err,
+            TranscodeError::UnknownVersions {
+                message_type,
+                from,
+                to
+            }
+        );
     }
     let nan = v1::TrackV1 {
         latitude_deg: f64::NAN,
         ..v1_track
     }
     .encode_to_vec();
-    let err = transcode_track_payload(&nan, TRACK_V1, TRACK_V2).unwrap_err();
+    let err = transcode_payload(MessageType::Track, &nan, TRACK_V1, TRACK_V2).unwrap_err();
     assert_eq!(
         err,
         TranscodeError::NonFinite {
@@ -500,7 +512,7 @@ proptest! {
             prop_assert!(track_v1_to_v2(&v1).is_ok());
         }
         for (from, to) in [(1, 2), (2, 1), (1, 1)] {
-            let _ = transcode_track_payload(&bytes, from, to);
+            let _ = transcode_payload(MessageType::Track, &bytes, from, to);
         }
     }
 }
