@@ -264,6 +264,8 @@ fn bad_forward_flags_are_refused_naming_the_flag() {
                 &dead,
                 "--retry-base-ms",
                 "5000",
+                "--retry-max-delay-ms",
+                "100",
             ],
             "--retry-base-ms (5000)",
         ),

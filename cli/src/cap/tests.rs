@@ -270,7 +270,8 @@ fn parameters_carry_the_label_and_lineage_and_skip_what_is_absent() {
 
 #[test]
 fn alerts_cap_cannot_express_are_refused() {
-    let table: [(&str, fn(&mut AlertV2)); 4] = [
+    type Edit = fn(&mut AlertV2);
+    let table: [(&str, Edit); 4] = [
         ("status", |a| a.status = 0),
         ("message type", |a| a.message_type = 0),
         ("outside years", |a| a.sent_at_ms = i64::MAX),
