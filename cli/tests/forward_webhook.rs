@@ -235,6 +235,49 @@ async fn a_4xx_is_dead_lettered_at_once_and_a_5xx_after_the_bounded_tries() {
     let _ = stop.send(true);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarder_killed_with_an_alert_unacknowledged_posts_it_after_restart() {
+    let (mesh, stop) = mesh_with_bridges(ALERT_TOPOLOGY).await;
+    let out = tempfile::tempdir().unwrap();
+    let mut hook = Hook::start().await;
+    let flags = [
+        "--max-tries",
+        "1000",
+        "--retry-base-ms",
+        "50",
+        "--retry-max-delay-ms",
+        "200",
+    ];
+    let mut fwd = Forwarder::start(mesh.dir(), out.path(), &hook.url(), &flags);
+    let cuas = producer(&mesh, "cuas-1").await;
+    publish_alert(&cuas, "C1").await;
+    wait_until("C1 posted", LIMIT, || posts_of(&hook, "C1").len() == 1).await;
+
+    // The endpoint goes down; C2 is being retried (so not acknowledged)
+    // when the forwarder is killed (SIGKILL, by its PID: a crash).
+    hook.stop().await;
+    publish_alert(&cuas, "C2").await;
+    wait_until("the forwarder retrying C2", LIMIT, || {
+        fwd.log().contains("webhook: retrying")
+    })
+    .await;
+    fwd.child.kill().unwrap();
+    fwd.child.wait().unwrap();
+    hook.restart();
+    publish_alert(&cuas, "C3").await;
+
+    // Restarted under the same durable name: C2 and C3 come, C1 does not
+    // come again (it was acknowledged in its own batch message).
+    let _fwd = Forwarder::start(mesh.dir(), out.path(), &hook.url(), &flags);
+    wait_until("C2 and C3 posted after the restart", LIMIT, || {
+        posts_of(&hook, "C2").len() == 1 && posts_of(&hook, "C3").len() == 1
+    })
+    .await;
+    assert_eq!(first_seen(&hook), ["C1", "C2", "C3"]);
+    assert_eq!(posts_of(&hook, "C1").len(), 1);
+    let _ = stop.send(true);
+}
+
 #[test]
 fn bad_forward_flags_are_refused_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
