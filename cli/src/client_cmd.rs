@@ -1,20 +1,25 @@
 //! `coalition publish` and `coalition subscribe`: a producer and an
 //! alerting subscriber from the command line, attached to a generated mesh
-//! folder (from `coalition run` or `coalition topology generate`), which
-//! holds the clients' URLs and credentials and the keys.
-use std::path::{Path, PathBuf};
+//! folder (from `coalition run` or `coalition topology generate`) or to a
+//! deployed nation's clients file ([`crate::attach`]).
+//!
+//! `subscribe --json` prints each verified delivery as one JSON object per
+//! line ([`crate::record_json`]; docs/alerting.md, "CLI JSON").
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use coalition_sdk::{
-    load_producer_identity, load_trust_anchor, Label, Payload, ProducerOptions, SubscriberOptions,
-    Topic, TrackV1,
+    load_producer_identity, load_trust_anchor, Delivery, Label, Payload, ProducerOptions,
+    SubscriberOptions, Topic, TrackV1,
 };
-use coalition_topology::ClientsConfig;
 
+use crate::attach::AttachArgs;
 use crate::error::CliError;
+use crate::record_json::{to_json, Record};
 
-/// Where the mesh's generated files are.
+/// Where the mesh's generated files are (the commands other than publish,
+/// subscribe and forward, which take [`AttachArgs`]).
 #[derive(Debug, Args)]
 pub struct MeshDir {
     /// The mesh folder (e.g. run/coalition-3).
@@ -25,12 +30,25 @@ pub struct MeshDir {
     pub nation: String,
 }
 
+/// A mesh folder's clients file of `nation`.
+pub(crate) fn clients(
+    dir: &std::path::Path,
+    nation: &str,
+) -> Result<coalition_topology::ClientsConfig, CliError> {
+    crate::attach::Attach::Dir {
+        dir: dir.to_path_buf(),
+        nation: nation.to_string(),
+    }
+    .clients()
+}
+
 /// Publish one signed track.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
     #[command(flatten)]
-    pub mesh: MeshDir,
-    /// Producer id (must have a key and certificate under keys/).
+    pub attach: AttachArgs,
+    /// Producer id (must have a key and certificate under the keys folder's
+    /// <NATION>/producers/).
     #[arg(long)]
     pub producer: String,
     /// Feed name.
@@ -54,7 +72,10 @@ pub struct PublishArgs {
 #[derive(Debug, Args)]
 pub struct SubscribeArgs {
     #[command(flatten)]
-    pub mesh: MeshDir,
+    pub attach: AttachArgs,
+    /// One JSON object per line per delivery (docs/alerting.md, "CLI JSON").
+    #[arg(long)]
+    pub json: bool,
     /// Only from this nation.
     #[arg(long)]
     pub from: Option<String>,
@@ -66,31 +87,16 @@ pub struct SubscribeArgs {
     pub idle_timeout: Option<u64>,
 }
 
-fn clients_path(dir: &Path, nation: &str) -> PathBuf {
-    dir.join("clients").join(format!("{nation}.toml"))
-}
-
-pub(crate) fn clients(dir: &Path, nation: &str) -> Result<ClientsConfig, CliError> {
-    let path = clients_path(dir, nation);
-    if !path.exists() {
-        return Err(CliError::Usage(format!(
-            "{} not found: is {} a mesh folder, and {nation} one of its nations?",
-            path.display(),
-            dir.display()
-        )));
-    }
-    Ok(ClientsConfig::load(&path)?)
-}
-
 /// Publishes one track.
 pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
-    let MeshDir { dir, nation } = &args.mesh;
-    let clients = clients(dir, nation)?;
+    let attach = args.attach.resolve()?;
+    let clients = attach.clients()?;
+    let nation = &clients.nation;
     clients.producers.get(&args.producer).ok_or_else(|| {
         CliError::Usage(format!(
             "no producer {:?} in {}: the producers there are {}",
             args.producer,
-            clients_path(dir, nation).display(),
+            attach.clients_path().display(),
             clients
                 .producers
                 .keys()
@@ -99,8 +105,11 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
                 .join(", ")
         ))
     })?;
-    let root = load_trust_anchor(&nats_harness::nation_key_dir(dir, nation).join("root.pub"))?;
-    let (key, cert) = nats_harness::producer_files(dir, nation, &args.producer);
+    let keys = attach.nation_keys(nation);
+    let root = load_trust_anchor(&keys.join("root.pub"))?;
+    let producers: PathBuf = keys.join("producers");
+    let key = producers.join(format!("{}.key", args.producer));
+    let cert = producers.join(format!("{}.cert", args.producer));
     let identity = load_producer_identity(&key, &cert, nation, &root)?;
     let producer = ProducerOptions::from_clients(&clients, &args.producer)?
         .connect(identity)
@@ -128,17 +137,9 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
 
 /// Prints deliveries until Ctrl-C, `--count` or `--idle-timeout`.
 pub async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
-    let MeshDir { dir, nation } = &args.mesh;
-    let clients = clients(dir, nation)?;
-    // Trust what the nation's own bridge trusts: its config lists the roots.
-    let bridge_path = dir.join("bridges").join(format!("{nation}.toml"));
-    let bridge = coalition_topology::BridgeConfig::load(&bridge_path)?;
-    let mut anchors = coalition_sdk::TrustAnchors::new();
-    for code in bridge.trust_anchors.keys() {
-        if let Some(path) = bridge.anchor_path(&bridge_path, code) {
-            anchors.insert(code.clone(), load_trust_anchor(&path)?);
-        }
-    }
+    let attach = args.attach.resolve()?;
+    let clients = attach.clients()?;
+    let anchors = attach.trust_anchors()?;
     let subscriber = SubscriberOptions::from_clients(&clients)
         .trust_anchors(anchors)
         .connect()
@@ -167,22 +168,40 @@ pub async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
         };
         d.ack().await?;
         seen += 1;
-        let what = match &d.payload {
-            Payload::Track(t) => format!("track {}", t.track_id),
-            Payload::TrackV2(t) => format!("track {} (v2)", t.track_id),
-            Payload::Alert(a) => format!("alert {}", a.alert_id),
-            Payload::AlertV2(a) => format!("alert {} (v2)", a.alert_id),
-        };
-        println!(
-            "{}/{}/{} seq {} [{}] {what} released by {} admitted by {}",
-            d.origin,
-            d.producer_id,
-            d.feed,
-            d.seq,
-            d.label.display(),
-            d.lineage.released_by.as_deref().unwrap_or("?"),
-            d.lineage.admitted_by.as_deref().unwrap_or("?"),
-        );
+        if args.json {
+            println!("{}", to_json(&Record::from(&d)));
+        } else {
+            println!("{}", text_line(&d));
+        }
     }
     Ok(())
+}
+
+/// The human-readable line of a delivery.
+/// `<category>/<severity>` of an alert, as its subject's topic names it.
+fn alert_topic(a: &coalition_sdk::AlertV2) -> String {
+    let severity = coalition_sdk::AlertSeverity::try_from(a.severity)
+        .ok()
+        .and_then(coalition_topology::severity_token)
+        .unwrap_or("?");
+    format!("{}/{severity}", a.category)
+}
+
+fn text_line(d: &Delivery) -> String {
+    let what = match &d.payload {
+        Payload::Track(t) => format!("track {}", t.track_id),
+        Payload::TrackV2(t) => format!("track {} (v2)", t.track_id),
+        Payload::Alert(a) => format!("alert {}", a.alert_id),
+        Payload::AlertV2(a) => format!("alert {} (v2, {})", a.alert_id, alert_topic(a)),
+    };
+    format!(
+        "{}/{}/{} seq {} [{}] {what} released by {} admitted by {}",
+        d.origin,
+        d.producer_id,
+        d.feed,
+        d.seq,
+        d.label.display(),
+        d.lineage.released_by.as_deref().unwrap_or("?"),
+        d.lineage.admitted_by.as_deref().unwrap_or("?"),
+    )
 }

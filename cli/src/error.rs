@@ -13,6 +13,10 @@ pub enum CliError {
     /// A bounded run finished but one of its checks failed.
     #[error("{0}")]
     CheckFailed(String),
+    /// An alert the forwarder cannot put in the requested format (e.g. a
+    /// CAP document without a status); the forwarder dead-letters it.
+    #[error("cannot map the alert: {0}")]
+    Unmappable(String),
 }
 
 impl CliError {
@@ -20,7 +24,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Runtime(_) | CliError::CheckFailed(_) => 1,
+            CliError::Runtime(_) | CliError::CheckFailed(_) | CliError::Unmappable(_) => 1,
         }
     }
 }

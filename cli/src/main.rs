@@ -2,17 +2,23 @@
 //! multi-nation mesh. `main` only parses arguments and dispatches.
 #![forbid(unsafe_code)]
 
+mod attach;
 mod audit_cmd;
+mod cap;
 mod client_cmd;
 mod error;
 mod exercise_cmd;
+mod forward_cmd;
 mod keys;
 mod paths;
 mod policy_cmd;
+mod record_json;
+mod retry;
 mod runner;
 mod schema_cmd;
 mod tls_cmd;
 mod topology_cmd;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,10 +63,14 @@ enum Command {
         #[arg(long)]
         no_publish: bool,
     },
-    /// Publish one signed track into a mesh folder's nation.
+    /// Publish one signed track (a mesh folder's nation, or a deployed one
+    /// with --clients).
     Publish(client_cmd::PublishArgs),
-    /// Print verified deliveries in a mesh folder's nation.
+    /// Print verified deliveries, as text or JSON lines (--json).
     Subscribe(client_cmd::SubscribeArgs),
+    /// Post each verified alert to a webhook, as JSON or CAP 1.2 XML, at
+    /// least once, with retries and a dead-letter file.
+    Forward(forward_cmd::ForwardArgs),
     /// Topology files: check, generate configs.
     #[command(subcommand)]
     Topology(topology_cmd::TopologyCommand),
@@ -174,6 +184,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         }
         Command::Publish(args) => block_on(client_cmd::publish(args)),
         Command::Subscribe(args) => block_on(client_cmd::subscribe(args)),
+        Command::Forward(args) => block_on(forward_cmd::forward(args)),
         Command::Topology(cmd) => topology_cmd::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Audit(cmd) => block_on(audit_cmd::run(cmd)),

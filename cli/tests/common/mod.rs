@@ -35,3 +35,85 @@ pub async fn mesh_with_bridges(
     }
     (mesh, stop)
 }
+
+pub mod webhook;
+
+/// USA releases to GBR; USA has a track producer and an alert producer.
+pub const ALERT_TOPOLOGY: &str = r#"
+[mesh]
+name = "alerts-pair"
+
+[[nation]]
+code = "USA"
+
+[[nation]]
+code = "GBR"
+
+[[link]]
+from = "USA"
+to = "GBR"
+max_classification = "SECRET"
+
+[[feed]]
+nation = "USA"
+producer = "radar-1"
+name = "tracks"
+kind = "track"
+
+[[feed]]
+nation = "USA"
+producer = "cuas-1"
+name = "alerts"
+kind = "alert"
+"#;
+
+/// USA's producer `producer` of a mesh, connected with its real key.
+pub async fn producer(mesh: &nats_harness::Mesh, producer: &str) -> coalition_sdk::Producer {
+    let dir = mesh.dir();
+    let clients =
+        coalition_topology::ClientsConfig::load(&dir.join("clients").join("USA.toml")).unwrap();
+    let root = coalition_sdk::load_trust_anchor(
+        &nats_harness::nation_key_dir(dir, "USA").join("root.pub"),
+    )
+    .unwrap();
+    let (key, cert) = nats_harness::producer_files(dir, "USA", producer);
+    let identity = coalition_sdk::load_producer_identity(&key, &cert, "USA", &root).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        coalition_sdk::ProducerOptions::from_clients(&clients, producer)
+            .unwrap()
+            .connect(identity),
+    )
+    .await
+    .expect("producer connects in time")
+    .unwrap()
+}
+
+/// Publishes alert `id` (v1) on USA's `alerts` feed, releasable to GBR.
+pub async fn publish_alert(p: &coalition_sdk::Producer, id: &str) {
+    let label = coalition_sdk::Label::new("USA", "SECRET", &["GBR"]);
+    let alert = coalition_sdk::AlertV1 {
+        alert_id: id.into(),
+        severity: coalition_sdk::Severity::Critical as i32,
+        summary: format!("summary of {id}"),
+        track_id: "T-1".into(),
+        raised_at_ms: 1_700_000_000_000,
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        p.publish_alert("alerts", &label, &alert),
+    )
+    .await
+    .expect("published in time")
+    .unwrap();
+}
+
+/// Polls `check` every 100 ms until it is true; panics with `what` after
+/// `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
