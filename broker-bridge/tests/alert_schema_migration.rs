@@ -9,12 +9,11 @@
 mod common;
 
 use coalition_core::envelope::MessageType;
-use coalition_core::schema::{sign_schema_policy, Migration, SchemaPolicy, SchemaRule};
 use coalition_schemas::v1::AuditDecision;
 use coalition_sdk::{
-    AlertArea, AlertCertainty, AlertMessageType, AlertReference, AlertSeverity, AlertStatus,
-    AlertUrgency, AlertV1, AlertV2, Delivery, GeoCircle, GeoPoint, Payload, Severity, Topic,
+    AlertMessageType, AlertSeverity, AlertV1, AlertV2, Delivery, Payload, Severity, Topic,
 };
+use common::alerts::{alert_v2, apply_policy, cancel_of, migration, usa_policy, HOUR};
 use common::policy::until_audited;
 use common::*;
 
@@ -37,53 +36,6 @@ name = "alerts"
 kind = "alert"
 "#;
 
-const HOUR: i64 = 3_600_000;
-
-/// USA's schema policy `version`: tracks v1 only, alerts by `alert`.
-fn usa_policy(version: u32, alert: SchemaRule) -> SchemaPolicy {
-    SchemaPolicy {
-        nation: "USA".into(),
-        version,
-        rules: vec![SchemaRule::v1_only(MessageType::Track), alert],
-        issued_at_ms: now_ms(),
-    }
-}
-
-/// USA's alert rule migrating 1 -> 2 in the window `[start, end)`.
-fn migration(start_ms: i64, end_ms: i64) -> SchemaRule {
-    SchemaRule {
-        message_type: MessageType::Alert,
-        current_version: 1,
-        migration: Some(Migration {
-            from_version: 1,
-            to_version: 2,
-            window_start_ms: start_ms,
-            window_end_ms: end_ms,
-        }),
-    }
-}
-
-/// Publishes `policy` and waits until both bridges apply it.
-async fn apply_policy(mesh: &nats_harness::Mesh, policy: &SchemaPolicy) {
-    let signed = sign_schema_policy(policy, &root_key(mesh, "USA")).expect("signs");
-    control(mesh, "USA")
-        .await
-        .publish_schema_policy("USA", policy.version, signed)
-        .await
-        .expect("published");
-    let applied = |nation: &str| {
-        format!(
-            r#"coalition_bridge_control_applied_total{{nation="{nation}",kind="schema_policy"}}"#
-        )
-    };
-    let (usa, gbr) = (applied("USA"), applied("GBR"));
-    let n = f64::from(policy.version);
-    until(&format!("USA and GBR apply policy v{n}"), || {
-        metric(&usa) >= n && metric(&gbr) >= n
-    })
-    .await;
-}
-
 fn alert_v1(id: &str) -> AlertV1 {
     AlertV1 {
         alert_id: id.into(),
@@ -91,51 +43,6 @@ fn alert_v1(id: &str) -> AlertV1 {
         summary: format!("{id}: UAS near the airfield"),
         track_id: "T-1".into(),
         raised_at_ms: now_ms(),
-    }
-}
-
-/// A new, actual v2 alert with everything v1 cannot say.
-fn alert_v2(id: &str) -> AlertV2 {
-    AlertV2 {
-        alert_id: id.into(),
-        sender: "usa-cuas-1".into(),
-        sent_at_ms: now_ms(),
-        status: AlertStatus::Actual as i32,
-        message_type: AlertMessageType::Alert as i32,
-        references: vec![],
-        category: "air".into(),
-        event: "uas-incursion".into(),
-        urgency: AlertUrgency::Immediate as i32,
-        severity: AlertSeverity::Moderate as i32,
-        certainty: AlertCertainty::Observed as i32,
-        effective_at_ms: 0,
-        expires_at_ms: now_ms() + HOUR,
-        area: Some(AlertArea {
-            description: "north of the airfield".into(),
-            circle: Some(GeoCircle {
-                center: Some(GeoPoint {
-                    latitude_e7: 515_000_000,
-                    longitude_e7: -1_250_000,
-                }),
-                radius_m: 2_000,
-            }),
-            ..Default::default()
-        }),
-        source_track_ids: vec!["USA/T-1".into()],
-        headline: format!("{id}: UAS over the airfield"),
-        instruction: "Shelter".into(),
-    }
-}
-
-fn cancel_of(id: &str, cancelled: &str) -> AlertV2 {
-    AlertV2 {
-        message_type: AlertMessageType::Cancel as i32,
-        references: vec![AlertReference {
-            sender: "usa-cuas-1".into(),
-            alert_id: cancelled.into(),
-            sent_at_ms: 0,
-        }],
-        ..alert_v2(id)
     }
 }
 

@@ -11,12 +11,13 @@ use std::time::Duration;
 use clap::Args;
 use coalition_sdk::{
     load_producer_identity, load_trust_anchor, Delivery, Label, Payload, ProducerOptions,
-    SubscriberOptions, Topic, TrackV1,
+    SubscriberOptions, TrackV1,
 };
 
 use crate::attach::AttachArgs;
 use crate::error::CliError;
 use crate::record_json::{to_json, Record};
+use crate::topic_args::{KindArg, TopicArgs};
 
 /// Where the mesh's generated files are (the commands other than publish,
 /// subscribe and forward, which take [`AttachArgs`]).
@@ -76,9 +77,11 @@ pub struct SubscribeArgs {
     /// One JSON object per line per delivery (docs/alerting.md, "CLI JSON").
     #[arg(long)]
     pub json: bool,
-    /// Only from this nation.
-    #[arg(long)]
-    pub from: Option<String>,
+    /// What to receive: tracks, alerts, or both.
+    #[arg(long, value_enum, default_value = "all")]
+    pub kind: KindArg,
+    #[command(flatten)]
+    pub topic: TopicArgs,
     /// Stop after this many deliveries.
     #[arg(long)]
     pub count: Option<u64>,
@@ -137,6 +140,7 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
 
 /// Prints deliveries until Ctrl-C, `--count` or `--idle-timeout`.
 pub async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
+    let topic = args.topic.topic(args.kind)?;
     let attach = args.attach.resolve()?;
     let clients = attach.clients()?;
     let anchors = attach.trust_anchors()?;
@@ -144,10 +148,6 @@ pub async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
         .trust_anchors(anchors)
         .connect()
         .await?;
-    let topic = match &args.from {
-        Some(origin) => Topic::all().from_nation(origin),
-        None => Topic::all(),
-    };
     let mut deliveries = subscriber.subscribe(topic).await?;
     let idle = Duration::from_secs(args.idle_timeout.unwrap_or(u64::MAX / 4));
     let mut seen = 0u64;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use coalition_sdk::{Delivery, Payload, SubscriberOptions, Topic};
+use coalition_sdk::{Delivery, Payload, SubscriberOptions};
 use rand::Rng as _;
 use serde_json::json;
 
@@ -24,6 +24,7 @@ use crate::attach::AttachArgs;
 use crate::error::CliError;
 use crate::record_json::{to_json, Record};
 use crate::retry::{decide, Next, Outcome, RetryPolicy};
+use crate::topic_args::{KindArg, TopicArgs};
 use crate::webhook::{parse_url, Webhook};
 
 /// How often a delivery being worked on is reported in progress, so the
@@ -76,9 +77,10 @@ pub struct ForwardArgs {
     /// name resumes where it stopped. Give each forwarder its own.
     #[arg(long, default_value = "coalition-forward")]
     pub durable: String,
-    /// Only alerts from this nation.
-    #[arg(long)]
-    pub from: Option<String>,
+    /// Which alerts: origin, schema version, category, minimum severity,
+    /// area, expired ones.
+    #[command(flatten)]
+    pub topic: TopicArgs,
 }
 
 /// Checks the numeric flags and the durable name.
@@ -207,6 +209,7 @@ fn dead_letter_line(
 pub async fn forward(args: ForwardArgs) -> Result<(), CliError> {
     let policy = retry_policy(&args)?;
     let url = parse_url(&args.webhook)?;
+    let topic = args.topic.topic(KindArg::Alert)?;
     let timeout = Duration::from_millis(args.request_timeout_ms);
     let webhook = Webhook::new(url, args.webhook_ca.as_deref(), timeout)?;
     let mut dead = DeadLetters::open(&args.dead_letter)?;
@@ -217,14 +220,14 @@ pub async fn forward(args: ForwardArgs) -> Result<(), CliError> {
         .durable(&args.durable)
         .connect()
         .await?;
-    let topic = match &args.from {
-        Some(origin) => Topic::alerts().from_nation(origin),
-        None => Topic::alerts(),
-    };
     let mut alerts = subscriber.subscribe(topic).await?;
     eprintln!(
         "coalition forward: {} alerts of {} to {} as {:?} (durable {})",
-        if args.from.is_some() { "some" } else { "all" },
+        if args.topic.from.is_some() || args.topic.category.is_some() {
+            "some"
+        } else {
+            "all"
+        },
         clients.nation,
         args.webhook,
         args.format,

@@ -17,6 +17,7 @@ mod retry;
 mod runner;
 mod schema_cmd;
 mod tls_cmd;
+mod topic_args;
 mod topology_cmd;
 mod webhook;
 

@@ -209,3 +209,80 @@ tls = { ca = "ca.pem", certificate = "o.pem", key = "o.key" }
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no <NATION>/root.pub in it"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_flags_leave_out_what_the_topic_does_not_ask_for() {
+    let (mesh, stop) = mesh_with_bridges(ALERT_TOPOLOGY).await;
+    let dir = mesh.dir().display().to_string();
+    let subscriber = Command::new(env!("CARGO_BIN_EXE_coalition"))
+        .args([
+            "subscribe",
+            "--dir",
+            &dir,
+            "--nation",
+            "GBR",
+            "--json",
+            "--kind",
+            "alert",
+            "--category",
+            "other",
+            "--min-severity",
+            "severe",
+            "--count",
+            "1",
+            "--idle-timeout",
+            "90",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cuas = producer(&mesh, "cuas-1").await;
+    // A minor alert (v1 INFO) first: the server never sends it.
+    let minor = coalition_sdk::AlertV1 {
+        alert_id: "MINOR".into(),
+        severity: coalition_sdk::Severity::Info as i32,
+        summary: "minor".into(),
+        track_id: "T-1".into(),
+        raised_at_ms: 1_700_000_000_000,
+    };
+    let label = coalition_sdk::Label::new("USA", "SECRET", &["GBR"]);
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        cuas.publish_alert("alerts", &label, &minor),
+    )
+    .await
+    .expect("in time")
+    .expect("published");
+    publish_alert(&cuas, "CRITICAL").await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || subscriber.wait_with_output()),
+    )
+    .await
+    .expect("the subscriber ends in time")
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(line["payload"]["alert_id"], "CRITICAL", "{stdout}");
+    let refused = coalition(&[
+        "subscribe",
+        "--dir",
+        &dir,
+        "--nation",
+        "GBR",
+        "--kind",
+        "track",
+        "--category",
+        "air",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--kind alert"));
+    let _ = stop.send(true);
+}

@@ -182,9 +182,40 @@ pub fn is_expired(alert: &AlertV2, now_ms: i64) -> bool {
     alert.expires_at_ms != 0 && alert.expires_at_ms <= now_ms
 }
 
+/// Whether a subscriber asking for `area` (and for expired alerts or not)
+/// is given `alert` at `now_ms`. `follows_given` says the alert refers to
+/// one the subscriber was given (an update, cancel, ack or error of it):
+/// such an alert is always given, even outside the area or expired, so a
+/// subscriber never keeps an alert that was superseded or cancelled.
+pub fn wanted(
+    alert: &AlertV2,
+    area: Option<&BoundingBox>,
+    include_expired: bool,
+    now_ms: i64,
+    follows_given: bool,
+) -> bool {
+    if follows_given {
+        return true;
+    }
+    if !include_expired && is_expired(alert, now_ms) {
+        return false;
+    }
+    area.is_none_or(|b| area_touches(alert.area.as_ref(), b))
+}
+
 /// An alert's identity across updates: (sender, alert id). CAP names an
 /// alert by sender, identifier and sent; an id is unique per sender.
 pub type AlertKey = (String, String);
+
+/// The key of `alert` itself, and of each alert it refers to.
+pub fn keys(alert: &AlertV2) -> (AlertKey, Vec<AlertKey>) {
+    let referred = alert
+        .references
+        .iter()
+        .map(|r| key(&r.sender, &r.alert_id))
+        .collect();
+    (key(&alert.sender, &alert.alert_id), referred)
+}
 
 fn key(sender: &str, alert_id: &str) -> AlertKey {
     (sender.to_string(), alert_id.to_string())
@@ -217,12 +248,7 @@ impl<T> InForce<T> {
     /// Applies the next alert of the history (in the order it was
     /// delivered), keeping `value` with it if it is in force.
     pub fn apply(&mut self, alert: AlertV2, value: T) {
-        let this = key(&alert.sender, &alert.alert_id);
-        let referred: Vec<AlertKey> = alert
-            .references
-            .iter()
-            .map(|r| key(&r.sender, &r.alert_id))
-            .collect();
+        let (this, referred) = keys(&alert);
         match AlertMessageType::try_from(alert.message_type) {
             Ok(AlertMessageType::Update) | Ok(AlertMessageType::Cancel) => {
                 for r in referred {

@@ -55,6 +55,9 @@
 //!   delivered, on a message delivered for the first time, which a healthy
 //!   mesh does not produce (`replayed` and `redelivered` are the benign
 //!   kinds: a gap replay, or a message redelivered after its ack wait).
+//! - `coalition_sdk_filtered_total{reason}`: alerts a subscription left out
+//!   because its topic asked so (`outside_area`, `expired`); acknowledged,
+//!   not lost.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -70,9 +73,11 @@ mod files;
 mod open;
 mod producer;
 mod schema_watch;
+mod scope;
 mod subscriber;
 mod subscription;
 
+pub use coalition_core::alert_scope::BoundingBox;
 pub use coalition_core::certificate::TrustAnchors;
 pub use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
 pub use coalition_core::label::Label;

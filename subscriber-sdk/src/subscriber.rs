@@ -17,7 +17,9 @@ use coalition_topology::{streams, subjects, Kind, TopicFilter};
 use crate::certificates::Certificates;
 use crate::connect::ConnectSpec;
 use crate::continuity::DeliveredMap;
+use crate::scope::Scope;
 use crate::subscription::{Lane, Subscription, SubscriptionCore};
+use crate::BoundingBox;
 use crate::{lane, SdkError};
 
 /// Options for [`Subscriber`]; a builder.
@@ -137,12 +139,13 @@ impl SubscriberOptions {
 }
 
 /// Which deliveries to receive, and in which schema version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Topic {
     kind: Option<MessageType>,
     origin: Option<String>,
     version: u32,
     alerts: TopicFilter,
+    scope: Scope,
 }
 
 impl Topic {
@@ -152,6 +155,7 @@ impl Topic {
             origin: None,
             version: 1,
             alerts: TopicFilter::default(),
+            scope: Scope::default(),
         }
     }
 
@@ -232,6 +236,28 @@ impl Topic {
         self
     }
 
+    /// Only alerts whose area touches `area` (alerts with no area apply
+    /// everywhere and always pass). The SDK filters, after verifying each
+    /// alert; an update or cancel of an alert this subscription was given
+    /// is always given too. Version 1 alerts have no area and always pass.
+    ///
+    /// ```
+    /// use coalition_sdk::{BoundingBox, Topic};
+    /// let south_england = BoundingBox::new(50.0, -6.0, 52.0, 2.0).unwrap();
+    /// let here = Topic::alerts().version(2).area(south_england);
+    /// ```
+    pub fn area(mut self, area: BoundingBox) -> Self {
+        self.scope.area = Some(area);
+        self
+    }
+
+    /// Also give alerts whose `expires_at_ms` has passed (left out by
+    /// default).
+    pub fn include_expired(mut self) -> Self {
+        self.scope.include_expired = true;
+        self
+    }
+
     /// The lanes this topic reads: alerts and tracks, or one of them.
     fn kinds(&self) -> Vec<Kind> {
         match self.kind {
@@ -296,7 +322,12 @@ impl Subscriber {
         }
         let ephemeral_name = self.durable.is_none().then(|| name.clone());
         Ok(Subscription::new(
-            SubscriptionCore::new(lanes, self.certs.clone(), self.delivered.clone()),
+            SubscriptionCore::new(
+                lanes,
+                self.certs.clone(),
+                self.delivered.clone(),
+                topic.scope.clone(),
+            ),
             ephemeral_name,
         ))
     }

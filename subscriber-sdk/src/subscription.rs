@@ -29,6 +29,7 @@ use crate::events::{report, SkipReason, Skipped, SubscriptionEvent};
 use crate::open::{open_message, OpenedBatch};
 
 mod handle;
+use crate::scope::{Scope, ScopeState};
 use crate::SdkError;
 pub use handle::Subscription;
 
@@ -157,6 +158,8 @@ pub(crate) struct SubscriptionCore {
     replayed: HashSet<(usize, u64)>,
     /// Events decided but not yet handed over (a message yields several).
     ready: VecDeque<SubscriptionEvent>,
+    /// The alert scope (area, expiry) and the alerts given under it.
+    scope: ScopeState,
 }
 
 impl SubscriptionCore {
@@ -164,6 +167,7 @@ impl SubscriptionCore {
         lanes: Vec<Lane>,
         certs: Arc<Certificates>,
         delivered: Arc<Mutex<DeliveredMap>>,
+        scope: Scope,
     ) -> Self {
         SubscriptionCore {
             lanes,
@@ -172,6 +176,7 @@ impl SubscriptionCore {
             delivered,
             replayed: HashSet::new(),
             ready: VecDeque::new(),
+            scope: ScopeState::new(scope),
         }
     }
 
@@ -311,6 +316,11 @@ impl SubscriptionCore {
             }
             self.delivered()
                 .insert(key.clone(), Delivered { seq, stream_seq });
+            if !self.scope.admits(&record.payload, crate::now_ms()) {
+                // Left out at the subscriber's request: done, not delivered.
+                skipped += 1;
+                continue;
+            }
             let record_ack = ack.map(|a| RecordAck::new(a.clone()));
             self.ready
                 .push_back(SubscriptionEvent::Delivery(record.into_delivery(

@@ -3,6 +3,7 @@
 //! that subscribe to `>` in a nation's accounts.
 #![allow(dead_code, unused_imports)]
 
+pub mod alerts;
 pub mod crash;
 pub mod forge;
 pub mod ledger;

@@ -159,3 +159,42 @@ fn in_force_after_updates_and_cancels() {
         want(&[("c1", 2), ("a2", 3), ("e1", 6), ("f2", 7)])
     );
 }
+
+#[test]
+fn what_a_subscriber_is_given() {
+    use AlertMessageType as T;
+    let london = BoundingBox::new(51.0, -1.0, 52.0, 1.0).unwrap();
+    let inside = AlertV2 {
+        area: Some(circle(51.5, 0.0, 1_000)),
+        ..alert("in", T::Alert, &[], 0)
+    };
+    let paris = AlertV2 {
+        area: Some(circle(48.85, 2.35, 1_000)),
+        ..alert("out", T::Alert, &[], 0)
+    };
+    let stale = AlertV2 {
+        expires_at_ms: 100,
+        ..inside.clone()
+    };
+    let cancel_far = AlertV2 {
+        area: Some(circle(48.85, 2.35, 1_000)),
+        ..alert("cancel", T::Cancel, &["in"], 0)
+    };
+    #[rustfmt::skip]
+    let cases = [
+        ("inside the box", &inside, Some(&london), false, false, true),
+        ("outside the box", &paris, Some(&london), false, false, false),
+        ("no box: everywhere", &paris, None, false, false, true),
+        ("expired", &stale, Some(&london), false, false, false),
+        ("expired, asked for", &stale, Some(&london), true, false, true),
+        ("a cancel outside the box of an alert given", &cancel_far, Some(&london), false, true, true),
+        ("a cancel outside the box of nothing given", &cancel_far, Some(&london), false, false, false),
+    ];
+    for (name, a, area, include_expired, follows, want) in cases {
+        assert_eq!(
+            wanted(a, area, include_expired, 200, follows),
+            want,
+            "{name}"
+        );
+    }
+}
