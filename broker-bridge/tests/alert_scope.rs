@@ -131,3 +131,89 @@ async fn area_expiry_and_cancels_decide_what_each_alerting_system_is_given() {
     assert!(filtered("expired") >= 2.0);
     bridges.shutdown().await;
 }
+
+fn id_of(d: &coalition_sdk::Delivery) -> String {
+    match &d.payload {
+        Payload::AlertV2(a) => a.alert_id.clone(),
+        other => panic!("expected an alert v2, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_late_joiner_gets_exactly_the_alerts_in_force_then_the_live_stream() {
+    let mesh = mesh(USA_ALERTS_TO_GBR).await;
+    let bridges = bridges(&mesh).await;
+    apply_policy(
+        &mesh,
+        &usa_policy(1, migration(now_ms() - HOUR, now_ms() + HOUR)),
+    )
+    .await;
+    let mut early = subscribe(&mesh, "early", Topic::alerts().version(2)).await;
+    let usa = producer(&mesh, "USA", "radar-1").await;
+    let secret = label("USA", "SECRET", &["GBR"]);
+    let publish = |a: AlertV2| {
+        let (usa, secret) = (&usa, &secret);
+        async move {
+            within("publish", usa.publish_alert_v2("alerts", secret, &a))
+                .await
+                .expect("published");
+        }
+    };
+    publish(at("LON", 51.5, 0.0)).await;
+    publish(at("PAR", 48.85, 2.35)).await;
+    publish(AlertV2 {
+        expires_at_ms: now_ms() - 1_000,
+        ..at("OLD", 51.5, 0.0)
+    })
+    .await;
+    // PAR2 supersedes PAR; LON is cancelled; KEEP stays.
+    let par2 = AlertV2 {
+        message_type: coalition_sdk::AlertMessageType::Update as i32,
+        ..cancel_of("PAR2", "PAR")
+    };
+    publish(AlertV2 {
+        area: at("-", 48.85, 2.35).area,
+        ..par2
+    })
+    .await;
+    publish(cancel_of("LON-CANCEL", "LON")).await;
+    publish(at("KEEP", 51.6, 0.1)).await;
+    // Everything is in INBOUND_ALERTS once the early subscriber has it.
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("KEEP") {
+        seen.push(id_of(&next_delivery(&mut early).await));
+    }
+
+    let gbr = subscriber(&mesh, "GBR").await;
+    let start = within(
+        "in force",
+        gbr.subscribe_in_force(Topic::alerts().version(2)),
+    )
+    .await
+    .expect("reads the alerts in force");
+    let in_force: Vec<String> = start.alerts.iter().map(id_of).collect();
+    assert_eq!(
+        in_force,
+        ["PAR2", "KEEP"],
+        "not LON (cancelled), PAR (updated), OLD (expired)"
+    );
+    let london = BoundingBox::new(51.0, -1.0, 52.0, 1.0).expect("a box");
+    let here = within(
+        "in force",
+        gbr.subscribe_in_force(Topic::alerts().version(2).area(london)),
+    )
+    .await
+    .expect("reads");
+    assert_eq!(here.alerts.iter().map(id_of).collect::<Vec<_>>(), ["KEEP"]);
+
+    // Then the live stream, from just after the history: nothing again.
+    let mut live = start.live;
+    publish(at("LIVE", 51.5, 0.0)).await;
+    assert_eq!(id_of(&next_delivery(&mut live).await), "LIVE");
+    let refused = gbr.subscribe_in_force(Topic::tracks()).await;
+    assert!(matches!(
+        refused,
+        Err(coalition_sdk::SdkError::InvalidTopicFilter { .. })
+    ));
+    bridges.shutdown().await;
+}

@@ -17,10 +17,11 @@ use coalition_topology::{streams, subjects, Kind, TopicFilter};
 use crate::certificates::Certificates;
 use crate::connect::ConnectSpec;
 use crate::continuity::DeliveredMap;
+use crate::in_force::{history, in_force, InForceStart};
 use crate::scope::Scope;
 use crate::subscription::{Lane, Subscription, SubscriptionCore};
 use crate::BoundingBox;
-use crate::{lane, SdkError};
+use crate::{lane, Delivery, SdkError};
 
 /// Options for [`Subscriber`]; a builder.
 #[derive(Debug, Clone)]
@@ -308,6 +309,65 @@ impl Subscriber {
     /// Starts receiving `topic`: one durable consumer per INBOUND stream it
     /// reads (named as [`SubscriberOptions::durable`] says, or at random).
     pub async fn subscribe(&self, topic: Topic) -> Result<Subscription, SdkError> {
+        self.subscribe_after(topic, None).await
+    }
+
+    /// For a late joiner: the alerts of `topic` still in force (unexpired,
+    /// not superseded nor cancelled, within its area), verified, then the
+    /// live subscription from just after them (see `in_force` in the
+    /// crate's docs, docs/alerting.md). `topic` must be of alerts only. A
+    /// named subscription that already exists resumes where it stopped
+    /// instead, after the alerts in force are returned.
+    pub async fn subscribe_in_force(&self, topic: Topic) -> Result<InForceStart, SdkError> {
+        if topic.kinds() != [Kind::Alert] {
+            return Err(SdkError::InvalidTopicFilter {
+                detail: "the alerts in force are asked of a topic of alerts only \
+                         (Topic::alerts())"
+                    .into(),
+            });
+        }
+        let stream = self
+            .js
+            .get_stream(streams::INBOUND_ALERTS)
+            .await
+            .map_err(|e| SdkError::StreamUnavailable {
+                stream: streams::INBOUND_ALERTS.into(),
+                detail: e.to_string(),
+            })?;
+        let messages = history(&stream, topic.filter_subjects(Kind::Alert)?).await?;
+        let (alerts, last, delivered) = in_force(
+            &self.certs,
+            &messages,
+            crate::now_ms(),
+            topic.scope.include_expired,
+        )
+        .await?;
+        let mut scope = crate::scope::ScopeState::new(topic.scope.clone());
+        let alerts: Vec<Delivery> = alerts
+            .into_iter()
+            .filter(|d| scope.admits(&d.payload, crate::now_ms()))
+            .collect();
+        {
+            let mut map = self
+                .delivered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (key, d) in delivered {
+                let known = map.get(&key).is_some_and(|k| k.seq >= d.seq);
+                if !known {
+                    map.insert(key, d);
+                }
+            }
+        }
+        let live = self.subscribe_after(topic, Some(last)).await?;
+        Ok(InForceStart { alerts, live })
+    }
+
+    async fn subscribe_after(
+        &self,
+        topic: Topic,
+        start_after: Option<u64>,
+    ) -> Result<Subscription, SdkError> {
         // An unnamed subscription gets a random name: still a durable
         // consumer, replicated like its stream, so it survives the loss of a
         // server.
@@ -318,7 +378,8 @@ impl Subscriber {
         });
         let mut lanes = Vec::new();
         for kind in topic.kinds() {
-            lanes.push(self.lane(kind, &name, topic.filter_subjects(kind)?).await?);
+            let filters = topic.filter_subjects(kind)?;
+            lanes.push(self.lane(kind, &name, filters, start_after).await?);
         }
         let ephemeral_name = self.durable.is_none().then(|| name.clone());
         Ok(Subscription::new(
@@ -332,7 +393,13 @@ impl Subscriber {
         ))
     }
 
-    async fn lane(&self, kind: Kind, name: &str, filters: Vec<String>) -> Result<Lane, SdkError> {
+    async fn lane(
+        &self,
+        kind: Kind,
+        name: &str,
+        filters: Vec<String>,
+        start_after: Option<u64>,
+    ) -> Result<Lane, SdkError> {
         let stream_name = streams::inbound(kind);
         let consume_error = |e: &dyn std::fmt::Display| SdkError::Consume {
             stream: stream_name.into(),
@@ -357,6 +424,12 @@ impl Subscriber {
                 filters.clone()
             } else {
                 Vec::new()
+            },
+            deliver_policy: match start_after {
+                Some(seq) if seq > 0 => jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: seq + 1,
+                },
+                _ => jetstream::consumer::DeliverPolicy::All,
             },
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
