@@ -78,18 +78,24 @@ async fn publish_forged_v2(mesh: &nats_harness::Mesh, seq: u64, a: &AlertV2) {
 
 async fn publish_v1(usa: &coalition_sdk::Producer, a: &AlertV1) -> u64 {
     let secret = label("USA", "SECRET", &["GBR"]);
-    within("publish v1", usa.publish_alert("alerts", &secret, a))
-        .await
-        .expect("published")
-        .seq
+    within(
+        "publish v1",
+        usa.publish("alerts", coalition_sdk::Record::alert(&secret, a)),
+    )
+    .await
+    .expect("published")
+    .seq
 }
 
 async fn publish_v2(usa: &coalition_sdk::Producer, a: &AlertV2) -> u64 {
     let secret = label("USA", "SECRET", &["GBR"]);
-    within("publish v2", usa.publish_alert_v2("alerts", &secret, a))
-        .await
-        .expect("published")
-        .seq
+    within(
+        "publish v2",
+        usa.publish("alerts", coalition_sdk::Record::alert_v2(&secret, a)),
+    )
+    .await
+    .expect("published")
+    .seq
 }
 
 /// (alert id, seq, version served, transcoded from, gap).
@@ -291,7 +297,10 @@ async fn an_invalid_v2_alert_is_dead_lettered_with_its_reason_and_audited() {
     let secret = label("USA", "SECRET", &["GBR"]);
     let refused = within(
         "publish",
-        usa.publish_alert_v2("alerts", &secret, &bad_category),
+        usa.publish(
+            "alerts",
+            coalition_sdk::Record::alert_v2(&secret, &bad_category),
+        ),
     )
     .await;
     assert!(

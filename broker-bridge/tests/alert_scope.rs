@@ -101,9 +101,12 @@ async fn area_expiry_and_cancels_decide_what_each_alerting_system_is_given() {
         at("END", 51.6, 0.1),
     ];
     for a in &sent {
-        within("publish", usa.publish_alert_v2("alerts", &secret, a))
-            .await
-            .expect("published");
+        within(
+            "publish",
+            usa.publish("alerts", coalition_sdk::Record::alert_v2(&secret, a)),
+        )
+        .await
+        .expect("published");
     }
     assert_eq!(
         ids(&mut in_london, 3).await,
@@ -154,9 +157,12 @@ async fn a_late_joiner_gets_exactly_the_alerts_in_force_then_the_live_stream() {
     let publish = |a: AlertV2| {
         let (usa, secret) = (&usa, &secret);
         async move {
-            within("publish", usa.publish_alert_v2("alerts", secret, &a))
-                .await
-                .expect("published");
+            within(
+                "publish",
+                usa.publish("alerts", coalition_sdk::Record::alert_v2(secret, &a)),
+            )
+            .await
+            .expect("published");
         }
     };
     publish(at("LON", 51.5, 0.0)).await;

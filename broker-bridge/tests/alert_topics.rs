@@ -105,7 +105,10 @@ async fn the_server_filters_alerts_by_category_and_minimum_severity() {
     for (id, severity) in sent {
         let receipt = within(
             "publish",
-            usa.publish_alert("alerts", &label, &alert(id, severity)),
+            usa.publish(
+                "alerts",
+                coalition_sdk::Record::alert(&label, &alert(id, severity)),
+            ),
         )
         .await
         .expect("published");
@@ -196,9 +199,12 @@ async fn an_alert_on_another_topic_s_subject_is_refused_and_audited_at_egress_an
     let label = label("USA", "SECRET", &["GBR"]);
     // The SDK stores the producer's certificate and takes the feed; seq 1.
     let first = alert("A-1", Severity::Info);
-    within("publish", usa.publish_alert("alerts", &label, &first))
-        .await
-        .expect("published");
+    within(
+        "publish",
+        usa.publish("alerts", coalition_sdk::Record::alert(&label, &first)),
+    )
+    .await
+    .expect("published");
     assert_eq!(alert_id(&next_delivery(&mut alerts).await), "A-1");
     within("close", usa.close()).await.expect("closes");
 
@@ -262,7 +268,10 @@ async fn an_alert_on_another_topic_s_subject_is_refused_and_audited_at_egress_an
     let usa = producer(&mesh, "USA", "cell-1").await;
     let next = within(
         "publish",
-        usa.publish_alert("alerts", &label, &alert("A-next", Severity::Warning)),
+        usa.publish(
+            "alerts",
+            coalition_sdk::Record::alert(&label, &alert("A-next", Severity::Warning)),
+        ),
     )
     .await
     .expect("published");

@@ -128,9 +128,18 @@ async fn publish_n(usa: &coalition_sdk::Producer, prefix: &str, n: u64) -> Vec<u
         let batch: Vec<_> = (seqs.len() as u64 + 1..=n.min(seqs.len() as u64 + 50))
             .map(|i| (l.clone(), track(&format!("{prefix}{i}"))))
             .collect();
-        let receipts = within("publish a batch", usa.publish_tracks("tracks", &batch))
-            .await
-            .expect("published");
+        let receipts = within(
+            "publish a batch",
+            usa.publish_all(
+                "tracks",
+                batch
+                    .iter()
+                    .map(|(l, t)| coalition_sdk::Record::track(l, t))
+                    .collect(),
+            ),
+        )
+        .await
+        .expect("published");
         assert!(
             receipts.iter().all(|r| !r.duplicate),
             "a fresh track was taken for a duplicate"

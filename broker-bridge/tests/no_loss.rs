@@ -417,7 +417,13 @@ async fn a_long_cut_while_tracks_flow_loses_nothing_and_catches_up() {
                 .collect();
             let receipts = s
                 .usa
-                .publish_tracks("tracks", &batch)
+                .publish_all(
+                    "tracks",
+                    batch
+                        .iter()
+                        .map(|(l, t)| coalition_sdk::Record::track(l, t))
+                        .collect(),
+                )
                 .await
                 .expect("published");
             next += receipts.len() as u64;

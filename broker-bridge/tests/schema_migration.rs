@@ -100,9 +100,12 @@ async fn produce(
                 track_id: "T".into(),
                 ..Default::default()
             };
-            let r = within("publish v2", usa.publish_track_v2("tracks", &secret, &t))
-                .await
-                .expect("published");
+            let r = within(
+                "publish v2",
+                usa.publish("tracks", coalition_sdk::Record::track_v2(&secret, &t)),
+            )
+            .await
+            .expect("published");
             (r.seq, 2)
         };
         produced.insert(seq, version);

@@ -131,7 +131,10 @@ async fn each_phase_of_a_migration_accepts_and_serves_exactly_its_versions() {
         async move {
             within(
                 "publish v2",
-                usa.publish_track_v2("tracks", &secret, &track_v2(&id)),
+                usa.publish(
+                    "tracks",
+                    coalition_sdk::Record::track_v2(&secret, &track_v2(&id)),
+                ),
             )
             .await
             .expect("published")
@@ -359,10 +362,12 @@ async fn downgrades_are_refused_and_audited() {
         .expect("subscribes");
     let receipt = within(
         "publish v2",
-        s.usa.publish_track_v2(
+        s.usa.publish(
             "tracks",
-            &label("USA", "SECRET", &["GBR"]),
-            &track_v2("GENUINE-V2"),
+            coalition_sdk::Record::track_v2(
+                &label("USA", "SECRET", &["GBR"]),
+                &track_v2("GENUINE-V2"),
+            ),
         ),
     )
     .await
@@ -433,7 +438,10 @@ async fn a_producer_following_its_nation_s_schema_policy_gets_a_typed_error_for_
 
     let secret = label("USA", "SECRET", &["GBR"]);
     match checked
-        .publish_track("tracks", &secret, &track("RETIRED"))
+        .publish(
+            "tracks",
+            coalition_sdk::Record::track(&secret, &track("RETIRED")),
+        )
         .await
     {
         Err(coalition_sdk::SdkError::SchemaVersionRefused {
@@ -448,7 +456,10 @@ async fn a_producer_following_its_nation_s_schema_policy_gets_a_typed_error_for_
     }
     // Nothing was stored: the next (accepted) track takes seq 1.
     let receipt = checked
-        .publish_track_v2("tracks", &secret, &track_v2("ACCEPTED"))
+        .publish(
+            "tracks",
+            coalition_sdk::Record::track_v2(&secret, &track_v2("ACCEPTED")),
+        )
         .await
         .expect("v2 is accepted");
     assert_eq!(receipt.seq, 1);

@@ -326,9 +326,18 @@ async fn a_pipelined_batch_is_delivered_whole_and_in_order_and_continues_the_seq
             (l, track(&format!("B{i}")))
         })
         .collect();
-    let receipts = within("batch", s.usa.publish_tracks("tracks", &batch))
-        .await
-        .unwrap();
+    let receipts = within(
+        "batch",
+        s.usa.publish_all(
+            "tracks",
+            batch
+                .iter()
+                .map(|(l, t)| coalition_sdk::Record::track(l, t))
+                .collect(),
+        ),
+    )
+    .await
+    .unwrap();
     let seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, (2..=301).collect::<Vec<_>>());
     assert!(receipts.iter().all(|r| !r.duplicate));

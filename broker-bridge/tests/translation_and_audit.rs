@@ -64,9 +64,18 @@ async fn two_translator_versions_serve_two_source_policy_versions_at_once() {
             .await;
         }
     }
-    let receipts = within("publish", usa.publish_tracks("tracks", &tracks))
-        .await
-        .unwrap();
+    let receipts = within(
+        "publish",
+        usa.publish_all(
+            "tracks",
+            tracks
+                .iter()
+                .map(|(l, t)| coalition_sdk::Record::track(l, t))
+                .collect(),
+        ),
+    )
+    .await
+    .unwrap();
     let mut by_translator: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for _ in 0..receipts.len() {
         let d = next_delivery(&mut sub).await;
@@ -213,7 +222,10 @@ async fn a_fused_track_carries_the_composite_label_and_every_sources_lineage_acr
     ]);
     within(
         "publish fused",
-        gbr.publish_derived_track("tracks", &fused, &track("FUSED"), sources),
+        gbr.publish(
+            "tracks",
+            coalition_sdk::Record::track(&fused, &track("FUSED")).derived_from(sources),
+        ),
     )
     .await
     .expect("published");

@@ -127,7 +127,9 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
         observed_at_ms: crate::now_ms(),
         ..Default::default()
     };
-    let receipt = producer.publish_track(&args.feed, &label, &track).await?;
+    let receipt = producer
+        .publish(&args.feed, coalition_sdk::Record::track(&label, &track))
+        .await?;
     println!(
         "published {nation}/{}/{} seq {} [{}]",
         args.producer,

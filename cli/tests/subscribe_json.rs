@@ -249,7 +249,7 @@ async fn topic_flags_leave_out_what_the_topic_does_not_ask_for() {
     let label = coalition_sdk::Label::new("USA", "SECRET", &["GBR"]);
     tokio::time::timeout(
         Duration::from_secs(60),
-        cuas.publish_alert("alerts", &label, &minor),
+        cuas.publish("alerts", coalition_sdk::Record::alert(&label, &minor)),
     )
     .await
     .expect("in time")

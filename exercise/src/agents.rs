@@ -186,7 +186,10 @@ async fn publish_tracks(
             // Enqueued or not at all: a refused enqueue is tried again
             // with the same track, an enqueued one never (the SDK keeps
             // and republishes a batch it could not store).
-            let outcome = match producer.send_track(feed, &label, &track).await {
+            let outcome = match producer
+                .send(feed, coalition_sdk::Record::track(&label, &track))
+                .await
+            {
                 Ok(pending) => {
                     sent = n;
                     Outcome::Pending(feed.to_string(), LabelRecord::of(&label), pending)
@@ -257,7 +260,10 @@ async fn raise_alerts(
             track_id: String::new(),
             raised_at_ms: now_ms(),
         };
-        let outcome = match producer.send_alert(&plan.feed, &label, &alert).await {
+        let outcome = match producer
+            .send(&plan.feed, coalition_sdk::Record::alert(&label, &alert))
+            .await
+        {
             Ok(pending) => Outcome::Pending(plan.feed.clone(), LabelRecord::of(&label), pending),
             // Not enqueued: recorded, and the next alert is raised on time
             // (an alert is about now, not worth raising late).

@@ -2,7 +2,7 @@
 //!
 //! A separate producer (`warn-1`, an alert feed, the alert lane: OUTBOUND_ALERTS
 //! -> RELEASED_ALERTS -> INBOUND_ALERTS) sends alerts at a fixed rate with
-//! `Producer::send_alert`, each carrying its send time (Unix µs, taken just
+//! `Producer::send` of a `Record::alert`, each carrying its send time (Unix µs, taken just
 //! before the call). GBR's alert subscription (`Topic::alerts()`, its own
 //! connection, as an alerting system would have) notes the time each is
 //! delivered; latency = delivery - send, on the same machine clock.
@@ -89,7 +89,10 @@ impl Ctx<'_> {
         // Warm-up: one alert, delivered, before the clock starts.
         let label = releasable();
         alerts
-            .publish_alert(&alert_feed, &label, &alert(0, now_us()))
+            .publish(
+                &alert_feed,
+                coalition_sdk::Record::alert(&label, &alert(0, now_us())),
+            )
             .await?;
         self.alerts.expect(&alert_feed, vec![1]);
         self.alerts.wait(std::slice::from_ref(&alert_feed)).await;

@@ -2,7 +2,7 @@
 //! either as fast as the SDK takes them ([`Until::Records`]) or at a set
 //! rate ([`Until::Paced`]), and alerts at a set rate.
 //!
-//! Every record goes through `Producer::send_track`/`send_alert`
+//! Every record goes through `Producer::send` (`Record::track`, `Record::alert`)
 //! (enqueued; the SDK batches, seals and publishes), and every receipt is
 //! awaited before a run counts as published. Receipts must give each feed
 //! the seqs 1, 2, 3, ... in order (every run uses fresh feeds); anything
@@ -74,7 +74,9 @@ pub async fn tracks(
                 async move {
                     let track = &pool[(k % TRACK_POOL as u64) as usize];
                     let label = &labels[(k % labels.len() as u64) as usize];
-                    producer.send_track(feed, label, track).await
+                    producer
+                        .send(feed, coalition_sdk::Record::track(label, track))
+                        .await
                 }
             })
             .await?;
@@ -103,7 +105,9 @@ pub async fn alerts(
         let (producer, label, feed) = (&producer, &label, &feed);
         async move {
             let a = alert(k, now_us());
-            producer.send_alert(feed, label, &a).await
+            producer
+                .send(feed, coalition_sdk::Record::alert(label, &a))
+                .await
         }
     })
     .await?;

@@ -49,7 +49,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             longitude_deg: -0.12,
             ..Default::default()
         };
-        pending.push(producer.send_track(feed, &label, &track).await?);
+        pending.push(
+            producer
+                .send(feed, coalition_sdk::Record::track(&label, &track))
+                .await?,
+        );
     }
     for p in pending {
         let receipt = p.await?;

@@ -18,7 +18,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), coalition_sdk::SdkError> {
-//! use coalition_sdk::{Label, ProducerOptions, SubscriberOptions, Topic, TrackV1};
+//! use coalition_sdk::{Label, ProducerOptions, Record, SubscriberOptions, Topic, TrackV1};
 //! # let identity: coalition_sdk::ProducerIdentity = todo!();
 //! # let anchors = Default::default();
 //! # let (radar_tls, subscriber_tls): (coalition_tls::ClientTls, coalition_tls::ClientTls) = todo!();
@@ -28,7 +28,7 @@
 //!     .connect(identity)
 //!     .await?;
 //! let label = Label::new("USA", "SECRET", &["GBR"]);
-//! producer.publish_track("tracks", &label, &TrackV1::default()).await?;
+//! producer.publish("tracks", Record::track(&label, &TrackV1::default())).await?;
 //!
 //! let subscriber = SubscriberOptions::new(["nats://127.0.0.1:5222"])
 //!     .tls(subscriber_tls)
@@ -94,7 +94,7 @@ pub use error::SdkError;
 pub use events::{SkipReason, Skipped, SubscriptionEvent};
 pub use files::{load_producer_identity, load_revocation_authority, load_trust_anchor};
 pub use in_force::InForceStart;
-pub use producer::{PendingReceipt, Producer, ProducerOptions, PublishReceipt};
+pub use producer::{PendingReceipt, Producer, ProducerOptions, PublishReceipt, Record};
 pub use subscriber::{Subscriber, SubscriberOptions, Topic};
 pub use subscription::Subscription;
 

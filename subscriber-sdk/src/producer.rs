@@ -45,9 +45,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::{self, kv};
-use coalition_core::envelope::{MessageType, ProducerIdentity, SourceRef};
-use coalition_core::label::Label;
-use coalition_schemas::v1::{AlertV1, AlertV2, TrackV1, TrackV2};
+use coalition_core::envelope::{MessageType, ProducerIdentity};
 use coalition_topology::subjects;
 use tokio::sync::{oneshot, Semaphore};
 
@@ -59,12 +57,14 @@ mod options;
 mod outbound;
 mod publisher;
 mod receipt;
+mod record;
 
 use batcher::Limits;
 use feed::{Command, FeedHandle};
 use item::Item;
 pub use options::ProducerOptions;
 pub use receipt::{PendingReceipt, PublishReceipt};
+pub use record::Record;
 
 use crate::schema_watch::SchemaWatch;
 use crate::{lane, SdkError};
@@ -109,173 +109,39 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Publishes a track delta on `feed` and waits until its batch is stored.
-    pub async fn publish_track(
-        &self,
-        feed: &str,
-        label: &Label,
-        track: &TrackV1,
-    ) -> Result<PublishReceipt, SdkError> {
-        self.send_track(feed, label, track).await?.await
+    /// Publishes `record` on `feed` and waits until its batch is stored.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: coalition_sdk::Producer) -> Result<(), coalition_sdk::SdkError> {
+    /// use coalition_sdk::{Label, Record, TrackV1};
+    /// let label = Label::new("USA", "SECRET", &["GBR"]);
+    /// let receipt = producer.publish("tracks", Record::track(&label, &TrackV1::default())).await?;
+    /// println!("seq {}", receipt.seq);
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish(&self, feed: &str, record: Record) -> Result<PublishReceipt, SdkError> {
+        self.send(feed, record).await?.await
     }
 
-    /// Enqueues a track delta on `feed`; await the [`PendingReceipt`] for
-    /// its receipt. Waits only while the producer's in-flight window is
-    /// full.
-    pub async fn send_track(
-        &self,
-        feed: &str,
-        label: &Label,
-        track: &TrackV1,
-    ) -> Result<PendingReceipt, SdkError> {
-        self.send(MessageType::Track, feed, Item::track(label, track))
-            .await
+    /// Enqueues `record` on `feed`; await the [`PendingReceipt`] for its
+    /// receipt. Waits only while the producer's in-flight window is full.
+    pub async fn send(&self, feed: &str, record: Record) -> Result<PendingReceipt, SdkError> {
+        self.enqueue(record.kind, feed, record.item).await
     }
 
-    /// Publishes a track delta in schema version 2 on `feed` and waits until
-    /// its batch is stored. The nation's schema policy decides whether v2 is
-    /// accepted yet: a bridge refuses (and dead-letters) a version outside
-    /// it (docs/schemas.md).
-    pub async fn publish_track_v2(
-        &self,
-        feed: &str,
-        label: &Label,
-        track: &TrackV2,
-    ) -> Result<PublishReceipt, SdkError> {
-        self.send_track_v2(feed, label, track).await?.await
-    }
-
-    /// Enqueues a track delta in schema version 2 on `feed`.
-    pub async fn send_track_v2(
-        &self,
-        feed: &str,
-        label: &Label,
-        track: &TrackV2,
-    ) -> Result<PendingReceipt, SdkError> {
-        self.send(MessageType::Track, feed, Item::track_v2(label, track))
-            .await
-    }
-
-    /// Publishes a composite track (e.g. fused from several sources) and
-    /// waits until it is stored: `label` must be at least as restrictive as
-    /// the composite of the sources' labels (see `coalition_core::composite`),
-    /// and every source's lineage is carried in the signed record header.
-    pub async fn publish_derived_track(
-        &self,
-        feed: &str,
-        label: &Label,
-        track: &TrackV1,
-        sources: Vec<SourceRef>,
-    ) -> Result<PublishReceipt, SdkError> {
-        self.send_derived_track(feed, label, track, sources)
-            .await?
-            .await
-    }
-
-    /// Enqueues a composite track; see [`Producer::publish_derived_track`].
-    pub async fn send_derived_track(
-        &self,
-        feed: &str,
-        label: &Label,
-        track: &TrackV1,
-        sources: Vec<SourceRef>,
-    ) -> Result<PendingReceipt, SdkError> {
-        let mut item = Item::track(label, track);
-        item.derived_from = sources;
-        self.send(MessageType::Track, feed, item).await
-    }
-
-    /// Publishes a correction of the delta `corrects_seq` on `feed` and
-    /// waits until it is stored.
-    pub async fn publish_track_correction(
-        &self,
-        feed: &str,
-        label: &Label,
-        track: &TrackV1,
-        corrects_seq: u64,
-    ) -> Result<PublishReceipt, SdkError> {
-        self.send_track_correction(feed, label, track, corrects_seq)
-            .await?
-            .await
-    }
-
-    /// Enqueues a correction of the delta `corrects_seq` on `feed`.
-    pub async fn send_track_correction(
-        &self,
-        feed: &str,
-        label: &Label,
-        track: &TrackV1,
-        corrects_seq: u64,
-    ) -> Result<PendingReceipt, SdkError> {
-        let mut item = Item::track(label, track);
-        item.corrects_seq = Some(corrects_seq);
-        self.send(MessageType::Track, feed, item).await
-    }
-
-    /// Publishes an alert on `feed` and waits until it is stored. Alerts
-    /// are sealed at once, never held back for a linger.
-    pub async fn publish_alert(
-        &self,
-        feed: &str,
-        label: &Label,
-        alert: &AlertV1,
-    ) -> Result<PublishReceipt, SdkError> {
-        self.send_alert(feed, label, alert).await?.await
-    }
-
-    /// Enqueues an alert on `feed`.
-    pub async fn send_alert(
-        &self,
-        feed: &str,
-        label: &Label,
-        alert: &AlertV1,
-    ) -> Result<PendingReceipt, SdkError> {
-        self.send(MessageType::Alert, feed, Item::alert(label, alert))
-            .await
-    }
-
-    /// Publishes an alert in schema version 2 on `feed` and waits until it
-    /// is stored; as [`Producer::publish_alert`]. Its nation's bridge
-    /// refuses an invalid one (`invalid_payload`, dead-lettered; the rules
-    /// are `coalition_core::schema::validate_alert_v2`) and, with its schema
-    /// policy, a version 2 not accepted yet.
-    pub async fn publish_alert_v2(
-        &self,
-        feed: &str,
-        label: &Label,
-        alert: &AlertV2,
-    ) -> Result<PublishReceipt, SdkError> {
-        self.send_alert_v2(feed, label, alert).await?.await
-    }
-
-    /// Enqueues an alert in schema version 2 on `feed`.
-    pub async fn send_alert_v2(
-        &self,
-        feed: &str,
-        label: &Label,
-        alert: &AlertV2,
-    ) -> Result<PendingReceipt, SdkError> {
-        self.send(MessageType::Alert, feed, Item::alert_v2(label, alert))
-            .await
-    }
-
-    /// Publishes many track deltas on `feed`: enqueues them all, then waits
+    /// Publishes many records on `feed`: enqueues them all, then waits
     /// until all are stored. Receipts come back in order. On an error, the
     /// first error is returned once every record's fate is known; records
     /// before the failed batch are stored, and the failed batches are
     /// published again first on the feed's next publish or flush.
-    pub async fn publish_tracks(
+    pub async fn publish_all(
         &self,
         feed: &str,
-        tracks: &[(Label, TrackV1)],
+        records: Vec<Record>,
     ) -> Result<Vec<PublishReceipt>, SdkError> {
-        self.check_schema(MessageType::Track, 1)?;
-        let mut pending = Vec::with_capacity(tracks.len());
-        for (label, track) in tracks {
-            pending.push(
-                self.send(MessageType::Track, feed, Item::track(label, track))
-                    .await?,
-            );
+        let mut pending = Vec::new();
+        for record in records {
+            pending.push(self.send(feed, record).await?);
         }
         let mut receipts = Vec::with_capacity(pending.len());
         let mut first_error = None;
@@ -355,7 +221,7 @@ impl Producer {
     }
 
     /// Enqueues one record on its feed's task, starting the task if needed.
-    async fn send(
+    async fn enqueue(
         &self,
         kind: MessageType,
         feed: &str,

@@ -52,7 +52,7 @@ async fn tracks_are_stored_in_bounded_contiguous_batches_with_the_certificate() 
     for id in &ids {
         let sent = within(
             "enqueue",
-            producer.send_track("tracks", &label(), &track(id)),
+            producer.send("tracks", coalition_sdk::Record::track(&label(), &track(id))),
         )
         .await;
         pending.push(sent.expect("enqueued"));
@@ -127,15 +127,27 @@ async fn seqs_continue_after_a_restart_and_a_feed_has_one_writer() {
     let first = producer(&mesh, producer_options(&mesh)).await;
     let receipt = within(
         "publish",
-        first.publish_track("tracks", &label(), &track("a")),
+        first.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("a")),
+        ),
     )
     .await
     .expect("stored");
     assert_eq!((receipt.seq, receipt.batch), (1, (1, 1)));
     let tracks: Vec<_> = (0..3).map(|i| (label(), track(&format!("b{i}")))).collect();
-    let receipts = within("publish many", first.publish_tracks("tracks", &tracks))
-        .await
-        .expect("stored");
+    let receipts = within(
+        "publish many",
+        first.publish_all(
+            "tracks",
+            tracks
+                .iter()
+                .map(|(l, t)| coalition_sdk::Record::track(l, t))
+                .collect(),
+        ),
+    )
+    .await
+    .expect("stored");
     assert_eq!(
         receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
         [2, 3, 4]
@@ -145,7 +157,10 @@ async fn seqs_continue_after_a_restart_and_a_feed_has_one_writer() {
     let second = producer(&mesh, producer_options(&mesh)).await;
     let refused = within(
         "second writer",
-        second.publish_track("tracks", &label(), &track("c")),
+        second.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("c")),
+        ),
     )
     .await;
     match refused {
@@ -158,14 +173,20 @@ async fn seqs_continue_after_a_restart_and_a_feed_has_one_writer() {
     // Other feeds are its to take.
     let other = within(
         "other feed",
-        second.publish_track("tracks-2", &label(), &track("d")),
+        second.publish(
+            "tracks-2",
+            coalition_sdk::Record::track(&label(), &track("d")),
+        ),
     )
     .await
     .expect("stored");
     assert_eq!(other.seq, 1);
     let receipt = within(
         "first again",
-        first.publish_track("tracks", &label(), &track("e")),
+        first.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("e")),
+        ),
     )
     .await
     .expect("the first writer still holds it");
@@ -175,7 +196,10 @@ async fn seqs_continue_after_a_restart_and_a_feed_has_one_writer() {
     within("close", first.close()).await.expect("closes");
     let receipt = within(
         "second takes over",
-        second.publish_track("tracks", &label(), &track("f")),
+        second.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("f")),
+        ),
     )
     .await
     .expect("stored");
@@ -186,7 +210,10 @@ async fn seqs_continue_after_a_restart_and_a_feed_has_one_writer() {
     let third = producer(&mesh, producer_options(&mesh)).await;
     let receipt = within(
         "third after a drop",
-        third.publish_track("tracks", &label(), &track("g")),
+        third.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("g")),
+        ),
     )
     .await
     .expect("stored");
@@ -203,7 +230,10 @@ async fn alerts_are_sealed_at_once_and_flush_seals_what_lingers() {
     let producer = producer(&mesh, options).await;
     let lingering = within(
         "enqueue track",
-        producer.send_track("tracks", &label(), &track("slow")),
+        producer.send(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("slow")),
+        ),
     )
     .await
     .expect("enqueued");
@@ -213,9 +243,12 @@ async fn alerts_are_sealed_at_once_and_flush_seals_what_lingers() {
         summary: "contact".into(),
         ..Default::default()
     };
-    let receipt = within("alert", producer.publish_alert("alerts", &label(), &alert))
-        .await
-        .expect("stored");
+    let receipt = within(
+        "alert",
+        producer.publish("alerts", coalition_sdk::Record::alert(&label(), &alert)),
+    )
+    .await
+    .expect("stored");
     assert_eq!((receipt.seq, receipt.batch), (1, (1, 1)));
     // On its topic's subject: a v1 alert of no severity is `other.unknown`.
     let on_topic = "out.alert.radar-1.alerts.other.unknown";
@@ -238,7 +271,10 @@ async fn alerts_are_sealed_at_once_and_flush_seals_what_lingers() {
     // ...until a flush seals it with what joined it.
     let joined = within(
         "enqueue",
-        producer.send_track("tracks", &label(), &track("joined")),
+        producer.send(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("joined")),
+        ),
     )
     .await
     .expect("enqueued");
@@ -256,7 +292,10 @@ async fn a_batch_not_stored_is_published_again_first_with_the_same_id() {
     let producer = producer(&mesh, producer_options(&mesh)).await;
     within(
         "publish",
-        producer.publish_track("tracks", &label(), &track("one")),
+        producer.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("one")),
+        ),
     )
     .await
     .expect("stored");
@@ -267,7 +306,10 @@ async fn a_batch_not_stored_is_published_again_first_with_the_same_id() {
         .expect("deleted");
     let failed = within(
         "publish",
-        producer.publish_track("tracks", &label(), &track("two")),
+        producer.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("two")),
+        ),
     )
     .await;
     match failed {
@@ -287,7 +329,10 @@ async fn a_batch_not_stored_is_published_again_first_with_the_same_id() {
     .expect("recreated");
     let receipt = within(
         "publish",
-        producer.publish_track("tracks", &label(), &track("three")),
+        producer.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("three")),
+        ),
     )
     .await
     .expect("stored");
@@ -322,7 +367,10 @@ async fn the_last_stored_message_must_be_a_batch() {
     let producer = producer(&mesh, producer_options(&mesh)).await;
     let refused = within(
         "publish",
-        producer.publish_track("tracks", &label(), &track("x")),
+        producer.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("x")),
+        ),
     )
     .await;
     match refused {
@@ -334,7 +382,7 @@ async fn the_last_stored_message_must_be_a_batch() {
     // A feed name that is not a subject token is refused before anything.
     let invalid = within(
         "publish",
-        producer.publish_track("a.b", &label(), &track("x")),
+        producer.publish("a.b", coalition_sdk::Record::track(&label(), &track("x"))),
     )
     .await;
     assert!(
@@ -343,7 +391,10 @@ async fn the_last_stored_message_must_be_a_batch() {
     );
     let wrong_kind = within(
         "publish",
-        producer.publish_alert("tracks", &label(), &AlertV1::default()),
+        producer.publish(
+            "tracks",
+            coalition_sdk::Record::alert(&label(), &AlertV1::default()),
+        ),
     )
     .await;
     assert!(
@@ -368,7 +419,9 @@ async fn many_tasks_publish_through_one_producer() {
             let mut seqs = Vec::new();
             for i in 0..10 {
                 let id = format!("{t}-{i}");
-                let r = p.publish_track(feed, &label(), &track(&id)).await;
+                let r = p
+                    .publish(feed, coalition_sdk::Record::track(&label(), &track(&id)))
+                    .await;
                 seqs.push(r.expect("stored").seq);
             }
             (feed, seqs)
@@ -431,7 +484,10 @@ async fn seqs_continue_after_the_bridges_position_when_outbound_no_longer_holds_
     let producer = producer(&mesh, producer_options(&mesh)).await;
     let receipt = within(
         "publish",
-        producer.publish_track("tracks", &label(), &track("after")),
+        producer.publish(
+            "tracks",
+            coalition_sdk::Record::track(&label(), &track("after")),
+        ),
     )
     .await
     .expect("stored");
@@ -439,7 +495,10 @@ async fn seqs_continue_after_the_bridges_position_when_outbound_no_longer_holds_
     // A feed the bridge has no position for starts at 1.
     let other = within(
         "publish on another feed",
-        producer.publish_track("tracks-2", &label(), &track("other")),
+        producer.publish(
+            "tracks-2",
+            coalition_sdk::Record::track(&label(), &track("other")),
+        ),
     )
     .await
     .expect("stored");

@@ -306,7 +306,7 @@ pub async fn scene(toml: &str) -> Scene {
 pub async fn publish(producer: &Producer, label: &Label, id: &str) -> u64 {
     within(
         "publish",
-        producer.publish_track("tracks", label, &track(id)),
+        producer.publish("tracks", coalition_sdk::Record::track(label, &track(id))),
     )
     .await
     .expect("published")

@@ -318,7 +318,13 @@ async fn publish_at(
             .map(|i| (label.clone(), track(&format!("own-machine-{i}"))))
             .collect();
         let receipts = producer
-            .publish_tracks("tracks", &tracks)
+            .publish_all(
+                "tracks",
+                tracks
+                    .iter()
+                    .map(|(l, t)| coalition_sdk::Record::track(l, t))
+                    .collect(),
+            )
             .await
             .map_err(|e| e.to_string())?;
         first = first.or(receipts.first().map(|r| r.seq));

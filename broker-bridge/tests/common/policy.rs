@@ -96,7 +96,13 @@ pub fn publish_in_background(producer: Producer, batch: usize) -> Load {
                 .map(|i| (l.clone(), track(&format!("LOAD-{}", n + i as u64))))
                 .collect();
             let receipts = producer
-                .publish_tracks("tracks", &tracks)
+                .publish_all(
+                    "tracks",
+                    tracks
+                        .iter()
+                        .map(|(l, t)| coalition_sdk::Record::track(l, t))
+                        .collect(),
+                )
                 .await
                 .expect("published");
             n += receipts.len() as u64;
@@ -211,12 +217,21 @@ pub async fn publish_n(producer: &Producer, prefix: &str, to: &[&str], n: usize)
     let tracks: Vec<_> = (0..n)
         .map(|i| (l.clone(), track(&format!("{prefix}-{i}"))))
         .collect();
-    within("publish", producer.publish_tracks("tracks", &tracks))
-        .await
-        .expect("published")
-        .into_iter()
-        .map(|r| r.seq)
-        .collect()
+    within(
+        "publish",
+        producer.publish_all(
+            "tracks",
+            tracks
+                .iter()
+                .map(|(l, t)| coalition_sdk::Record::track(l, t))
+                .collect(),
+        ),
+    )
+    .await
+    .expect("published")
+    .into_iter()
+    .map(|r| r.seq)
+    .collect()
 }
 
 pub fn producer_nation(p: &Producer) -> &'static str {

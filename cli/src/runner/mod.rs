@@ -293,7 +293,10 @@ async fn publish_loop(
             observed_at_ms: crate::now_ms(),
             ..Default::default()
         };
-        let event = match producer.publish_track(&plan.feed, &label, &track).await {
+        let event = match producer
+            .publish(&plan.feed, coalition_sdk::Record::track(&label, &track))
+            .await
+        {
             Ok(receipt) => {
                 let denials = expect::partners(&plan.topology, &plan.nation)
                     .into_iter()

@@ -131,7 +131,10 @@ async fn publish_one(mesh: &Mesh, from: &str, to: &str) -> Result<(), CliError> 
         ..Default::default()
     };
     producer
-        .publish_track(&feed.name, &Label::new(from, &low, &[to]), &track)
+        .publish(
+            &feed.name,
+            coalition_sdk::Record::track(&Label::new(from, &low, &[to]), &track),
+        )
         .await?;
     Ok(())
 }

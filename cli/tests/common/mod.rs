@@ -101,7 +101,7 @@ pub async fn publish_alert(p: &coalition_sdk::Producer, id: &str) {
     };
     tokio::time::timeout(
         Duration::from_secs(60),
-        p.publish_alert("alerts", &label, &alert),
+        p.publish("alerts", coalition_sdk::Record::alert(&label, &alert)),
     )
     .await
     .expect("published in time")

@@ -83,7 +83,7 @@ fn once(m: &crate::track_run::TrackRun) -> f64 {
 pub(super) fn alerts(s: &mut String, r: &Results) {
     let _ = writeln!(
         s,
-        "## 6. Alert latency under track load (send_alert -> subscriber delivery, same clock)\n"
+        "## 6. Alert latency under track load (Producer::send of an alert -> subscriber delivery, same clock)\n"
     );
     let _ = writeln!(
         s,
