@@ -366,24 +366,9 @@ fn bad_forward_flags_are_refused_naming_the_flag() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("give either --dir DIR --nation NATION"));
 }
 
-/// The interop venv's Python (as the CAP unit test finds it).
+/// The interop venv's Python.
 fn interop_python() -> PathBuf {
-    if let Some(p) = std::env::var_os("COALITION_INTEROP_PYTHON").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = Command::new("bash")
-        .arg(root.join("scripts/interop-python.sh"))
-        .current_dir(root)
-        .output()
-        .expect("runs scripts/interop-python.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
-    PathBuf::from(stdout.lines().last().expect("a python path").trim())
+    nats_harness::interop_python().expect("the interop Python environment")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@
 mod binary;
 mod error;
 mod http;
+mod interop;
 mod mesh;
 mod monitor;
 mod pki;
@@ -31,6 +32,7 @@ pub mod tls_wire;
 
 pub use binary::{nats_server_path, resolve_nats_server, workspace_root, NATS_SERVER_ENV};
 pub use error::HarnessError;
+pub use interop::interop_python;
 pub use mesh::{Mesh, READY_TIMEOUT};
 pub use monitor::{
     connection_count, get_json, healthz_ok, leaf_accounts, route_count, wait_until, POLL_INTERVAL,

@@ -295,25 +295,9 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The interop venv's Python (`COALITION_INTEROP_PYTHON`, or made by
-/// scripts/interop-python.sh).
+/// The interop venv's Python.
 fn interop_python() -> PathBuf {
-    if let Some(p) = std::env::var_os("COALITION_INTEROP_PYTHON").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let root = workspace_root();
-    let out = Command::new("bash")
-        .arg(root.join("scripts/interop-python.sh"))
-        .current_dir(&root)
-        .output()
-        .expect("runs scripts/interop-python.sh");
-    assert!(
-        out.status.success(),
-        "scripts/interop-python.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
-    PathBuf::from(stdout.lines().last().expect("a python path").trim())
+    nats_harness::interop_python().expect("the interop Python environment")
 }
 
 /// Runs interop/python/validate_cap.py on `files`: (exit code, stdout,
