@@ -100,9 +100,8 @@ async fn a_30_s_cut_between_two_nations_loses_nothing_leaks_nothing_and_is_drawn
     // 30 s asked, a little more when the machine is slow to restore it.
     let lasted: f64 = svg
         .split(">cut ")
-        .nth(1)
-        .and_then(|rest| rest.split(" s<").next())
-        .and_then(|n| n.parse().ok())
+        .skip(1)
+        .find_map(|rest| rest.split(" s<").next()?.parse().ok())
         .unwrap_or_else(|| panic!("no `cut <n> s` label in the plot"));
     assert!(
         (30.0..35.0).contains(&lasted),
