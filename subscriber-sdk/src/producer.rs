@@ -28,9 +28,9 @@
 //!   stream already holds. Do not publish their records again. A batch still
 //!   unstored when the producer is closed (and its last flush failed) is
 //!   not published; its seqs are then used again by the next batch.
-//! - **Receipts**: [`Producer::publish_track`] and its kin return once the
-//!   record's batch is stored; [`Producer::send_track`] and its kin return a
-//!   [`PendingReceipt`] as soon as the record is enqueued.
+//! - **Receipts**: [`Producer::publish`] returns once the record's batch is
+//!   stored; [`Producer::send`] returns a [`PendingReceipt`] as soon as the
+//!   record is enqueued.
 //!
 //! # Batching
 //!

@@ -30,7 +30,7 @@ pub(crate) type ReceiptSender = oneshot::Sender<Result<PublishReceipt, SdkError>
 /// ```no_run
 /// # async fn demo(producer: &coalition_sdk::Producer) -> Result<(), coalition_sdk::SdkError> {
 /// # let (label, track) = (coalition_sdk::Label::new("USA", "SECRET", &[]), coalition_sdk::TrackV1::default());
-/// let pending = producer.send_track("tracks", &label, &track).await?;
+/// let pending = producer.send("tracks", coalition_sdk::Record::track(&label, &track)).await?;
 /// // ... enqueue more ...
 /// let receipt = pending.await?;
 /// println!("stored as seq {}", receipt.seq);
