@@ -278,6 +278,91 @@ async fn a_forwarder_killed_with_an_alert_unacknowledged_posts_it_after_restart(
     let _ = stop.send(true);
 }
 
+/// https: the forwarder checks the endpoint's certificate. Trusting only
+/// the system's roots, it cannot complete a handshake with an endpoint
+/// whose certificate the test's own authority issued: the alert is
+/// dead-lettered after the bounded tries, never posted. Restarted with
+/// `--webhook-ca` (that authority), the same durable subscription posts
+/// the next alert over TLS, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_webhook_is_posted_over_tls_only_when_its_certificate_is_trusted() {
+    let (mesh, stop) = mesh_with_bridges(ALERT_TOPOLOGY).await;
+    let out = tempfile::tempdir().unwrap();
+    let authority = coalition_tls::Authority::new("WEB", 1).unwrap();
+    let server = authority
+        .issue(
+            "webhook",
+            &["127.0.0.1".into()],
+            coalition_tls::Usage::Server,
+        )
+        .unwrap();
+    let ca = out.path().join("webhook-ca.pem");
+    std::fs::write(&ca, &authority.own().certificate_pem).unwrap();
+    let hook = Hook::start_tls(&server.certificate_pem, &server.key_pem).await;
+    assert!(
+        hook.url().starts_with("https://127.0.0.1:"),
+        "{}",
+        hook.url()
+    );
+    let retries = ["--retry-base-ms", "50", "--retry-max-delay-ms", "200"];
+    let cuas = producer(&mesh, "cuas-1").await;
+
+    let untrusting_out = out.path().join("untrusting");
+    std::fs::create_dir(&untrusting_out).unwrap();
+    let untrusting = Forwarder::start(
+        mesh.dir(),
+        &untrusting_out,
+        &hook.url(),
+        &[&["--max-tries", "2"][..], &retries[..]].concat(),
+    );
+    publish_alert(&cuas, "T1").await;
+    let dead = untrusting_out.join("dead.jsonl");
+    wait_until("T1 dead-lettered", LIMIT, || {
+        !dead_letters(&dead).is_empty()
+    })
+    .await;
+    let d = &dead_letters(&dead)[0];
+    assert_eq!(d["alert"]["payload"]["alert_id"], "T1", "{d}");
+    assert_eq!(
+        (d["tries"].clone(), d["status"].clone()),
+        (2.into(), serde_json::Value::Null),
+        "{d}"
+    );
+    let error = d["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("certificate"),
+        "the dead letter says why: {d}"
+    );
+    assert!(
+        hook.received().is_empty(),
+        "nothing is posted without trust"
+    );
+    assert!(hook.failed_handshakes() >= 2, "{}", untrusting.log());
+    drop(untrusting);
+
+    let trusting_out = out.path().join("trusting");
+    std::fs::create_dir(&trusting_out).unwrap();
+    let ca_arg = ca.display().to_string();
+    let trusting = Forwarder::start(
+        mesh.dir(),
+        &trusting_out,
+        &hook.url(),
+        &[&["--webhook-ca", ca_arg.as_str()][..], &retries[..]].concat(),
+    );
+    publish_alert(&cuas, "T2").await;
+    wait_until("T2 posted over TLS", LIMIT, || {
+        !posts_of(&hook, "T2").is_empty()
+    })
+    .await;
+    assert_eq!(posts_of(&hook, "T2").len(), 1, "{}", trusting.log());
+    assert!(
+        posts_of(&hook, "T1").is_empty(),
+        "T1 was settled by its dead letter"
+    );
+    assert!(dead_letters(&trusting_out.join("dead.jsonl")).is_empty());
+    let _ = stop.send(true);
+}
+
 #[test]
 fn bad_forward_flags_are_refused_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();

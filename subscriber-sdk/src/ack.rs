@@ -59,14 +59,20 @@ impl BatchAck {
         })
     }
 
-    fn failed(&self, what: &str, e: impl std::fmt::Display) -> SdkError {
+    fn failed(
+        &self,
+        what: &str,
+        e: impl std::fmt::Display + Into<crate::error::Cause>,
+    ) -> SdkError {
         SdkError::Consume {
+            source: None,
             stream: self
                 .message
                 .info()
                 .map_or_else(|_| String::new(), |i| i.stream.to_string()),
             detail: format!("{what} failed: {e}"),
         }
+        .with_source(e)
     }
 
     /// Marks `n` records done; acknowledges the message after its last.

@@ -56,14 +56,18 @@ impl ConnectSpec {
             .name(&self.name)
             .connect(self.servers.as_slice())
             .await
-            .map_err(|e| SdkError::Connect {
-                servers: self.servers.join(","),
-                detail: match &self.tls {
-                    Some(_) => e.to_string(),
-                    None => format!(
-                        "{e} (no TLS files were given: a mesh's servers require mutual TLS)"
-                    ),
-                },
+            .map_err(|e| {
+                SdkError::Connect {
+                    source: None,
+                    servers: self.servers.join(","),
+                    detail: match &self.tls {
+                        Some(_) => e.to_string(),
+                        None => format!(
+                            "{e} (no TLS files were given: a mesh's servers require mutual TLS)"
+                        ),
+                    },
+                }
+                .with_source(e)
             })
     }
 }

@@ -48,13 +48,14 @@ impl ControlPublisher {
             hdrs.insert("Nats-Expected-Last-Subject-Sequence", "0");
         }
         let error = |detail: String| SdkError::Publish {
+            source: None,
             subject: subject.clone(),
             detail,
         };
         self.js
             .publish_with_headers(subject.clone(), hdrs, bytes.into())
             .await
-            .map_err(|e| error(e.to_string()))?
+            .map_err(|e| error(e.to_string()).with_source(e))?
             .await
             .map_err(|e| {
                 error(format!(
@@ -113,6 +114,7 @@ impl ControlPublisher {
     /// The highest notice epoch this nation has issued (0 if none).
     pub async fn last_epoch(&self) -> Result<u64, SdkError> {
         let unavailable = |detail: String| SdkError::StreamUnavailable {
+            source: None,
             stream: streams::CONTROL.into(),
             detail,
         };
@@ -120,16 +122,16 @@ impl ControlPublisher {
             .js
             .get_stream(streams::CONTROL)
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.to_string()).with_source(e))?;
         let info = stream
             .info_with_subjects(subjects::control_notices(&self.nation))
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.to_string()).with_source(e))?;
         use futures::TryStreamExt;
         let subjects: Vec<(String, usize)> = info
             .try_collect()
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.to_string()).with_source(e))?;
         Ok(subjects
             .iter()
             .filter_map(|(s, _)| match subjects::Subject::parse(s) {

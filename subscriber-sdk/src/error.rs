@@ -1,5 +1,17 @@
 //! The SDK's errors. Each says what went wrong and what the caller can do.
+//!
+//! One enum for the crate, a variant per operation that can fail
+//! (connecting, publishing, consuming, closing, decoding, ...). Where a
+//! library error caused the failure (async-nats, the JetStream API, the
+//! protobuf decoder, a task join), the variant keeps it as its
+//! [`std::error::Error::source`], typed, so a caller can downcast it (for
+//! example to `async_nats::jetstream::context::PublishError` and read its
+//! `kind()`). The message (`Display`) is complete on its own: it already
+//! says what the cause said, so printing the chain repeats it.
 use coalition_core::DenyReason;
+
+/// The library error behind a failure, typed (downcast it to match on it).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Errors from producing and subscribing.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +24,9 @@ pub enum SdkError {
         servers: String,
         /// The client's error.
         detail: String,
+        /// The library error behind it, if any.
+        #[source]
+        source: Option<Cause>,
     },
     /// The TLS files given to the client are unusable.
     #[error("cannot set up TLS: {0}")]
@@ -23,6 +38,9 @@ pub enum SdkError {
         stream: String,
         /// The server's answer.
         detail: String,
+        /// The library error behind it, if any.
+        #[source]
+        source: Option<Cause>,
     },
     /// Publishing failed: the batch is not known to be stored. The SDK keeps
     /// the sealed batch and publishes it again, with the same bytes, before
@@ -34,6 +52,9 @@ pub enum SdkError {
         subject: String,
         /// The server's answer.
         detail: String,
+        /// The library error behind it, if any.
+        #[source]
+        source: Option<Cause>,
     },
     /// Consuming failed.
     #[error("consuming {stream} failed: {detail}")]
@@ -42,6 +63,9 @@ pub enum SdkError {
         stream: String,
         /// The server's answer.
         detail: String,
+        /// The library error behind it, if any.
+        #[source]
+        source: Option<Cause>,
     },
     /// Closing an unnamed subscription could not delete its consumer.
     #[error("closing the subscription could not delete its consumer {consumer} on {stream}: {detail}. The server removes it after 5 idle minutes")]
@@ -52,6 +76,9 @@ pub enum SdkError {
         consumer: String,
         /// What the server said.
         detail: String,
+        /// The library error behind it, if any.
+        #[source]
+        source: Option<Cause>,
     },
     /// A key, certificate or label given to the SDK is not usable.
     #[error("{0}")]
@@ -104,6 +131,9 @@ pub enum SdkError {
         schema: String,
         /// The decoder's error.
         detail: String,
+        /// The library error behind it, if any.
+        #[source]
+        source: Option<Cause>,
     },
     /// A topic that no alert could match (a category that is not a token).
     #[error("cannot subscribe: {detail}")]
@@ -124,33 +154,45 @@ pub enum SdkError {
 
 impl SdkError {
     /// A copy of this error, for when one failure fails several receipts.
-    /// TLS errors (which only occur when connecting) are copied as their text.
+    /// TLS errors (which only occur when connecting) are copied as their
+    /// text; a copy keeps its cause's text but not the cause itself (the
+    /// first receipt gets the original).
     pub(crate) fn duplicate(&self) -> SdkError {
         match self {
-            SdkError::Connect { servers, detail } => SdkError::Connect {
+            SdkError::Connect {
+                servers, detail, ..
+            } => SdkError::Connect {
                 servers: servers.clone(),
                 detail: detail.clone(),
+                source: None,
             },
-            SdkError::StreamUnavailable { stream, detail } => SdkError::StreamUnavailable {
+            SdkError::StreamUnavailable { stream, detail, .. } => SdkError::StreamUnavailable {
                 stream: stream.clone(),
                 detail: detail.clone(),
+                source: None,
             },
-            SdkError::Publish { subject, detail } => SdkError::Publish {
+            SdkError::Publish {
+                subject, detail, ..
+            } => SdkError::Publish {
                 subject: subject.clone(),
                 detail: detail.clone(),
+                source: None,
             },
-            SdkError::Consume { stream, detail } => SdkError::Consume {
+            SdkError::Consume { stream, detail, .. } => SdkError::Consume {
                 stream: stream.clone(),
                 detail: detail.clone(),
+                source: None,
             },
             SdkError::Close {
                 stream,
                 consumer,
                 detail,
+                ..
             } => SdkError::Close {
                 stream: stream.clone(),
                 consumer: consumer.clone(),
                 detail: detail.clone(),
+                source: None,
             },
             SdkError::Identity(m) => SdkError::Identity(m.clone()),
             SdkError::Verification { subject, reason } => SdkError::Verification {
@@ -178,10 +220,12 @@ impl SdkError {
                 subject,
                 schema,
                 detail,
+                ..
             } => SdkError::Payload {
                 subject: subject.clone(),
                 schema: schema.clone(),
                 detail: detail.clone(),
+                source: None,
             },
             SdkError::InvalidTopicFilter { detail } => SdkError::InvalidTopicFilter {
                 detail: detail.clone(),
@@ -193,7 +237,23 @@ impl SdkError {
             SdkError::Tls(e) => SdkError::Connect {
                 servers: String::new(),
                 detail: e.to_string(),
+                source: None,
             },
         }
+    }
+
+    /// This error with `cause` as its source, for the variants that carry
+    /// one (the others are returned as they are).
+    pub(crate) fn with_source(mut self, cause: impl Into<Cause>) -> SdkError {
+        match &mut self {
+            SdkError::Connect { source, .. }
+            | SdkError::StreamUnavailable { source, .. }
+            | SdkError::Publish { source, .. }
+            | SdkError::Consume { source, .. }
+            | SdkError::Close { source, .. }
+            | SdkError::Payload { source, .. } => *source = Some(cause.into()),
+            _ => {}
+        }
+        self
     }
 }

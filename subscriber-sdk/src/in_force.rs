@@ -42,6 +42,7 @@ pub(crate) async fn history(
     filters: Vec<String>,
 ) -> Result<Vec<jetstream::Message>, SdkError> {
     let error = |detail: String| SdkError::Consume {
+        source: None,
         stream: stream.cached_info().config.name.clone(),
         detail,
     };
@@ -52,11 +53,11 @@ pub(crate) async fn history(
             ..Default::default()
         })
         .await
-        .map_err(|e| error(format!("history consumer: {e}")))?;
+        .map_err(|e| error(format!("history consumer: {e}")).with_source(e))?;
     let pending = consumer
         .info()
         .await
-        .map_err(|e| error(format!("history consumer info: {e}")))?
+        .map_err(|e| error(format!("history consumer info: {e}")).with_source(e))?
         .num_pending;
     let mut found = Vec::new();
     if pending == 0 {
@@ -65,7 +66,7 @@ pub(crate) async fn history(
     let mut messages = consumer
         .messages()
         .await
-        .map_err(|e| error(format!("history: {e}")))?;
+        .map_err(|e| error(format!("history: {e}")).with_source(e))?;
     let deadline = tokio::time::Instant::now() + HISTORY_LIMIT;
     while (found.len() as u64) < pending {
         match tokio::time::timeout_at(deadline, messages.next()).await {

@@ -90,7 +90,7 @@ pub use coalition_schemas::v1::{
 };
 pub use control::ControlPublisher;
 pub use delivery::{Delivery, Lineage, Payload};
-pub use error::SdkError;
+pub use error::{Cause, SdkError};
 pub use events::{SkipReason, Skipped, SubscriptionEvent};
 pub use files::{load_producer_identity, load_revocation_authority, load_trust_anchor};
 pub use in_force::InForceStart;

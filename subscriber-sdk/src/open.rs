@@ -100,11 +100,15 @@ pub(crate) async fn open_message(
         open_records(&opening, batch, &cert, records, &served, lineage)
     })
     .await
-    .map_err(|e| SdkError::Consume {
-        stream: message
-            .info()
-            .map_or_else(|_| String::new(), |i| i.stream.to_string()),
-        detail: format!("verification task failed: {e}"),
+    .map_err(|e| {
+        SdkError::Consume {
+            source: None,
+            stream: message
+                .info()
+                .map_or_else(|_| String::new(), |i| i.stream.to_string()),
+            detail: format!("verification task failed: {e}"),
+        }
+        .with_source(e)
     })??;
     let first = opened.first().map_or(0, |r| r.header.seq);
     let seq = opened.last().map_or(0, |r| r.header.seq);
@@ -216,6 +220,7 @@ fn open_records(
             served_payload(&record, kind, version, &transcoded_payload).map_err(fail)?;
         let payload =
             decode_payload(kind, version, &payload).map_err(|detail| SdkError::Payload {
+                source: None,
                 subject: subject.to_string(),
                 schema: kind.schema_id().into(),
                 detail,

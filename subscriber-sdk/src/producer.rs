@@ -249,6 +249,7 @@ impl Producer {
             }
         }
         Err(SdkError::Publish {
+            source: None,
             subject: pending.subject,
             detail: "the feed's task stopped twice in a row; see the errors returned before".into(),
         })

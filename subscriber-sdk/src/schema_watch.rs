@@ -40,13 +40,14 @@ impl SchemaWatch {
         anchors: TrustAnchors,
     ) -> Result<Self, SdkError> {
         let unavailable = |detail: String| SdkError::StreamUnavailable {
+            source: None,
             stream: CONTROL.into(),
             detail,
         };
         let stream = js
             .get_stream(CONTROL)
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.to_string()).with_source(e))?;
         let mut consumer = stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject: coalition_topology::subjects::control_schema_policies(nation),
@@ -54,16 +55,16 @@ impl SchemaWatch {
                 ..Default::default()
             })
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.to_string()).with_source(e))?;
         let mut pending = consumer
             .info()
             .await
-            .map_err(|e| unavailable(e.to_string()))?
+            .map_err(|e| unavailable(e.to_string()).with_source(e))?
             .num_pending;
         let mut messages = consumer
             .messages()
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.to_string()).with_source(e))?;
         let watch = SchemaWatch {
             nation: nation.to_string(),
             book: Arc::new(SchemaBook::new()),

@@ -123,9 +123,11 @@ impl SubscriberOptions {
         // stream info.
         let control = js.get_stream_no_info(streams::CONTROL).await.map_err(|e| {
             SdkError::StreamUnavailable {
+                source: None,
                 stream: streams::CONTROL.into(),
                 detail: e.to_string(),
             }
+            .with_source(e)
         })?;
         Ok(Subscriber {
             js,
@@ -330,9 +332,13 @@ impl Subscriber {
             .js
             .get_stream(streams::INBOUND_ALERTS)
             .await
-            .map_err(|e| SdkError::StreamUnavailable {
-                stream: streams::INBOUND_ALERTS.into(),
-                detail: e.to_string(),
+            .map_err(|e| {
+                SdkError::StreamUnavailable {
+                    source: None,
+                    stream: streams::INBOUND_ALERTS.into(),
+                    detail: e.to_string(),
+                }
+                .with_source(e)
             })?;
         let messages = history(&stream, topic.filter_subjects(Kind::Alert)?).await?;
         let (alerts, last, delivered) = in_force(
@@ -402,17 +408,18 @@ impl Subscriber {
     ) -> Result<Lane, SdkError> {
         let stream_name = streams::inbound(kind);
         let consume_error = |e: &dyn std::fmt::Display| SdkError::Consume {
+            source: None,
             stream: stream_name.into(),
             detail: e.to_string(),
         };
-        let stream =
-            self.js
-                .get_stream(stream_name)
-                .await
-                .map_err(|e| SdkError::StreamUnavailable {
-                    stream: stream_name.into(),
-                    detail: e.to_string(),
-                })?;
+        let stream = self.js.get_stream(stream_name).await.map_err(|e| {
+            SdkError::StreamUnavailable {
+                source: None,
+                stream: stream_name.into(),
+                detail: e.to_string(),
+            }
+            .with_source(e)
+        })?;
         let config = pull::Config {
             durable_name: Some(name.to_string()),
             // One filter, or one per severity a minimum lets through.
@@ -446,7 +453,7 @@ impl Subscriber {
         let consumer = stream
             .get_or_create_consumer(name, config)
             .await
-            .map_err(|e| consume_error(&e))?;
+            .map_err(|e| consume_error(&e).with_source(e))?;
         let existing = &consumer.cached_info().config;
         let existing = if existing.filter_subjects.is_empty() {
             existing.filter_subject.clone()
@@ -461,6 +468,6 @@ impl Subscriber {
         }
         Lane::open(stream_name, stream, consumer)
             .await
-            .map_err(|e| consume_error(&e))
+            .map_err(|e| consume_error(&e).with_source(e))
     }
 }

@@ -111,6 +111,7 @@ impl Lane {
         }
         self.failing_since = None;
         Some(SdkError::Consume {
+            source: None,
             stream: self.stream_name.into(),
             detail: format!("failing for {TOLERATE_FAILURE:?}: {detail}"),
         })

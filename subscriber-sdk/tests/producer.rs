@@ -313,7 +313,9 @@ async fn a_batch_not_stored_is_published_again_first_with_the_same_id() {
     )
     .await;
     match failed {
-        Err(SdkError::Publish { subject, detail }) => {
+        Err(SdkError::Publish {
+            subject, detail, ..
+        }) => {
             assert_eq!(subject, TRACKS);
             assert!(detail.contains("published again"), "{detail}");
         }

@@ -11,7 +11,8 @@ use coalition_core::schema::transcode_payload;
 use coalition_core::DenyReason;
 use coalition_schemas::v1;
 use coalition_sdk::{
-    Delivery, Payload, SdkError, SkipReason, Skipped, Subscription, SubscriptionEvent, Topic,
+    Delivery, Payload, SdkError, SkipReason, Skipped, SubscriberOptions, Subscription,
+    SubscriptionEvent, Topic,
 };
 use coalition_topology::streams;
 use common::inbound::{admitted, payload, unpublished_identity, BridgeWriter};
@@ -592,4 +593,30 @@ async fn a_subscription_is_a_stream_and_a_delivery_can_be_kept_in_progress_or_te
     // Nothing more comes: the terminated message is not redelivered.
     let more = tokio::time::timeout(std::time::Duration::from_secs(2), stream.next()).await;
     assert!(more.is_err(), "nothing more is delivered: {more:?}");
+}
+
+/// A failed connect says where it tried, and carries async-nats's typed
+/// error as its source, so a caller can match on its kind.
+#[tokio::test]
+async fn a_failed_connect_carries_the_typed_cause_as_its_source() {
+    let port = nats_harness::free_loopback_ports(1).expect("a free port")[0];
+    let url = format!("nats://127.0.0.1:{port}");
+    let refused = within(
+        "connect to nothing",
+        SubscriberOptions::new([url.as_str()]).connect(),
+    )
+    .await;
+    let error = match refused {
+        Err(e) => e,
+        Ok(_) => panic!("connected to a port nothing listens on"),
+    };
+    assert!(
+        matches!(&error, SdkError::Connect { servers, .. } if servers == &url),
+        "{error:?}"
+    );
+    let source = std::error::Error::source(&error).expect("the cause is the source");
+    let cause = source
+        .downcast_ref::<async_nats::ConnectError>()
+        .expect("the source is async-nats's ConnectError");
+    assert_eq!(cause.kind(), async_nats::ConnectErrorKind::Io, "{cause}");
 }

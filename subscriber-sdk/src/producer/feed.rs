@@ -119,14 +119,14 @@ async fn start(
     )
     .await?;
     let name = streams::outbound(lane(kind));
-    let stream = shared
-        .js
-        .get_stream(name)
-        .await
-        .map_err(|e| SdkError::StreamUnavailable {
+    let stream = shared.js.get_stream(name).await.map_err(|e| {
+        SdkError::StreamUnavailable {
+            source: None,
             stream: name.into(),
             detail: e.to_string(),
-        })?;
+        }
+        .with_source(e)
+    })?;
     let identity = &shared.identity;
     let accepted = accepted_seq(
         &shared.js,
@@ -142,6 +142,7 @@ async fn start(
         .checked_add(1)
         .filter(|next| next.checked_add(MAX_RECORDS).is_some())
         .ok_or_else(|| SdkError::Publish {
+            source: None,
             subject: subject.to_string(),
             detail: "the feed's sequence numbers are used up; publish on a new feed".into(),
         })?;
@@ -216,6 +217,7 @@ impl FeedTask {
             }
             if self.started.status.broken.load(Ordering::SeqCst) {
                 let error = SdkError::Publish {
+                    source: None,
                     subject: self.started_subject(),
                     detail: "sealing a batch failed; the feed starts afresh on the next publish"
                         .into(),
@@ -225,25 +227,26 @@ impl FeedTask {
             let deadline = self.pending.deadline(&self.limits).map(Instant::from_std);
             let wait_idle = self.limits.linger.is_zero() && !self.pending.is_empty();
             tokio::select! {
-                command = self.rx.recv() => match command {
-                    Some(Command::Record { item, receipt }) => self.enqueue(item, receipt).await,
-                    Some(Command::Flush(reply)) => {
-                        self.cut().await;
-                        self.send(ToPublisher::Settle(reply));
-                    }
-                    Some(Command::Close(reply)) => return self.finish(Some(reply)).await,
-                    None => return self.finish(None).await,
-                },
-                () = sleep_until(deadline) => {}
-                _ = self.started.in_flight.changed(), if wait_idle => {}
-                () = lost(&mut self.started.lost) => {
-                    let error = self.started.lease.hold().check().err().unwrap_or(SdkError::Publish {
-                        subject: self.started_subject(),
-                        detail: "the feed's hold was lost".into(),
-                    });
-                    return self.stop(error).await;
-                }
-            }
+                            command = self.rx.recv() => match command {
+                                Some(Command::Record { item, receipt }) => self.enqueue(item, receipt).await,
+                                Some(Command::Flush(reply)) => {
+                                    self.cut().await;
+                                    self.send(ToPublisher::Settle(reply));
+                                }
+                                Some(Command::Close(reply)) => return self.finish(Some(reply)).await,
+                                None => return self.finish(None).await,
+                            },
+                            () = sleep_until(deadline) => {}
+                            _ = self.started.in_flight.changed(), if wait_idle => {}
+                            () = lost(&mut self.started.lost) => {
+                                let error = self.started.lease.hold().check().err().unwrap_or(SdkError::Publish {
+            source: None,
+                                    subject: self.started_subject(),
+                                    detail: "the feed's hold was lost".into(),
+                                });
+                                return self.stop(error).await;
+                            }
+                        }
         }
     }
 
@@ -283,6 +286,7 @@ impl FeedTask {
         self.send(ToPublisher::Settle(tx));
         rx.await.unwrap_or_else(|_| {
             Err(SdkError::Publish {
+                source: None,
                 subject: self.started_subject(),
                 detail: "the feed's publisher stopped".into(),
             })
@@ -299,6 +303,7 @@ impl FeedTask {
         if self.started.status.unstored.load(Ordering::SeqCst) {
             if let Err(e) = self.settle().await {
                 let error = SdkError::Publish {
+                    source: None,
                     subject: self.started_subject(),
                     detail: format!(
                         "not published: earlier batches of this feed are still not stored ({e}); \

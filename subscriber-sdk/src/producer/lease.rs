@@ -77,6 +77,7 @@ pub(crate) struct Lease {
 
 fn unavailable(detail: String) -> SdkError {
     SdkError::StreamUnavailable {
+        source: None,
         stream: streams::FEED_WRITERS_STREAM.into(),
         detail,
     }
@@ -165,13 +166,17 @@ async fn acquire(kv: &kv::Store, key: &str, feed: &str, value: &Bytes) -> Result
         match kv.create(key, value.clone()).await {
             Ok(revision) => return Ok(revision),
             Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
-            Err(e) => return Err(unavailable(format!("cannot take feed {feed}: {e}"))),
+            Err(e) => {
+                return Err(unavailable(format!("cannot take feed {feed}: {e}")).with_source(e))
+            }
         }
         let entry = match kv.entry(key).await {
             Ok(Some(entry)) if entry.operation == Operation::Put => entry,
             // Gone since: try to create it again.
             Ok(_) => continue,
-            Err(e) => return Err(unavailable(format!("cannot read who holds {feed}: {e}"))),
+            Err(e) => {
+                return Err(unavailable(format!("cannot read who holds {feed}: {e}")).with_source(e))
+            }
         };
         if entry.value == value {
             // This producer's own hold, left by a feed task that stopped.
@@ -219,6 +224,7 @@ impl Hold {
                 holder: holder.clone(),
             }),
             Some(Lost::Expired) => Err(SdkError::Publish {
+                source: None,
                 subject: self.key.clone(),
                 detail: format!(
                     "this producer's hold on feed {} expired while it could not renew it; \

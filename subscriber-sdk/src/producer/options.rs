@@ -69,6 +69,7 @@ impl ProducerOptions {
         let cred = clients
             .producer(producer_id)
             .ok_or_else(|| SdkError::Connect {
+                source: None,
                 servers: clients.servers.join(","),
                 detail: format!(
                     "the clients file of {} has no producer {producer_id}",
@@ -189,9 +190,13 @@ impl ProducerOptions {
         let writers = js
             .get_key_value(streams::FEED_WRITERS_BUCKET)
             .await
-            .map_err(|e| SdkError::StreamUnavailable {
-                stream: streams::FEED_WRITERS_STREAM.into(),
-                detail: e.to_string(),
+            .map_err(|e| {
+                SdkError::StreamUnavailable {
+                    source: None,
+                    stream: streams::FEED_WRITERS_STREAM.into(),
+                    detail: e.to_string(),
+                }
+                .with_source(e)
             })?;
         let schemas = match self.nation_root {
             Some(root) => {

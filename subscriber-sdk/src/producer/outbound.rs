@@ -20,6 +20,7 @@ pub(crate) async fn last_stored_seq(
         Ok(msg) => decode_batch(&msg.payload)
             .map(|b| b.header.last_seq)
             .map_err(|reason| SdkError::Publish {
+                source: None,
                 subject: subject.into(),
                 detail: format!(
                     "the last message stored on this feed is not a valid batch ({reason}), so the \
@@ -31,9 +32,11 @@ pub(crate) async fn last_stored_seq(
             }),
         Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
         Err(e) => Err(SdkError::Publish {
+            source: None,
             subject: subject.into(),
             detail: format!("cannot read the feed's last sequence number: {e}"),
-        }),
+        }
+        .with_source(e)),
     }
 }
 
@@ -52,19 +55,20 @@ pub(crate) async fn accepted_seq(
     let stage = subjects::position_stage("egress", kind);
     let subject = subjects::position(&stage, nation, producer, feed);
     let error = |detail: String| SdkError::Publish {
+        source: None,
         subject: subject.clone(),
         detail: format!("cannot read the bridge's position in the feed: {detail}"),
     };
     let stream = js
         .get_stream_no_info(coalition_topology::streams::POSITIONS)
         .await
-        .map_err(|e| error(e.to_string()))?;
+        .map_err(|e| error(e.to_string()).with_source(e))?;
     match stream.get_last_raw_message_by_subject(&subject).await {
         Ok(msg) => coalition_schemas::v1::FeedPosition::decode(msg.payload.as_ref())
             .map(|p| p.last_seq)
-            .map_err(|e| error(format!("not a FeedPosition: {e}"))),
+            .map_err(|e| error(format!("not a FeedPosition: {e}")).with_source(e)),
         Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
-        Err(e) => Err(error(e.to_string())),
+        Err(e) => Err(error(e.to_string()).with_source(e)),
     }
 }
 
@@ -89,6 +93,7 @@ pub(crate) async fn publish_certificate(
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, subject.as_str());
     let error = |detail: String| SdkError::Publish {
+        source: None,
         subject: subject.clone(),
         detail,
     };

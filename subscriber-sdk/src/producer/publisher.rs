@@ -186,6 +186,7 @@ impl Publisher {
         self.fail_with(
             receipts,
             &SdkError::Publish {
+                source: None,
                 subject: self.subject.clone(),
                 detail: detail.to_string(),
             },
@@ -237,6 +238,7 @@ impl Publisher {
     async fn publish(&self, subject: &str, batch: &SealedBatch) -> Result<bool, SdkError> {
         self.hold.confirm().await?;
         let error = |detail: String| SdkError::Publish {
+            source: None,
             subject: subject.to_string(),
             detail,
         };
@@ -246,7 +248,7 @@ impl Publisher {
             .js
             .publish_with_headers(subject.to_string(), hdrs, batch.bytes.clone())
             .await
-            .map_err(|e| error(e.to_string()))?
+            .map_err(|e| error(e.to_string()).with_source(e))?
             .await
             .map_err(|e| {
                 error(format!(

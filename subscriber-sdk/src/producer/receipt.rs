@@ -59,6 +59,7 @@ impl Future for PendingReceipt {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(result)) => Poll::Ready(result),
             Poll::Ready(Err(_)) => Poll::Ready(Err(SdkError::Publish {
+                source: None,
                 subject: std::mem::take(&mut self.subject),
                 detail: "the producer stopped before the record's batch was stored \
                          (it was dropped or its runtime shut down)"

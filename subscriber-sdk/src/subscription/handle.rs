@@ -112,10 +112,12 @@ impl Subscription {
                 Err(e) if consumer_not_found(&e) => {}
                 Err(e) => {
                     return Err(SdkError::Close {
+                        source: None,
                         stream: stream_name.into(),
                         consumer: name,
                         detail: e.to_string(),
-                    })
+                    }
+                    .with_source(e))
                 }
             }
         }
