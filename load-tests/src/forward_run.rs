@@ -82,6 +82,9 @@ pub struct ForwardRun {
     /// From the end of publishing to the last alert's first POST: the
     /// backlog the forwarder was left with.
     pub post_drain_seconds: f64,
+    /// Measured alerts posted / first to last of their first POSTs: what
+    /// the forwarder kept up with (at most the send rate when it keeps up).
+    pub posted_per_second: f64,
     /// Whether the bus showed every alert acknowledged before the
     /// forwarder was stopped.
     pub all_acked: bool,
@@ -171,6 +174,7 @@ impl Ctx<'_> {
             webhook,
             added,
             post_drain_seconds: drain.max(0.0),
+            posted_per_second: rate(&check),
             all_acked,
             forwarder_cores: m.forwarder_cores,
             cpu: m.cpu,
@@ -305,6 +309,24 @@ fn compare(webhook_us: &[(u64, i64)], sdk_us: &[(u64, i64)]) -> (Percentiles, Pe
         .collect();
     let webhook: Vec<i64> = measured.iter().map(|(_, w)| *w).collect();
     (percentiles(&webhook), percentiles(&added))
+}
+
+/// First POSTs per second of the measured alerts (seq 2 on), first to
+/// last.
+fn rate(check: &posted::Check) -> f64 {
+    let times: Vec<i64> = check
+        .latencies_us
+        .iter()
+        .zip(&check.first_posts_us)
+        .filter(|((seq, _), _)| *seq >= 2)
+        .map(|(_, at)| *at)
+        .collect();
+    match (times.first(), times.last()) {
+        (Some(first), Some(last)) if last > first => {
+            (times.len() - 1) as f64 / ((last - first) as f64 / 1e6)
+        }
+        _ => 0.0,
+    }
 }
 
 /// Lines in a file (0 if there is none).

@@ -93,6 +93,8 @@ pub struct Check {
     pub duplicates: u64,
     /// (seq, first POST received - sent, in µs), in the order posted.
     pub latencies_us: Vec<(u64, i64)>,
+    /// When each of those first POSTs arrived (Unix µs), in the same order.
+    pub first_posts_us: Vec<i64>,
     /// When the last first POST arrived (Unix µs).
     pub last_first_post_us: Option<i64>,
     /// Loss, unreadable or unexpected POSTs, order: each an error.
@@ -136,6 +138,7 @@ pub fn check(feed: &str, expected: RangeInclusive<u64>, posts: &[Post]) -> Check
         out.posted += 1;
         out.latencies_us
             .push((alert.seq, post.received_us - alert.sent_us));
+        out.first_posts_us.push(post.received_us);
         out.last_first_post_us = Some(post.received_us);
     }
     let missing: Vec<u64> = expected.filter(|s| !seen.contains(s)).collect();
@@ -227,6 +230,7 @@ mod tests {
         assert_eq!(c.errors, Vec::<String>::new());
         assert_eq!((c.posts, c.posted, c.duplicates), (3, 3, 0));
         assert_eq!(c.latencies_us, vec![(1, 40), (2, 40), (3, 40)]);
+        assert_eq!(c.first_posts_us, vec![140, 240, 340]);
         assert_eq!(c.last_first_post_us, Some(340));
     }
 

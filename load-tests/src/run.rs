@@ -188,15 +188,16 @@ async fn forward_runs(
             )
             .await?;
         eprintln!(
-            "forwarder {format}: send -> webhook p50 {:.2} ms, p99 {:.2} ms; send -> SDK p50 {:.2} ms, p99 {:.2} ms; added p50 {:.2} ms, p99 {:.2} ms ({} of {} alerts posted, {} duplicates)",
+            "forwarder {format}: send -> webhook p50 {:.2} ms, p99 {:.2} ms; send -> SDK p50 {:.2} ms, p99 {:.2} ms; added p50 {:.2} ms, p99 {:.2} ms ({} of {} alerts posted, {:.0}/s, {} duplicates)",
             f.webhook.p50_ms,
             f.webhook.p99_ms,
             f.sdk.p50_ms,
             f.sdk.p99_ms,
             f.added.p50_ms,
             f.added.p99_ms,
-            f.posted.saturating_sub(1),
+            f.posted,
             f.alerts_sent,
+            f.posted_per_second,
             f.duplicates
         );
         results.errors.extend(f.errors.iter().cloned());

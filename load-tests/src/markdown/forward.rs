@@ -41,13 +41,13 @@ pub(super) fn forward(s: &mut String, r: &Results) {
     }
     let _ = writeln!(
         s,
-        "\n| format | alerts/s | alerts sent | SDK delivered | posted (once or more) | POSTs | duplicates (at least once) | dead-lettered | last POST after publishing ended | all acknowledged before stop | forwarder process cores | machine busy | bench process cores |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+        "\n| format | alerts/s | alerts sent | SDK delivered | posted (once or more) | POSTs | duplicates (at least once) | dead-lettered | last POST after publishing ended | first POSTs/s | all acknowledged before stop | forwarder process cores | machine busy | bench process cores |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
     );
     for f in &r.forward {
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} s | {} | {:.2} | {:.0} % | {:.2} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} s | {:.0} | {} | {:.2} | {:.0} % | {:.2} |",
             f.format,
             f.alerts_per_second,
             f.alerts_sent,
@@ -57,6 +57,7 @@ pub(super) fn forward(s: &mut String, r: &Results) {
             f.duplicates,
             f.dead_lettered,
             f.post_drain_seconds,
+            f.posted_per_second,
             if f.all_acked { "yes" } else { "no" },
             f.forwarder_cores,
             f.cpu.machine_busy * 100.0,
@@ -69,6 +70,8 @@ pub(super) fn forward(s: &mut String, r: &Results) {
          out of the duplicates. Every \
          alert must reach the webhook: a lost, unreadable, unexpected or reordered POST is an error \
          (see Checks); a duplicate is counted here, not an error (the forwarder delivers at least once). \
+         First POSTs/s: what the forwarder posted per second from the first to the last alert; \
+         below the send rate, alerts queue in front of it and the added latency grows through the run. \
          The forwarder runs in its own process: its CPU is in machine busy, not in the bench process.\n"
     );
 }
