@@ -149,14 +149,7 @@ impl Ctx<'_> {
             p.close().await?;
         }
         let dead_lettered = lines(&dead_letter).saturating_sub(dead_before);
-        let mut errors = check.errors.clone();
-        errors.extend(m.waited.clone().err());
-        if dead_lettered > 0 {
-            errors.push(format!(
-                "{dead_lettered} alerts dead-lettered ({})",
-                dead_letter.display()
-            ));
-        }
+        let errors = run_errors(spec, &check, &m.waited, dead_lettered, &dead_letter);
         let drain = check
             .last_first_post_us
             .map_or(0.0, |t| (t - m.published_us) as f64 / 1e6);
@@ -178,10 +171,7 @@ impl Ctx<'_> {
             all_acked,
             forwarder_cores: m.forwarder_cores,
             cpu: m.cpu,
-            errors: errors
-                .into_iter()
-                .map(|e| format!("forward {}: {e}", spec.format))
-                .collect(),
+            errors,
         })
     }
 
@@ -309,6 +299,29 @@ fn compare(webhook_us: &[(u64, i64)], sdk_us: &[(u64, i64)]) -> (Percentiles, Pe
         .collect();
     let webhook: Vec<i64> = measured.iter().map(|(_, w)| *w).collect();
     (percentiles(&webhook), percentiles(&added))
+}
+
+/// Every error of a run, each naming the run: the check's, a wait that
+/// stopped short, dead letters.
+fn run_errors(
+    spec: &Spec,
+    check: &posted::Check,
+    waited: &Result<(), String>,
+    dead_lettered: u64,
+    dead_letter: &Path,
+) -> Vec<String> {
+    let mut errors = check.errors.clone();
+    errors.extend(waited.clone().err());
+    if dead_lettered > 0 {
+        errors.push(format!(
+            "{dead_lettered} alerts dead-lettered ({})",
+            dead_letter.display()
+        ));
+    }
+    errors
+        .into_iter()
+        .map(|e| format!("forward {}: {e}", spec.format))
+        .collect()
 }
 
 /// First POSTs per second of the measured alerts (seq 2 on), first to

@@ -16,7 +16,7 @@
 //!   error: the forwarder delivers at least once.
 //!
 //! No I/O: the receiver ([`crate::webhook`]) hands its POSTs in.
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::RangeInclusive;
 
 /// One POST as the receiver got it.
@@ -109,6 +109,8 @@ pub fn check(feed: &str, expected: RangeInclusive<u64>, posts: &[Post]) -> Check
     };
     let mut seen = HashSet::new();
     let mut highest = 0;
+    // Per feed: POSTs not of this run, and the first one's seq.
+    let mut unexpected: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for post in posts {
         let alert = match parse(post) {
             Ok(a) => a,
@@ -118,10 +120,8 @@ pub fn check(feed: &str, expected: RangeInclusive<u64>, posts: &[Post]) -> Check
             }
         };
         if alert.feed != feed || !expected.contains(&alert.seq) {
-            out.errors.push(format!(
-                "unexpected: the webhook received {} seq {}, not published in this run",
-                alert.feed, alert.seq
-            ));
+            let (n, _first) = unexpected.entry(alert.feed).or_insert((0, alert.seq));
+            *n += 1;
             continue;
         }
         if !seen.insert(alert.seq) {
@@ -140,6 +140,12 @@ pub fn check(feed: &str, expected: RangeInclusive<u64>, posts: &[Post]) -> Check
             .push((alert.seq, post.received_us - alert.sent_us));
         out.first_posts_us.push(post.received_us);
         out.last_first_post_us = Some(post.received_us);
+    }
+    for (other, (n, first)) in unexpected {
+        out.errors.push(format!(
+            "unexpected: the webhook received {n} POSTs of {other} not published in this run \
+             (the first seq {first})"
+        ));
     }
     let missing: Vec<u64> = expected.filter(|s| !seen.contains(s)).collect();
     if let Some(first) = missing.first() {
