@@ -47,6 +47,10 @@ pub struct Args {
     /// reported [default: 3; --tiny 1].
     #[arg(long)]
     pub rounds: Option<usize>,
+    /// The `coalition` CLI binary the forwarder runs start [default: the
+    /// one next to this executable, built first when run by `cargo run`].
+    #[arg(long, value_name = "PATH")]
+    pub coalition: Option<PathBuf>,
     /// Where to write latest.json and latest.md.
     #[arg(long, default_value = "load-tests/results")]
     pub out: PathBuf,
@@ -75,6 +79,8 @@ pub struct Plan {
     pub leaf_records_b64: usize,
     pub alerts_seconds: f64,
     pub alerts_per_second: u32,
+    /// `--coalition`, if given.
+    pub coalition: Option<PathBuf>,
     pub tiny: bool,
 }
 
@@ -150,6 +156,7 @@ impl Args {
             leaf_records_b64: mesh_records.max(64 * feeds),
             alerts_seconds,
             alerts_per_second,
+            coalition: self.coalition.clone(),
             tiny: self.tiny,
         })
     }

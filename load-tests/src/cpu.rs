@@ -93,6 +93,11 @@ impl Sample {
     }
 }
 
+/// CPU seconds process `pid` has used so far (0 if it cannot be read).
+pub fn process_seconds(pid: u32) -> f64 {
+    process_jiffies(&pid.to_string()) as f64 / HZ
+}
+
 /// utime + stime of `/proc/<pid>/stat` (fields 14 and 15; the command name
 /// in field 2 may hold spaces, so count from the closing parenthesis).
 fn process_jiffies(pid: &str) -> u64 {

@@ -102,6 +102,8 @@ struct FeedState {
     delivered: usize,
     last_at: Option<Instant>,
     latencies_us: Vec<i64>,
+    /// The same latencies with their seqs, to compare per alert.
+    seq_latencies_us: Vec<(u64, i64)>,
     hops_us: Vec<[i64; 3]>,
 }
 
@@ -113,6 +115,8 @@ pub struct Outcome {
     pub last_at: Option<Instant>,
     /// Alert latencies (µs) of the feeds waited for, in delivery order.
     pub latencies_us: Vec<i64>,
+    /// (seq, latency in µs), in delivery order: which alert took how long.
+    pub seq_latencies_us: Vec<(u64, i64)>,
     /// Their split at the bridges' decisions (see `Seen::hops_us`).
     pub hops_us: Vec<[i64; 3]>,
 }
@@ -174,6 +178,7 @@ impl Deliveries {
             missing: 0,
             last_at: None,
             latencies_us: Vec::new(),
+            seq_latencies_us: Vec::new(),
             hops_us: Vec::new(),
         };
         for f in feeds {
@@ -193,6 +198,7 @@ impl Deliveries {
             outcome.missing += missing;
             outcome.last_at = outcome.last_at.max(s.last_at);
             outcome.latencies_us.append(&mut s.latencies_us);
+            outcome.seq_latencies_us.append(&mut s.seq_latencies_us);
             outcome.hops_us.append(&mut s.hops_us);
         }
         outcome
@@ -218,6 +224,7 @@ impl Deliveries {
         s.last_at = Some(seen.at);
         if let Some(l) = seen.latency_us {
             s.latencies_us.push(l);
+            s.seq_latencies_us.push((seen.seq, l));
         }
         if let Some(h) = seen.hops_us {
             s.hops_us.push(h);

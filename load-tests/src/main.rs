@@ -4,12 +4,15 @@
 //! bridges -> leaf -> bridges -> subscriber SDK, every batch signed and
 //! verified, every record policy-checked), at each payload size; what the
 //! mesh path fsyncs per record and whether the disk binds it; the bytes on
-//! the leaf link per record at batch sizes 1, 8 and 64; and alert latency
-//! under track load. Reports ratios against the raw figures of the same run.
+//! the leaf link per record at batch sizes 1, 8 and 64; alert latency
+//! under track load; and the latency the webhook forwarder (`coalition
+//! forward`, run as a subprocess) adds to alerts. Reports ratios against the
+//! raw figures of the same run.
 //!
 //! It is a measurement, never a pass/fail test of speed: it exits 0 however
 //! slow the machine, 1 if the mesh path lost, duplicated or reordered a
-//! record, 2 on a bad command line and 3 if it could not run.
+//! record (or the forwarder lost an alert), 2 on a bad command line and 3
+//! if it could not run.
 //!
 //! Writes `latest.json` and `latest.md` under `--out`.
 #![forbid(unsafe_code)]
@@ -20,9 +23,12 @@ mod counters;
 mod cpu;
 mod crypto;
 mod deliveries;
+mod forward_run;
+mod forwarder;
 mod logs;
 mod markdown;
 mod payload;
+mod posted;
 mod publish;
 mod raw;
 mod report;
@@ -33,6 +39,7 @@ mod stats;
 mod store;
 mod stored;
 mod track_run;
+mod webhook;
 
 use std::process::ExitCode;
 
@@ -62,7 +69,7 @@ async fn main() -> ExitCode {
         Ok(results) if results.errors.is_empty() => ExitCode::SUCCESS,
         Ok(results) => {
             eprintln!(
-                "coalition-bench: the mesh path lost, duplicated or reordered records ({} errors):",
+                "coalition-bench: the mesh path lost, duplicated or reordered records, or the forwarder lost alerts ({} errors):",
                 results.errors.len()
             );
             for e in results.errors.iter().take(20) {

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::alerts::AlertRun;
 use crate::args::Plan;
+use crate::forward_run::ForwardRun;
 use crate::raw::RawLeaf;
 use crate::store::{Mode, StoreRun};
 use crate::track_run::TrackRun;
@@ -27,6 +28,8 @@ pub struct Results {
     pub crypto: Vec<crate::crypto::Cost>,
     pub leaf: Vec<TrackRun>,
     pub alerts: Vec<AlertRun>,
+    /// The webhook forwarder's runs (measurement 7), json then cap.
+    pub forward: Vec<ForwardRun>,
     /// Records the SDK skipped (de-duplicated), by lane and reason.
     pub skipped: BTreeMap<String, u64>,
     /// Loss, duplicates, order errors: any makes the exit code 1.

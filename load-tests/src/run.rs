@@ -7,8 +7,10 @@
 //!    of their own), a warm-up run, the idle leaf traffic;
 //! 3. the mesh path at each size;
 //! 4. the leaf-bytes runs at batch 1, 8, 64 and 64 half released;
-//! 5. alert latency with no track load, under half the measured mesh
-//!    maximum (at the realistic track size), then under it.
+//! 5. the webhook forwarder's added latency (`coalition forward`, json
+//!    then cap, no track load), then alert latency with no track load,
+//!    under half the measured mesh maximum (at the realistic track size),
+//!    then under it.
 //!
 //! Each step prints its figures as it ends; the tables come at the end.
 use std::path::Path;
@@ -16,6 +18,7 @@ use std::path::Path;
 use crate::alerts;
 use crate::args::Plan;
 use crate::deliveries::Deliveries;
+use crate::forward_run;
 use crate::payload::{not_releasable, releasable};
 use crate::raw::{raw_leaf, RawLeaf};
 use crate::report::{Machine, Results};
@@ -32,6 +35,8 @@ pub async fn run(plan: &Plan, out: &Path, log: &Path) -> Result<Results, Failure
         plan: Some(plan.clone()),
         ..Results::default()
     };
+    // Before the mesh starts: a missing CLI stops the run at once.
+    let coalition = crate::forwarder::locate(plan.coalition.as_deref())?;
     eprintln!("starting a 2-nation mesh (topologies/pair.toml) ...");
     let mut bench = Bench::start().await?;
     baselines(&bench, plan, &mut results).await?;
@@ -108,6 +113,8 @@ pub async fn run(plan: &Plan, out: &Path, log: &Path) -> Result<Results, Failure
         results.leaf.push(m);
     }
 
+    forward_runs(&mut ctx, plan, &coalition, out, &mut results).await?;
+
     let max = results
         .mesh
         .iter()
@@ -154,6 +161,49 @@ pub async fn run(plan: &Plan, out: &Path, log: &Path) -> Result<Results, Failure
     println!("\n{md}");
     println!("wrote {}/latest.json and latest.md", out.display());
     Ok(results)
+}
+
+/// Measurement 7: the forwarder in each format, then its durable
+/// subscription deleted.
+async fn forward_runs(
+    ctx: &mut Ctx<'_>,
+    plan: &Plan,
+    coalition: &Path,
+    out: &Path,
+    results: &mut Results,
+) -> Result<(), Failure> {
+    let setup = forward_run::Setup {
+        binary: coalition,
+        out,
+    };
+    for format in ["json", "cap"] {
+        let f = ctx
+            .forward_run(
+                &forward_run::Spec {
+                    format: format.into(),
+                    alerts_per_second: f64::from(plan.alerts_per_second),
+                    duration: plan.alerts_duration(),
+                },
+                &setup,
+            )
+            .await?;
+        eprintln!(
+            "forwarder {format}: send -> webhook p50 {:.2} ms, p99 {:.2} ms; send -> SDK p50 {:.2} ms, p99 {:.2} ms; added p50 {:.2} ms, p99 {:.2} ms ({} of {} alerts posted, {:.0}/s, {} duplicates)",
+            f.webhook.p50_ms,
+            f.webhook.p99_ms,
+            f.sdk.p50_ms,
+            f.sdk.p99_ms,
+            f.added.p50_ms,
+            f.added.p99_ms,
+            f.posted,
+            f.alerts_sent,
+            f.posted_per_second,
+            f.duplicates
+        );
+        results.errors.extend(f.errors.iter().cloned());
+        results.forward.push(f);
+    }
+    ctx.delete_forwarder_subscription().await
 }
 
 /// Raw leaf and the one-stream runs at every size, `plan.rounds` times

@@ -44,8 +44,9 @@ pub const MAX_SIZES: usize = 8;
 /// Every other track run's name, for its feeds: one set of fresh feeds
 /// per run (the mesh-path runs are `s0`, `s1`, ... by size).
 pub const TRACK_RUNS: &[&str] = &["warm", "b1", "b8", "b64", "half", "lhalf", "lmax"];
-/// Alert runs (one feed each).
-pub const ALERT_RUNS: &[&str] = &["anone", "ahalf", "amax"];
+/// Alert runs (one feed each): measurement 6's, then the forwarder runs'
+/// (measurement 7).
+pub const ALERT_RUNS: &[&str] = &["anone", "ahalf", "amax", "afjson", "afcap"];
 
 /// The feed name of run `run`'s feed `i`.
 pub fn feed(run: &str, i: usize) -> String {
@@ -153,12 +154,17 @@ impl Bench {
 
     /// A JetStream context in USA's HOME account (the bridge's user).
     pub async fn usa_home(&self) -> Result<jetstream::Context, Failure> {
+        self.home("USA").await
+    }
+
+    /// A JetStream context in `nation`'s HOME account (the bridge's user).
+    pub async fn home(&self, nation: &str) -> Result<jetstream::Context, Failure> {
         let home = &self
             .mesh
-            .bridge_config("USA")
-            .ok_or("no USA bridge config")?
+            .bridge_config(nation)
+            .ok_or_else(|| format!("no {nation} bridge config"))?
             .home;
-        Ok(jetstream::new(self.connect("USA", home).await?))
+        Ok(jetstream::new(self.connect(nation, home).await?))
     }
 
     /// USA's root key, as GBR's subscribers trust it.

@@ -2,6 +2,7 @@
 //! the machine and the command line. Pure: renders [`Results`] to text.
 use std::fmt::Write;
 
+mod forward;
 mod links;
 
 use crate::report::Results;
@@ -79,11 +80,17 @@ pub fn render(r: &Results) -> String {
     mesh(&mut s, r);
     links::leaf(&mut s, r);
     links::alerts(&mut s, r);
+    forward::forward(&mut s, r);
     let _ = writeln!(s, "## Checks\n");
     if r.errors.is_empty() {
         let _ = writeln!(
             s,
-            "Every record of every mesh run was delivered exactly once, in order per feed."
+            "Every record of every mesh run was delivered exactly once, in order per feed{}.",
+            if r.forward.is_empty() {
+                ""
+            } else {
+                "; every alert of the forwarder runs reached the webhook, first posts in order"
+            }
         );
     } else {
         for e in &r.errors {
