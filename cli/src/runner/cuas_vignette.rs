@@ -19,6 +19,7 @@
 //! runner track, so their deliveries are judged too. It prints one block
 //! (`== counter-UAS vignette ... ==`) when it is done; its verdict fails a
 //! bounded run.
+mod console;
 mod fusion;
 mod scene;
 
@@ -30,7 +31,7 @@ use coalition_core::envelope::MessageType;
 use coalition_core::schema::{sign_schema_policy, SchemaPolicy, SchemaRule};
 use coalition_exercise::expect;
 use coalition_sdk::{
-    load_producer_identity, ControlPublisher, Delivery, Payload, Producer, ProducerOptions, Record,
+    load_producer_identity, ControlPublisher, Delivery, Producer, ProducerOptions, Record,
     Subscriber, SubscriberOptions, Subscription, Topic, TrustAnchors,
 };
 use coalition_topology::{ClientsConfig, Feed, Topology};
@@ -40,7 +41,8 @@ use tokio::sync::mpsc;
 use super::metrics_text::counter_total;
 use super::tally::{Event, MsgKey};
 use crate::error::CliError;
-use scene::{Cast, Raised, CATEGORY, CELL, CONSOLE, EO, RADAR};
+use console::{message_type, severity, Console};
+use scene::{Cast, Raised, CELL, CONSOLE, EO, RADAR};
 
 /// How long each step may take.
 const WAIT: Duration = Duration::from_secs(30);
@@ -306,12 +308,11 @@ async fn publish_source(
     // The live view may have stopped (Ctrl-C): nothing to judge then.
     let _ = events.send(published).await;
     out.line(format!(
-        "{:<4}{:<15} track {:<12} {:.4} N {:.4} E  [{}]",
+        "{:<4}{:<15} track {:<12} {}  [{}]",
         cast.nation,
         cast.producer,
         track.track_id,
-        track.latitude_deg,
-        track.longitude_deg,
+        position(track.latitude_deg, track.longitude_deg),
         label.display()
     ));
     Ok(Sent {
@@ -385,135 +386,22 @@ async fn raise_alerts(
                 .map(|a| a.description.clone())
                 .unwrap_or_default()
         };
+        let topic = format!("{}/{}", alert.category, severity(&alert));
         out.line(format!(
-            "{:<4}raises {:<6} {:<16} {}/{:<7} {from}",
+            "{:<4}raises {:<6} {:<16} {topic:<12} {from}",
             CELL.nation,
             message_type(&alert),
             raised.id(),
-            alert.category,
-            severity(&alert)
         ));
     }
     Ok(())
 }
 
-/// The GBR console (category and area) and, to show the filter is what
-/// leaves alerts out, an unfiltered GBR subscriber of FRA's alerts.
-struct Console {
-    filtered: Subscription,
-    everything: Subscription,
-}
-
-impl Console {
-    async fn subscribe(stage: &Stage) -> Result<Self, String> {
-        let area = scene::area().map_err(|e| format!("the console's area: {e}"))?;
-        let topic = Topic::alerts().version(2).category(CATEGORY).area(area);
-        let everything = Topic::alerts().version(2).from_nation(CELL.nation);
-        Ok(Console {
-            filtered: stage.subscribe(CONSOLE, topic).await?,
-            everything: stage.subscribe(CONSOLE, everything).await?,
-        })
-    }
-
-    /// Every alert reached GBR; the console showed exactly the incident,
-    /// its update and its cancel, derived from both tracks.
-    async fn check(&mut self, out: &mut Report) -> Result<bool, String> {
-        let mut arrived = Vec::new();
-        for _ in Raised::ALL {
-            let d = next_matching(&mut self.everything, |_| true)
-                .await
-                .map_err(|e| format!("{CONSOLE} did not receive every alert: {e}"))?;
-            arrived.push(alert_of(&d)?.alert_id.clone());
-        }
-        let (s, w, n, e) = scene::AREA;
-        out.line(format!(
-            "{CONSOLE} console, Topic::alerts().category(\"{CATEGORY}\").area({s}, {w}, {n}, {e}), shows:"
-        ));
-        let mut shown = Vec::new();
-        let cancel = Raised::Cancel.id();
-        while shown.last().map(String::as_str) != Some(cancel) {
-            let d = next_matching(&mut self.filtered, |_| true)
-                .await
-                .map_err(|e| format!("the console never showed {cancel}: {e}"))?;
-            let a = alert_of(&d)?;
-            let refers: Vec<&str> = a.references.iter().map(|r| r.alert_id.as_str()).collect();
-            out.line(format!(
-                "  {:<6} {:<16} [{}] {}{}{}",
-                message_type(a),
-                a.alert_id,
-                d.label.display(),
-                a.headline,
-                if refers.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (refers to {})", refers.join(", "))
-                },
-                if d.derived_from.len() == 2 {
-                    ", fused from 2 tracks"
-                } else {
-                    ""
-                }
-            ));
-            shown.push(a.alert_id.clone());
-        }
-        Ok(judge(&arrived, &shown, out))
-    }
-}
-
-/// Compares what arrived and what the console showed with the scene.
-fn judge(arrived: &[String], shown: &[String], out: &mut Report) -> bool {
-    let all: Vec<&str> = Raised::ALL.iter().map(|r| r.id()).collect();
-    let want: Vec<&str> = Raised::ALL
-        .iter()
-        .filter(|r| r.shown())
-        .map(|r| r.id())
-        .collect();
-    let mut passed = true;
-    if arrived != all.as_slice() {
-        out.fail(format!("{CONSOLE} received {arrived:?}, expected {all:?}"));
-        passed = false;
-    }
-    if shown != want.as_slice() {
-        out.fail(format!(
-            "the console showed {shown:?}, expected exactly {want:?}"
-        ));
-        passed = false;
-    }
-    for r in Raised::ALL {
-        if let Some(why) = r.left_out_because() {
-            let ok = arrived.iter().any(|a| a == r.id()) && !shown.iter().any(|s| s == r.id());
-            let verdict = if ok { "not shown" } else { "WRONG" };
-            out.line(format!(
-                "{} {verdict}: {why}; it did reach {CONSOLE}",
-                r.id()
-            ));
-        }
-    }
-    passed
-}
-
-fn alert_of(d: &Delivery) -> Result<&coalition_sdk::AlertV2, String> {
-    match &d.payload {
-        Payload::AlertV2(a) => Ok(a),
-        other => Err(format!(
-            "expected an alert v2 from {}, got {other:?}",
-            d.origin
-        )),
-    }
-}
-
-fn message_type(a: &coalition_sdk::AlertV2) -> String {
-    a.message_type()
-        .as_str_name()
-        .trim_start_matches("ALERT_MESSAGE_TYPE_")
-        .to_lowercase()
-}
-
-fn severity(a: &coalition_sdk::AlertV2) -> String {
-    a.severity()
-        .as_str_name()
-        .trim_start_matches("ALERT_SEVERITY_")
-        .to_lowercase()
+/// `51.5050 N 0.1200 W`.
+fn position(lat: f64, lon: f64) -> String {
+    let ns = if lat < 0.0 { 'S' } else { 'N' };
+    let ew = if lon < 0.0 { 'W' } else { 'E' };
+    format!("{:.4} {ns} {:.4} {ew}", lat.abs(), lon.abs())
 }
 
 /// The next delivery of `sub` that `wanted` picks (every delivery is
