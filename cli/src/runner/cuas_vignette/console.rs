@@ -126,3 +126,36 @@ pub(super) fn severity(a: &AlertV2) -> String {
         .trim_start_matches("ALERT_SEVERITY_")
         .to_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(raised: &[Raised]) -> Vec<String> {
+        raised.iter().map(|r| r.id().to_string()).collect()
+    }
+
+    #[test]
+    fn judge_passes_only_the_incident_thread_shown_with_every_alert_arrived() {
+        use Raised::*;
+        let all = ids(&Raised::ALL);
+        let thread = ids(&[Incident, Update, Cancel]);
+        #[rustfmt::skip]
+        let cases = [
+            ("as the scene says", all.clone(), thread.clone(), true),
+            ("the console showed the Toulon alert", all.clone(),
+                ids(&[Incident, FarAway, Update, Cancel]), false),
+            ("the console showed the cbrn alert", all.clone(),
+                ids(&[Incident, OtherCategory, Update, Cancel]), false),
+            ("the console missed the update", all.clone(), ids(&[Incident, Cancel]), false),
+            ("an alert never reached GBR", ids(&[Incident, OtherCategory, Update, Cancel]),
+                thread.clone(), false),
+        ];
+        for (name, arrived, shown, want) in cases {
+            let mut out = Report::default();
+            assert_eq!(judge(&arrived, &shown, &mut out), want, "{name}");
+            let failed = out.lines.iter().any(|l| l.starts_with("  !"));
+            assert_eq!(failed, !want, "{name}: {:?}", out.lines);
+        }
+    }
+}
