@@ -4,6 +4,7 @@
 //! `--duration` it stops publishing after that long, waits for the backlog
 //! and checks that exactly the expected deliveries and denials happened.
 
+mod cuas_vignette;
 mod metrics_text;
 mod revocation_demo;
 mod tally;
@@ -46,7 +47,8 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     // Registered first, so Ctrl-C during start-up stops cleanly too.
     let mut interrupt = signal(SignalKind::interrupt())
         .map_err(|e| CliError::Runtime(format!("cannot handle Ctrl-C: {e}")))?;
-    let topology = parse_topology_file(&opts.topology)?;
+    let mut topology = parse_topology_file(&opts.topology)?;
+    let vignette = opts.publish && cuas_vignette::add_feeds(&mut topology);
     prepare_dir(&opts.dir)?;
     println!(
         "starting mesh {:?} in {} ...",
@@ -77,6 +79,17 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     let (events_tx, events) = mpsc::channel(4096);
     let started = Instant::now();
     let tasks = spawn_clients(&mesh, &topology, &opts, &shutdown, &events_tx).await?;
+    let vignette = if vignette {
+        println!("counter-UAS vignette: starting (its block prints when it is done)");
+        let stage = cuas_vignette::Stage::of(&mesh)?;
+        Some(tokio::spawn(cuas_vignette::run(stage, events_tx.clone())))
+    } else {
+        println!(
+            "counter-UAS vignette: not played ({})",
+            why_no_vignette(&opts)
+        );
+        None
+    };
     drop(events_tx);
     let mut live = Live {
         tally: Tally::default(),
@@ -84,6 +97,7 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         started,
     };
     let bounded = live.watch(events, &mut interrupt, opts.duration).await;
+    let vignette_passed = vignette_outcome(vignette, bounded).await;
     live.print_new_denials();
     let verdict = summarise(&live.tally, started);
     let revocation_held = if bounded {
@@ -100,7 +114,8 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         opts.dir.display()
     );
     drop(mesh);
-    let passed = verdict.passed() && live.tally.failures.is_empty() && revocation_held;
+    let passed =
+        verdict.passed() && live.tally.failures.is_empty() && vignette_passed && revocation_held;
     if bounded && !passed {
         return Err(CliError::CheckFailed(
             "the run's checks failed (see above)".into(),
@@ -166,6 +181,43 @@ impl Live {
             }
         }
         self.last_denied = now;
+    }
+}
+
+/// In a bounded run, waits for the vignette's verdict (false if it
+/// failed or did not finish); in a live run stopped by Ctrl-C, stops it.
+async fn vignette_outcome(task: Option<tokio::task::JoinHandle<bool>>, bounded: bool) -> bool {
+    let Some(task) = task else {
+        return true;
+    };
+    if !bounded {
+        task.abort();
+        return true;
+    }
+    match tokio::time::timeout(cuas_vignette::LONGEST, task).await {
+        Ok(Ok(passed)) => passed,
+        Ok(Err(e)) => {
+            println!("  ! the counter-UAS vignette stopped: {e}");
+            false
+        }
+        Err(_) => {
+            println!(
+                "  ! the counter-UAS vignette did not finish within {:?}",
+                cuas_vignette::LONGEST
+            );
+            false
+        }
+    }
+}
+
+fn why_no_vignette(opts: &RunOptions) -> String {
+    if opts.publish {
+        format!(
+            "{} lacks USA, GBR and FRA linked USA->FRA, GBR->FRA and FRA->GBR",
+            opts.topology.display()
+        )
+    } else {
+        "--no-publish".into()
     }
 }
 
@@ -235,7 +287,9 @@ async fn spawn_clients(
             events.clone(),
             shutdown.clone(),
         )));
-        let feeds = topology.feeds_of(&n.code).filter(|_| opts.publish);
+        let feeds = topology
+            .feeds_of(&n.code)
+            .filter(|f| opts.publish && !cuas_vignette::is_vignette_feed(f));
         for feed in feeds {
             let (key, cert) = mesh.producer_key_paths(&n.code, &feed.producer);
             let identity = load_producer_identity(&key, &cert, &n.code, &anchors[&n.code])?;
