@@ -24,19 +24,21 @@ else
   cargo build --quiet -p coalition-cli -p coalition-bridge
 fi
 
-context="$root/target/exercise-image"
+# Where cargo put the binaries: CARGO_TARGET_DIR if set, else target/.
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+context="$target_dir/exercise-image"
 rootfs="$context/rootfs"
 rm -rf "$context"
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 for bin in coalition coalition-bridge; do
-  strip -o "$rootfs/usr/local/bin/$bin" "target/$profile/$bin"
+  strip -o "$rootfs/usr/local/bin/$bin" "$target_dir/$profile/$bin"
 done
 cp "${NATS_SERVER:-tools/bin/nats-server}" "$rootfs/usr/local/bin/nats-server"
 
 # The shared libraries the Rust binaries load, at the same paths.
 for bin in coalition coalition-bridge; do
-  ldd "target/$profile/$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+  ldd "$target_dir/$profile/$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
 done | sort -u | while read -r lib; do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"

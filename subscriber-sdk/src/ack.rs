@@ -7,6 +7,7 @@
 //! wait, and its records already delivered are then skipped (and reported).
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 
@@ -48,6 +49,9 @@ pub(crate) struct BatchAck {
     countdown: Countdown,
     /// Terminated by the application: nothing more is sent for it.
     terminated: AtomicBool,
+    /// Handed back by the application ([`crate::nak`]): the server
+    /// redelivers it, so it is never acknowledged from this copy.
+    nakked: AtomicBool,
 }
 
 impl BatchAck {
@@ -56,6 +60,7 @@ impl BatchAck {
             message,
             countdown: Countdown::new(records),
             terminated: AtomicBool::new(false),
+            nakked: AtomicBool::new(false),
         })
     }
 
@@ -77,7 +82,7 @@ impl BatchAck {
 
     /// Marks `n` records done; acknowledges the message after its last.
     pub(crate) async fn done(&self, n: usize) -> Result<(), SdkError> {
-        if !self.countdown.done(n) || self.terminated.load(Ordering::SeqCst) {
+        if !self.countdown.done(n) || self.settled() {
             return Ok(());
         }
         self.message.ack().await.map_err(|e| {
@@ -89,7 +94,7 @@ impl BatchAck {
     /// Tells the server the message is still being worked on: its ack
     /// wait starts again.
     pub(crate) async fn in_progress(&self) -> Result<(), SdkError> {
-        if self.terminated.load(Ordering::SeqCst) {
+        if self.settled() {
             return Ok(());
         }
         self.message
@@ -98,10 +103,30 @@ impl BatchAck {
             .map_err(|e| self.failed("in-progress", e))
     }
 
+    /// Terminated or handed back: nothing more is sent for this copy.
+    fn settled(&self) -> bool {
+        self.terminated.load(Ordering::SeqCst) || self.nakked.load(Ordering::SeqCst)
+    }
+
+    /// Hands the message back: the server redelivers it after `delay`.
+    /// Once only; a no-op for a terminated message.
+    pub(crate) async fn nak(&self, delay: Duration) -> Result<(), SdkError> {
+        if self.terminated.load(Ordering::SeqCst) || self.nakked.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|e| {
+                self.nakked.store(false, Ordering::SeqCst);
+                self.failed("nak", e)
+            })
+    }
+
     /// Terminates the message: never redelivered, whatever records of it
     /// are not acknowledged yet.
     pub(crate) async fn term(&self) -> Result<(), SdkError> {
-        if self.terminated.swap(true, Ordering::SeqCst) {
+        if self.nakked.load(Ordering::SeqCst) || self.terminated.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         self.message.ack_with(AckKind::Term).await.map_err(|e| {
@@ -134,6 +159,16 @@ impl RecordAck {
     /// See [`BatchAck::term`].
     pub(crate) async fn term(&self) -> Result<(), SdkError> {
         self.batch.term().await
+    }
+
+    /// See [`BatchAck::nak`].
+    pub(crate) async fn nak(&self, delay: Duration) -> Result<(), SdkError> {
+        self.batch.nak(delay).await
+    }
+
+    /// The message this record came in.
+    pub(crate) fn batch(&self) -> &Arc<BatchAck> {
+        &self.batch
     }
 
     /// Acknowledges the record (once; again is a no-op).

@@ -10,7 +10,10 @@ use coalition_schemas::headers;
 use coalition_schemas::v1::{AlertV1, AlertV2, TrackV1, TrackV2};
 use prost::Message as _;
 
+use std::time::Duration;
+
 use crate::ack::RecordAck;
+use crate::nak::NakHandle;
 use crate::SdkError;
 
 /// What a delivery carries.
@@ -95,6 +98,9 @@ pub struct Delivery {
     /// derived from, as signed by its producer.
     pub derived_from: Vec<SourceRef>,
     pub(crate) ack: Option<RecordAck>,
+    /// Where a nak goes; `None` for an alert read from history
+    /// ([`crate::Subscriber::subscribe_in_force`]).
+    pub(crate) nak: Option<NakHandle>,
 }
 
 impl Delivery {
@@ -123,13 +129,55 @@ impl Delivery {
     /// never redelivered, so every record of that message not acknowledged
     /// yet is given up with it (records are acknowledged per batch message
     /// on the bus). Use it for a record the application can never process.
-    /// A no-op for a replayed delivery. There is no `nak`: within one
-    /// running subscriber a record is handed over once (de-duplication per
-    /// feed), so a redelivery would only be skipped; a record left
-    /// unacknowledged is handed over again after the subscriber restarts.
+    /// A no-op for a replayed delivery. To have a record again later, use
+    /// [`Delivery::nak`].
     pub async fn term(&self) -> Result<(), SdkError> {
         match &self.ack {
             Some(ack) => ack.term().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Hands the record back: it is delivered again after `delay`, and so
+    /// is every record after it on its feed, in feed order, even those
+    /// already delivered (records are delivered once per subscriber and in
+    /// order, so the feed rewinds to it). Other feeds go on meanwhile.
+    ///
+    /// On the bus, the batch message that carried the record is naked with
+    /// the delay; records of it acknowledged before stay acknowledged and
+    /// are skipped when it comes back ([`crate::SkipReason::Redelivered`]),
+    /// and acknowledging a record of it after the nak is a no-op. Use it for
+    /// a record the application cannot process yet (a downstream system
+    /// down); use [`Delivery::term`] for one it can never process.
+    ///
+    /// Naking several records of a feed rewinds it to the earliest. A
+    /// replayed delivery is handed back too (the consumer's own copy of its
+    /// message is held until the delay is over). A no-op for an alert read
+    /// from history by [`crate::Subscriber::subscribe_in_force`]: subscribe
+    /// again to read it again.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut alerts: coalition_sdk::Subscription) -> Result<(), coalition_sdk::SdkError> {
+    /// use std::time::Duration;
+    /// while let Some(delivery) = alerts.next().await {
+    ///     let delivery = delivery?;
+    ///     let pager_is_up = false; // e.g. the downstream paging system
+    ///     if pager_is_up {
+    ///         delivery.ack().await?;
+    ///     } else {
+    ///         delivery.nak(Duration::from_secs(5)).await?;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn nak(&self, delay: Duration) -> Result<(), SdkError> {
+        let Some(handle) = &self.nak else {
+            return Ok(());
+        };
+        // The hold first: the message must not come back before it.
+        handle.hold(self.seq, delay);
+        match &self.ack {
+            Some(ack) => ack.nak(delay).await,
             None => Ok(()),
         }
     }
@@ -148,6 +196,7 @@ impl OpenedRecord {
     pub(crate) fn into_delivery(
         self,
         ack: Option<RecordAck>,
+        nak: Option<NakHandle>,
         gap: Option<(u64, u64)>,
         replayed: bool,
     ) -> Delivery {
@@ -166,6 +215,7 @@ impl OpenedRecord {
             replayed,
             derived_from: h.derived_from,
             ack,
+            nak,
         }
     }
 }

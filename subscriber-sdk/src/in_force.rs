@@ -104,7 +104,7 @@ pub(crate) async fn in_force(
             let seq = record.header.seq;
             let stream_seq = opened.stream_seq;
             delivered.push((opened.key.clone(), Delivered { seq, stream_seq }));
-            let delivery = record.into_delivery(None, None, true);
+            let delivery = record.into_delivery(None, None, None, true);
             let alert = match &delivery.payload {
                 Payload::AlertV2(a) => (**a).clone(),
                 // A v1 alert stays in force (v1 has no expiry, update or

@@ -71,6 +71,7 @@ mod error;
 mod events;
 mod files;
 mod in_force;
+mod nak;
 mod open;
 mod producer;
 mod schema_watch;

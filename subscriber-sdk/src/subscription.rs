@@ -15,7 +15,7 @@
 //! - **Refusals**: a message that fails verification is terminated (never
 //!   redelivered) and returned as an error; none of its records is
 //!   delivered.
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,8 +24,10 @@ use futures::StreamExt;
 
 use crate::ack::{BatchAck, RecordAck};
 use crate::certificates::Certificates;
+use crate::continuity::FeedKey;
 use crate::continuity::{missing_before, plan, replay, Delivered, DeliveredMap, Gap, Link};
 use crate::events::{report, SkipReason, Skipped, SubscriptionEvent};
+use crate::nak::{judge, Hold, NakHandle, NakInbox, Verdict};
 use crate::open::{open_message, OpenedBatch};
 
 mod handle;
@@ -161,6 +163,11 @@ pub(crate) struct SubscriptionCore {
     ready: VecDeque<SubscriptionEvent>,
     /// The alert scope (area, expiry) and the alerts given under it.
     scope: ScopeState,
+    /// Feeds handed back by a nak, until their message comes back
+    /// ([`crate::nak`]).
+    holds: HashMap<FeedKey, Hold>,
+    /// Where this subscription's deliveries post their naks.
+    naks: NakInbox,
 }
 
 impl SubscriptionCore {
@@ -178,6 +185,8 @@ impl SubscriptionCore {
             replayed: HashSet::new(),
             ready: VecDeque::new(),
             scope: ScopeState::new(scope),
+            holds: HashMap::new(),
+            naks: NakInbox::default(),
         }
     }
 
@@ -198,6 +207,7 @@ impl SubscriptionCore {
     /// The next event: a delivery, or a record skipped and why.
     pub async fn next_event(&mut self) -> Option<Result<SubscriptionEvent, SdkError>> {
         loop {
+            self.take_naks().await;
             if let Some(event) = self.ready.pop_front() {
                 return Some(Ok(event));
             }
@@ -239,6 +249,22 @@ impl SubscriptionCore {
                 return Err(e);
             }
         };
+        self.take_naks().await;
+        if let Some(hold) = self.holds.get(&opened.key) {
+            match judge(hold, lane, opened.stream_seq, std::time::Instant::now()) {
+                Verdict::Deliver => {}
+                Verdict::Release => {
+                    self.holds.remove(&opened.key);
+                }
+                Verdict::NakAgain(delay) => {
+                    if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
+                        // Redelivered after the ack wait instead.
+                        tracing::warn!(error = %e, "naking a message of a held feed failed");
+                    }
+                    return Ok(());
+                }
+            }
+        }
         let last = self.delivered().get(&opened.key).copied();
         let subject = message.subject.to_string();
         let reason = if self.replayed.remove(&(lane, opened.stream_seq)) {
@@ -270,7 +296,7 @@ impl SubscriptionCore {
         }
         let records = opened.records.len();
         let ack = BatchAck::new(message, records);
-        let skipped = self.queue(opened, Some(&ack), gap, reason);
+        let skipped = self.queue(lane, opened, Some(&ack), gap, reason);
         if let Err(e) = ack.done(skipped).await {
             // Redelivered after the ack wait, and skipped again then.
             tracing::warn!(error = %e, "acknowledging a message of skipped records failed");
@@ -283,6 +309,7 @@ impl SubscriptionCore {
     /// each other. Returns how many were skipped.
     fn queue(
         &mut self,
+        lane: usize,
         opened: OpenedBatch,
         ack: Option<&Arc<BatchAck>>,
         gap: Gap,
@@ -323,9 +350,16 @@ impl SubscriptionCore {
                 continue;
             }
             let record_ack = ack.map(|a| RecordAck::new(a.clone()));
+            let nak = NakHandle {
+                key: key.clone(),
+                lane,
+                stream_seq,
+                inbox: self.naks.clone(),
+            };
             self.ready
                 .push_back(SubscriptionEvent::Delivery(record.into_delivery(
                     record_ack,
+                    Some(nak),
                     gap.take(),
                     replayed,
                 )));
@@ -374,6 +408,7 @@ impl SubscriptionCore {
                 // Recorded as delivered as it is queued: the consumer's own
                 // copy, when it comes, is then skipped as replayed.
                 self.queue(
+                    lane,
                     o,
                     None,
                     gap.filter(|_| report_gaps),
@@ -384,6 +419,55 @@ impl SubscriptionCore {
         let current_gap = current_gap.filter(|_| report_gaps);
         tracing::info!(%subject, filled, still_missing = ?current_gap, "gap replayed from INBOUND");
         current_gap
+    }
+
+    /// Takes up the naks posted since the last call: each held feed is
+    /// rewound to just before the record handed back, and its deliveries
+    /// queued from there on are dropped, their messages naked too (they
+    /// come again after the held one).
+    async fn take_naks(&mut self) {
+        for (key, posted) in self.naks.take() {
+            let hold = match self.holds.remove(&key) {
+                Some(before) => before.merge(posted),
+                None => posted,
+            };
+            self.holds.insert(key.clone(), hold);
+            {
+                let mut delivered = self.delivered();
+                if let Some(d) = delivered.get_mut(&key).filter(|d| d.seq >= hold.from_seq) {
+                    *d = Delivered {
+                        seq: hold.from_seq.saturating_sub(1),
+                        stream_seq: hold.stream_seq.saturating_sub(1),
+                    };
+                }
+            }
+            let mut messages: Vec<Arc<BatchAck>> = Vec::new();
+            self.ready.retain(|event| {
+                let SubscriptionEvent::Delivery(d) = event else {
+                    return true;
+                };
+                let of_feed = d.nak.as_ref().is_some_and(|h| h.key == key);
+                if !of_feed || d.seq < hold.from_seq {
+                    return true;
+                }
+                if let Some(batch) = d.ack.as_ref().map(RecordAck::batch) {
+                    if !messages.iter().any(|m| Arc::ptr_eq(m, batch)) {
+                        messages.push(batch.clone());
+                    }
+                }
+                false
+            });
+            let delay = hold
+                .until
+                .saturating_duration_since(std::time::Instant::now());
+            for message in messages {
+                if let Err(e) = message.nak(delay).await {
+                    // Redelivered after the ack wait instead.
+                    tracing::warn!(error = %e, "naking a message of a held feed failed");
+                }
+            }
+            tracing::info!(feed = %key.feed, producer = %key.producer_id, from_seq = hold.from_seq, ?delay, "feed handed back by a nak");
+        }
     }
 
     fn delivered(&self) -> std::sync::MutexGuard<'_, DeliveredMap> {
