@@ -1,25 +1,31 @@
-//! Where a client command (`publish`, `subscribe`, `forward`) finds its
-//! nation: a mesh folder (`--dir D --nation N`, from `coalition run` or
-//! `coalition topology generate`), or a deployed nation's generated clients
-//! file (`--clients FILE`) with a keys folder (`--keys DIR`).
+//! Where a command that connects to a nation finds it: a mesh folder
+//! (`--dir D --nation N`, from `coalition run` or `coalition topology
+//! generate`), or a deployed nation's generated clients file
+//! (`--clients FILE`) with a keys folder (`--keys DIR`). Used by
+//! `publish`, `subscribe`, `forward`, `revoke`, `control publish` and
+//! `audit`.
 //!
 //! With `--clients`, the TLS paths in the file are taken relative to the
 //! file's folder (as the generator writes them), the nation is the file's
-//! `nation`, and `--keys DIR` holds `<DIR>/<NATION>/root.pub` for every
-//! nation whose producers are trusted (subscribe, forward) and
-//! `<DIR>/<NATION>/producers/<id>.key|.cert` for `publish` (the layout of a
-//! mesh folder's `keys/`). This module only resolves paths and loads files;
-//! it does not connect.
+//! `nation`, and `--keys DIR` has the layout of a mesh folder's `keys/`:
+//! `<DIR>/<NATION>/root.pub` for every nation whose producers are trusted
+//! (subscribe, forward, audit verify, revoke), `<DIR>/<NATION>/producers/
+//! <id>.key|.cert` for `publish`, `<DIR>/<NATION>/revocation-authority.
+//! key|.cert` for `revoke`. A command that reads no key ([`Keys::Unused`]:
+//! `control publish`, `audit dump|show|tail`) does not ask for `--keys`.
+//! This module only resolves paths and loads files; it does not connect.
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use coalition_core::keys::PublicKey;
+use coalition_core::revocation::REVOCATION_AUTHORITY_IDENTITY;
 use coalition_sdk::{load_trust_anchor, TrustAnchors};
 use coalition_topology::ClientsConfig;
 
 use crate::error::CliError;
 
 /// The flags that say where the nation is. Exactly one of `--dir` (with
-/// `--nation`) and `--clients` (with `--keys`).
+/// `--nation`) and `--clients` (with `--keys`, where keys are read).
 #[derive(Debug, Clone, Default, Args)]
 pub struct AttachArgs {
     /// A mesh folder (e.g. run/coalition-3), with --nation.
@@ -30,12 +36,15 @@ pub struct AttachArgs {
     pub nation: Option<String>,
     /// A deployed nation's generated clients file (clients/<NATION>.toml);
     /// its TLS paths are relative to its folder. Instead of --dir/--nation;
-    /// needs --keys.
+    /// needs --keys wherever a key is read (all but control publish and
+    /// audit dump|show|tail).
     #[arg(long)]
     pub clients: Option<PathBuf>,
-    /// With --clients: a keys folder holding <KEYS>/<NATION>/root.pub for
-    /// each trusted nation, and <KEYS>/<NATION>/producers/<id>.key and .cert
-    /// for `publish` (the layout of a mesh folder's keys/).
+    /// With --clients: a keys folder in the layout of a mesh folder's keys/:
+    /// <KEYS>/<NATION>/root.pub for each trusted nation (subscribe, forward,
+    /// audit verify, revoke), <KEYS>/<NATION>/producers/<id>.key and .cert
+    /// (publish), <KEYS>/<NATION>/revocation-authority.key and .cert
+    /// (revoke).
     #[arg(long)]
     pub keys: Option<PathBuf>,
 }
@@ -54,26 +63,48 @@ pub enum Attach {
     Clients {
         /// The clients file.
         file: PathBuf,
-        /// The keys folder.
-        keys: PathBuf,
+        /// The keys folder; absent only for a command that reads no key.
+        keys: Option<PathBuf>,
     },
+}
+
+/// Whether a command reads keys (roots, producer or authority keys): with
+/// `--clients`, `--keys` is required only if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// The command verifies or signs: `--clients` needs `--keys`.
+    Needed,
+    /// It only connects and reads or publishes what is already signed;
+    /// `--keys`, if given, is not read.
+    Unused,
 }
 
 const EXACTLY_ONE: &str =
     "give either --dir DIR --nation NATION (a mesh folder) or --clients FILE --keys DIR (a deployed nation)";
 
 impl AttachArgs {
-    /// Checks the combination of flags. Pure: no file is read.
+    /// Checks the combination of flags for a command that reads keys.
+    /// Pure: no file is read.
     pub fn resolve(&self) -> Result<Attach, CliError> {
+        self.resolve_for(Keys::Needed)
+    }
+
+    /// Checks the combination of flags; `keys` says whether `--clients`
+    /// needs `--keys`. Pure: no file is read.
+    pub fn resolve_for(&self, keys: Keys) -> Result<Attach, CliError> {
         let usage = |m: &str| Err(CliError::Usage(format!("{m}: {EXACTLY_ONE}")));
         match (&self.dir, &self.nation, &self.clients, &self.keys) {
             (Some(dir), Some(nation), None, None) => Ok(Attach::Dir {
                 dir: dir.clone(),
                 nation: nation.clone(),
             }),
-            (None, None, Some(file), Some(keys)) => Ok(Attach::Clients {
+            (None, None, Some(file), Some(k)) => Ok(Attach::Clients {
                 file: file.clone(),
-                keys: keys.clone(),
+                keys: Some(k.clone()),
+            }),
+            (None, None, Some(file), None) if keys == Keys::Unused => Ok(Attach::Clients {
+                file: file.clone(),
+                keys: None,
             }),
             (None, None, None, None) => usage("no nation to act in"),
             (Some(_), _, Some(_), _) => usage("--dir and --clients cannot be used together"),
@@ -100,9 +131,26 @@ impl Attach {
         }
     }
 
+    /// The nation acted in: `--nation`, or the clients file's `nation`
+    /// (which is then loaded).
+    pub fn nation(&self) -> Result<String, CliError> {
+        match self {
+            Attach::Dir { nation, .. } => Ok(nation.clone()),
+            Attach::Clients { .. } => Ok(self.clients()?.nation),
+        }
+    }
+
     /// Loads the clients file (TLS paths resolved against its folder).
     pub fn clients(&self) -> Result<ClientsConfig, CliError> {
         let path = self.clients_path();
+        if let Attach::Dir { dir, .. } = self {
+            if !dir.is_dir() {
+                return Err(CliError::Usage(format!(
+                    "{}: no such folder (expected a mesh folder from `coalition run` or `coalition topology generate`)",
+                    dir.display()
+                )));
+            }
+        }
         if !path.is_file() {
             return Err(CliError::Usage(match self {
                 Attach::Dir { dir, nation } => format!(
@@ -129,11 +177,58 @@ impl Attach {
         Ok(cfg)
     }
 
-    /// `nation`'s folder of keys: its root.pub and producers/.
-    pub fn nation_keys(&self, nation: &str) -> PathBuf {
+    /// `nation`'s folder of keys: its root.pub, producers/ and
+    /// revocation-authority files.
+    pub fn nation_keys(&self, nation: &str) -> Result<PathBuf, CliError> {
         match self {
-            Attach::Dir { dir, .. } => nats_harness::nation_key_dir(dir, nation),
-            Attach::Clients { keys, .. } => keys.join(nation),
+            Attach::Dir { dir, .. } => Ok(nats_harness::nation_key_dir(dir, nation)),
+            Attach::Clients { keys, .. } => Ok(keys_folder(keys)?.join(nation)),
+        }
+    }
+
+    /// The default revocation-authority key and certificate of `nation`.
+    pub fn revocation_authority_files(&self, nation: &str) -> Result<(PathBuf, PathBuf), CliError> {
+        let dir = self.nation_keys(nation)?;
+        let file = |ext: &str| dir.join(format!("{REVOCATION_AUTHORITY_IDENTITY}.{ext}"));
+        Ok((file("key"), file("cert")))
+    }
+
+    /// `nation`'s own root public key: the anchor in its bridge config
+    /// (mesh folder), or `<KEYS>/<NATION>/root.pub`.
+    pub fn own_anchor(&self, nation: &str) -> Result<PublicKey, CliError> {
+        match self {
+            Attach::Dir { dir, .. } => {
+                let path = dir.join("bridges").join(format!("{nation}.toml"));
+                self.trust_anchors()?.remove(nation).ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "{}: has no trust anchor for {nation} itself",
+                        path.display()
+                    ))
+                })
+            }
+            Attach::Clients { keys, .. } => {
+                let keys = keys_folder(keys)?;
+                let path = keys.join(nation).join("root.pub");
+                if !path.is_file() {
+                    return Err(CliError::Usage(format!(
+                        "--keys {}: no {nation}/root.pub in it ({}: not found); {nation}'s root public key certifies its keys",
+                        keys.display(),
+                        path.display()
+                    )));
+                }
+                Ok(load_trust_anchor(&path)?)
+            }
+        }
+    }
+
+    /// Where [`Attach::own_anchor`] reads `nation`'s root, for messages.
+    pub fn own_anchor_source(&self, nation: &str) -> String {
+        match self {
+            Attach::Dir { .. } => format!("the trust anchor in bridges/{nation}.toml"),
+            Attach::Clients { keys, .. } => match keys {
+                Some(k) => k.join(nation).join("root.pub").display().to_string(),
+                None => format!("<KEYS>/{nation}/root.pub"),
+            },
         }
     }
 
@@ -153,13 +248,23 @@ impl Attach {
                 }
             }
             Attach::Clients { keys, .. } => {
-                for (code, path) in root_keys(keys)? {
+                for (code, path) in root_keys(keys_folder(keys)?)? {
                     anchors.insert(code, load_trust_anchor(&path)?);
                 }
             }
         }
         Ok(anchors)
     }
+}
+
+/// The `--keys` folder; a usage error if it was not given (only a
+/// command resolved with [`Keys::Unused`] gets this far without one).
+fn keys_folder(keys: &Option<PathBuf>) -> Result<&Path, CliError> {
+    keys.as_deref().ok_or_else(|| {
+        CliError::Usage(format!(
+            "--clients needs --keys here (this command reads keys): {EXACTLY_ONE}"
+        ))
+    })
 }
 
 /// Every `<keys>/<NATION>/root.pub`, by nation; an error if there is none.
@@ -213,7 +318,7 @@ mod tests {
             args(false, false, true, true).resolve().unwrap(),
             Attach::Clients {
                 file: "GBR.toml".into(),
-                keys: "keys".into()
+                keys: Some("keys".into())
             }
         );
         let refused = [
@@ -243,18 +348,67 @@ mod tests {
     }
 
     #[test]
+    fn a_command_that_reads_no_key_takes_clients_without_keys() {
+        let unused = |d, n, c, k| args(d, n, c, k).resolve_for(Keys::Unused);
+        let file: PathBuf = "GBR.toml".into();
+        assert_eq!(
+            unused(false, false, true, false).unwrap(),
+            Attach::Clients {
+                file: file.clone(),
+                keys: None
+            }
+        );
+        assert_eq!(
+            unused(false, false, true, true).unwrap(),
+            Attach::Clients {
+                file,
+                keys: Some("keys".into())
+            }
+        );
+        // Every other refusal is the same as for a command that reads keys.
+        for (d, n, c, k) in [
+            (false, false, false, false),
+            (true, false, true, false),
+            (false, true, true, false),
+            (false, false, false, true),
+        ] {
+            assert_eq!(
+                unused(d, n, c, k).unwrap_err().to_string(),
+                args(d, n, c, k).resolve().unwrap_err().to_string()
+            );
+        }
+        // A key asked for anyway is a usage error, not a panic.
+        let keyless = unused(false, false, true, false).unwrap();
+        let e = keyless.nation_keys("GBR").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("--clients needs --keys"), "{e}");
+        assert!(keyless.trust_anchors().is_err());
+    }
+
+    #[test]
     fn keys_paths_follow_the_mesh_folder_layout() {
         let dir = Attach::Dir {
             dir: "m".into(),
             nation: "USA".into(),
         };
-        assert_eq!(dir.nation_keys("USA"), Path::new("m/keys/USA"));
+        assert_eq!(dir.nation_keys("USA").unwrap(), Path::new("m/keys/USA"));
+        assert_eq!(
+            dir.revocation_authority_files("USA").unwrap(),
+            nats_harness::revocation_authority_files(Path::new("m"), "USA")
+        );
         assert_eq!(dir.clients_path(), Path::new("m/clients/USA.toml"));
         let clients = Attach::Clients {
             file: "etc/USA.toml".into(),
-            keys: "k".into(),
+            keys: Some("k".into()),
         };
-        assert_eq!(clients.nation_keys("USA"), Path::new("k/USA"));
+        assert_eq!(clients.nation_keys("USA").unwrap(), Path::new("k/USA"));
+        assert_eq!(
+            clients.revocation_authority_files("USA").unwrap(),
+            (
+                PathBuf::from("k/USA/revocation-authority.key"),
+                PathBuf::from("k/USA/revocation-authority.cert")
+            )
+        );
         assert_eq!(clients.clients_path(), Path::new("etc/USA.toml"));
     }
 }

@@ -1,25 +1,26 @@
-//! `coalition audit verify|show|tail`: reads a nation's audit log (the
-//! `AUDIT` stream of its HOME account, subject `audit.<NATION>`) with the
-//! bridge's credentials from a mesh folder, and checks or prints it.
+//! `coalition audit verify|show|tail|dump`: reads a nation's audit log (the
+//! `AUDIT` stream of its HOME account, subject `audit.<NATION>`) as the
+//! nation's auditor user of its clients file (a mesh folder's, or a
+//! deployed nation's with `--clients`: [`crate::attach`]), and checks or
+//! prints it. Only `verify` reads keys (the roots that certify the
+//! checkpoints' signers).
 //!
 //! Read-only: it reads with ordered (ephemeral) consumers and direct
 //! message gets, and leaves no durable consumer behind. The checks
 //! themselves are `coalition_core::audit`; this file connects, reads and
 //! formats.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use clap::{Args, Subcommand};
 use coalition_core::audit::{decision_name, decode_block, records_for, verify_chain, RecordRef};
-use coalition_core::certificate::TrustAnchors;
-use coalition_core::keys::PublicKey;
 use coalition_core::label::Label;
 use coalition_schemas::v1;
-use coalition_topology::BridgeConfig;
+use coalition_topology::ClientsConfig;
 use futures::StreamExt;
 
-use crate::client_cmd::MeshDir;
+use crate::attach::{AttachArgs, Keys};
 use crate::error::CliError;
 
 /// The audit stream (as the bridge creates it).
@@ -46,7 +47,7 @@ pub enum AuditCommand {
 #[derive(Debug, Args)]
 pub struct DumpArgs {
     #[command(flatten)]
-    mesh: MeshDir,
+    attach: AttachArgs,
     /// Write here instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -56,7 +57,7 @@ pub struct DumpArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    mesh: MeshDir,
+    attach: AttachArgs,
     /// First block index to check (its link to the block before is taken
     /// as given).
     #[arg(long)]
@@ -70,7 +71,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     #[command(flatten)]
-    mesh: MeshDir,
+    attach: AttachArgs,
     /// `<origin>.<producer>.<feed>.<seq>` (or a notice's `<issuer>#<epoch>`).
     #[arg(long)]
     msg_id: String,
@@ -80,7 +81,7 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct TailArgs {
     #[command(flatten)]
-    mesh: MeshDir,
+    attach: AttachArgs,
     /// How many of the latest records.
     #[arg(long, default_value_t = 20)]
     count: usize,
@@ -100,8 +101,8 @@ pub async fn run(command: AuditCommand) -> Result<(), CliError> {
 }
 
 async fn dump(args: DumpArgs) -> Result<(), CliError> {
-    let (config, _) = bridge_config(&args.mesh)?;
-    let log = AuditLog::open(&args.mesh).await?;
+    let config = args.attach.resolve_for(Keys::Unused)?.clients()?;
+    let log = AuditLog::open(&config).await?;
     let blocks = decoded(log.read_all().await?);
     let mut text = String::new();
     let mut count = 0usize;
@@ -144,9 +145,10 @@ async fn dump(args: DumpArgs) -> Result<(), CliError> {
 
 async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let range = IndexRange::new(args.from_index, args.to_index)?;
-    let (config, path) = bridge_config(&args.mesh)?;
-    let anchors = trust_anchors(&config, &path)?;
-    let log = AuditLog::open(&args.mesh).await?;
+    let attach = args.attach.resolve()?;
+    let config = attach.clients()?;
+    let anchors = attach.trust_anchors()?;
+    let log = AuditLog::open(&config).await?;
     let stored = log.read_all().await?;
     let total = stored.len();
     let selected = range.select(stored);
@@ -183,8 +185,8 @@ async fn verify(args: VerifyArgs) -> Result<(), CliError> {
 }
 
 async fn show(args: ShowArgs) -> Result<(), CliError> {
-    let (config, _) = bridge_config(&args.mesh)?;
-    let log = AuditLog::open(&args.mesh).await?;
+    let config = args.attach.resolve_for(Keys::Unused)?.clients()?;
+    let log = AuditLog::open(&config).await?;
     let blocks = decoded(log.read_all().await?);
     let found = records_for(&blocks, &args.msg_id);
     if found.is_empty() {
@@ -205,7 +207,8 @@ async fn show(args: ShowArgs) -> Result<(), CliError> {
 }
 
 async fn tail(args: TailArgs) -> Result<(), CliError> {
-    let log = AuditLog::open(&args.mesh).await?;
+    let config = args.attach.resolve_for(Keys::Unused)?.clients()?;
+    let log = AuditLog::open(&config).await?;
     let (blocks, last_seq) = log.read_latest(args.count).await?;
     let lines: Vec<String> = blocks
         .iter()
@@ -218,52 +221,6 @@ async fn tail(args: TailArgs) -> Result<(), CliError> {
         log.follow(last_seq + 1).await?;
     }
     Ok(())
-}
-
-/// Loads `<dir>/bridges/<NATION>.toml`.
-fn bridge_config(mesh: &MeshDir) -> Result<(BridgeConfig, PathBuf), CliError> {
-    let MeshDir { dir, nation } = mesh;
-    if !dir.is_dir() {
-        return Err(CliError::Usage(format!(
-            "{}: no such folder (expected a mesh folder from `coalition run` or `coalition topology generate`)",
-            dir.display()
-        )));
-    }
-    let path = dir.join("bridges").join(format!("{nation}.toml"));
-    if !path.is_file() {
-        return Err(CliError::Usage(format!(
-            "{} not found: is {} a mesh folder, and {nation} one of its nations?",
-            path.display(),
-            dir.display()
-        )));
-    }
-    let config = BridgeConfig::load(&path)?;
-    if config.nation != *nation {
-        return Err(CliError::Usage(format!(
-            "{} is the bridge config of {}, not {nation}",
-            path.display(),
-            config.nation
-        )));
-    }
-    Ok((config, path))
-}
-
-/// The trust anchors the bridge config names.
-fn trust_anchors(config: &BridgeConfig, path: &Path) -> Result<TrustAnchors, CliError> {
-    let mut anchors = TrustAnchors::new();
-    for nation in config.trust_anchors.keys() {
-        let file = config
-            .anchor_path(path, nation)
-            .unwrap_or_else(|| path.to_path_buf());
-        let key = std::fs::read(&file)
-            .map_err(|e| e.to_string())
-            .and_then(|b| PublicKey::from_file_bytes(&b).map_err(|e| e.to_string()))
-            .map_err(|e| {
-                CliError::Usage(format!("trust anchor of {nation}: {}: {e}", file.display()))
-            })?;
-        anchors.insert(nation.clone(), key);
-    }
-    Ok(anchors)
 }
 
 /// The blocks that decode, in stream order.
@@ -338,8 +295,7 @@ struct AuditLog {
 }
 
 impl AuditLog {
-    async fn open(mesh: &MeshDir) -> Result<Self, CliError> {
-        let config = crate::client_cmd::clients(&mesh.dir, &mesh.nation)?;
+    async fn open(config: &ClientsConfig) -> Result<Self, CliError> {
         let auditor = &config.auditor;
         let servers = config.servers.join(",");
         let options = coalition_tls::connect_options(&auditor.tls)

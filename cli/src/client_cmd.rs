@@ -19,30 +19,6 @@ use crate::error::CliError;
 use crate::record_json::{to_json, Record};
 use crate::topic_args::{KindArg, TopicArgs};
 
-/// Where the mesh's generated files are (the commands other than publish,
-/// subscribe and forward, which take [`AttachArgs`]).
-#[derive(Debug, Args)]
-pub struct MeshDir {
-    /// The mesh folder (e.g. run/coalition-3).
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// The nation to act in.
-    #[arg(long)]
-    pub nation: String,
-}
-
-/// A mesh folder's clients file of `nation`.
-pub(crate) fn clients(
-    dir: &std::path::Path,
-    nation: &str,
-) -> Result<coalition_topology::ClientsConfig, CliError> {
-    crate::attach::Attach::Dir {
-        dir: dir.to_path_buf(),
-        nation: nation.to_string(),
-    }
-    .clients()
-}
-
 /// Publish one signed track.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -108,7 +84,7 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
                 .join(", ")
         ))
     })?;
-    let keys = attach.nation_keys(nation);
+    let keys = attach.nation_keys(nation)?;
     let root = load_trust_anchor(&keys.join("root.pub"))?;
     let producers: PathBuf = keys.join("producers");
     let key = producers.join(format!("{}.key", args.producer));

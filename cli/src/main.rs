@@ -80,7 +80,9 @@ enum Command {
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Revoke a translator, a producer key or a product, or suspend or
-    /// reinstate a partner: signed with the nation's root, on the mesh at once.
+    /// reinstate a partner: signed with the nation's revocation authority,
+    /// on the mesh at once (a mesh folder's nation, or a deployed one with
+    /// --clients).
     Revoke(policy_cmd::RevokeArgs),
     /// Sign translators (each of the two nations signs).
     #[command(subcommand)]
@@ -91,18 +93,21 @@ enum Command {
     /// Sign schema policies: accepted versions and dual-run windows.
     #[command(subcommand, name = "schema-policy")]
     SchemaPolicy(schema_cmd::SchemaPolicyCommand),
-    /// Put a signed policy document, schema policy or translator on the mesh.
+    /// Put a signed policy document, schema policy or translator on the mesh
+    /// (a mesh folder's nation, or a deployed one with --clients).
     #[command(subcommand)]
     Control(ControlCommand),
     /// A nation's audit log: verify the chain, show a message's records,
-    /// tail the latest.
+    /// tail the latest (a mesh folder's nation, or a deployed one with
+    /// --clients).
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
     /// docker-compose exercises: prepare, run a scenario, cut and degrade
     /// links, verify (docs/exercises.md).
     #[command(subcommand)]
     Exercise(exercise_cmd::ExerciseCommand),
-    /// TLS certificates: revoke a client's (CRL), enforced by a reload.
+    /// TLS certificates: revoke a client's (CRL), enforced by a reload (a
+    /// mesh folder only: it edits the servers' files).
     #[command(subcommand)]
     Tls(tls_cmd::TlsCommand),
 }

@@ -9,6 +9,11 @@
 //!   nations; `translator cosign` adds the other nation's signature.
 //! - `policy sign` signs a nation policy document spec (TOML).
 //! - `control publish` puts a signed policy or translator file on the mesh.
+//!
+//! `revoke` and `control publish` reach the nation through a mesh folder
+//! or a deployed nation's clients file ([`crate::attach`]), as its
+//! operator user; `revoke`'s default keys are in the mesh folder's keys/
+//! or the `--keys` folder (same layout).
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -21,11 +26,11 @@ use coalition_core::revocation::{ProductKey, Revoked, REVOCATION_AUTHORITY_IDENT
 use coalition_core::translator::{cosign_translator, sign_translator, Translator};
 use coalition_schemas::v1::{control_message::Body, ControlMessage, SignedObject};
 use coalition_sdk::ControlPublisher;
-use coalition_topology::BridgeConfig;
+use coalition_topology::ClientsConfig;
 use prost::Message;
 use serde::Deserialize;
 
-use crate::client_cmd::MeshDir;
+use crate::attach::{Attach, AttachArgs, Keys};
 use crate::error::CliError;
 
 mod signer;
@@ -34,13 +39,15 @@ mod signer;
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     #[command(flatten)]
-    pub mesh: MeshDir,
+    pub attach: AttachArgs,
     /// The nation's revocation-authority private key (default:
-    /// keys/<NATION>/revocation-authority.key in the mesh folder).
+    /// keys/<NATION>/revocation-authority.key in the mesh folder, or
+    /// <KEYS>/<NATION>/revocation-authority.key with --clients).
     #[arg(long, conflicts_with = "emergency_root_key")]
     pub authority_key: Option<PathBuf>,
     /// Its certificate, issued by the nation's root (default:
-    /// keys/<NATION>/revocation-authority.cert in the mesh folder).
+    /// keys/<NATION>/revocation-authority.cert in the mesh folder, or
+    /// <KEYS>/<NATION>/revocation-authority.cert with --clients).
     #[arg(long, conflicts_with = "emergency_root_key")]
     pub authority_cert: Option<PathBuf>,
     /// EMERGENCY ONLY: sign with the nation's root private key instead of
@@ -72,10 +79,11 @@ pub enum RevokeWhat {
     },
     /// A producer key of this nation (from its certificate file).
     ProducerKey {
-        /// The producer's certificate (default: keys/<NATION>/producers/<id>.cert).
+        /// The producer's id; its certificate is keys/<NATION>/producers/<id>.cert
+        /// in the mesh folder (<KEYS>/<NATION>/producers/<id>.cert with --clients).
         #[arg(long)]
         producer: String,
-        /// The certificate file, if not in the mesh folder.
+        /// The certificate file, if not in the keys folder.
         #[arg(long)]
         cert: Option<PathBuf>,
     },
@@ -168,7 +176,7 @@ pub enum PolicyCommand {
 #[derive(Debug, Args)]
 pub struct PublishControlArgs {
     #[command(flatten)]
-    pub mesh: MeshDir,
+    pub attach: AttachArgs,
     /// A signed policy document or translator (.ctl).
     #[arg(long)]
     pub file: PathBuf,
@@ -186,38 +194,20 @@ pub(crate) fn load_key(path: &Path) -> Result<SigningKeyPair, CliError> {
     SigningKeyPair::from_private_file(&read(path)?).map_err(|e| usage(path, e))
 }
 
-fn bridge_config(mesh: &MeshDir) -> Result<(PathBuf, BridgeConfig), CliError> {
-    let path = mesh
-        .dir
-        .join("bridges")
-        .join(format!("{}.toml", mesh.nation));
-    if !path.exists() {
-        return Err(usage(
-            &path,
-            format!(
-                "not found: is {} a mesh folder with nation {}?",
-                mesh.dir.display(),
-                mesh.nation
-            ),
-        ));
-    }
-    let cfg = BridgeConfig::load(&path)?;
-    Ok((path, cfg))
-}
-
 /// The control publisher, connected as the nation's operator: a user that
 /// may publish only on `ctl.>` (`clients/<NATION>.toml`), never the
 /// bridge's credentials.
-async fn publisher(mesh: &MeshDir) -> Result<ControlPublisher, CliError> {
-    let clients = crate::client_cmd::clients(&mesh.dir, &mesh.nation)?;
-    Ok(ControlPublisher::connect(&clients.servers, &mesh.nation, &clients.operator).await?)
+async fn publisher(clients: &ClientsConfig) -> Result<ControlPublisher, CliError> {
+    Ok(ControlPublisher::connect(&clients.servers, &clients.nation, &clients.operator).await?)
 }
 
 /// `coalition revoke ...`
 pub async fn revoke(args: RevokeArgs) -> Result<(), CliError> {
-    let signer = signer::load(&args)?;
-    let revoked = revoked(&args)?;
-    let notice = publisher(&args.mesh)
+    let attach = args.attach.resolve()?;
+    let nation = attach.nation()?;
+    let signer = signer::load(&args, &attach, &nation)?;
+    let revoked = revoked(&args, &attach, &nation)?;
+    let notice = publisher(&attach.clients()?)
         .await?
         .revoke(
             signer.as_notice_signer(),
@@ -232,24 +222,29 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), CliError> {
 
 /// What `args` revokes; a key is read from its certificate, checked
 /// against the nation's root.
-fn revoked(args: &RevokeArgs) -> Result<Revoked, CliError> {
-    let nation = args.mesh.nation.clone();
-    let keys = nats_harness::nation_key_dir(&args.mesh.dir, &nation);
+fn revoked(args: &RevokeArgs, attach: &Attach, nation: &str) -> Result<Revoked, CliError> {
+    let nation = nation.to_string();
     Ok(match &args.what {
         RevokeWhat::Translator { id, version } => Revoked::Translator {
             id: id.clone(),
             version: version.unwrap_or(0),
         },
         RevokeWhat::ProducerKey { producer, cert } => {
-            let path = cert
-                .clone()
-                .unwrap_or_else(|| keys.join("producers").join(format!("{producer}.cert")));
-            certified_key(args, &path, producer)?
+            let path = match cert {
+                Some(path) => path.clone(),
+                None => attach
+                    .nation_keys(&nation)?
+                    .join("producers")
+                    .join(format!("{producer}.cert")),
+            };
+            certified_key(attach, &nation, &path, producer)?
         }
         RevokeWhat::AuthorityKey { cert } => {
-            let (_, default) = nats_harness::revocation_authority_files(&args.mesh.dir, &nation);
-            let path = cert.clone().unwrap_or(default);
-            certified_key(args, &path, REVOCATION_AUTHORITY_IDENTITY)?
+            let path = match cert {
+                Some(path) => path.clone(),
+                None => attach.revocation_authority_files(&nation)?.1,
+            };
+            certified_key(attach, &nation, &path, REVOCATION_AUTHORITY_IDENTITY)?
         }
         RevokeWhat::Product {
             producer,
@@ -268,10 +263,13 @@ fn revoked(args: &RevokeArgs) -> Result<Revoked, CliError> {
 
 /// The revocation of the key certified by `path`, which must be this
 /// nation's certificate for `identity`.
-fn certified_key(args: &RevokeArgs, path: &Path, identity: &str) -> Result<Revoked, CliError> {
-    let nation = &args.mesh.nation;
-    let (_, cfg) = bridge_config(&args.mesh)?;
-    let anchors = load_anchors(&args.mesh, &cfg)?;
+fn certified_key(
+    attach: &Attach,
+    nation: &str,
+    path: &Path,
+    identity: &str,
+) -> Result<Revoked, CliError> {
+    let anchors = attach.trust_anchors()?;
     let cert = verify_certificate(&read(path)?, &anchors).map_err(|r| usage(path, r))?;
     if cert.nation != *nation || cert.producer_id != identity {
         return Err(usage(
@@ -280,27 +278,10 @@ fn certified_key(args: &RevokeArgs, path: &Path, identity: &str) -> Result<Revok
         ));
     }
     Ok(Revoked::ProducerKey {
-        nation: nation.clone(),
+        nation: nation.to_string(),
         producer_id: identity.to_string(),
         key_sha256: *cert.key.id(),
     })
-}
-
-fn load_anchors(
-    mesh: &MeshDir,
-    cfg: &BridgeConfig,
-) -> Result<coalition_sdk::TrustAnchors, CliError> {
-    let path = mesh
-        .dir
-        .join("bridges")
-        .join(format!("{}.toml", mesh.nation));
-    let mut anchors = coalition_sdk::TrustAnchors::new();
-    for code in cfg.trust_anchors.keys() {
-        if let Some(p) = cfg.anchor_path(&path, code) {
-            anchors.insert(code.clone(), coalition_sdk::load_trust_anchor(&p)?);
-        }
-    }
-    Ok(anchors)
 }
 
 /// A translator spec, as written by people.
@@ -438,8 +419,9 @@ pub fn policy(cmd: PolicyCommand) -> Result<(), CliError> {
 
 /// `coalition control publish`
 pub async fn publish(args: PublishControlArgs) -> Result<(), CliError> {
+    let clients = args.attach.resolve_for(Keys::Unused)?.clients()?;
     let body = read_object(&args.file)?;
-    let publisher = publisher(&args.mesh).await?;
+    let publisher = publisher(&clients).await?;
     let decode = |o: &SignedObject| o.body.clone();
     match &body {
         Body::Policy(o) => {

@@ -7,18 +7,39 @@
 //! restarted: the revoked client is disconnected and refused, every other
 //! connection stays up. Servers elsewhere (containers) are named with the
 //! command that reloads them.
+//!
+//! This is the one command that connects to nothing and so has no
+//! `--clients` form: it edits files of the mesh folder that the servers
+//! read, and signals the server processes found there.
 use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
-use crate::client_cmd::MeshDir;
 use crate::error::CliError;
+
+/// A mesh folder and one of its nations.
+#[derive(Debug, Args)]
+pub struct MeshDir {
+    /// The mesh folder (e.g. run/coalition-3) whose tls/<NATION>/ files the
+    /// nation's servers read.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The nation whose CRL to extend.
+    #[arg(long)]
+    pub nation: String,
+}
 
 /// TLS commands.
 #[derive(Debug, Subcommand)]
 pub enum TlsCommand {
     /// Revoke a client's TLS certificate (e.g. a stolen producer's): add it
     /// to the nation's CRL, rewrite the servers' allow list, reload them.
+    ///
+    /// Takes a mesh folder (--dir/--nation) only, never --clients: it
+    /// rewrites the CRL and allow-list files in the folder the nation's
+    /// servers read, and signals those servers by their pid files there,
+    /// so it runs where the servers' files are. A clients file names
+    /// neither.
     Revoke {
         #[command(flatten)]
         mesh: MeshDir,

@@ -1,8 +1,12 @@
-//! `coalition audit verify|show|tail` against a real nats-server: blocks
-//! are written to USA's AUDIT stream the way the bridge writes them
+//! `coalition audit verify|show|tail|dump` against a real nats-server:
+//! blocks are written to USA's AUDIT stream the way the bridge writes them
 //! (core's `AuditChain`, one JetStream message per block), then the CLI
-//! verifies them, finds a message's records, tails the log, and reports a
-//! deleted block and a forged one at the right indexes.
+//! verifies them, finds a message's records, tails and dumps the log, and
+//! reports a deleted block and a forged one at the right indexes; through
+//! the mesh folder (`--dir/--nation`) and as a deployed nation
+//! (`--clients`, with `--keys` for `verify`).
+mod common;
+
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -195,6 +199,15 @@ impl Fixture {
         args.extend(extra);
         coalition(&args).await
     }
+
+    /// Runs `coalition audit <sub> --clients <USA's clients file> <extra>`,
+    /// as on a deployed nation's host.
+    async fn audit_deployed(&self, sub: &str, extra: &[&str]) -> Output {
+        let clients = common::clients_file(self.mesh.dir(), "USA");
+        let mut args = vec!["audit", sub, "--clients", &clients];
+        args.extend(extra);
+        coalition(&args).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,6 +225,7 @@ async fn scenario() {
         f.append([1, 4].contains(&i).then_some(&signer)).await;
     }
     a_clean_chain_verifies_and_explains_its_records(&f).await;
+    a_deployed_nation_s_log_is_read_with_its_clients_file(&f).await;
     follow_prints_new_blocks(&mut f).await;
     tampering_is_reported_at_the_block_where_it_happened(&f).await;
     bad_input_says_where_and_why(&f.dir()).await;
@@ -268,6 +282,61 @@ async fn a_clean_chain_verifies_and_explains_its_records(f: &Fixture) {
         lines[2].contains("reason=caveat-forbids-release"),
         "{stdout}"
     );
+}
+
+/// The same log through USA's clients file (the auditor user): `verify`
+/// with a keys folder holding only the roots, `show`, `tail` and `dump`
+/// with no keys at all.
+async fn a_deployed_nation_s_log_is_read_with_its_clients_file(f: &Fixture) {
+    let keys = common::deployed_keys(f.mesh.dir(), "USA");
+    let roots = tempfile::tempdir().unwrap();
+    for nation in ["USA", "GBR"] {
+        std::fs::create_dir(roots.path().join(nation)).unwrap();
+        let root = keys.path().join(nation).join("root.pub");
+        std::fs::copy(root, roots.path().join(nation).join("root.pub")).unwrap();
+    }
+    let roots = roots.path().display().to_string();
+    let out = f.audit_deployed("verify", &["--keys", &roots]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = "USA audit log: 6 blocks, 12 records, 2 checkpoints verified \
+                   (last at block 4); last verified block 6";
+    assert!(stdout.contains(summary), "{stdout}");
+    // Without USA's root the checkpoints cannot be verified.
+    std::fs::remove_file(Path::new(&roots).join("USA").join("root.pub")).unwrap();
+    let out = f.audit_deployed("verify", &["--keys", &roots]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("bad checkpoint"), "{stdout}");
+
+    let out = f
+        .audit_deployed("show", &["--msg-id", "USA.radar-1.tracks.3"])
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("block 3, record 0: release at egress, partner GBR")
+            && stdout.contains("translator:          USA-GBR@1"),
+        "{stdout}"
+    );
+    let out = f.audit_deployed("tail", &["--count", "1"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("block 6 deny egress GBR USA.radar-1.tracks.106"),
+        "{stdout}"
+    );
+    let out = f.audit_deployed("dump", &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 12, "{stdout}");
+    assert!(lines.iter().all(|l| l["nation"] == "USA"), "{stdout}");
+    assert_eq!(lines[4]["msg_id"], "USA.radar-1.tracks.3", "{stdout}");
+    assert_eq!(lines[4]["decision"], "release", "{stdout}");
 }
 
 /// Block 3 deleted, and a forged block 8 appended: it does not link to

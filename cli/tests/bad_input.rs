@@ -377,3 +377,137 @@ fn exercise_commands_refuse_bad_arguments_before_touching_docker() {
         "nothing is written for a refused command"
     );
 }
+
+/// `revoke`, `control publish` and `audit` on a deployed nation
+/// (`--clients FILE --keys DIR`): a wrong combination of flags, a clients
+/// file missing or not TOML, a keys folder without the key the command
+/// needs. Each exits 2 naming the flag or the file, before connecting.
+#[test]
+fn deployed_nation_flags_and_files_are_refused_naming_the_flag_or_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = mesh_folder(dir.path());
+    let clients = format!("{mesh}/clients/USA.toml");
+    let keys = format!("{mesh}/keys");
+    let not_toml = dir.path().join("not.toml").display().to_string();
+    std::fs::write(&not_toml, "nation = [\n").unwrap();
+    // A keys folder with the roots only, and one with the authority only.
+    let roots_only = dir.path().join("roots-only");
+    let authority_only = dir.path().join("authority-only");
+    for (folder, files) in [
+        (&roots_only, &["root.pub"][..]),
+        (
+            &authority_only,
+            &["revocation-authority.key", "revocation-authority.cert"][..],
+        ),
+    ] {
+        std::fs::create_dir_all(folder.join("USA")).unwrap();
+        for file in files {
+            std::fs::copy(format!("{keys}/USA/{file}"), folder.join("USA").join(file)).unwrap();
+        }
+    }
+    let (roots_only, authority_only) = (
+        roots_only.display().to_string(),
+        authority_only.display().to_string(),
+    );
+    let suspend = ["suspend", "--partner", "GBR"];
+    let revoke = |attach: &[&str], what: &[&str]| -> Vec<String> {
+        ["revoke"]
+            .iter()
+            .chain(attach)
+            .chain(what)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let strings = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let table: Vec<(Vec<String>, String)> = vec![
+        (
+            revoke(
+                &[
+                    "--dir",
+                    &mesh,
+                    "--nation",
+                    "USA",
+                    "--clients",
+                    &clients,
+                    "--keys",
+                    &keys,
+                ],
+                &suspend,
+            ),
+            "--dir and --clients cannot be used together".into(),
+        ),
+        (
+            revoke(&["--clients", &clients], &suspend),
+            "--clients needs --keys".into(),
+        ),
+        (
+            strings(&["audit", "verify", "--clients", &clients]),
+            "--clients needs --keys".into(),
+        ),
+        (
+            strings(&["audit", "tail", "--clients", &clients, "--nation", "USA"]),
+            "--nation goes with --dir".into(),
+        ),
+        (
+            strings(&["control", "publish", "--keys", &keys, "--file", "x.ctl"]),
+            "--keys needs --clients".into(),
+        ),
+        (
+            strings(&[
+                "control",
+                "publish",
+                "--clients",
+                "/nonexistent/USA.toml",
+                "--file",
+                "x.ctl",
+            ]),
+            "--clients /nonexistent/USA.toml: no such file".into(),
+        ),
+        (
+            strings(&["audit", "show", "--clients", &not_toml, "--msg-id", "m"]),
+            format!("{not_toml}:1:"),
+        ),
+        (
+            revoke(&["--clients", &not_toml, "--keys", &keys], &suspend),
+            format!("{not_toml}:1:"),
+        ),
+        (
+            revoke(&["--clients", &clients, "--keys", &roots_only], &suspend),
+            format!("{roots_only}/USA/revocation-authority.key: cannot read: not found"),
+        ),
+        (
+            revoke(
+                &["--clients", &clients, "--keys", &authority_only],
+                &suspend,
+            ),
+            format!("--keys {authority_only}: no USA/root.pub in it"),
+        ),
+        (
+            revoke(
+                &["--clients", &clients, "--keys", &keys],
+                &["producer-key", "--producer", "ghost"],
+            ),
+            format!("{keys}/USA/producers/ghost.cert: cannot read"),
+        ),
+        (
+            strings(&["tls", "revoke", "--clients", &clients, "--user", "u"]),
+            "unexpected argument '--clients'".into(),
+        ),
+    ];
+    for (args, want) in table {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = coalition(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&want),
+            "{want:?} not in {stderr:?} ({args:?})"
+        );
+    }
+    // `tls revoke` says why it has no --clients form.
+    let (code, stdout, _) = coalition(&["tls", "revoke", "--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("never --clients") && stdout.contains("pid files"),
+        "{stdout}"
+    );
+}

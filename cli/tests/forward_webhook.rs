@@ -430,7 +430,7 @@ fn bad_forward_flags_are_refused_naming_the_flag() {
         ),
         (
             &["--webhook", "http://127.0.0.1:1/", "--dead-letter", &dead],
-            "/nonexistent/clients/GBR.toml not found",
+            "/nonexistent: no such folder (expected a mesh folder",
         ),
     ];
     for (extra, want) in table {

@@ -1,12 +1,14 @@
 //! `coalition revoke`, `translator issue|cosign`, `policy sign` and
-//! `control publish` against a real mesh folder (real nats-server,
-//! in-process bridges), and their refusals of bad input.
+//! `control publish` against a real mesh (real nats-server, in-process
+//! bridges), reached through its mesh folder (`--dir/--nation`) or, as a
+//! deployed nation, through its clients file and a keys folder of its own
+//! (`--clients/--keys`), and their refusals of bad input.
 mod common;
 
 use std::process::Output;
 use std::time::Duration;
 
-use common::{coalition, mesh_with_bridges};
+use common::{clients_file, coalition, deployed_keys, mesh_with_bridges};
 
 const TOPOLOGY: &str = include_str!("../../topologies/pair.toml");
 
@@ -98,9 +100,18 @@ SECRET = "SECRET"
         "--out",
         &whole,
     ]));
-    ok(&coalition(
-        &[&["control", "publish"][..], &mesh_args, &["--file", &whole]].concat(),
-    ));
+    // As a deployed nation: the clients file, and no keys (it signs
+    // nothing; the operator user publishes what both roots signed).
+    let usa_clients = clients_file(mesh.dir(), "USA");
+    let out = ok(&coalition(&[
+        "control",
+        "publish",
+        "--clients",
+        &usa_clients,
+        "--file",
+        &whole,
+    ]));
+    assert!(out.contains("published translator USA-GBR@2"), "{out}");
     for nation in ["USA", "GBR"] {
         let series = format!(
             r#"coalition_bridge_control_applied_total{{nation="{nation}",kind="translator"}}"#
@@ -110,13 +121,16 @@ SECRET = "SECRET"
         })
         .await;
     }
-    // GBR revokes every version, unilaterally; both bridges apply it.
+    // GBR revokes every version, unilaterally; both bridges apply it. GBR
+    // acts as a deployed nation: its clients file, and a keys folder of its
+    // own with its revocation authority and the roots (no root key).
+    let gbr_keys = deployed_keys(mesh.dir(), "GBR");
     let out = ok(&coalition(&[
         "revoke",
-        "--dir",
-        &dir,
-        "--nation",
-        "GBR",
+        "--clients",
+        &clients_file(mesh.dir(), "GBR"),
+        "--keys",
+        &gbr_keys.path().display().to_string(),
         "translator",
         "--id",
         "USA-GBR",
@@ -138,12 +152,14 @@ SECRET = "SECRET"
         "T-9",
     ]));
     assert!(out.contains("USA#1: retract product T-9"), "{out}");
+    // The producer's certificate and the authority, from the keys folder.
+    let usa_keys = deployed_keys(mesh.dir(), "USA");
     let out = ok(&coalition(&[
         "revoke",
-        "--dir",
-        &dir,
-        "--nation",
-        "USA",
+        "--clients",
+        &usa_clients,
+        "--keys",
+        &usa_keys.path().display().to_string(),
         "producer-key",
         "--producer",
         "radar-1",

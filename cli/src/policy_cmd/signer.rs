@@ -1,5 +1,6 @@
 //! Who signs a `coalition revoke` notice: the nation's revocation authority
-//! (`keys/<N>/revocation-authority.{key,cert}` by default), or, when asked
+//! (`keys/<N>/revocation-authority.{key,cert}` of the mesh folder, or of the
+//! `--keys` folder with `--clients`, by default), or, when asked
 //! for by name, its root (the emergency path). Both are checked here as
 //! the bridges will check the notice, so a notice they would refuse is
 //! never published (it would hold an epoch of the nation for nothing).
@@ -11,7 +12,8 @@ use coalition_core::keys::SigningKeyPair;
 use coalition_core::revocation::NoticeSigner;
 use coalition_sdk::CertifiedKey;
 
-use super::{bridge_config, load_anchors, load_key, usage, RevokeArgs};
+use super::{load_key, usage, RevokeArgs};
+use crate::attach::Attach;
 use crate::error::CliError;
 
 /// A loaded, checked signer.
@@ -32,24 +34,17 @@ impl Signer {
     }
 }
 
-/// The nation's own trust anchor (its `root.pub`), from its bridge config.
-fn own_anchor(args: &RevokeArgs) -> Result<coalition_core::keys::PublicKey, CliError> {
-    let (path, cfg) = bridge_config(&args.mesh)?;
-    let nation = &args.mesh.nation;
-    load_anchors(&args.mesh, &cfg)?
-        .remove(nation)
-        .ok_or_else(|| usage(&path, format!("has no trust anchor for {nation} itself")))
-}
-
 /// Loads and checks the key `revoke` signs with.
-pub(super) fn load(args: &RevokeArgs) -> Result<Signer, CliError> {
-    let nation = &args.mesh.nation;
+pub(super) fn load(args: &RevokeArgs, attach: &Attach, nation: &str) -> Result<Signer, CliError> {
     if let Some(path) = &args.emergency_root_key {
         let root = load_key(path)?;
-        if root.public_key() != &own_anchor(args)? {
+        if root.public_key() != &attach.own_anchor(nation)? {
             return Err(usage(
                 path,
-                format!("is not {nation}'s root key (the trust anchor in bridges/{nation}.toml)"),
+                format!(
+                    "is not {nation}'s root key ({})",
+                    attach.own_anchor_source(nation)
+                ),
             ));
         }
         eprintln!(
@@ -57,13 +52,20 @@ pub(super) fn load(args: &RevokeArgs) -> Result<Signer, CliError> {
         );
         return Ok(Signer::Root(root));
     }
-    let (default_key, default_cert) =
-        nats_harness::revocation_authority_files(&args.mesh.dir, nation);
-    let key_path: PathBuf = args.authority_key.clone().unwrap_or(default_key);
-    let cert_path = args.authority_cert.clone().unwrap_or(default_cert);
+    let (key_path, cert_path): (PathBuf, PathBuf) =
+        match (&args.authority_key, &args.authority_cert) {
+            (Some(key), Some(cert)) => (key.clone(), cert.clone()),
+            (key, cert) => {
+                let (default_key, default_cert) = attach.revocation_authority_files(nation)?;
+                (
+                    key.clone().unwrap_or(default_key),
+                    cert.clone().unwrap_or(default_cert),
+                )
+            }
+        };
     missing(&key_path)?;
     missing(&cert_path)?;
-    let anchor = own_anchor(args)?;
+    let anchor = attach.own_anchor(nation)?;
     let key = coalition_sdk::load_revocation_authority(
         &key_path,
         &cert_path,
@@ -81,8 +83,9 @@ fn missing(path: &Path) -> Result<(), CliError> {
     }
     Err(usage(
         path,
-        "cannot read: not found. Certify a revocation authority with the root \
-         (coalition keys authority, docs/runbooks/key-ceremony.md), or sign with \
-         --emergency-root-key in an emergency",
+        "cannot read: not found. Give --authority-key and --authority-cert, or \
+         certify a revocation authority with the root (coalition keys authority, \
+         docs/runbooks/key-ceremony.md), or sign with --emergency-root-key in an \
+         emergency",
     ))
 }

@@ -108,6 +108,52 @@ pub async fn publish_alert(p: &coalition_sdk::Producer, id: &str) {
     .unwrap();
 }
 
+/// What a deployed nation's operations host holds, copied out of a mesh
+/// folder into a folder of its own (the `--keys` of `--clients`): every
+/// nation's `root.pub`, and of `nation` its revocation-authority key and
+/// certificate and its producers' certificates. No root private key.
+pub fn deployed_keys(mesh_dir: &Path, nation: &str) -> tempfile::TempDir {
+    let keys = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(mesh_dir.join("keys")).unwrap() {
+        let from = entry.unwrap().path();
+        let root = from.join("root.pub");
+        if !root.is_file() {
+            continue;
+        }
+        let to = keys.path().join(from.file_name().unwrap());
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(&root, to.join("root.pub")).unwrap();
+    }
+    let (from, to) = (
+        nats_harness::nation_key_dir(mesh_dir, nation),
+        keys.path().join(nation),
+    );
+    for file in ["revocation-authority.key", "revocation-authority.cert"] {
+        std::fs::copy(from.join(file), to.join(file)).unwrap();
+    }
+    std::fs::create_dir_all(to.join("producers")).unwrap();
+    // A nation without producers has no producers/ folder.
+    let producers = std::fs::read_dir(from.join("producers"))
+        .into_iter()
+        .flatten();
+    for entry in producers {
+        let cert = entry.unwrap().path();
+        if cert.extension().is_some_and(|e| e == "cert") {
+            std::fs::copy(&cert, to.join("producers").join(cert.file_name().unwrap())).unwrap();
+        }
+    }
+    keys
+}
+
+/// The clients file of `nation` in a mesh folder, as a string.
+pub fn clients_file(mesh_dir: &Path, nation: &str) -> String {
+    mesh_dir
+        .join("clients")
+        .join(format!("{nation}.toml"))
+        .display()
+        .to_string()
+}
+
 /// Polls `check` every 100 ms until it is true; panics with `what` after
 /// `limit`.
 pub async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
