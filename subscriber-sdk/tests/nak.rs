@@ -95,6 +95,14 @@ async fn a_nak_hands_the_record_and_the_rest_of_its_feed_back_after_the_delay_in
             .await
             .expect("the subscription goes on")
             .expect("a verified message");
+        // Shown if the test fails: how far the feed got, and when.
+        let seen = match &event {
+            SubscriptionEvent::Delivery(d) => {
+                format!("delivered {:?} replayed={}", at(d), d.replayed)
+            }
+            SubscriptionEvent::Skipped(s) => format!("skipped {} {}", s.seq, s.reason),
+        };
+        eprintln!("{:?} after the nak: {seen}", naked_at.elapsed());
         match event {
             SubscriptionEvent::Delivery(d) => {
                 if at(&d) == ("tracks".into(), 2) {
