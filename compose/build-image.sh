@@ -20,13 +20,6 @@ command -v docker >/dev/null || { echo "build-image: docker is not installed" >&
 bash scripts/install-nats-server.sh >/dev/null
 if [ "$profile" = release ]; then
   cargo build --quiet --release -p coalition-cli -p coalition-bridge
-elif [ "${COALITION_IMAGE_TEST_BUILD:-0}" = 1 ]; then
-  # Set by the exercise tests: build with the features the workspace's test
-  # build resolves (dev-dependencies included), so the binaries are the ones
-  # `cargo nextest run --workspace` already built and nothing is compiled
-  # again. A plain `-p` build resolves fewer features and recompiles about
-  # 40 crates (3-4 minutes of a CI run on 2 cores).
-  cargo build --quiet --workspace --bins --tests
 else
   cargo build --quiet -p coalition-cli -p coalition-bridge
 fi

@@ -50,8 +50,6 @@ pub fn build_image() {
     BUILT.get_or_init(|| {
         let status = Command::new("bash")
             .arg(root().join("compose/build-image.sh"))
-            // Reuse the test build's binaries rather than compile again.
-            .env("COALITION_IMAGE_TEST_BUILD", "1")
             .current_dir(root())
             .status()
             .expect("run compose/build-image.sh");
