@@ -6,12 +6,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer::PullConsumer};
+use async_nats::jetstream;
 use coalition_core::envelope::MessageType;
 use coalition_sdk::{Delivery, SkipReason, Subscription, SubscriptionEvent, Topic};
 use coalition_topology::streams;
 use common::inbound::BridgeWriter;
-use common::{mesh, subscriber, until, within};
+use common::{consumer_info, mesh, subscriber, until, within};
 
 const TRACK: MessageType = MessageType::Track;
 
@@ -19,17 +19,28 @@ const TRACK: MessageType = MessageType::Track;
 /// a delivery of another feed, stored after the nak, comes first.
 const DELAY: Duration = Duration::from_secs(4);
 
-async fn consumer_info(js: &jetstream::Context, durable: &str) -> jetstream::consumer::Info {
-    let stream = within("stream", js.get_stream(streams::INBOUND))
-        .await
-        .expect("stream");
-    let mut consumer: PullConsumer = within("consumer", stream.get_consumer(durable))
-        .await
-        .expect("consumer");
-    within("consumer info", consumer.info())
-        .await
-        .expect("info")
-        .clone()
+/// Every message of `durable` on INBOUND acknowledged, none pending.
+async fn all_acknowledged(js: &jetstream::Context, durable: &str) -> bool {
+    let info = consumer_info(js, streams::INBOUND, durable).await;
+    info.num_ack_pending == 0 && info.num_pending == 0
+}
+
+/// Radar-1's three messages stored, and a subscription to USA's tracks
+/// under `durable`.
+async fn three_messages_subscribed(
+    mesh: &nats_harness::Mesh,
+    durable: &str,
+) -> (BridgeWriter, Subscription) {
+    let bridge = BridgeWriter::new(mesh).await;
+    three_messages(&bridge).await;
+    let subscriber = subscriber(mesh, durable).await;
+    let sub = within(
+        "subscribe",
+        subscriber.subscribe(Topic::tracks().from_nation("USA")),
+    )
+    .await
+    .expect("subscribed");
+    (bridge, sub)
 }
 
 async fn delivery(sub: &mut Subscription) -> Delivery {
@@ -60,15 +71,7 @@ async fn three_messages(bridge: &BridgeWriter) {
 #[tokio::test]
 async fn a_nak_hands_the_record_and_the_rest_of_its_feed_back_after_the_delay_in_order() {
     let mesh = mesh().await;
-    let bridge = BridgeWriter::new(&mesh).await;
-    three_messages(&bridge).await;
-    let subscriber = subscriber(&mesh, "naks").await;
-    let mut sub = within(
-        "subscribe",
-        subscriber.subscribe(Topic::tracks().from_nation("USA")),
-    )
-    .await
-    .expect("subscribed");
+    let (bridge, mut sub) = three_messages_subscribed(&mesh, "naks").await;
 
     let first = delivery(&mut sub).await;
     assert_eq!(at(&first), ("tracks".into(), 1));
@@ -138,9 +141,8 @@ async fn a_nak_hands_the_record_and_the_rest_of_its_feed_back_after_the_delay_in
     );
 
     // Every message ends acknowledged, and nothing more comes.
-    until("every message is acknowledged", || async {
-        let info = consumer_info(&bridge.js, "naks").await;
-        info.num_ack_pending == 0 && info.num_pending == 0
+    until("every message is acknowledged", || {
+        all_acknowledged(&bridge.js, "naks")
     })
     .await;
     let more = tokio::time::timeout(Duration::from_secs(2), sub.next()).await;
@@ -150,15 +152,7 @@ async fn a_nak_hands_the_record_and_the_rest_of_its_feed_back_after_the_delay_in
 #[tokio::test]
 async fn a_nak_rewinds_its_feed_past_deliveries_already_taken() {
     let mesh = mesh().await;
-    let bridge = BridgeWriter::new(&mesh).await;
-    three_messages(&bridge).await;
-    let subscriber = subscriber(&mesh, "rewind").await;
-    let mut sub = within(
-        "subscribe",
-        subscriber.subscribe(Topic::tracks().from_nation("USA")),
-    )
-    .await
-    .expect("subscribed");
+    let (bridge, mut sub) = three_messages_subscribed(&mesh, "rewind").await;
 
     // Take 1 to 5 (two messages), then hand 3 back and acknowledge the
     // rest: 4 and 5 come again anyway, after 3.
@@ -184,9 +178,8 @@ async fn a_nak_rewinds_its_feed_past_deliveries_already_taken() {
         within("ack", d.ack()).await.expect("acked");
     }
     assert_eq!(again, [3, 4, 5, 6, 7], "the feed from 3 on, once each");
-    until("every message is acknowledged", || async {
-        let info = consumer_info(&bridge.js, "rewind").await;
-        info.num_ack_pending == 0 && info.num_pending == 0
+    until("every message is acknowledged", || {
+        all_acknowledged(&bridge.js, "rewind")
     })
     .await;
     let more = tokio::time::timeout(Duration::from_secs(2), sub.next()).await;

@@ -4,7 +4,7 @@
 //! replayed or reported, certificates fetched from CONTROL, both lanes.
 mod common;
 
-use async_nats::jetstream::{self, consumer::PullConsumer};
+use async_nats::jetstream;
 use bytes::Bytes;
 use coalition_core::envelope::MessageType;
 use coalition_core::schema::transcode_payload;
@@ -16,27 +16,10 @@ use coalition_sdk::{
 };
 use coalition_topology::streams;
 use common::inbound::{admitted, payload, unpublished_identity, BridgeWriter};
-use common::{mesh, subscriber, until, within};
+use common::{consumer_info, mesh, subscriber, until, within};
 use prost::Message as _;
 
 const TRACK: MessageType = MessageType::Track;
-
-async fn consumer_info(
-    js: &jetstream::Context,
-    stream: &str,
-    durable: &str,
-) -> jetstream::consumer::Info {
-    let stream = within("stream", js.get_stream(stream))
-        .await
-        .expect("stream");
-    let mut consumer: PullConsumer = within("consumer", stream.get_consumer(durable))
-        .await
-        .expect("consumer");
-    within("consumer info", consumer.info())
-        .await
-        .expect("info")
-        .clone()
-}
 
 async fn ack_pending(js: &jetstream::Context, stream: &str, durable: &str) -> usize {
     consumer_info(js, stream, durable).await.num_ack_pending

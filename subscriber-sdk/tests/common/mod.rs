@@ -291,3 +291,23 @@ pub async fn stored_batches(
         })
         .collect()
 }
+
+/// The info of the durable consumer `durable` on `stream`, read as the
+/// bridge.
+pub async fn consumer_info(
+    js: &jetstream::Context,
+    stream: &str,
+    durable: &str,
+) -> jetstream::consumer::Info {
+    let stream = within("stream", js.get_stream(stream))
+        .await
+        .expect("stream");
+    let mut consumer: jetstream::consumer::PullConsumer =
+        within("consumer", stream.get_consumer(durable))
+            .await
+            .expect("consumer");
+    within("consumer info", consumer.info())
+        .await
+        .expect("info")
+        .clone()
+}
