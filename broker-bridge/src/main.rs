@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use coalition_bridge::{BridgeError, BridgeSettings};
 
+/// mimalloc rather than glibc malloc: the mesh path allocates and frees
+/// many small buffers per record on several threads (docs/architecture.md,
+/// "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs a nation's bridge: the policy enforcement point between its NATS
 /// cluster and its partners'.
 #[derive(Parser)]

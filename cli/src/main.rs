@@ -2,6 +2,12 @@
 //! multi-nation mesh. `main` only parses arguments and dispatches.
 #![forbid(unsafe_code)]
 
+/// mimalloc rather than glibc malloc: the mesh path allocates and frees
+/// many small buffers per record on several threads (docs/architecture.md,
+/// "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod attach;
 mod audit_cmd;
 mod cap;

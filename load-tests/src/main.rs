@@ -17,6 +17,12 @@
 //! Writes `latest.json` and `latest.md` under `--out`.
 #![forbid(unsafe_code)]
 
+/// mimalloc rather than glibc malloc: the mesh path allocates and frees
+/// many small buffers per record on several threads (docs/architecture.md,
+/// "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod alerts;
 mod args;
 mod counters;
