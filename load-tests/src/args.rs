@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     pub feeds: Option<usize>,
     /// Records per batch in the mesh-path runs (the SDK's
-    /// `max_batch_records`) [default: 64, the SDK's default; 1 to 4096].
+    /// `max_batch_records`) [default: 256, the SDK's default; 1 to 4096].
     #[arg(long)]
     pub mesh_batch_records: Option<usize>,
     /// Seconds of alerts in each alert-latency run [default: 10; --tiny 1].
@@ -133,7 +133,9 @@ impl Args {
         if !(alerts_seconds > 0.0 && alerts_seconds <= 600.0) {
             return Err("--alerts-seconds must be above 0 and at most 600".into());
         }
-        let mesh_batch_records = self.mesh_batch_records.unwrap_or(64);
+        let mesh_batch_records = self
+            .mesh_batch_records
+            .unwrap_or(coalition_sdk::ProducerOptions::DEFAULT_MAX_BATCH_RECORDS);
         if !(1..=4096).contains(&mesh_batch_records) {
             return Err("--mesh-batch-records must be 1 to 4096".into());
         }
