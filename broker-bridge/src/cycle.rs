@@ -6,7 +6,8 @@
 //! 2. Fetch the facts the decision needs: certificates not cached yet
 //!    ([`crate::certificates`]) and the feeds' stored positions
 //!    ([`crate::positions`]).
-//! 3. Decide, on the blocking pool (ML-DSA verification is CPU work).
+//! 3. Decide, on the lane's CPU threads (ML-DSA verification is CPU
+//!    work; [`coalition_cpu_lanes`] runs an alert's ahead of tracks').
 //! 4. Store, in this order: certificates a target must hold first; then
 //!    the outputs (chained, [`crate::continuity`]), the feed positions and
 //!    the audit block, all in flight at once; then acknowledge the inputs.
@@ -142,14 +143,20 @@ pub(crate) async fn run<S: Stage>(
     })
 }
 
-/// Runs the stage's pure decision on the blocking pool.
+/// Runs the stage's pure decision on its lane's CPU threads: an alert
+/// stage's verification runs ahead of a track stage's
+/// ([`coalition_cpu_lanes`]).
 async fn decide<S: Stage>(
     stage: &std::sync::Arc<S>,
     inputs: Vec<Incoming>,
     facts: CycleFacts,
 ) -> Result<(Vec<Incoming>, crate::stage::Decided), BridgeError> {
+    let lane = match stage.kind() {
+        Kind::Track => coalition_cpu_lanes::Lane::Bulk,
+        Kind::Alert => coalition_cpu_lanes::Lane::Urgent,
+    };
     let stage = stage.clone();
-    tokio::task::spawn_blocking(move || {
+    coalition_cpu_lanes::run(lane, move || {
         let decided = stage.decide(&inputs, &facts);
         (inputs, decided)
     })

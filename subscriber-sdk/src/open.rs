@@ -92,7 +92,8 @@ pub(crate) async fn open_message(
         .map_err(fail)?;
     let lineage = batch_lineage(message.headers.as_ref());
     let opening = subject.clone();
-    let opened = tokio::task::spawn_blocking(move || {
+    let lane = crate::cpu_lane(batch.header.message_type);
+    let opened = coalition_cpu_lanes::run(lane, move || {
         let served = Served {
             topic,
             version: served_version,

@@ -334,9 +334,9 @@ impl FeedTask {
             .map(|q| (q.item.draft(), q.receipt))
             .unzip();
         let (identity, kind, feed) = (self.shared.identity.clone(), self.kind, self.feed.clone());
-        let seal = tokio::task::spawn_blocking(move || {
+        let seal = tokio::spawn(coalition_cpu_lanes::run(crate::cpu_lane(kind), move || {
             seal_batch(&identity, kind, &feed, first, &drafts, now_ms())
-        });
+        }));
         self.started.status.in_flight.send_modify(|n| *n += 1);
         let epoch = self.started.status.failures.load(Ordering::SeqCst);
         self.send(ToPublisher::Batch(CutBatch {

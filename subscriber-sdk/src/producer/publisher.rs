@@ -21,6 +21,7 @@ use std::sync::Arc;
 use async_nats::jetstream;
 use coalition_core::batch::SealedBatch;
 use coalition_core::CoreError;
+use coalition_cpu_lanes::CpuError;
 use coalition_schemas::headers;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
@@ -55,13 +56,14 @@ impl FeedStatus {
     }
 }
 
-/// A batch cut by the feed task, being sealed on the blocking pool.
+/// A batch cut by the feed task, being sealed on its lane's CPU threads
+/// ([`coalition_cpu_lanes`]).
 pub(crate) struct CutBatch {
     pub first: u64,
     pub last: u64,
     /// The subject it is published on (an alert batch's names its topic).
     pub subject: String,
-    pub seal: JoinHandle<Result<SealedBatch, CoreError>>,
+    pub seal: JoinHandle<Result<Result<SealedBatch, CoreError>, CpuError>>,
     pub receipts: Vec<ReceiptSender>,
     /// [`FeedStatus::failures`] when it was cut.
     pub epoch: u64,
@@ -117,7 +119,8 @@ impl Publisher {
             permit,
         } = cut;
         let sealed = match seal.await {
-            Ok(Ok(sealed)) => sealed,
+            Ok(Ok(Ok(sealed))) => sealed,
+            Ok(Ok(Err(e))) => return self.unsealed(receipts, e.to_string(), permit),
             Ok(Err(e)) => return self.unsealed(receipts, e.to_string(), permit),
             Err(e) => return self.unsealed(receipts, e.to_string(), permit),
         };
