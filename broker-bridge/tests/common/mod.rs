@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod alerts;
+pub mod attack;
 pub mod crash;
 pub mod forge;
 pub mod ledger;
