@@ -109,10 +109,28 @@ pub struct Teardown {
     pub left: Vec<Leftover>,
 }
 
+impl Leftover {
+    /// A network Docker would not remove for "active endpoints" while it
+    /// lists none, after every retry: the daemon kept a stale endpoint of a
+    /// container that is gone (a known Docker fault). Nothing of the
+    /// exercise runs on it; only restarting the daemon frees it.
+    pub fn is_stale_daemon_endpoint(&self) -> bool {
+        self.kind == "network"
+            && self.endpoints.is_empty()
+            && classify(&self.why) == Refusal::ActiveEndpoints
+    }
+}
+
 impl Teardown {
     /// Nothing of the exercise is left.
     pub fn is_clean(&self) -> bool {
         self.left.is_empty()
+    }
+
+    /// Nothing is left but networks the daemon holds by a stale endpoint
+    /// ([`Leftover::is_stale_daemon_endpoint`]).
+    pub fn is_clean_but_for_the_daemon(&self) -> bool {
+        self.left.iter().all(Leftover::is_stale_daemon_endpoint)
     }
 
     /// What is left and what to do about it; empty when clean.
@@ -439,5 +457,32 @@ mod tests {
             one_line(d),
             "Error response from daemon: network cm-gbr has active endpoints"
         );
+    }
+
+    #[test]
+    fn only_an_empty_network_refused_for_active_endpoints_is_the_daemons_fault() {
+        let left = |kind: &'static str, endpoints: &[&str], why: &str| Leftover {
+            kind,
+            name: "cm-usa".into(),
+            endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+            why: why.into(),
+        };
+        let active = "Error response from daemon: network cm-usa id 03 has active endpoints";
+        let cases = [
+            (left("network", &[], active), true),
+            (left("network", &["cm-usa-bridge"], active), false),
+            (left("network", &[], "permission denied"), false),
+            (left("container", &[], active), false),
+            (left("volume", &[], active), false),
+        ];
+        for (leftover, stale) in cases {
+            assert_eq!(leftover.is_stale_daemon_endpoint(), stale, "{leftover:?}");
+        }
+        let mut t = Teardown::default();
+        assert!(t.is_clean_but_for_the_daemon());
+        t.left.push(left("network", &[], active));
+        assert!(t.is_clean_but_for_the_daemon() && !t.is_clean());
+        t.left.push(left("container", &[], "still running"));
+        assert!(!t.is_clean_but_for_the_daemon());
     }
 }
