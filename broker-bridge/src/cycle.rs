@@ -151,10 +151,7 @@ async fn decide<S: Stage>(
     inputs: Vec<Incoming>,
     facts: CycleFacts,
 ) -> Result<(Vec<Incoming>, crate::stage::Decided), BridgeError> {
-    let lane = match stage.kind() {
-        Kind::Track => coalition_cpu_lanes::Lane::Bulk,
-        Kind::Alert => coalition_cpu_lanes::Lane::Urgent,
-    };
+    let lane = coalition_cpu_lanes::Lane::from(stage.kind());
     let stage = stage.clone();
     coalition_cpu_lanes::run(lane, move || {
         let decided = stage.decide(&inputs, &facts);

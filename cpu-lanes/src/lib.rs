@@ -44,6 +44,16 @@ pub enum Lane {
     Urgent,
 }
 
+impl From<coalition_topology::Kind> for Lane {
+    /// Tracks are bulk, alerts urgent.
+    fn from(kind: coalition_topology::Kind) -> Lane {
+        match kind {
+            coalition_topology::Kind::Track => Lane::Bulk,
+            coalition_topology::Kind::Alert => Lane::Urgent,
+        }
+    }
+}
+
 /// Why a job returned no result.
 #[derive(Debug, thiserror::Error)]
 pub enum CpuError {
@@ -177,6 +187,13 @@ mod tests {
                 "{lane:?} after a panic"
             );
         }
+    }
+
+    #[test]
+    fn tracks_are_bulk_and_alerts_urgent() {
+        use coalition_topology::Kind;
+        assert_eq!(Lane::from(Kind::Track), Lane::Bulk);
+        assert_eq!(Lane::from(Kind::Alert), Lane::Urgent);
     }
 
     #[test]

@@ -117,10 +117,7 @@ pub(crate) fn lane(kind: MessageType) -> coalition_topology::Kind {
 /// Where a message type's signing and verification run: alerts ahead of
 /// tracks ([`coalition_cpu_lanes`]).
 pub(crate) fn cpu_lane(kind: MessageType) -> coalition_cpu_lanes::Lane {
-    match kind {
-        MessageType::Track => coalition_cpu_lanes::Lane::Bulk,
-        MessageType::Alert => coalition_cpu_lanes::Lane::Urgent,
-    }
+    lane(kind).into()
 }
 
 #[cfg(test)]
