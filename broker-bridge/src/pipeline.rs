@@ -86,7 +86,15 @@ pub(crate) async fn run_stage<S: Stage>(
             };
             match chunk {
                 None => break,
-                Some(chunk) => offer_all(&name, gate, chunk).await,
+                Some(chunk) => {
+                    if offer_all(&name, gate, chunk).await == Pulled::HeartbeatMissed {
+                        // The pull request went where the server no longer
+                        // is (a cut link, a restarted server); a new one is
+                        // sent at once instead of after its 5 s expiry.
+                        tracing::debug!(stage = %name, "no heartbeat from the consumer; pulling again");
+                        break;
+                    }
+                }
             }
             if !may_decide(&*stage, &shell, &mut held) {
                 continue;
@@ -116,14 +124,14 @@ pub(crate) async fn run_stage<S: Stage>(
 }
 
 type Chunks = futures::stream::ReadyChunks<pull::Stream>;
-type Pulled = Vec<Result<jetstream::Message, pull::MessagesError>>;
+type Chunk = Vec<Result<jetstream::Message, pull::MessagesError>>;
 
 /// The next chunk from the consumer, waiting at most `wait` (1 s if no rate
 /// limit is waiting); empty if nothing came, `None` if the consumer's
 /// stream ended. A rate-limited stage whose window is `full` does not read
 /// at all while it waits, so nothing more is pulled (and left to exceed its
 /// ack wait) meanwhile.
-async fn next_chunk(chunks: &mut Chunks, full: bool, wait: Option<Duration>) -> Option<Pulled> {
+async fn next_chunk(chunks: &mut Chunks, full: bool, wait: Option<Duration>) -> Option<Chunk> {
     let wait = wait.unwrap_or(Duration::from_secs(1));
     if full {
         tokio::time::sleep(wait).await;
@@ -293,15 +301,25 @@ async fn open<S: Stage>(
         .map_err(|e| BridgeError::js("consumer messages", e))
 }
 
-async fn offer_all(
-    name: &str,
-    gate: &mut Gate<jetstream::Message>,
-    chunk: Vec<Result<jetstream::Message, pull::MessagesError>>,
-) {
+/// What a chunk from the consumer said about the pull itself.
+#[derive(Debug, PartialEq, Eq)]
+enum Pulled {
+    Flowing,
+    /// The server's idle heartbeats stopped: the pull request is lost.
+    HeartbeatMissed,
+}
+
+/// Offers a chunk's messages to the gate (acknowledging those it already
+/// passed), and says whether the consumer's heartbeats stopped.
+async fn offer_all(name: &str, gate: &mut Gate<jetstream::Message>, chunk: Chunk) -> Pulled {
+    let mut pulled = Pulled::Flowing;
     for item in chunk {
         let m = match item {
             Ok(m) => m,
             Err(e) => {
+                if e.kind() == pull::MessagesErrorKind::MissingHeartbeat {
+                    pulled = Pulled::HeartbeatMissed;
+                }
                 tracing::debug!(stage = %name, error = %e, "consumer stream");
                 continue;
             }
@@ -315,6 +333,7 @@ async fn offer_all(
             let _ = m.ack().await;
         }
     }
+    pulled
 }
 
 /// If the gate has waited too long for a missing message, asks the source

@@ -41,7 +41,7 @@ async fn collect_into(
     limit: Duration,
 ) {
     let deadline = Instant::now() + limit;
-    while !ledger.missing(&feed(), 1..=n).is_empty() && Instant::now() < deadline {
+    while !ledger.has_all(&feed(), 1..=n) && Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
             Ok(Some(Ok(d))) => {
                 ledger.record(&d);

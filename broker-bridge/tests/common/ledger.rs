@@ -16,6 +16,9 @@ pub fn feed() -> FeedKey {
 #[derive(Default, Debug)]
 pub struct Ledger {
     seen: BTreeMap<FeedKey, Vec<bool>>,
+    /// Distinct seqs seen per feed, kept as they come (a wait asks for it
+    /// after every delivery).
+    distinct: BTreeMap<FeedKey, usize>,
     last: BTreeMap<FeedKey, u64>,
     pub duplicates: u64,
     pub out_of_order: u64,
@@ -35,6 +38,8 @@ impl Ledger {
         }
         if bits[i] {
             self.duplicates += 1;
+        } else {
+            *self.distinct.entry(key.clone()).or_default() += 1;
         }
         bits[i] = true;
         if self.last.get(&key).is_some_and(|l| *l >= d.seq) {
@@ -56,9 +61,16 @@ impl Ledger {
 
     /// How many distinct seqs of `feed` were delivered.
     pub fn count(&self, feed: &FeedKey) -> usize {
-        self.seen
-            .get(feed)
-            .map_or(0, |b| b.iter().filter(|x| **x).count())
+        self.distinct.get(feed).copied().unwrap_or(0)
+    }
+
+    /// Whether every seq of `seqs` was delivered on `feed`. Cheap until
+    /// enough distinct seqs arrived to cover them, so a wait can ask after
+    /// every delivery (asking `missing` each time made a 50,000-record wait
+    /// quadratic: it, not the mesh, took 26-47 s to catch up after a cut).
+    pub fn has_all(&self, feed: &FeedKey, seqs: std::ops::RangeInclusive<u64>) -> bool {
+        let want = (seqs.end() + 1).saturating_sub(*seqs.start()) as usize;
+        self.count(feed) >= want && self.missing(feed, seqs).is_empty()
     }
 
     /// The seqs of `seqs` never delivered on `feed`.
