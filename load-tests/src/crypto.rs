@@ -25,6 +25,11 @@ pub struct Cost {
     pub iterations: usize,
     /// Mean milliseconds to seal one batch.
     pub seal_ms: f64,
+    /// How the seals spread: ML-DSA signing repeats its attempt until the
+    /// signature passes its bounds (about 5 attempts on average for
+    /// ML-DSA-65, a geometric spread), so the tail is several times the
+    /// median. This tail is in every alert's latency.
+    pub seal_spread: crate::stats::Percentiles,
     /// Mean milliseconds to open (decode and verify) one batch.
     pub open_ms: f64,
     /// CPU per record on the mesh path: (one seal + three opens) / records, µs.
@@ -65,6 +70,7 @@ pub async fn measure(
             })
             .collect();
         let (mut seal, mut open) = (0.0, 0.0);
+        let mut seals_us = Vec::with_capacity(iterations);
         for i in 0..iterations {
             let t = Instant::now();
             let sealed = seal_batch(
@@ -77,6 +83,7 @@ pub async fn measure(
             )
             .map_err(|e| e.to_string())?;
             seal += t.elapsed().as_secs_f64();
+            seals_us.push(i64::try_from(t.elapsed().as_micros()).unwrap_or(i64::MAX));
             let t = Instant::now();
             open_batch(&sealed.bytes, &cache, now).map_err(|r| format!("{r:?}"))?;
             open += t.elapsed().as_secs_f64();
@@ -92,6 +99,7 @@ pub async fn measure(
             size,
             iterations,
             seal_ms,
+            seal_spread: crate::stats::percentiles(&seals_us),
             open_ms,
             path_us_per_record,
             ceiling_records_per_s: cores * 1e6 / path_us_per_record.max(1e-9),
