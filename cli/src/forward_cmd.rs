@@ -236,7 +236,7 @@ pub async fn forward(args: ForwardArgs) -> Result<(), CliError> {
     );
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
-    let mut ahead: Option<Delivery> = None;
+    let mut ahead: Option<Box<Delivery>> = None;
     loop {
         let delivery = match ahead.take() {
             Some(d) => d,
@@ -267,7 +267,8 @@ pub async fn forward(args: ForwardArgs) -> Result<(), CliError> {
 
 /// One read from the subscription.
 enum Read {
-    Delivery(Delivery),
+    /// Boxed: a delivery is large, the other outcomes empty.
+    Delivery(Box<Delivery>),
     /// Reported, not fatal: read again.
     Failed,
     /// The subscription ended.
@@ -284,7 +285,7 @@ fn read(next: Option<Result<Delivery, SdkError>>) -> Read {
             eprintln!("coalition forward: {e}");
             Read::Failed
         }
-        Some(Ok(d)) => Read::Delivery(d),
+        Some(Ok(d)) => Read::Delivery(Box::new(d)),
     }
 }
 
@@ -313,7 +314,7 @@ async fn post_reading_ahead(
             }
             _ = tick.tick() => {
                 let ahead = match &next {
-                    Some(Read::Delivery(d)) => Some(d),
+                    Some(Read::Delivery(d)) => Some(&**d),
                     _ => None,
                 };
                 for d in std::iter::once(delivery).chain(ahead) {
