@@ -97,7 +97,6 @@ fn label_for_cleanup(ex: &Exercise) {
     std::fs::write(&path, labelled).unwrap();
 }
 
-/// Nothing of the exercise is left after `down`, by its label.
 /// Nothing of the exercise is left in Docker, but the networks `stale`
 /// (held by the daemon's stale endpoints, [`teardown::Leftover`]).
 fn assert_nothing_left(ex: &Exercise, stale: &[&str]) {

@@ -11,7 +11,7 @@ use coalition_core::envelope::MessageType;
 use coalition_sdk::{Delivery, SkipReason, Subscription, SubscriptionEvent, Topic};
 use coalition_topology::streams;
 use common::inbound::BridgeWriter;
-use common::{consumer_info, mesh, subscriber, until, within};
+use common::{consumer_info, delivery, mesh, subscriber, until, within};
 
 const TRACK: MessageType = MessageType::Track;
 
@@ -41,13 +41,6 @@ async fn three_messages_subscribed(
     .await
     .expect("subscribed");
     (bridge, sub)
-}
-
-async fn delivery(sub: &mut Subscription) -> Delivery {
-    within("next delivery", sub.next())
-        .await
-        .expect("the subscription goes on")
-        .expect("a verified delivery")
 }
 
 /// (feed, seq) of a delivery.

@@ -311,3 +311,17 @@ pub async fn consumer_info(
         .expect("info")
         .clone()
 }
+
+/// How many messages `durable` on `stream` has delivered and not yet had
+/// acknowledged.
+pub async fn ack_pending(js: &jetstream::Context, stream: &str, durable: &str) -> usize {
+    consumer_info(js, stream, durable).await.num_ack_pending
+}
+
+/// The subscription's next delivery, which must come and verify.
+pub async fn delivery(sub: &mut coalition_sdk::Subscription) -> coalition_sdk::Delivery {
+    within("next delivery", sub.next())
+        .await
+        .expect("the subscription goes on")
+        .expect("a verified delivery")
+}
